@@ -1,0 +1,46 @@
+# make test  : set up .venv (torch, FastGeodis, the package with its extras) and run every test
+# make book  : set up, execute the notebooks on the embedded synthetic phantoms, build the HTML book
+# make bench : the speed comparisons against MONAI / scipy / FastGeodis (writes benchmarks/results/)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.gtg-installed
+
+.PHONY: setup test book bench browser clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	# torch only when none is importable: an unpinned torch would pull a multi-GB CUDA build
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install torch==2.13.0
+	# FastGeodis is source-only and imports pkg_resources: build it against the installed torch
+	$(PIP) install "setuptools<81" ninja wheel
+	$(PY) -c "import FastGeodis" 2>/dev/null || $(PIP) install --no-build-isolation FastGeodis==1.0.5
+	$(PIP) install --no-build-isolation -e ".[book,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+# Debian's chromium + chromedriver for the browser test (skipped when they cannot be installed)
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "chromium could not be installed: the browser test will be skipped"; \
+	  else echo "no chromium: the browser test will be skipped"; fi; fi
+
+test: setup browser
+	$(PY) -m pytest -q -ra tests
+
+book: setup
+	$(VENV)/bin/gtg book build
+
+bench: setup
+	$(VENV)/bin/gtg bench guidance
+	$(VENV)/bin/gtg bench clicks
+
+clean:
+	rm -rf _build book/_executed

@@ -1,0 +1,168 @@
+"""Speed comparisons against the tools a user would otherwise run, in one process, on the same input.
+
+Used by ``gtg bench guidance`` and ``gtg bench clicks`` (and ``make bench``). Each benchmark prints a
+table of medians and ratios and writes it (Markdown and CSV) under ``benchmarks/results/`` named by the
+device. Timing lives here, never in pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import __version__
+from .io import atomic_write_text
+
+DEFAULT_SIZES = ((512, 512, 89), (400, 400, 352))
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu-{torch.get_num_threads()}threads-{platform.machine()}"
+
+
+def time_call(fn: Callable[[], object], device: torch.device, *, repeats: int = 5, budget_s: float = 20.0) -> float:
+    """Median wall time in ms of ``fn`` over up to ``repeats`` synchronised runs (after one warm-up),
+    stopping early once ``budget_s`` seconds are spent."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    fn()
+    sync()
+    times, spent = [], 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        dt = time.perf_counter() - t0
+        times.append(dt * 1e3)
+        spent += dt
+        if spent > budget_s:
+            break
+    return statistics.median(times)
+
+
+def ellipsoid_volume(shape, *, seed: int = 0, device="cpu"):
+    """A smooth ellipsoid 'organ' in noise (intensities about 0..1), its mask, and 10 clicks inside it."""
+    g = torch.Generator().manual_seed(seed)
+    axes = [torch.linspace(-1, 1, n) for n in shape]
+    x, y, z = torch.meshgrid(*axes, indexing="ij")
+    mask = (x / 0.45) ** 2 + (y / 0.35) ** 2 + (z / 0.6) ** 2 <= 1.0
+    image = 0.3 + 0.4 * mask.float() + 0.05 * torch.randn(shape, generator=g)
+    inside = mask.nonzero()
+    clicks = inside[torch.randperm(len(inside), generator=g)[:10]]
+    return image.to(device), mask.to(device), clicks.to(device)
+
+
+def write_table(rows: list[dict], name: str, device: torch.device, title: str, out_dir="benchmarks/results") -> Path:
+    """Write rows as Markdown (and CSV) to ``out_dir/<name>-<device>.md``; return the Markdown path."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    tag = device_name(device).replace(" ", "_").replace("/", "_")
+    out = Path(out_dir)
+    head = (f"# {title}\n\ndevice: {device_name(device)}; torch {torch.__version__}; gtg_core {__version__}; "
+            f"{time.strftime('%Y-%m-%d %H:%M')}\n\n")
+    md = out / f"{name}-{tag}.md"
+    atomic_write_text(md, head + df.to_markdown(index=False, floatfmt=".3g") + "\n")
+    atomic_write_text(out / f"{name}-{tag}.csv", df.to_csv(index=False))
+    return md
+
+
+def _fmt_ratio(a: float, b: float) -> float:
+    return float("nan") if not (math.isfinite(a) and math.isfinite(b)) or a == 0 else b / a
+
+
+def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_dir="benchmarks/results",
+                   skip_geodesic: bool = False, print_fn=print) -> list[dict]:
+    """Time every signal and variant with 10 clicks next to MONAI / scipy / bare FastGeodis.
+
+    Rows: size, signal, variant, sigma, theta, ours (ms), baseline name, baseline (ms), speed-up
+    (baseline / ours). Baselines: MONAI ``AddGuidanceSignalDeepEditd`` (both channels) for heatmap and
+    disk, ``scipy.ndimage.distance_transform_edt`` for edt (CPU only; on CUDA none is run), a bare
+    ``FastGeodis.generalised_geodesic3d`` with the same lamb and iterations for the geodesic signals.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    from . import distance, guidance
+
+    device = torch.device(device)
+    rows = []
+    settings = {"disk": (1, 0), "heatmap": (3, 0), "edt": (1, 10), "gdt": (5, 10), "exp_gdt": (5, 0),
+                "adaptive_heatmap": (5, 10)}
+    for shape in sizes:
+        image, mask, clicks = ellipsoid_volume(shape, device=device)
+        bg_click = torch.tensor([[2, 2, 2]], device=device)
+        spacing = (0.79, 0.79, 5.0) if shape[2] < 128 else (2.0, 2.0, 2.0)
+        monai_ms = float("nan")
+        if device.type == "cpu":
+            monai_ms = _time_monai_guidance(image, clicks, bg_click, sigma=3, repeats=repeats)
+        baseline_cache: dict = {}
+        for variant in guidance.VARIANTS:
+            for name in guidance.SIGNALS:
+                if name in guidance.GEODESIC_SIGNALS or (variant == "reference_code" and name == "edt"):
+                    if skip_geodesic or not distance.fastgeodis_available():
+                        continue
+                sigma, theta = settings[name]
+                opts = {"dataset": "msd_spleen"} if (variant == "reference_code" and name == "adaptive_heatmap") else {}
+
+                def ours(name=name, sigma=sigma, theta=theta, variant=variant, opts=opts):
+                    guidance.compute(name, image, clicks, sigma=sigma, theta=theta, spacing=spacing,
+                                     variant=variant, **opts)
+                    if name in ("heatmap", "disk"):  # the baseline makes both channels
+                        guidance.compute(name, image, bg_click, sigma=sigma, spacing=spacing, variant=variant)
+
+                ours_ms = time_call(ours, device, repeats=repeats)
+                if name in ("heatmap", "disk"):
+                    base_name, base_ms = "MONAI AddGuidanceSignalDeepEditd (sigma 3, 2 ch)", monai_ms
+                elif name == "edt" and variant == "paper":
+                    base_name = "scipy distance_transform_edt"
+                    if device.type == "cpu":
+                        if "edt" not in baseline_cache:
+                            seeds = torch.ones(shape, dtype=torch.bool)
+                            pts = guidance._seed_voxels(clicks.tolist(), sigma, shape)
+                            seeds[tuple(torch.as_tensor(pts).T)] = False
+                            arr = seeds.numpy()
+                            baseline_cache["edt"] = time_call(
+                                lambda: distance_transform_edt(arr, sampling=spacing), device, repeats=repeats)
+                        base_ms = baseline_cache["edt"]
+                    else:
+                        base_ms = float("nan")
+                else:
+                    lamb = 0.0 if name == "edt" else 1.0
+                    its = guidance.GEODESIC_DEFAULTS[variant]["iterations"]
+                    key = ("fg", lamb, its)
+                    base_name = f"bare FastGeodis (lamb {lamb:g}, {its} it)"
+                    if key not in baseline_cache:
+                        fgm = distance._fastgeodis()
+                        soft = torch.ones((1, 1) + tuple(shape), device=device)
+                        soft[0, 0, clicks[:, 0], clicks[:, 1], clicks[:, 2]] = 0
+                        img5 = image[None, None].contiguous()
+                        baseline_cache[key] = time_call(
+                            lambda: fgm.generalised_geodesic3d(img5, soft, list(spacing), 1e10, lamb, its),
+                            device, repeats=repeats)
+                    base_ms = baseline_cache[key]
+                row = {"size": "x".join(map(str, shape)), "signal": name, "variant": variant, "sigma": sigma,
+                       "theta": theta, "ours_ms": ours_ms, "baseline": base_name, "baseline_ms": base_ms,
+                       "speedup": _fmt_ratio(ours_ms, base_ms)}
+                rows.append(row)
+                print_fn(f"{row['size']:>12} {name:>16} {variant:>14}  ours {ours_ms:9.3f} ms   "
+                         f"{base_name}: {base_ms:9.3f} ms   x{row['speedup']:.2f}")
+    md = write_table(rows, "guidance", device, "Guidance signals, 10 clicks: gtg_core vs the usual tools", out_dir)
+    print_fn(f"written {md}")
+    return rows
+
+
+def _time_monai_guidance(image, clicks, bg_click, *, sigma, repeats) -> float:
+    from monai.apps.deepedit.transforms import AddGuidanceSignalDeepEditd
+
+    transform = AddGuidanceSignalDeepEditd(keys="image", guidance="guidance", sigma=sigma, number_intensity_ch=1)
+    img = image[None].cpu().numpy()
+    guide = {"spleen": clicks.cpu().tolist(), "background": bg_click.cpu().tolist()}
+    return time_call(lambda: transform({"image": img, "guidance": guide}), torch.device("cpu"), repeats=repeats)

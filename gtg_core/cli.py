@@ -1,0 +1,116 @@
+"""The ``gtg`` command: ``gtg --version``, ``gtg bench ...``, ``gtg data ...``, ``gtg book ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("gtg: --device cuda was asked for but torch sees no CUDA device")
+    return name
+
+
+def _sizes(values):
+    if not values:
+        return None
+    if len(values) % 3:
+        raise SystemExit("gtg: --size takes X Y Z triples")
+    return tuple(tuple(values[i:i + 3]) for i in range(0, len(values), 3))
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    device = _device(args.device)
+    sizes = _sizes(args.size)
+    if args.what == "guidance":
+        bench.bench_guidance(device, sizes or bench.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out,
+                             skip_geodesic=args.skip_geodesic)
+    elif args.what == "clicks":
+        from . import bench_clicks
+
+        bench_clicks.bench_clicks(device, sizes or bench_clicks.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out)
+    return 0
+
+
+def cmd_data(args) -> int:
+    from . import data
+
+    if args.data_cmd == "synth":
+        paths = data.write_dataset(args.out, args.kind, n_cases=args.n, shape=tuple(args.shape), seed=args.seed)
+        print(f"wrote {len(paths)} cases of {args.kind} to {args.out}")
+        return 0
+    report = data.check_dataset(args.root)
+    print(report.to_text())
+    return 0 if report.ok else 1
+
+
+def cmd_book(args) -> int:
+    from . import book
+
+    if args.book_cmd == "build":
+        return book.build(params=args.params, out=args.out)
+    return book.run(params=args.params, out=args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gtg", description="Guiding the Guidance: guidance signals, users, metrics")
+    p.add_argument("--version", action="version", version=f"gtg_core {__version__}")
+    sub = p.add_subparsers(dest="cmd")
+
+    b = sub.add_parser("bench", help="speed comparisons against MONAI / scipy / FastGeodis")
+    b.add_argument("what", choices=("guidance", "clicks"))
+    b.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    b.add_argument("--size", type=int, nargs="+", help="one or more X Y Z triples")
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--out", default="benchmarks/results")
+    b.add_argument("--skip-geodesic", action="store_true", help="leave out the FastGeodis-based signals")
+    b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("data", help="synthetic phantoms and dataset checks")
+    dsub = d.add_subparsers(dest="data_cmd", required=True)
+    s = dsub.add_parser("synth", help="write a phantom dataset in the Decathlon layout")
+    s.add_argument("--kind", required=True, choices=("spleen_ct", "lesion_pet"))
+    s.add_argument("--n", type=int, default=8)
+    s.add_argument("--shape", type=int, nargs=3, default=(96, 96, 48))
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    c = dsub.add_parser("check", help="list the cases of a dataset folder and its problems")
+    c.add_argument("root")
+    d.set_defaults(func=cmd_data)
+
+    k = sub.add_parser("book", help="execute the notebooks and build the book")
+    ksub = k.add_subparsers(dest="book_cmd", required=True)
+    kb = ksub.add_parser("build", help="execute the notebooks with their default parameters and build _build/html")
+    kb.add_argument("--params", default=None)
+    kb.add_argument("--out", default=None)
+    kr = ksub.add_parser("run", help="execute the notebooks with a parameter file (papermill) and build a book of them")
+    kr.add_argument("--params", required=True)
+    kr.add_argument("--out", required=True)
+    k.set_defaults(func=cmd_book)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"gtg: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,502 @@
+"""The six click guidance signals of the paper, as the paper defines them and as the authors' code computes them.
+
+One entry point, :func:`compute`, and a registry (:data:`SIGNALS`, :data:`VARIANTS`)::
+
+    g = compute("heatmap", image, clicks, sigma=5)                       # paper, Eq. 2
+    g = compute("gdt", image, clicks, sigma=5, theta=10, spacing=(0.8, 0.8, 5.0))
+    g = compute("heatmap", image, clicks, sigma=5, variant="reference_code")
+
+Conventions (shared by every signal; stated once here)
+------------------------------------------------------
+- ``image``: 3-D tensor (X, Y, Z), slice axis last, numpy accepted (goes to the CPU). The result is a
+  float32 tensor of the same shape in [0, 1] on the image's device.
+- ``clicks``: (N, 3) integer voxel indices in the same order, one guidance channel's clicks (the caller
+  computes foreground and background channels separately). N = 0 gives zeros. The click coordinates are
+  read to the host once per call (N x 3 integers) to validate them and to address the small boxes that
+  disks and heatmaps write; the volume itself never leaves its device.
+- ``sigma`` is in voxels (H1); ``spacing`` is the voxel size in mm and only enters the distances.
+- ``theta`` is a percentage (H2).
+
+Paper variant (section 2.1 of the paper)
+-----------------------------------------
+- ``disk`` (Eq. 1): 1 where the distance in voxels to the nearest click is <= sigma; sigma = 0 gives the
+  click voxels.
+- ``heatmap`` (Eq. 2): max over clicks of exp(-|v - c|^2 / (2 sigma^2)). The printed Eq. 2 has |v - c|
+  without the square, a typo (no Gaussian has it, neither commit of the authors' code does). The map is
+  truncated at 4 sigma (values below exp(-8) = 3.4e-4 become 0) as MONAI's and the authors' filters are,
+  which also keeps the support finite for M5. sigma = 0 gives the click voxels.
+- ``edt`` (Eq. 3) and ``gdt`` (Eq. 4): seeds = all voxels within sigma voxels of a click (H1); d = exact
+  Euclidean distance in mm to the seeds (:func:`gtg_core.distance.euclidean_distance`), or the generalised
+  geodesic distance (:func:`gtg_core.distance.geodesic_distance`, FastGeodis). theta (H2): distances above
+  the (100 - theta)-th percentile of d over the image are discarded (guidance 0); the rest become
+  1 - d / max(kept d) (the paper's "1 - d" inversion after normalisation).
+- ``exp_gdt`` (Eq. 5): e = 1 - exp(-GDT), then normalised and inverted like the distances; theta is not
+  applied.
+- ``adaptive_heatmap`` (Eq. 6): a heatmap whose radius per click is sigma_i = floor(a exp(-b x_i)),
+  a = 13, b = 0.15, with x_i the mean GDT (to all clicks, on the image in the caller's units) over the
+  3 x 3 in-plane neighbourhood of the click: see :func:`adaptive_sigmas`. ``sigma`` is not used.
+
+Reference-code variant (the authors' experiment commit 162e680; see the book's chapter on the differences)
+-------------------------------------------------------------------------------------------------------------
+- ``heatmap``: impulses at the clicks filtered by MONAI's ``GaussianFilter(3, sigma)`` (erf kernel,
+  truncated at 4 sigma, zero padding): Gaussians of nearby clicks ADD UP; then global min-max to [0, 1],
+  then SQUARED, so an isolated click gives about exp(-|v - c|^2 / sigma^2).
+- ``disk``: that heatmap > 0.1 (radius about 1.52 sigma, not sigma).
+- ``edt`` / ``gdt``: FastGeodis on the disk mask with lamb 0 (EDT) or 1 (GDT) and 4 raster iterations.
+  FastGeodis takes mask == 0 voxels as seeds, so distances run from everything outside the disks inward:
+  0 outside every disk, the path cost to the disk rim inside. Global min-max; then theta: values
+  <= percentile(positive values, theta) (linear interpolation, as numpy) are zeroed, also for theta = 0.
+- ``exp_gdt``: the GDT map with theta forced to 0, then 1 - exp(-map), not renormalised (max 0.632).
+- ``adaptive_heatmap``: per click, the mean of the thresholded GDT map in the window
+  ``map[x-9:x+9, y-9:y+9, z-9:z+9]`` (Python slicing, empty near the low borders) picks sigma from a
+  5-level lookup table per dataset (:data:`REFERENCE_ADAPTIVE_TABLES`), 13 when the window holds no positive
+  value; background clicks always get sigma 1. Each click's MONAI Gaussian is min-max normalised, the
+  maps summed, the sum min-max normalised again. The table INCREASES sigma with the mean GDT, the opposite
+  of the paper's Eq. 6.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import distance
+from ._checks import as_clicks, as_spacing, as_volume, check_choice, check_finite, check_sigma, check_theta
+
+SIGNALS = ("disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap")
+VARIANTS = ("paper", "reference_code")
+GEODESIC_SIGNALS = ("gdt", "exp_gdt", "adaptive_heatmap")
+
+#: Default FastGeodis options per variant: the paper variant uses FastGeodis' own default of 2 raster
+#: iterations; the authors' code passed 4. lamb = 1 (purely intensity-based) in both, as the authors ran it.
+GEODESIC_DEFAULTS = {"paper": {"lamb": 1.0, "iterations": 2}, "reference_code": {"lamb": 1.0, "iterations": 4}}
+
+#: Eq. 6 constants.
+ADAPTIVE_A = 13.0
+ADAPTIVE_B = 0.15
+
+#: The authors' adaptive lookup (162e680): (threshold on the mean GDT window, sigma) checked top to bottom
+#: with strict ">", else the last sigma.
+REFERENCE_ADAPTIVE_TABLES = {
+    "autopet": ((0.03035, 13), (0.02232, 9), (0.01641, 5), (0.01206, 1), (None, 0)),
+    "msd_spleen": ((0.05184, 13), (0.04844, 9), (0.04526, 5), (0.04230, 1), (None, 0)),
+}
+
+#: Optimal settings per dataset and signal: the paper's Table 3, and the authors' run scripts where they
+#: differ. sigma in voxels, theta in percent, p the probability of interaction (H4).
+PAPER_SETTINGS = {
+    "msd_spleen": {
+        "table3": {
+            "disk": {"sigma": 1, "theta": None, "adaptor": "concat", "p": 0.75},
+            "heatmap": {"sigma": 1, "theta": None, "adaptor": "concat", "p": 0.75},
+            "edt": {"sigma": 1, "theta": 10, "adaptor": "concat", "p": 0.75},
+            "gdt": {"sigma": 5, "theta": 10, "adaptor": "concat", "p": 0.75},
+            "exp_gdt": {"sigma": 5, "theta": None, "adaptor": "concat", "p": 0.75},
+            "adaptive_heatmap": {"sigma": "adaptive", "theta": None, "adaptor": "concat", "p": 0.75},
+            "non_interactive": {"sigma": None, "theta": None, "adaptor": "concat", "p": 0.0},
+        },
+        "scripts": {
+            "disk": {"sigma": 1}, "heatmap": {"sigma": 1}, "exp_gdt": {"sigma": 5},
+            "edt": {"sigma": 1, "theta": 10}, "gdt": {"sigma": 5, "theta": 30},
+        },
+        "dice_table3": {"non_interactive": 94.9, "disk": 95.9, "heatmap": 95.8, "edt": 95.8, "gdt": 95.2,
+                        "exp_gdt": 95.2, "adaptive_heatmap": 96.9},
+        "spacing": (1.586, 1.586, 5.0),
+    },
+    "autopet": {
+        "table3": {
+            "disk": {"sigma": 0, "theta": None, "adaptor": "concat", "p": 1.0},
+            "heatmap": {"sigma": 0, "theta": None, "adaptor": "concat", "p": 1.0},
+            "edt": {"sigma": 1, "theta": 10, "adaptor": "concat", "p": 1.0},
+            "gdt": {"sigma": 5, "theta": 10, "adaptor": "concat", "p": 1.0},
+            "exp_gdt": {"sigma": 5, "theta": None, "adaptor": "concat", "p": 1.0},
+            "adaptive_heatmap": {"sigma": "adaptive", "theta": None, "adaptor": "concat", "p": 1.0},
+            "non_interactive": {"sigma": None, "theta": None, "adaptor": "concat", "p": 0.0},
+        },
+        "scripts": {
+            "disk": {"sigma": 0}, "heatmap": {"sigma": 0}, "exp_gdt": {"sigma": 5},
+            "edt": {"sigma": 1, "theta": 50}, "gdt": {"sigma": 5, "theta": 10},
+        },
+        "dice_table3": {"non_interactive": 64.9, "disk": 78.2, "heatmap": 78.2, "edt": 75.2, "gdt": 74.5,
+                        "exp_gdt": 73.2, "adaptive_heatmap": 79.9},
+        "spacing": (2.036, 2.036, 3.0),
+    },
+}
+
+_OPTIONS = {
+    "paper": {
+        "disk": set(), "heatmap": set(), "edt": set(),
+        "gdt": {"lamb", "iterations"}, "exp_gdt": {"lamb", "iterations"},
+        "adaptive_heatmap": {"lamb", "iterations", "a", "b"},
+    },
+    "reference_code": {
+        "disk": set(), "heatmap": set(),
+        "edt": {"iterations"}, "gdt": {"lamb", "iterations"}, "exp_gdt": {"lamb", "iterations"},
+        "adaptive_heatmap": {"lamb", "iterations", "dataset", "channel"},
+    },
+}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _box(center, radius: int, shape):
+    """Slices of the cube of half-width ``radius`` around ``center`` clipped to ``shape``, and the
+    coordinate offsets (1-D tensors per axis) of the clipped cube relative to the centre."""
+    slices, lows = [], []
+    for c, s in zip(center, shape):
+        lo, hi = max(c - radius, 0), min(c + radius + 1, s)
+        slices.append(slice(lo, hi))
+        lows.append((lo - c, hi - c))
+    return tuple(slices), lows
+
+
+def _offsets(lows, device, scale=1.0):
+    return [torch.arange(lo, hi, device=device, dtype=torch.float32) * scale for lo, hi in lows]
+
+
+def _set_click_voxels(out: torch.Tensor, clicks: torch.Tensor, value: float = 1.0) -> torch.Tensor:
+    if len(clicks):
+        out[clicks[:, 0], clicks[:, 1], clicks[:, 2]] = value
+    return out
+
+
+def _minmax(x: torch.Tensor) -> torch.Tensor:
+    """Global min-max normalisation to [0, 1] on the device (a constant map becomes 0)."""
+    lo, hi = torch.aminmax(x)
+    span = hi - lo
+    return (x - lo) / torch.where(span > 0, span, torch.ones_like(span))
+
+
+def percentile(values: torch.Tensor, q: float, *, interpolation: str = "linear") -> torch.Tensor:
+    """The q-th percentile (0..100) of a 1-D tensor, as a 0-d tensor on its device.
+
+    ``interpolation`` is ``"linear"`` (numpy's default) or ``"lower"`` (an element of ``values``). Works
+    on volumes of any size (``torch.quantile`` refuses more than 16 M elements).
+    """
+    check_choice(interpolation, ("linear", "lower"), "interpolation")
+    n = values.numel()
+    if n == 0:
+        raise ValueError("percentile of an empty set")
+    pos = (float(q) / 100.0) * (n - 1)
+    lo = int(math.floor(pos))
+    v_lo = values.kthvalue(lo + 1).values
+    if interpolation == "lower" or lo == pos:
+        return v_lo
+    v_hi = values.kthvalue(min(lo + 2, n)).values
+    return v_lo + (v_hi - v_lo) * (pos - lo)
+
+
+def _gaussian_kernel_1d(sigma: float, device) -> torch.Tensor:
+    """MONAI's ``gaussian_1d(sigma, truncated=4.0, approx="erf")`` (not normalised)."""
+    tail = int(max(sigma * 4.0, 0.5) + 0.5)
+    x = torch.arange(-tail, tail + 1, dtype=torch.float32, device=device)
+    t = 0.70710678 / abs(sigma)
+    return (0.5 * ((t * (x + 0.5)).erf() - (t * (x - 0.5)).erf())).clamp(min=0)
+
+
+def _seed_voxels(host_clicks, sigma: float, shape) -> np.ndarray:
+    """All voxels within ``sigma`` voxels of a click (H1's seed set), clipped to the volume."""
+    if not host_clicks:
+        return np.zeros((0, 3), dtype=np.int64)
+    r = int(math.floor(sigma))
+    grid = np.arange(-r, r + 1)
+    off = np.stack(np.meshgrid(grid, grid, grid, indexing="ij"), -1).reshape(-1, 3)
+    off = off[(off ** 2).sum(1) <= sigma * sigma + 1e-9]
+    pts = (np.asarray(host_clicks, dtype=np.int64)[:, None, :] + off[None]).reshape(-1, 3)
+    inside = np.all((pts >= 0) & (pts < np.asarray(shape)), axis=1)
+    return np.unique(pts[inside], axis=0)
+
+
+def _seed_mask(host_clicks, sigma: float, shape, device) -> torch.Tensor:
+    mask = torch.zeros(shape, dtype=torch.bool, device=device)
+    pts = torch.as_tensor(_seed_voxels(host_clicks, sigma, shape), device=device)
+    if len(pts):
+        mask[pts[:, 0], pts[:, 1], pts[:, 2]] = True
+    return mask
+
+
+# ----------------------------------------------------------------------------------------------------------
+# paper variant
+
+
+def _paper_disk(shape, clicks, host, sigma, device):
+    out = torch.zeros(shape, device=device)
+    if sigma == 0:
+        return _set_click_voxels(out, clicks)
+    r = int(math.floor(sigma))
+    for c in host:
+        sl, lows = _box(c, r, shape)
+        dx, dy, dz = _offsets(lows, device)
+        inside = (dx[:, None, None] ** 2 + dy[None, :, None] ** 2 + dz[None, None, :] ** 2) <= sigma * sigma
+        out[sl].masked_fill_(inside, 1.0)
+    return out
+
+
+def _paper_heatmap(shape, clicks, host, sigmas, device):
+    """max over clicks of exp(-|v-c|^2 / (2 sigma_i^2)) within 4 sigma_i; sigma_i = 0: the click voxel."""
+    out = torch.zeros(shape, device=device)
+    for c, sigma in zip(host, sigmas):
+        if sigma == 0:
+            out[c[0], c[1], c[2]] = 1.0
+            continue
+        radius = 4.0 * sigma
+        sl, lows = _box(c, int(math.floor(radius)), shape)
+        dx, dy, dz = _offsets(lows, device)
+        d2 = dx[:, None, None] ** 2 + dy[None, :, None] ** 2 + dz[None, None, :] ** 2
+        patch = torch.exp(d2 * (-0.5 / (sigma * sigma))).masked_fill_(d2 > radius * radius, 0.0)
+        out[sl] = torch.maximum(out[sl], patch)
+    return out
+
+
+def _invert_distances(d: torch.Tensor, theta: float) -> torch.Tensor:
+    """Paper H2 + the "1 - d" inversion: keep d <= the (100 - theta)-th percentile, map to 1 - d / max kept."""
+    if theta > 0:
+        t = percentile(d.reshape(-1), 100.0 - theta, interpolation="lower")
+        keep = d <= t
+    else:
+        t = d.max()
+        keep = torch.ones_like(d, dtype=torch.bool)
+    scale = torch.where(t > 0, t, torch.ones_like(t))
+    return torch.where(keep, 1.0 - d / scale, torch.zeros_like(d)).clamp_(0.0, 1.0)
+
+
+def _paper_distance(name, image, host, sigma, theta, spacing, lamb, iterations):
+    shape, device = tuple(image.shape), image.device
+    if name == "edt":
+        d = distance.euclidean_distance(shape, _seed_voxels(host, sigma, shape), spacing=spacing, device=device)
+        return _invert_distances(d, theta)
+    seeds = _seed_mask(host, sigma, shape, device)
+    d = distance.geodesic_distance(image, seeds, spacing=spacing, lamb=lamb, iterations=iterations)
+    if name == "gdt":
+        return _invert_distances(d, theta)
+    e = 1.0 - torch.exp(-d)  # exp_gdt, Eq. 5; theta not applied
+    return _invert_distances(e, 0.0)
+
+
+def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE_B, spacing=(1.0, 1.0, 1.0),
+                    lamb: float = 1.0, iterations: int = 2) -> torch.Tensor:
+    """Per-click heatmap radii of the paper's Eq. 6: sigma_i = floor(a * exp(-b * x_i)).
+
+    Parameters
+    ----------
+    image : (X, Y, Z) tensor
+        Intensities in the caller's units (not normalised): x_i, and so the radius, depends on them.
+    clicks : (N, 3) integer tensor
+        The clicks of one guidance channel.
+    a, b : float
+        Eq. 6 constants; a = 13 caps the radius, b = 0.15 was set empirically by the authors.
+    spacing, lamb, iterations
+        Passed to :func:`gtg_core.distance.geodesic_distance` (GDT to all the clicks).
+
+    Returns
+    -------
+    (N,) int64 tensor on the image's device: radii in voxels. x_i is the mean GDT over the 3 x 3
+    neighbourhood of the click in its slice (the X-Y plane; at the volume border, over the in-volume
+    voxels of it). Homogeneous surroundings give x_i ~ 0 and the full radius a; an edge next to the click
+    gives a large x_i and a small radius.
+    """
+    image = as_volume(image)
+    clicks, host = as_clicks(clicks, image.shape, image.device)
+    if not host:
+        return torch.zeros(0, dtype=torch.int64, device=image.device)
+    check_finite(image)
+    seeds = torch.zeros(image.shape, dtype=torch.bool, device=image.device)
+    _set_click_voxels(seeds, clicks, True)
+    gdt = distance.geodesic_distance(image, seeds, spacing=spacing, lamb=lamb, iterations=iterations)
+    # 3x3 in-plane mean via average pooling, counting only in-volume voxels.
+    plane = gdt.permute(2, 0, 1)[:, None]  # (Z, 1, X, Y)
+    total = torch.nn.functional.avg_pool2d(plane, 3, stride=1, padding=1, divisor_override=1)
+    count = torch.nn.functional.avg_pool2d(torch.ones_like(plane), 3, stride=1, padding=1, divisor_override=1)
+    mean = (total / count)[:, 0].permute(1, 2, 0)
+    x = mean[clicks[:, 0], clicks[:, 1], clicks[:, 2]]
+    return torch.floor(float(a) * torch.exp(-float(b) * x)).clamp_(min=0).to(torch.int64)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# reference-code variant
+
+
+def _reference_gaussian_sum(shape, host, sigmas, device, *, normalise_each: bool = False) -> torch.Tensor:
+    """Impulses at the clicks filtered by MONAI's truncated erf Gaussian, written locally (zero padding).
+
+    Gaussians of several clicks add up. ``normalise_each``: min-max each click's map first (adaptive).
+    """
+    out = torch.zeros(shape, device=device)
+    for c, sigma in zip(host, sigmas):
+        if sigma == 0:
+            out[c[0], c[1], c[2]] += 1.0
+            continue
+        k = _gaussian_kernel_1d(float(sigma), device)
+        tail = (len(k) - 1) // 2
+        sl, lows = _box(c, tail, shape)
+        kx, ky, kz = (k[lo + tail:hi + tail] for lo, hi in lows)
+        patch = kx[:, None, None] * ky[None, :, None] * kz[None, None, :]
+        if normalise_each:
+            covers_volume = all(s.start == 0 and s.stop == n for s, n in zip(sl, shape))
+            lo = patch.min() if covers_volume else patch.new_zeros(())
+            patch = (patch - lo) / (patch.max() - lo)
+        out[sl] += patch
+    return out
+
+
+def _reference_heatmap(shape, host, sigma, device):
+    if not host:
+        return torch.zeros(shape, device=device)
+    m = _minmax(_reference_gaussian_sum(shape, host, [sigma] * len(host), device))
+    return m * m  # 162e680 squares the normalised map
+
+
+def _reference_threshold(m: torch.Tensor, theta: float) -> torch.Tensor:
+    """Zero values <= percentile(positive values, theta), numpy's linear interpolation, strict >."""
+    positive = m[m > 0]
+    if positive.numel() == 0:
+        return m
+    t = percentile(positive, theta, interpolation="linear")
+    return torch.where(m > t, m, torch.zeros_like(m))
+
+
+def _reference_distance_map(image, host, sigma, lamb, iterations, spacing):
+    """FastGeodis from outside the disks inward, then global min-max (steps 5 of the notes)."""
+    shape, device = tuple(image.shape), image.device
+    disks = _reference_heatmap(shape, host, sigma, device) > 0.1
+    if not bool(disks.any()):
+        return torch.zeros(shape, device=device)
+    outside = ~disks  # FastGeodis seeds = mask 0 = outside the disks
+    d = distance.geodesic_distance(image, outside, spacing=spacing, lamb=lamb, iterations=iterations, v=1e11)
+    return _minmax(d)
+
+
+def _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations, dataset, channel):
+    shape, device = tuple(image.shape), image.device
+    if not host:
+        return torch.zeros(shape, device=device)
+    if channel == "background":
+        sigmas = [1] * len(host)
+    else:
+        m = _reference_threshold(_reference_distance_map(image, host, sigma, lamb, iterations, spacing), theta)
+        sigmas = reference_adaptive_sigmas_from_map(m, host, dataset)
+    return _minmax(_reference_gaussian_sum(shape, host, sigmas, device, normalise_each=True))
+
+
+def reference_adaptive_sigmas_from_map(gdt_map: torch.Tensor, clicks, dataset: str) -> list[int]:
+    """The authors' per-click sigma: the 5-level lookup on the mean of an 18^3 window of the GDT map.
+
+    ``gdt_map`` is the normalised, theta-thresholded lamb = 1 map; ``clicks`` a list of [x, y, z]. The
+    window is ``map[x-9:x+9, y-9:y+9, z-9:z+9]`` with Python slicing (a negative start wraps, so windows at
+    the low borders are usually empty); an empty window or one with no positive value gives 13.
+    """
+    table = REFERENCE_ADAPTIVE_TABLES[check_choice(dataset, tuple(REFERENCE_ADAPTIVE_TABLES), "dataset")]
+    sigmas = []
+    for x, y, z in clicks:
+        ctx = gdt_map[x - 9:x + 9, y - 9:y + 9, z - 9:z + 9]
+        if ctx.numel() == 0 or not bool((ctx > 0).any()):
+            sigmas.append(13)
+            continue
+        mean = float(ctx.mean())
+        sigmas.append(next(s for t, s in table if t is None or mean > t))
+    return sigmas
+
+
+def _reference(name, image, host, sigma, theta, spacing, opts):
+    shape, device = tuple(image.shape), image.device
+    if name == "heatmap":
+        return _reference_heatmap(shape, host, sigma, device)
+    if name == "disk":
+        return (_reference_heatmap(shape, host, sigma, device) > 0.1).to(torch.float32)
+    iterations = opts.get("iterations", GEODESIC_DEFAULTS["reference_code"]["iterations"])
+    lamb = 0.0 if name == "edt" else opts.get("lamb", GEODESIC_DEFAULTS["reference_code"]["lamb"])
+    if name == "adaptive_heatmap":
+        return _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations,
+                                   opts.get("dataset", "autopet"), opts.get("channel", "foreground"))
+    m = _reference_distance_map(image, host, sigma, lamb, iterations, spacing)
+    if name == "exp_gdt":
+        return 1.0 - torch.exp(-_reference_threshold(m, 0.0))
+    return _reference_threshold(m, theta)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# entry point
+
+
+def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spacing=(1.0, 1.0, 1.0),
+            variant: str = "paper", **options) -> torch.Tensor:
+    """Guidance map of one channel's clicks.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`SIGNALS`.
+    image : (X, Y, Z) tensor or numpy array
+        The volume. Only the geodesic signals read its values (and need them finite).
+    clicks : (N, 3) integer tensor
+        Voxel indices inside the volume; N = 0 gives zeros.
+    sigma : float >= 0
+        Radius in voxels (H1): disk radius, heatmap standard deviation, or the seed ball of the distances.
+        Ignored by the paper's ``adaptive_heatmap``.
+    theta : float in [0, 100)
+        Percent of the largest distances discarded (H2); used by ``edt``, ``gdt`` and the reference-code
+        ``adaptive_heatmap``.
+    spacing : three positive floats
+        Voxel size in mm (X, Y, Z).
+    variant : ``"paper"`` or ``"reference_code"``
+        The paper's definitions or the authors' code's behaviour; the module docstring lists both.
+    **options
+        Geodesic signals: ``lamb`` (FastGeodis' lambda in [0, 1], default 1.0) and ``iterations`` (raster
+        passes; default 2 for the paper variant, 4 for the reference code, see :data:`GEODESIC_DEFAULTS`).
+        Paper ``adaptive_heatmap``: ``a`` and ``b`` (Eq. 6). Reference ``adaptive_heatmap``: ``dataset``
+        (``"autopet"`` or ``"msd_spleen"``, the lookup table) and ``channel`` (``"foreground"`` or
+        ``"background"``; background clicks get sigma 1). The reference ``edt`` always uses lamb 0.
+
+    Returns
+    -------
+    (X, Y, Z) float32 tensor in [0, 1] on the image's device.
+
+    Raises
+    ------
+    ValueError naming the argument for bad input; ImportError with install instructions when a geodesic
+    signal is asked for without FastGeodis.
+    """
+    check_choice(name, SIGNALS, "signal")
+    check_choice(variant, VARIANTS, "variant")
+    image = as_volume(image)
+    clicks, host = as_clicks(clicks, image.shape, image.device)
+    sigma = check_sigma(sigma)
+    theta = check_theta(theta)
+    spacing = as_spacing(spacing)
+    unknown = set(options) - _OPTIONS[variant][name]
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for signal {name!r} ({variant}); "
+                         f"accepted: {sorted(_OPTIONS[variant][name]) or 'none'}")
+    if "channel" in options:
+        check_choice(options["channel"], ("foreground", "background"), "channel")
+    if "dataset" in options:
+        check_choice(options["dataset"], tuple(REFERENCE_ADAPTIVE_TABLES), "dataset")
+    if "lamb" in options and not 0.0 <= float(options["lamb"]) <= 1.0:
+        raise ValueError(f"lamb must be in [0, 1], got {options['lamb']!r}")
+    if "iterations" in options and (int(options["iterations"]) != options["iterations"] or options["iterations"] < 1):
+        raise ValueError(f"iterations must be a positive integer, got {options['iterations']!r}")
+    needs_geodesic = name in GEODESIC_SIGNALS or (variant == "reference_code" and name == "edt")
+    if needs_geodesic:
+        check_finite(image)
+        distance._fastgeodis()  # ImportError with the install recipe, even for an empty click set
+    shape, device = tuple(image.shape), image.device
+    if not host:
+        return torch.zeros(shape, device=device)
+
+    if variant == "reference_code":
+        return _reference(name, image, host, sigma, theta, spacing, options)
+    if name == "disk":
+        return _paper_disk(shape, clicks, host, sigma, device)
+    if name == "heatmap":
+        return _paper_heatmap(shape, clicks, host, [sigma] * len(host), device)
+    lamb = float(options.get("lamb", GEODESIC_DEFAULTS["paper"]["lamb"]))
+    iterations = int(options.get("iterations", GEODESIC_DEFAULTS["paper"]["iterations"]))
+    if name == "adaptive_heatmap":
+        sig = adaptive_sigmas(image, clicks, a=options.get("a", ADAPTIVE_A), b=options.get("b", ADAPTIVE_B),
+                              spacing=spacing, lamb=lamb, iterations=iterations)
+        return _paper_heatmap(shape, clicks, host, sig.tolist(), device)
+    return _paper_distance(name, image, host, sigma, theta, spacing, lamb, iterations)

@@ -1,0 +1,236 @@
+"""Dice, the paper's metrics M1-M5, and NoC / AUC / Dice drops, over a per-click trace table.
+
+Numbering follows the paper's Table 2 (its section 3.2 swaps the names: there M3 is consistent
+improvement, M4 overlap and M5 efficiency):
+
+- M1 final Dice: mean Dice after the last click (N = 10 in the paper).
+- M2 initial Dice: mean Dice before any corrective click. The paper means N = 0 (no guidance at all);
+  the authors' code measured it after the initial seed clicks. :func:`initial_dice` has a flag for both.
+- M3 efficiency: 1 - T, T in seconds per click step; for the signal alone and for the whole step
+  (errors + sampling + signal), which is what the authors timed.
+- M4 consistent improvement: clicks that strictly improve Dice / (N x number of volumes).
+- M5 ground-truth overlap: |M and G| / |G| with G the support (> 0) of the foreground guidance, per click
+  and at the last click.
+
+The trace
+---------
+One row per volume and prediction (:data:`TRACE_COLUMNS`): ``click`` is the number of corrective clicks
+made before that prediction (0 = with the initial seed clicks only); ``click = -1`` marks a prediction made
+with no guidance at all (no seeds either), recorded when the loop is asked to.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+TRACE_COLUMNS = ("volume", "click", "dice", "n_fg", "n_bg", "new_fg", "new_bg", "kind", "signal_time_s",
+                 "step_time_s", "overlap")
+
+
+def _binary(value, name: str) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
+    if value.dtype == torch.bool:
+        return value
+    if value.dtype.is_floating_point or value.dtype.is_complex:
+        raise ValueError(f"{name} must be a binary mask (bool or 0/1 integers), got dtype {value.dtype}")
+    if bool(((value != 0) & (value != 1)).any()):
+        raise ValueError(f"{name} must be binary (0/1); it holds other values")
+    return value.bool()
+
+
+def dice(pred, label) -> torch.Tensor:
+    """Foreground Dice 2|P and L| / (|P| + |L|) as a 0-d float32 tensor on the inputs' device.
+
+    Both masks empty gives 1.0 (nothing to find, nothing found). Masks are bool or 0/1 integers of the
+    same shape; a probability map must be thresholded first.
+    """
+    pred, label = _binary(pred, "pred"), _binary(label, "label")
+    if pred.shape != label.shape:
+        raise ValueError(f"pred and label shapes differ: {tuple(pred.shape)} vs {tuple(label.shape)}")
+    inter = (pred & label).sum(dtype=torch.float32)
+    total = pred.sum(dtype=torch.float32) + label.sum(dtype=torch.float32)
+    return torch.where(total > 0, 2 * inter / total.clamp(min=1), torch.ones_like(total))
+
+
+def guidance_overlap(guidance, label) -> torch.Tensor:
+    """M5 for one guidance map: |M and G| / |G|, G = voxels where ``guidance > 0``; NaN when G is empty."""
+    if not isinstance(guidance, torch.Tensor) or not guidance.dtype.is_floating_point:
+        raise ValueError("guidance must be a floating-point tensor")
+    label = _binary(label, "label")
+    if guidance.shape != label.shape:
+        raise ValueError(f"guidance and label shapes differ: {tuple(guidance.shape)} vs {tuple(label.shape)}")
+    support = guidance > 0
+    size = support.sum(dtype=torch.float32)
+    inter = (support & label).sum(dtype=torch.float32)
+    return torch.where(size > 0, inter / size.clamp(min=1), torch.full_like(size, float("nan")))
+
+
+def trace_frame(rows) -> pd.DataFrame:
+    """A trace DataFrame from a list of row dicts (missing columns are filled with NaN)."""
+    df = pd.DataFrame(list(rows))
+    for col in TRACE_COLUMNS:
+        if col not in df:
+            df[col] = np.nan
+    return df[list(TRACE_COLUMNS) + [c for c in df.columns if c not in TRACE_COLUMNS]]
+
+
+def _check_trace(trace: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(trace, pd.DataFrame):
+        raise TypeError("trace must be a pandas DataFrame (see gtg_core.metrics.trace_frame)")
+    missing = {"volume", "click", "dice"} - set(trace.columns)
+    if missing:
+        raise ValueError(f"trace lacks the column(s) {sorted(missing)}")
+    return trace
+
+
+def _curves(trace: pd.DataFrame) -> pd.DataFrame:
+    """Dice per volume (rows) and click 0..N (columns)."""
+    t = _check_trace(trace)
+    t = t[t["click"] >= 0]
+    if t.empty:
+        raise ValueError("trace has no rows with click >= 0")
+    return t.pivot_table(index="volume", columns="click", values="dice", aggfunc="last").sort_index(axis=1)
+
+
+def final_dice(trace: pd.DataFrame) -> float:
+    """M1: mean over volumes of the Dice after each volume's last click."""
+    curves = _curves(trace)
+    return float(curves.apply(lambda r: r.dropna().iloc[-1], axis=1).mean())
+
+
+def initial_dice(trace: pd.DataFrame, *, with_seeds: bool = True) -> float:
+    """M2: mean Dice before any corrective click.
+
+    ``with_seeds=True`` (the authors' code): the prediction with the initial seed clicks (``click == 0``).
+    ``with_seeds=False`` (the paper's N = 0): the prediction with no guidance (``click == -1`` rows).
+    """
+    t = _check_trace(trace)
+    rows = t[t["click"] == (0 if with_seeds else -1)]
+    if rows.empty:
+        raise ValueError(f"trace has no click == {0 if with_seeds else -1} rows for initial_dice(with_seeds={with_seeds})")
+    return float(rows.groupby("volume")["dice"].last().mean())
+
+
+def consistent_improvement(trace: pd.DataFrame, n_clicks: int | None = None) -> float:
+    """M4: number of clicks j -> j+1 (j = 0..N-1) with Dice strictly higher, / (N x number of volumes).
+
+    ``n_clicks`` defaults to the largest click index in the trace.
+    """
+    curves = _curves(trace)
+    n = int(curves.columns.max()) if n_clicks is None else int(n_clicks)
+    if n <= 0:
+        return float("nan")
+    values = curves.reindex(columns=range(n + 1)).to_numpy()
+    improved = np.nansum(np.diff(values, axis=1) > 0)
+    return float(improved / (n * len(curves)))
+
+
+def efficiency(trace: pd.DataFrame, *, which: str = "step") -> float:
+    """M3: 1 - T, T the mean time in seconds per corrective click step (``click >= 1`` rows).
+
+    ``which="step"``: the whole click step (errors + sampling + signal), as the authors timed it;
+    ``which="signal"``: the guidance computation alone.
+    """
+    col = {"step": "step_time_s", "signal": "signal_time_s"}.get(which)
+    if col is None:
+        raise ValueError(f"which must be 'step' or 'signal', got {which!r}")
+    t = _check_trace(trace)
+    times = t.loc[t["click"] >= 1, col].dropna() if col in t else pd.Series(dtype=float)
+    if times.empty:
+        return float("nan")
+    return float(1.0 - times.mean())
+
+
+def gt_overlap(trace: pd.DataFrame, *, at: str = "last") -> float:
+    """M5: mean |M and G| / |G| of the foreground guidance; ``at="last"`` (each volume's last click, as the
+    authors) or ``"all"`` (every click row with guidance)."""
+    t = _check_trace(trace)
+    if "overlap" not in t:
+        return float("nan")
+    t = t[t["click"] >= 0]
+    if at == "last":
+        idx = t.groupby("volume")["click"].idxmax()
+        return float(t.loc[idx, "overlap"].mean())
+    if at == "all":
+        return float(t["overlap"].mean())
+    raise ValueError(f"at must be 'last' or 'all', got {at!r}")
+
+
+def noc(trace: pd.DataFrame, threshold: float, *, max_clicks: int | None = None) -> tuple[float, int]:
+    """Number of clicks to reach ``threshold`` Dice (0..1): (mean NoC, number of failures).
+
+    Per volume, the first click index j with Dice >= threshold (0 if the seeds already suffice); a volume
+    that never gets there within ``max_clicks`` (default: its last click) counts ``max_clicks`` and is a
+    failure.
+    """
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold is a Dice in [0, 1], got {threshold!r}")
+    curves = _curves(trace)
+    cap = int(curves.columns.max()) if max_clicks is None else int(max_clicks)
+    counts, failures = [], 0
+    for _, row in curves.iterrows():
+        row = row.dropna()
+        row = row[row.index <= cap]
+        hit = row.index[row.to_numpy() >= threshold]
+        if len(hit):
+            counts.append(int(hit[0]))
+        else:
+            counts.append(cap)
+            failures += 1
+    return float(np.mean(counts)), failures
+
+
+def dice_auc(trace: pd.DataFrame) -> float:
+    """Area under the Dice-per-click curve (trapezoids over clicks 0..N) / N, mean over volumes; in [0, 1]."""
+    curves = _curves(trace)
+    values = []
+    for _, row in curves.iterrows():
+        row = row.dropna()
+        x, y = row.index.to_numpy(dtype=float), row.to_numpy(dtype=float)
+        if len(x) == 1:
+            values.append(float(y[0]))
+        else:
+            values.append(float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0])))
+    return float(np.mean(values))
+
+
+def dice_drops(trace: pd.DataFrame) -> tuple[float, float]:
+    """(rate, mean size) of Dice drops: transitions j -> j+1 with lower Dice, and by how much on average."""
+    curves = _curves(trace)
+    diffs = np.diff(curves.to_numpy(dtype=float), axis=1)
+    diffs = diffs[np.isfinite(diffs)]
+    if diffs.size == 0:
+        return float("nan"), float("nan")
+    drops = -diffs[diffs < 0]
+    return float(drops.size / diffs.size), float(drops.mean()) if drops.size else 0.0
+
+
+def summary(trace: pd.DataFrame, *, thresholds=(0.80, 0.85, 0.90), max_clicks: int | None = None) -> dict:
+    """Every metric of this module in one flat dict (JSON-ready)."""
+    t = _check_trace(trace)
+    out = {
+        "M1_final_dice": final_dice(t),
+        "M2_initial_dice_with_seeds": initial_dice(t, with_seeds=True) if (t["click"] == 0).any() else math.nan,
+        "M2_initial_dice_no_guidance": initial_dice(t, with_seeds=False) if (t["click"] == -1).any() else math.nan,
+        "M3_efficiency_step": efficiency(t, which="step"),
+        "M3_efficiency_signal": efficiency(t, which="signal"),
+        "M4_consistent_improvement": consistent_improvement(t, max_clicks),
+        "M5_gt_overlap_last": gt_overlap(t, at="last"),
+        "M5_gt_overlap_all": gt_overlap(t, at="all"),
+        "auc": dice_auc(t),
+    }
+    rate, size = dice_drops(t)
+    out["dice_drop_rate"], out["dice_drop_mean"] = rate, size
+    for thr in thresholds:
+        mean, fails = noc(t, thr, max_clicks=max_clicks)
+        out[f"NoC@{int(round(thr * 100))}"] = mean
+        out[f"NoC@{int(round(thr * 100))}_failures"] = fails
+    out["volumes"] = int(t["volume"].nunique())
+    return out

@@ -1,0 +1,304 @@
+"""gtg_core.guidance: exact values on small hand-checkable volumes, both variants, bad input, devices."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import distance_transform_edt
+
+from gtg_core import distance, guidance
+from gtg_core.guidance import compute
+
+needs_fastgeodis = pytest.mark.skipif(not distance.fastgeodis_available(), reason="FastGeodis not installed")
+
+
+def _grid(shape):
+    return np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1)
+
+
+# ---------------------------------------------------------------- paper variant: disk and heatmap
+
+
+def test_disk_sigma0_is_the_click_voxels():
+    g = compute("disk", torch.zeros(6, 5, 4), torch.tensor([[1, 2, 3], [4, 0, 0]]), sigma=0)
+    assert g.sum() == 2 and g[1, 2, 3] == 1 and g[4, 0, 0] == 1
+
+
+@pytest.mark.parametrize("sigma", [1, 2, 2.5])
+def test_disk_is_the_voxel_ball(sigma):
+    shape, c = (9, 9, 9), np.array([4, 4, 3])
+    g = compute("disk", torch.zeros(shape), torch.tensor([c.tolist()]), sigma=sigma, spacing=(0.5, 0.5, 4.0))
+    expected = ((_grid(shape) - c) ** 2).sum(-1) <= sigma ** 2  # voxels, spacing does not enter
+    assert np.array_equal(g.numpy() == 1, expected)
+    if sigma == 1:
+        assert int(g.sum()) == 7  # the centre and its 6 face neighbours
+
+
+def test_heatmap_values_and_max_over_clicks():
+    shape, sigma = (20, 12, 12), 2.0
+    clicks = np.array([[5, 6, 6], [8, 6, 6]])
+    g = compute("heatmap", torch.zeros(shape), torch.tensor(clicks), sigma=sigma).numpy()
+    d2 = np.min([((_grid(shape) - c) ** 2).sum(-1) for c in clicks], axis=0)
+    expected = np.exp(-d2 / (2 * sigma ** 2)) * (d2 <= (4 * sigma) ** 2)
+    np.testing.assert_allclose(g, expected, atol=1e-6)
+    assert g[6, 6, 6] == pytest.approx(math.exp(-1 / 8), abs=1e-6)
+    assert g.max() == pytest.approx(1.0)  # max, not sum, of overlapping Gaussians
+    assert g[17, 6, 6] == 0 and g[16, 6, 6] > 0  # beyond 4 sigma of both clicks, and just inside
+
+
+def test_heatmap_sigma0_is_the_click_voxels():
+    g = compute("heatmap", torch.zeros(4, 4, 4), torch.tensor([[1, 1, 1]]), sigma=0)
+    assert g.sum() == 1 and g[1, 1, 1] == 1
+
+
+# ---------------------------------------------------------------- paper variant: distances
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (0.7, 1.3, 3.0)])
+def test_edt_sigma0_closed_form(spacing):
+    shape, clicks = (9, 7, 5), np.array([[2, 3, 1], [7, 1, 4]])
+    g = compute("edt", torch.zeros(shape), torch.tensor(clicks), sigma=0, spacing=spacing).numpy()
+    d = np.min([np.sqrt((((_grid(shape) - c) * spacing) ** 2).sum(-1)) for c in clicks], axis=0)
+    np.testing.assert_allclose(g, 1 - d / d.max(), atol=1e-6)
+    assert g[2, 3, 1] == 1 and g[7, 1, 4] == 1
+
+
+@pytest.mark.parametrize("sigma", [1, 2, 3.5])
+def test_euclidean_distance_matches_scipy_on_seed_balls(sigma):
+    shape, spacing = (23, 17, 11), (0.8, 1.1, 2.5)
+    clicks = [[3, 3, 2], [12, 9, 5], [22, 16, 10], [12, 10, 5]]
+    seeds = guidance._seed_voxels(clicks, sigma, shape)
+    not_seed = np.ones(shape, bool)
+    not_seed[tuple(seeds.T)] = False
+    ref = distance_transform_edt(not_seed, sampling=spacing)
+    d = distance.euclidean_distance(shape, seeds, spacing=spacing)
+    np.testing.assert_allclose(d.numpy(), ref, atol=1e-4)
+
+
+def test_euclidean_distance_without_seeds_is_inf():
+    assert torch.isinf(distance.euclidean_distance((3, 3, 3), np.zeros((0, 3), int))).all()
+
+
+@pytest.mark.parametrize("theta", [10, 30, 50])
+def test_theta_keeps_the_stated_fraction(theta):
+    d = torch.rand(40, 30, 20, generator=torch.Generator().manual_seed(1))  # no ties
+    g = guidance._invert_distances(d, float(theta))
+    n = d.numel()
+    kept = int((d <= guidance.percentile(d.reshape(-1), 100 - theta, interpolation="lower")).sum())
+    assert abs(kept / n - (100 - theta) / 100) <= 1 / n + 1e-9
+    assert int((g > 0).sum()) == kept - 1  # the farthest kept voxel maps to 0
+    # through the public signal, on real distances (few ties thanks to the odd spacing)
+    img = torch.zeros(40, 30, 20)
+    g = compute("edt", img, torch.tensor([[10, 10, 10]]), sigma=1, theta=theta, spacing=(1.0, 1.37, 2.71))
+    assert abs(float((g > 0).float().mean()) - (100 - theta) / 100) < 0.01
+
+
+@needs_fastgeodis
+def test_gdt_on_a_step_image():
+    image = torch.zeros(6, 4, 4)
+    image[3:] = 10.0
+    g = compute("gdt", image, torch.tensor([[0, 0, 0]]), sigma=0, lamb=1.0, iterations=2)
+    expected = torch.zeros(6, 4, 4)
+    expected[:3] = 1.0  # d = 0 before the step, 10 after: 1 - d / 10
+    torch.testing.assert_close(g, expected)
+
+
+@needs_fastgeodis
+def test_exp_gdt_on_a_staircase():
+    image = torch.zeros(6, 3, 3)
+    image[2:4] = 1.0
+    image[4:] = 2.0
+    g = compute("exp_gdt", image, torch.tensor([[0, 1, 1]]), sigma=0, lamb=1.0)
+    e1, e2 = 1 - math.exp(-1), 1 - math.exp(-2)
+    for x, value in [(0, 1.0), (1, 1.0), (2, 1 - e1 / e2), (3, 1 - e1 / e2), (4, 0.0), (5, 0.0)]:
+        assert torch.allclose(g[x], torch.full((3, 3), value), atol=1e-5), x
+
+
+@needs_fastgeodis
+def test_adaptive_sigmas_on_a_step_edge():
+    image = torch.zeros(20, 20, 5)
+    image[10:] = 1.0  # step of 1 intensity unit between x = 9 and x = 10
+    clicks = torch.tensor([[3, 10, 2], [9, 10, 2]])
+    sig = guidance.adaptive_sigmas(image, clicks)
+    # homogeneous: mean GDT 0 -> 13; next to the edge 3 of 9 neighbours have GDT 1 -> floor(13 e^{-0.05}) = 12
+    assert sig.tolist() == [13, math.floor(13 * math.exp(-0.15 / 3))]
+    image[10:] = 100.0  # a strong edge: mean 33.3 -> radius 0
+    assert guidance.adaptive_sigmas(image, clicks).tolist() == [13, 0]
+    assert sig.dtype == torch.int64
+
+
+@needs_fastgeodis
+def test_adaptive_heatmap_uses_the_per_click_radii():
+    image = torch.zeros(30, 30, 5)
+    image[20:] = 100.0
+    clicks = torch.tensor([[5, 15, 2], [19, 15, 2]])
+    g = compute("adaptive_heatmap", image, clicks, sigma=0)
+    assert g[5 + 2, 15, 2] == pytest.approx(math.exp(-4 / (2 * 13 ** 2)), abs=1e-6)  # sigma 13
+    assert g[19, 15, 2] == 1.0  # sigma 0 next to the edge: only its voxel ...
+    assert g[19, 16, 2] == pytest.approx(math.exp(-(14 ** 2 + 1) / (2 * 13 ** 2)), abs=1e-6)  # ... the rest is click 1's
+
+
+# ---------------------------------------------------------------- reference-code variant
+
+
+def test_reference_heatmap_is_monai_signal_squared():
+    from monai.apps.deepedit.transforms import AddGuidanceSignalDeepEditd
+
+    shape, sigma = (24, 20, 16), 2
+    clicks = [[6, 8, 8], [9, 8, 8], [20, 3, 2]]  # two overlapping Gaussians add up, one at the border
+    monai = AddGuidanceSignalDeepEditd(keys="image", sigma=sigma)(
+        {"image": np.zeros((1,) + shape, np.float32), "guidance": {"spleen": clicks}})["image"][1]
+    g = compute("heatmap", torch.zeros(shape), torch.tensor(clicks), sigma=sigma, variant="reference_code")
+    np.testing.assert_allclose(g.numpy(), np.asarray(monai) ** 2, atol=1e-6)
+
+
+def test_reference_disk_radius_is_about_1_5_sigma():
+    sigma, c = 5, (20, 20, 20)
+    g = compute("disk", torch.zeros(41, 41, 41), torch.tensor([c]), sigma=sigma, variant="reference_code")
+    radius_along_x = int(g[c[0]:, c[1], c[2]].sum()) - 1
+    assert radius_along_x == 7  # exp(-49/25) > 0.1 > exp(-64/25): 1.52 sigma, not sigma
+    assert set(torch.unique(g).tolist()) == {0.0, 1.0}
+
+
+@needs_fastgeodis
+def test_reference_edt_is_zero_for_sigma0_and_a_cone_inside_the_disk():
+    image = torch.zeros(21, 21, 21)
+    click = torch.tensor([[10, 10, 10]])
+    assert compute("edt", image, click, sigma=0, theta=10, variant="reference_code").abs().sum() == 0
+    g = compute("edt", image, click, sigma=3, theta=0, variant="reference_code")
+    disk = compute("disk", image, click, sigma=3, variant="reference_code") > 0
+    assert (g[~disk] == 0).all()  # 0 outside every disk
+    assert g[10, 10, 10] == g.max() == 1.0  # highest at the click (distance to the rim)
+    inside = g[disk]
+    assert inside.min() == 0  # theta = 0 still zeroes the smallest positive value (<= t, strict >)
+
+
+@needs_fastgeodis
+def test_reference_exp_gdt_is_not_renormalised():
+    image = torch.rand(16, 16, 16, generator=torch.Generator().manual_seed(0))
+    g = compute("exp_gdt", image, torch.tensor([[8, 8, 8]]), sigma=3, variant="reference_code")
+    assert 0 < g.max() <= 1 - math.exp(-1) + 1e-6
+
+
+def test_reference_adaptive_lookup_table():
+    m = torch.zeros(40, 40, 40)
+    assert guidance.reference_adaptive_sigmas_from_map(m, [[20, 20, 20]], "autopet") == [13]  # no positive value
+    m[15:25, 15:25, 15:25] = 0.02  # mean of the 18^3 window = 0.02 * 1000 / 5832 = 0.00343
+    assert guidance.reference_adaptive_sigmas_from_map(m, [[20, 20, 20]], "autopet") == [0]
+    for level, expected in [(0.0305, 13), (0.0224, 9), (0.0165, 5), (0.0121, 1), (0.0100, 0)]:
+        m.fill_(level)
+        assert guidance.reference_adaptive_sigmas_from_map(m, [[20, 20, 20]], "autopet") == [expected]
+    m.fill_(0.05)
+    assert guidance.reference_adaptive_sigmas_from_map(m, [[20, 20, 20]], "msd_spleen") == [9]
+    # near the low border the window m[x-9:x+9] starts negative and is empty -> 13
+    assert guidance.reference_adaptive_sigmas_from_map(m, [[3, 20, 20]], "autopet") == [13]
+
+
+@needs_fastgeodis
+def test_reference_adaptive_background_clicks_get_sigma_1():
+    image = torch.rand(20, 20, 20, generator=torch.Generator().manual_seed(0))
+    clicks = torch.tensor([[10, 10, 10]])
+    g = compute("adaptive_heatmap", image, clicks, sigma=1, variant="reference_code", channel="background")
+    k = guidance._gaussian_kernel_1d(1.0, "cpu")
+    tail = (len(k) - 1) // 2
+    patch = k[:, None, None] * k[None, :, None] * k[None, None, :]
+    assert g[10, 10, 10] == 1.0
+    assert g[11, 10, 10] == pytest.approx(float(patch[tail + 1, tail, tail] / patch.max()), rel=1e-5)
+
+
+# ---------------------------------------------------------------- every signal
+
+
+@pytest.mark.parametrize("variant", guidance.VARIANTS)
+@pytest.mark.parametrize("name", guidance.SIGNALS)
+def test_every_signal_shape_range_device_and_empty_clicks(name, variant):
+    if (name in guidance.GEODESIC_SIGNALS or (variant, name) == ("reference_code", "edt")) and \
+            not distance.fastgeodis_available():
+        pytest.skip("FastGeodis not installed")
+    image = np.random.default_rng(0).random((14, 12, 10)).astype(np.float32)  # numpy accepted
+    g = compute(name, image, torch.tensor([[4, 5, 5], [10, 3, 2]]), sigma=2, theta=10, spacing=(1, 1, 2),
+                variant=variant)
+    assert isinstance(g, torch.Tensor) and g.dtype == torch.float32 and g.shape == image.shape
+    assert g.device.type == "cpu" and float(g.min()) >= 0 and float(g.max()) <= 1 and float(g.max()) > 0
+    empty = compute(name, image, torch.zeros((0, 3), dtype=torch.int64), sigma=2, variant=variant)
+    assert empty.shape == image.shape and empty.abs().sum() == 0
+
+
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"clicks": torch.tensor([[1, 2, 30]])}, "clicks"),
+    ({"clicks": torch.tensor([[-1, 2, 3]])}, "clicks"),
+    ({"clicks": torch.tensor([[1.0, 2.0, 3.0]])}, "clicks"),
+    ({"clicks": torch.tensor([1, 2, 3])}, "clicks"),
+    ({"image": torch.zeros(4, 4)}, "image"),
+    ({"sigma": -1}, "sigma"),
+    ({"theta": 100}, "theta"),
+    ({"theta": -5}, "theta"),
+    ({"name": "blob"}, "signal"),
+    ({"variant": "mine"}, "variant"),
+    ({"spacing": (1, 1)}, "spacing"),
+    ({"spacing": (1, 0, 1)}, "spacing"),
+    ({"lamb": 0.5}, "option"),
+])
+def test_bad_input_names_the_argument(kwargs, match):
+    args = {"name": "heatmap", "image": torch.zeros(8, 8, 8), "clicks": torch.tensor([[1, 2, 3]]), "sigma": 1}
+    args.update(kwargs)
+    name, image, clicks = args.pop("name"), args.pop("image"), args.pop("clicks")
+    with pytest.raises(ValueError, match=match):
+        compute(name, image, clicks, **args)
+
+
+@needs_fastgeodis
+def test_geodesic_needs_finite_image():
+    image = torch.zeros(8, 8, 8)
+    image[0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="image"):
+        compute("gdt", image, torch.tensor([[1, 2, 3]]), sigma=0)
+    compute("heatmap", image, torch.tensor([[1, 2, 3]]), sigma=1)  # the local signals do not read values
+
+
+def test_without_fastgeodis_geodesic_signals_say_how_to_install(monkeypatch):
+    def missing():
+        raise ImportError(distance.FASTGEODIS_INSTALL_HINT)
+
+    monkeypatch.setattr(distance, "_fastgeodis", missing)
+    for name in guidance.GEODESIC_SIGNALS:
+        with pytest.raises(ImportError, match="no-build-isolation FastGeodis"):
+            compute(name, torch.zeros(6, 6, 6), torch.tensor([[1, 1, 1]]), sigma=1)
+    assert compute("edt", torch.zeros(6, 6, 6), torch.tensor([[1, 1, 1]]), sigma=1).max() == 1
+    assert compute("disk", torch.zeros(6, 6, 6), torch.tensor([[1, 1, 1]]), sigma=1).sum() == 7
+
+
+def test_paper_settings_are_table3():
+    t3 = guidance.PAPER_SETTINGS["autopet"]["table3"]
+    assert t3["gdt"]["sigma"] == 5 and t3["gdt"]["theta"] == 10 and t3["disk"]["sigma"] == 0
+    assert guidance.PAPER_SETTINGS["msd_spleen"]["scripts"]["gdt"]["theta"] == 30
+    assert guidance.PAPER_SETTINGS["autopet"]["dice_table3"]["adaptive_heatmap"] == 79.9
+
+
+# ---------------------------------------------------------------- CPU / CUDA agreement
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("variant", guidance.VARIANTS)
+@pytest.mark.parametrize("name", guidance.SIGNALS)
+def test_cpu_and_cuda_agree(name, variant):
+    if (name in guidance.GEODESIC_SIGNALS or (variant, name) == ("reference_code", "edt")) and \
+            not distance.fastgeodis_available():
+        pytest.skip("FastGeodis not installed")
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(40, 36, 24, generator=g) * 100
+    clicks = torch.tensor([[10, 10, 10], [30, 20, 5], [12, 11, 10]])
+    kw = dict(sigma=2, theta=10, spacing=(0.8, 0.8, 2.5), variant=variant)
+    cpu = compute(name, image, clicks, **kw)
+    gpu = compute(name, image.cuda(), clicks.cuda(), **kw)
+    assert gpu.device.type == "cuda"
+    if name in guidance.GEODESIC_SIGNALS or (variant, name) == ("reference_code", "edt"):
+        # FastGeodis' CUDA raster scan differs slightly from its CPU one: compare in aggregate
+        assert (gpu.cpu() - cpu).abs().mean() < 0.02
+    else:
+        torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=1e-5)

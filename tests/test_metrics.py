@@ -1,0 +1,95 @@
+"""gtg_core.metrics against hand computations, including degenerate cases."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gtg_core import metrics as M
+
+
+def test_dice_by_hand():
+    pred = torch.zeros(4, 4, 4, dtype=torch.bool)
+    label = torch.zeros_like(pred)
+    pred[0, 0, :3] = True  # 3 voxels
+    label[0, 0, 1:] = True  # 3 voxels, 2 shared
+    assert float(M.dice(pred, label)) == pytest.approx(2 * 2 / 6)
+    assert float(M.dice(label, label)) == 1.0
+    assert float(M.dice(torch.zeros_like(pred), torch.zeros_like(pred))) == 1.0  # empty/empty
+    assert float(M.dice(torch.zeros_like(pred), label)) == 0.0
+    assert float(M.dice(pred.long(), label.numpy())) == pytest.approx(2 / 3)
+
+
+def test_dice_bad_input():
+    with pytest.raises(ValueError, match="shapes"):
+        M.dice(torch.zeros(2, 2, 2, dtype=torch.bool), torch.zeros(2, 2, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="pred"):
+        M.dice(torch.rand(2, 2, 2), torch.zeros(2, 2, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="label"):
+        M.dice(torch.zeros(2, 2, 2, dtype=torch.bool), torch.full((2, 2, 2), 3))
+
+
+def test_guidance_overlap_by_hand():
+    label = torch.zeros(3, 3, 3, dtype=torch.bool)
+    label[0] = True  # 9 voxels
+    g = torch.zeros(3, 3, 3)
+    g[0, 0, 0], g[1, 0, 0], g[2, 0, 0] = 1.0, 0.2, 1e-4  # 3 voxels in the support, 1 in the label
+    assert float(M.guidance_overlap(g, label)) == pytest.approx(1 / 3)
+    assert math.isnan(float(M.guidance_overlap(torch.zeros(3, 3, 3), label)))
+
+
+def make_trace():
+    # volume a: 0.5 -> 0.6 -> 0.6 -> 0.9 ; volume b: 0.2 -> 0.5 -> 0.4 -> 0.86 ; plus no-guidance rows
+    rows = []
+    for vol, curve, nog in (("a", [0.5, 0.6, 0.6, 0.9], 0.3), ("b", [0.2, 0.5, 0.4, 0.86], 0.1)):
+        rows.append({"volume": vol, "click": -1, "dice": nog})
+        for j, d in enumerate(curve):
+            rows.append({"volume": vol, "click": j, "dice": d, "n_fg": 1 + j, "n_bg": 1,
+                         "signal_time_s": 0.01 if j else np.nan, "step_time_s": 0.05 if j else np.nan,
+                         "overlap": 1.0 - 0.1 * j})
+    return M.trace_frame(rows)
+
+
+def test_trace_metrics_by_hand():
+    t = make_trace()
+    assert list(t.columns[:len(M.TRACE_COLUMNS)]) == list(M.TRACE_COLUMNS)
+    assert M.final_dice(t) == pytest.approx((0.9 + 0.86) / 2)
+    assert M.initial_dice(t, with_seeds=True) == pytest.approx((0.5 + 0.2) / 2)
+    assert M.initial_dice(t, with_seeds=False) == pytest.approx((0.3 + 0.1) / 2)
+    # strict improvements: a: 0.5->0.6 yes, 0.6->0.6 no, ->0.9 yes; b: yes, no, yes -> 4 / (3 * 2)
+    assert M.consistent_improvement(t) == pytest.approx(4 / 6)
+    assert M.efficiency(t, which="step") == pytest.approx(0.95)
+    assert M.efficiency(t, which="signal") == pytest.approx(0.99)
+    assert M.gt_overlap(t, at="last") == pytest.approx(0.7)
+    assert M.gt_overlap(t, at="all") == pytest.approx(np.mean([1, 0.9, 0.8, 0.7]))
+    # NoC@85: a reaches 0.9 at click 3, b reaches 0.86 at click 3; NoC@90: b never -> cap 3, 1 failure
+    assert M.noc(t, 0.85) == (3.0, 0)
+    assert M.noc(t, 0.90) == (3.0, 1)
+    assert M.noc(t, 0.5) == (0.5, 0)  # a at click 0, b at click 1
+    assert M.noc(t, 0.95, max_clicks=2) == (2.0, 2)
+    auc_a = (0.55 + 0.6 + 0.75) / 3
+    auc_b = (0.35 + 0.45 + 0.63) / 3
+    assert M.dice_auc(t) == pytest.approx((auc_a + auc_b) / 2)
+    rate, size = M.dice_drops(t)
+    assert rate == pytest.approx(1 / 6) and size == pytest.approx(0.1)
+    s = M.summary(t)
+    assert s["M1_final_dice"] == pytest.approx(0.88) and s["NoC@90_failures"] == 1 and s["volumes"] == 2
+
+
+def test_degenerate_traces():
+    seeds_only = M.trace_frame([{"volume": "a", "click": 0, "dice": 0.7}])
+    assert M.final_dice(seeds_only) == pytest.approx(0.7)
+    assert math.isnan(M.consistent_improvement(seeds_only))
+    assert M.dice_auc(seeds_only) == pytest.approx(0.7)
+    assert math.isnan(M.efficiency(seeds_only))
+    perfect = M.trace_frame([{"volume": "a", "click": j, "dice": 1.0} for j in range(4)])
+    assert M.consistent_improvement(perfect) == 0.0 and M.noc(perfect, 0.9) == (0.0, 0)
+    assert M.dice_drops(perfect) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="click == -1"):
+        M.initial_dice(perfect, with_seeds=False)
+    with pytest.raises(ValueError, match="dice"):
+        M.final_dice(pd.DataFrame({"volume": ["a"], "click": [0]}))
+    with pytest.raises(ValueError, match="threshold"):
+        M.noc(perfect, 85)
