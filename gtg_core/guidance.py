@@ -171,6 +171,30 @@ def _minmax(x: torch.Tensor) -> torch.Tensor:
     return (x - lo) / torch.where(span > 0, span, torch.ones_like(span))
 
 
+def _kth_smallest(values: torch.Tensor, k: int) -> torch.Tensor:
+    """The k-th smallest (1-based) element of a 1-D tensor, exactly.
+
+    Large tensors go through a 2048-bin histogram first and select within the one bin that holds rank k,
+    which is several times faster than ``kthvalue`` on tens of millions of voxels.
+    """
+    n = values.numel()
+    if n <= 1 << 20:
+        return values.kthvalue(k).values
+    lo, hi = torch.aminmax(values)
+    if not bool(hi > lo):
+        return lo
+    bins = 2048
+    counts = torch.histc(values, bins=bins, min=float(lo), max=float(hi))
+    b = int(torch.searchsorted(counts.cumsum(0), torch.tensor(float(k), device=counts.device)))
+    width = (hi - lo) / bins
+    # widen the bin by a hair: histc's edge rounding must not drop the value we are looking for
+    left, right = lo + width * b - width * 1e-3, lo + width * (b + 1) + width * 1e-3
+    is_below = values < left
+    below = int(torch.count_nonzero(is_below))
+    inside = values[(values <= right).logical_and_(is_below.logical_not_())]
+    return inside.kthvalue(k - below).values
+
+
 def percentile(values: torch.Tensor, q: float, *, interpolation: str = "linear") -> torch.Tensor:
     """The q-th percentile (0..100) of a 1-D tensor, as a 0-d tensor on its device.
 
@@ -183,10 +207,10 @@ def percentile(values: torch.Tensor, q: float, *, interpolation: str = "linear")
         raise ValueError("percentile of an empty set")
     pos = (float(q) / 100.0) * (n - 1)
     lo = int(math.floor(pos))
-    v_lo = values.kthvalue(lo + 1).values
+    v_lo = _kth_smallest(values, lo + 1)
     if interpolation == "lower" or lo == pos:
         return v_lo
-    v_hi = values.kthvalue(min(lo + 2, n)).values
+    v_hi = _kth_smallest(values, min(lo + 2, n))
     return v_lo + (v_hi - v_lo) * (pos - lo)
 
 
@@ -253,15 +277,11 @@ def _paper_heatmap(shape, clicks, host, sigmas, device):
 
 
 def _invert_distances(d: torch.Tensor, theta: float) -> torch.Tensor:
-    """Paper H2 + the "1 - d" inversion: keep d <= the (100 - theta)-th percentile, map to 1 - d / max kept."""
-    if theta > 0:
-        t = percentile(d.reshape(-1), 100.0 - theta, interpolation="lower")
-        keep = d <= t
-    else:
-        t = d.max()
-        keep = torch.ones_like(d, dtype=torch.bool)
+    """Paper H2 + the "1 - d" inversion: keep d <= t, the (100 - theta)-th percentile (the maximum for
+    theta = 0), and map it to 1 - d / t; discarded voxels (d > t) get 0, which is where 1 - d / t < 0."""
+    t = percentile(d.reshape(-1), 100.0 - theta, interpolation="lower") if theta > 0 else d.max()
     scale = torch.where(t > 0, t, torch.ones_like(t))
-    return torch.where(keep, 1.0 - d / scale, torch.zeros_like(d)).clamp_(0.0, 1.0)
+    return (d / -scale).add_(1.0).clamp_(0.0, 1.0)
 
 
 def _paper_distance(name, image, host, sigma, theta, spacing, lamb, iterations):
