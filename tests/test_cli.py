@@ -1,0 +1,47 @@
+"""The gtg command line."""
+
+import subprocess
+import sys
+
+import pytest
+
+from gtg_core import __version__
+from gtg_core.cli import main
+
+
+def test_version():
+    out = subprocess.run([sys.executable, "-m", "gtg_core.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and __version__ in out.stdout
+
+
+def test_data_synth_then_check(tmp_path, capsys):
+    assert main(["data", "synth", "--kind", "lesion_pet", "--n", "2", "--shape", "24", "24", "32",
+                 "--out", str(tmp_path)]) == 0
+    assert main(["data", "check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "layout decathlon, 2 readable case(s)" in out and "lesion_pet_001" in out and "no problems" in out
+    (tmp_path / "labelsTr" / "lesion_pet_001.nii.gz").unlink()
+    assert main(["data", "check", str(tmp_path)]) == 1
+    assert "lesion_pet_001.nii.gz: label listed in dataset.json is missing" in capsys.readouterr().out
+
+
+def test_data_check_missing_folder(tmp_path, capsys):
+    assert main(["data", "check", str(tmp_path / "nope")]) == 1
+    assert "does not exist" in capsys.readouterr().out
+
+
+def test_bench_guidance_small_writes_a_table(tmp_path, capsys):
+    assert main(["bench", "guidance", "--device", "cpu", "--size", "24", "24", "16", "--repeats", "1",
+                 "--out", str(tmp_path)]) == 0
+    tables = list(tmp_path.glob("guidance-*.md"))
+    assert tables and "speedup" in tables[0].read_text()
+    assert "heatmap" in capsys.readouterr().out
+
+
+def test_bench_cuda_without_gpu_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(SystemExit, match="CUDA"):
+        main(["bench", "guidance", "--device", "cuda"])
