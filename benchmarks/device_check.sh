@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One prepared run on a lent GPU machine (the session's `device` tool): build FastGeodis against the
+# machine's torch, run the CUDA tests and the GPU benchmarks, leave logs and tables in $OUT.
+# Needs .whl/ (ignored) with the monai, nibabel and setuptools<81 wheels and the FastGeodis sdist.
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD
+mkdir -p /tmp/fg && tar xzf .whl/FastGeodis-1.0.5.tar.gz -C /tmp/fg
+start=$(date +%s)
+(cd /tmp/fg/FastGeodis-1.0.5 && TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=16 FORCE_CUDA=1 \
+   python3 setup.py build_ext --inplace > "$OUT/fastgeodis_build.log" 2>&1) || { tail -30 "$OUT/fastgeodis_build.log"; }
+echo "FastGeodis build: $(( $(date +%s) - start )) s"
+export PYTHONPATH=/tmp/fg/FastGeodis-1.0.5:$PYTHONPATH
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, FastGeodis; print('torch', torch.__version__, torch.cuda.get_device_name())"
+export PYTHONUNBUFFERED=1
+python3 -m pytest -q -ra -p no:cacheprovider ${GTG_DEVICE_TESTS:-tests/test_guidance.py tests/test_clicks.py} 2>&1 | tee "$OUT/pytest.log" | tail -25
+for what in ${GTG_DEVICE_BENCH:-guidance clicks}; do
+  python3 -m gtg_core.cli bench "$what" --device cuda --out "$OUT" 2>&1 | grep -v "INFO -"
+done

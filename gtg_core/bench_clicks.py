@@ -1,0 +1,78 @@
+"""``gtg bench clicks``: one whole corrective click step, gtg_core vs MONAI's DeepEdit click transforms.
+
+The step: error regions from the prediction and label, one deepedit fg and bg click, and the guidance of
+both channels recomputed for all clicks (Gaussian heatmap, sigma 3). MONAI's chain on the same prediction
+and label: ``FindDiscrepancyRegionsDeepEditd`` + ``AddRandomGuidanceDeepEditd`` + ``AddGuidanceSignalDeepEditd``
+(numpy on the CPU; on a GPU machine it includes the host copies a GPU pipeline has to make).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .bench import device_name, ellipsoid_volume, time_call, write_table
+
+DEFAULT_SIZES = ((512, 512, 89), (128, 128, 128))
+
+
+def synthetic_prediction(shape, device):
+    """Label = an ellipsoid; prediction = the same ellipsoid shifted (both FN and FP regions)."""
+    _, label, clicks = ellipsoid_volume(shape, device=device)
+    shift = max(2, shape[0] // 16)
+    pred = torch.roll(label, shifts=shift, dims=0)
+    fg = clicks[:5]
+    bg = torch.tensor([[1, 1, 1], [shape[0] - 2, 1, 1], [1, shape[1] - 2, 1], [1, 1, shape[2] - 2],
+                       [shape[0] - 2, shape[1] - 2, shape[2] - 2]], device=device)
+    return pred, label, fg, bg
+
+
+def gtg_click_step(pred, label, fg, bg, generator, *, signal="heatmap", sigma=3.0, variant="reference_code"):
+    """One corrective step with gtg_core; returns the new click sets and the two guidance channels."""
+    from . import clicks, guidance
+
+    new_fg, new_bg = clicks.corrective_clicks(pred, label, user="deepedit", generator=generator)
+    fg, bg = torch.cat([fg, new_fg]), torch.cat([bg, new_bg])
+    image = label  # only the geodesic signals read intensities; heatmaps need the shape and device
+    g_fg = guidance.compute(signal, image, fg, sigma=sigma, variant=variant)
+    g_bg = guidance.compute(signal, image, bg, sigma=sigma, variant=variant)
+    return fg, bg, g_fg, g_bg
+
+
+def monai_click_step(pred, label, fg, bg, *, sigma=3):
+    """The same step with MONAI's DeepEdit transforms (numpy, CPU)."""
+    import numpy as np
+    from monai.apps.deepedit.transforms import (AddGuidanceSignalDeepEditd, AddRandomGuidanceDeepEditd,
+                                                FindDiscrepancyRegionsDeepEditd)
+
+    lab = label.detach().cpu().numpy()[None].astype(np.float32)
+    prd = pred.detach().cpu().numpy()[None].astype(np.float32)
+    d = {"label": lab, "pred": prd, "image": lab.copy(), "label_names": {"spleen": 1, "background": 0},
+         "guidance": {"spleen": fg.cpu().tolist(), "background": bg.cpu().tolist()}, "probability": 1.0}
+    d = FindDiscrepancyRegionsDeepEditd(keys="label", pred="pred", discrepancy="discrepancy")(d)
+    d = AddRandomGuidanceDeepEditd(keys="NA", guidance="guidance", discrepancy="discrepancy",
+                                   probability="probability")(d)
+    d = AddGuidanceSignalDeepEditd(keys="image", guidance="guidance", sigma=sigma, number_intensity_ch=1)(d)
+    return d
+
+
+def bench_clicks(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_dir="benchmarks/results",
+                 print_fn=print) -> list[dict]:
+    device = torch.device(device)
+    rows = []
+    for shape in sizes:
+        pred, label, fg, bg = synthetic_prediction(shape, device)
+        gen = torch.Generator(device=device).manual_seed(0)
+        for signal, variant in (("heatmap", "reference_code"), ("heatmap", "paper"), ("disk", "paper")):
+            ours = time_call(lambda: gtg_click_step(pred, label, fg, bg, gen, signal=signal, variant=variant),
+                             device, repeats=repeats)
+            if signal == "heatmap" and variant == "reference_code":
+                monai = time_call(lambda: monai_click_step(pred, label, fg, bg), torch.device("cpu"),
+                                  repeats=max(1, min(repeats, 3)))
+            row = {"size": "x".join(map(str, shape)), "step": f"deepedit click + {signal} ({variant}), 2 channels",
+                   "ours_ms": ours, "monai_chain_ms": monai, "speedup": monai / ours}
+            rows.append(row)
+            print_fn(f"{row['size']:>12} {row['step']:<52} ours {ours:9.3f} ms   MONAI chain {monai:9.1f} ms"
+                     f"   x{row['speedup']:.1f}")
+    md = write_table(rows, "clicks", device, "One corrective click step: gtg_core vs MONAI DeepEdit transforms", out_dir)
+    print_fn(f"written {md} ({device_name(device)})")
+    return rows
