@@ -127,19 +127,67 @@ def euclidean_distance(shape: Sequence[int], seeds, *, spacing=(1.0, 1.0, 1.0), 
             plane_best = best if plane_best is None else torch.minimum(plane_best, best)
         g2[p_index] = plane_best
 
-    # Pass 3 (axis c): min over the seed planes, for every voxel.
-    c_range = torch.arange(nc, device=device, dtype=torch.float32)
-    out = torch.full((na, nb, nc), float("inf"), device=device)
-    tmp = torch.empty_like(out)
-    for p_index, plane in enumerate(planes):
-        dz = ((c_range - float(plane)) * sc) ** 2
-        torch.add(g2[p_index][:, :, None], dz[None, None, :], out=tmp)
-        torch.minimum(out, tmp, out=out)
-    out.sqrt_()
+    # Pass 3 (axis c): min over the seed planes, for every voxel, then the square root.
+    out = _min_over_planes(g2, torch.as_tensor(planes, dtype=torch.float32, device=device), nc, sc)
     # back to (X, Y, Z)
     order = [a, b, c]
     inverse = [order.index(k) for k in range(3)]
     return out.permute(*inverse).contiguous()
+
+
+def _min_over_planes_torch(g2: torch.Tensor, planes: torch.Tensor, nc: int, sc: float) -> torch.Tensor:
+    """sqrt(min_p g2[p, a, b] + (sc (c - planes[p]))^2) as an (na, nb, nc) tensor, one plane at a time."""
+    c_range = torch.arange(nc, device=g2.device, dtype=torch.float32)
+    out = torch.full(g2.shape[1:] + (nc,), float("inf"), device=g2.device)
+    tmp = torch.empty_like(out)
+    for p_index in range(len(planes)):
+        dz = ((c_range - planes[p_index]) * sc) ** 2
+        torch.add(g2[p_index][:, :, None], dz[None, None, :], out=tmp)
+        torch.minimum(out, tmp, out=out)
+    return out.sqrt_()
+
+
+_TRITON_KERNEL = None
+
+
+def _triton_kernel():
+    """The same reduction as one fused Triton kernel (CUDA): each voxel is written once."""
+    global _TRITON_KERNEL
+    if _TRITON_KERNEL is None:
+        import triton
+        import triton.language as tl
+
+        @triton.jit
+        def plane_min(g2_ptr, planes_ptr, out_ptr, n_planes, n_ab, nc, sc2, BLOCK: tl.constexpr):
+            offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+            valid = offs < n_ab * nc
+            ab = offs // nc
+            c = (offs % nc).to(tl.float32)
+            best = tl.full([BLOCK], float("inf"), tl.float32)
+            for p in range(0, n_planes):
+                g = tl.load(g2_ptr + p * n_ab + ab, mask=valid, other=float("inf"))
+                dc = c - tl.load(planes_ptr + p)
+                best = tl.minimum(best, g + sc2 * dc * dc)
+            tl.store(out_ptr + offs, tl.sqrt(best), mask=valid)
+
+        _TRITON_KERNEL = plane_min
+    return _TRITON_KERNEL
+
+
+def _min_over_planes(g2: torch.Tensor, planes: torch.Tensor, nc: int, sc: float) -> torch.Tensor:
+    if g2.device.type == "cuda":
+        try:
+            kernel = _triton_kernel()
+        except ImportError:  # no Triton: the plane loop gives the same values
+            return _min_over_planes_torch(g2, planes, nc, sc)
+        g2 = g2.contiguous()
+        out = torch.empty(g2.shape[1:] + (nc,), device=g2.device)
+        n = out.numel()
+        block = 1024
+        kernel[((n + block - 1) // block,)](g2, planes.contiguous(), out, len(planes), g2.shape[1] * g2.shape[2],
+                                            nc, float(sc) ** 2, BLOCK=block)
+        return out
+    return _min_over_planes_torch(g2, planes, nc, sc)
 
 
 def geodesic_distance(image, seeds_mask, *, spacing=(1.0, 1.0, 1.0), lamb: float = 1.0, iterations: int = 2,

@@ -302,3 +302,56 @@ def test_cpu_and_cuda_agree(name, variant):
         assert (gpu.cpu() - cpu).abs().mean() < 0.02
     else:
         torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- the GPU code paths, exercised on the CPU
+
+
+@pytest.mark.parametrize("variant, name", [("paper", "disk"), ("paper", "heatmap"), ("reference_code", "heatmap"),
+                                           ("reference_code", "disk")])
+def test_vectorised_scatter_path_matches_the_box_loop(monkeypatch, variant, name):
+    image = torch.zeros(30, 26, 20)
+    clicks = torch.tensor([[2, 3, 1], [15, 13, 10], [17, 13, 11], [29, 25, 19]])  # borders and overlaps
+    for sigma in (0, 1, 2.5, 4):
+        loop = compute(name, image, clicks, sigma=sigma, variant=variant)
+        monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
+        fast = compute(name, image, clicks, sigma=sigma, variant=variant)
+        monkeypatch.undo()
+        torch.testing.assert_close(fast, loop, atol=1e-6, rtol=1e-5)
+
+
+@needs_fastgeodis
+def test_vectorised_adaptive_heatmap_groups_radii(monkeypatch):
+    image = torch.zeros(30, 30, 5)
+    image[20:] = 100.0
+    clicks = torch.tensor([[5, 15, 2], [19, 15, 2], [8, 8, 2]])
+    loop = compute("adaptive_heatmap", image, clicks, sigma=0)
+    monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
+    torch.testing.assert_close(compute("adaptive_heatmap", image, clicks, sigma=0), loop)
+
+
+def test_percentile_exact_on_large_inputs():
+    g = torch.Generator().manual_seed(0)
+    values = torch.cat([torch.zeros(700_000), torch.rand(1_600_000, generator=g) * 50])  # many ties at 0
+    values = values[torch.randperm(len(values), generator=g)]
+    for q in (0, 10, 25, 30.5, 50, 90, 99.99, 100):
+        ref = np.percentile(values.numpy(), q, method="lower")
+        assert float(guidance.percentile(values, q, interpolation="lower")) == pytest.approx(ref), q
+        ref = np.percentile(values.numpy(), q)
+        assert float(guidance.percentile(values, q)) == pytest.approx(ref, rel=1e-6, abs=1e-6), q
+    sorted_values = torch.sort(values).values  # a structured order the strided sample misreads
+    assert float(guidance.percentile(sorted_values, 60, interpolation="lower")) == pytest.approx(
+        np.percentile(values.numpy(), 60, method="lower"))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_euclidean_distance_matches_scipy():
+    shape, spacing = (40, 33, 21), (0.8, 1.1, 2.5)
+    seeds = guidance._seed_voxels([[3, 3, 2], [20, 9, 5], [39, 32, 20]], 2, shape)
+    not_seed = np.ones(shape, bool)
+    not_seed[tuple(seeds.T)] = False
+    ref = distance_transform_edt(not_seed, sampling=spacing)
+    d = distance.euclidean_distance(shape, torch.as_tensor(seeds).cuda(), spacing=spacing)
+    assert d.device.type == "cuda"
+    np.testing.assert_allclose(d.cpu().numpy(), ref, atol=1e-4)
