@@ -174,16 +174,17 @@ def _minmax(x: torch.Tensor) -> torch.Tensor:
 def _kth_smallest(values: torch.Tensor, k: int) -> torch.Tensor:
     """The k-th smallest (1-based) element of a 1-D tensor, exactly.
 
-    Large tensors: a strided sample brackets rank k, two full passes count the values below the bracket
+    Large tensors: a random sample (fixed seed) brackets rank k, two full passes count the values below the bracket
     and pick those inside it, and ``kthvalue`` runs on that small set. No atomics (a histogram on the GPU
     stalls when distances pile up, e.g. the zeros of a geodesic map) and several times faster than
     ``kthvalue`` on tens of millions of voxels. If the bracket misses (a sample unlike the data), the
-    plain ``kthvalue`` answers.
+    plain ``kthvalue`` answers (about 1 in 10^6 for a 4-sigma binomial bracket).
     """
     n = values.numel()
     if n <= 1 << 20:
         return values.kthvalue(k).values
-    sample = values[:: max(1, n // 65536)].sort().values
+    gen = torch.Generator(device=values.device).manual_seed(0)  # a fixed sample: the result is exact anyway
+    sample = values[torch.randint(n, (65536,), generator=gen, device=values.device)].sort().values
     m = sample.numel()
     margin = int(4 * math.sqrt(m)) + 8
     pos = (k - 0.5) / n * m
