@@ -38,6 +38,39 @@ def cmd_bench(args) -> int:
         from . import bench_clicks
 
         bench_clicks.bench_clicks(device, sizes or bench_clicks.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out)
+    else:
+        from . import bench_train
+
+        default = ((128, 128, 128),) if device.startswith("cuda") else ((64, 64, 32),)
+        bench_train.bench_train(device, sizes or default, repeats=min(args.repeats, 3), out_dir=args.out,
+                                filters=tuple(args.filters) if args.filters else None)
+    return 0
+
+
+def cmd_train(args) -> int:
+    from . import train
+
+    cfg = train.TrainConfig.from_yaml(args.config) if args.config else train.TrainConfig()
+    for key, value in (args.set or []):
+        cfg = train.TrainConfig.from_dict({**cfg.to_dict(), key: _parse_value(value)})
+    run = train.fit(cfg, progress=not args.quiet)
+    print(f"run folder: {run}")
+    return 0
+
+
+def _parse_value(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    from . import train
+
+    out = train.evaluate(args.run_dir, dataset=args.dataset, device=args.device)
+    print(json.dumps(out["metrics"], indent=2))
     return 0
 
 
@@ -67,13 +100,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd")
 
     b = sub.add_parser("bench", help="speed comparisons against MONAI / scipy / FastGeodis")
-    b.add_argument("what", choices=("guidance", "clicks"))
+    b.add_argument("what", choices=("guidance", "clicks", "train"))
     b.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     b.add_argument("--size", type=int, nargs="+", help="one or more X Y Z triples")
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--out", default="benchmarks/results")
     b.add_argument("--skip-geodesic", action="store_true", help="leave out the FastGeodis-based signals")
+    b.add_argument("--filters", type=int, nargs="+", help="train: U-Net filters per level (default DeepEdit's)")
     b.set_defaults(func=cmd_bench)
+
+    t = sub.add_parser("train", help="train a DeepEdit model with the paper's click loop")
+    t.add_argument("--config", help="a YAML file of TrainConfig fields")
+    t.add_argument("--set", nargs=2, action="append", metavar=("FIELD", "VALUE"),
+                   help="override one field (YAML value), e.g. --set signal gdt --set sigma 5")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a run's best model with 10 simulated clicks")
+    e.add_argument("run_dir")
+    e.add_argument("--dataset", help="another dataset folder (default: the run's validation cases)")
+    e.add_argument("--device", help="override the run's device")
+    e.set_defaults(func=cmd_evaluate)
 
     d = sub.add_parser("data", help="synthetic phantoms and dataset checks")
     dsub = d.add_subparsers(dest="data_cmd", required=True)

@@ -1,0 +1,174 @@
+"""The click loop of DeepEdit training and evaluation, on the device of the data.
+
+For one volume: initial seed clicks; with probability ``p_volume`` (H4) run ``n_clicks`` rounds of
+predict (no grad) -> corrective clicks -> guidance recomputed for all clicks; otherwise the guidance is zero.
+Training then takes one optimisation step with the final guidance (:mod:`gtg_core.train`); evaluation makes
+one more prediction after the last click and records a per-click trace (:mod:`gtg_core.metrics`).
+
+``p_click``, the chance that a round adds clicks, is separate from ``p_volume``:
+
+- a number (default 1.0: a click every round, as the paper describes);
+- ``"p_volume"``: the same p again each round, as the authors' code did;
+- ``"monai"``: 1 - j / N in round j, as MONAI's DeepEdit ``Interaction`` does in training.
+
+Nothing leaves the device per click except what the caller asks to record (Dice and times, as scalars);
+the clicks themselves are read by the guidance signals once per call (N x 3 integers).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from . import clicks as user_clicks
+from . import guidance as guidance_signals
+from . import metrics
+from ._checks import check_choice, check_probability, check_sigma, check_theta
+
+P_CLICK_MODES = ("p_volume", "monai")
+
+
+@dataclass
+class LoopConfig:
+    """How clicks become network input. sigma in voxels, theta in percent, spacing in mm."""
+
+    signal: str = "heatmap"
+    sigma: float = 1.0
+    theta: float = 0.0
+    variant: str = "paper"
+    spacing: tuple = (1.0, 1.0, 1.0)
+    n_clicks: int = 10
+    p_volume: float = 1.0
+    p_click: object = 1.0
+    user: str = "deepedit"
+    options: dict = field(default_factory=dict)
+
+    def validate(self) -> "LoopConfig":
+        check_choice(self.signal, guidance_signals.SIGNALS, "signal")
+        check_choice(self.variant, guidance_signals.VARIANTS, "variant")
+        check_choice(self.user, user_clicks.USERS, "user")
+        check_sigma(self.sigma)
+        check_theta(self.theta)
+        check_probability(self.p_volume, "p_volume")
+        if isinstance(self.p_click, str):
+            check_choice(self.p_click, P_CLICK_MODES, "p_click")
+        else:
+            check_probability(self.p_click, "p_click")
+        if int(self.n_clicks) != self.n_clicks or self.n_clicks < 0:
+            raise ValueError(f"n_clicks must be an integer >= 0, got {self.n_clicks!r}")
+        return self
+
+    def click_probability(self, round_index: int) -> float:
+        if self.p_click == "p_volume":
+            return float(self.p_volume)
+        if self.p_click == "monai":
+            return 1.0 - round_index / max(int(self.n_clicks), 1)
+        return float(self.p_click)
+
+
+def _bernoulli(p: float, generator: torch.Generator) -> bool:
+    if p >= 1.0:
+        return True
+    if p <= 0.0:
+        return False
+    return bool(torch.rand((), generator=generator, device=generator.device) < p)
+
+
+def compute_guidance(image, fg, bg, cfg: LoopConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Foreground and background guidance maps for all clicks so far."""
+    kw = dict(sigma=cfg.sigma, theta=cfg.theta, spacing=cfg.spacing, variant=cfg.variant, **cfg.options)
+    g_fg = guidance_signals.compute(cfg.signal, image, fg, **kw)
+    if cfg.variant == "reference_code" and cfg.signal == "adaptive_heatmap":
+        kw["channel"] = "background"
+    g_bg = guidance_signals.compute(cfg.signal, image, bg, **kw)
+    return g_fg, g_bg
+
+
+def predict(model, image, g_fg, g_bg, *, amp: bool = False) -> torch.Tensor:
+    """argmax foreground mask (bool (X, Y, Z)) of the model on [image, fg, bg], without gradients."""
+    x = torch.stack([image, g_fg, g_bg])[None]
+    with torch.no_grad(), torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = model(x)
+    return logits[0].argmax(0).bool()
+
+
+@dataclass
+class Episode:
+    """What one volume's click loop leaves: final clicks and guidance, and its trace rows."""
+
+    fg: torch.Tensor
+    bg: torch.Tensor
+    g_fg: torch.Tensor
+    g_bg: torch.Tensor
+    interactive: bool
+    rows: list = field(default_factory=list)
+
+
+def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator, *, evaluate: bool = False,
+                volume_id="0", amp: bool = False, no_guidance_row: bool = True) -> Episode:
+    """The click loop for one volume.
+
+    Parameters
+    ----------
+    model : callable (B, 3, X, Y, Z) -> (B, 2, X, Y, Z) logits
+    image : (X, Y, Z) float tensor; label : (X, Y, Z) bool tensor, on the same device
+    cfg : LoopConfig
+    generator : torch.Generator for every random choice (seeds, p_volume, p_click, the user)
+    evaluate : bool
+        Training (False): ``p_volume`` decides whether to interact; ``n_clicks`` rounds, each with a
+        no-grad prediction; no trace. Evaluation (True): always interactive (the paper evaluates with
+        p = 1), ``n_clicks + 1`` predictions (click 0 = seeds only ... click N), a trace row for each, plus
+        one prediction without any guidance (``click = -1``, the paper's M2) when ``no_guidance_row``.
+    """
+    label = label.bool()
+    fg, bg = user_clicks.initial_clicks(label, generator=generator)
+    interactive = True if evaluate else _bernoulli(cfg.p_volume, generator)
+    if not interactive:
+        zeros = torch.zeros_like(image)
+        return Episode(fg[:0], bg[:0], zeros, zeros.clone(), False)
+    g_fg, g_bg = compute_guidance(image, fg, bg, cfg)
+    rows = []
+    sync = torch.cuda.synchronize if image.device.type == "cuda" else (lambda: None)
+    if evaluate and no_guidance_row:
+        zeros = torch.zeros_like(image)
+        pred = predict(model, image, zeros, zeros, amp=amp)
+        rows.append({"volume": volume_id, "click": -1, "dice": metrics.dice(pred, label), "n_fg": 0, "n_bg": 0})
+    n_predictions = int(cfg.n_clicks) + (1 if evaluate else 0)
+    signal_time = step_time = float("nan")
+    new_fg = new_bg = None
+    for j in range(n_predictions):
+        pred = predict(model, image, g_fg, g_bg, amp=amp)
+        if evaluate:
+            rows.append({"volume": volume_id, "click": j, "dice": metrics.dice(pred, label), "n_fg": len(fg),
+                         "n_bg": len(bg), "new_fg": new_fg, "new_bg": new_bg, "signal_time_s": signal_time,
+                         "step_time_s": step_time, "overlap": metrics.guidance_overlap(g_fg, label)})
+        if j == int(cfg.n_clicks):
+            break
+        if not _bernoulli(cfg.click_probability(j), generator):
+            new_fg = new_bg = None
+            signal_time = step_time = float("nan")
+            continue
+        if evaluate:
+            sync()
+            t0 = time.perf_counter()
+        add_fg, add_bg = user_clicks.corrective_clicks(pred, label, user=cfg.user, generator=generator,
+                                                       spacing=cfg.spacing)
+        fg, bg = torch.cat([fg, add_fg]), torch.cat([bg, add_bg])
+        if evaluate:
+            sync()
+            t1 = time.perf_counter()
+        g_fg, g_bg = compute_guidance(image, fg, bg, cfg)
+        if evaluate:
+            sync()
+            t2 = time.perf_counter()
+            signal_time, step_time = t2 - t1, t2 - t0
+            new_fg = add_fg[0].tolist() if len(add_fg) else None
+            new_bg = add_bg[0].tolist() if len(add_bg) else None
+    for row in rows:  # the scalars come to the host once, at the end
+        for key in ("dice", "overlap"):
+            if isinstance(row.get(key), torch.Tensor):
+                row[key] = float(row[key])
+        row["kind"] = "+".join(k for k, v in (("fg", row.get("new_fg")), ("bg", row.get("new_bg"))) if v) or None
+    return Episode(fg, bg, g_fg, g_bg, True, rows)

@@ -1,0 +1,382 @@
+"""Train and evaluate DeepEdit models with the paper's click loop: one configuration, one run folder.
+
+``runs/<name>/`` holds ``config.yaml``, ``history.csv`` (one row per epoch), ``checkpoint.pt`` (the last
+epoch: model, optimiser, generator state; what a resumed run continues from), ``model.pt`` (the best
+validation M1), ``trace.csv`` (per-click trace of the best model on the validation cases) and
+``metrics.json`` (M1-M5, NoC, AUC and provenance). Every file is written atomically.
+
+The non-interactive baseline is the same code path with ``p_volume = 0`` (its evaluation still clicks:
+the paper evaluates every model with 10 clicks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from . import __version__, data, guidance, interaction, metrics
+from ._checks import check_choice, check_probability, check_sigma, check_theta
+from .clicks import USERS
+from .io import atomic_write, atomic_write_text
+from .model import ADAPTORS, DEEPEDIT_FILTERS, DeepEditNet, size_multiple
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. Defaults follow the paper (lr 1e-5, 10 clicks, p = 1, Concat)."""
+
+    name: str = "run"
+    signal: str = "heatmap"
+    sigma: float = 1.0
+    theta: float = 0.0
+    variant: str = "paper"
+    adaptor: str = "concat"
+    dmf_kernel: int = 1
+    p_volume: float = 1.0
+    p_click: object = 1.0
+    n_clicks: int = 10
+    user: str = "deepedit"
+    epochs: int = 100
+    lr: float = 1e-5
+    batch_size: int = 1
+    seed: int = 36
+    device: str = "auto"
+    amp: bool = False
+    dataset: str = "spleen_ct"  # a phantom kind, or a folder (Decathlon / AutoPET / generic layout)
+    n_cases: int = 16  # phantoms only
+    phantom_shape: tuple = (64, 64, 32)  # phantoms only
+    profile: str = "auto"  # auto: msd_spleen for spleen_ct, autopet for lesion_pet, generic otherwise
+    target_shape: tuple | None = (64, 64, 32)
+    filters: tuple = DEEPEDIT_FILTERS
+    val_every: int = 1
+    output: str = "runs"
+    options: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ validation and YAML
+
+    def validate(self) -> "TrainConfig":
+        check_choice(self.signal, guidance.SIGNALS, "signal")
+        check_choice(self.variant, guidance.VARIANTS, "variant")
+        check_choice(self.adaptor, ADAPTORS, "adaptor")
+        check_choice(self.user, USERS, "user")
+        check_sigma(self.sigma)
+        check_theta(self.theta)
+        check_probability(self.p_volume, "p_volume")
+        interaction.LoopConfig(p_click=self.p_click).validate()
+        for name in ("n_clicks", "epochs", "batch_size", "val_every", "n_cases", "seed"):
+            value = getattr(self, name)
+            low = 0 if name in ("n_clicks", "seed") else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.dmf_kernel not in (1, 3):
+            raise ValueError(f"dmf_kernel must be 1 or 3, got {self.dmf_kernel!r}")
+        if len(tuple(self.filters)) < 3:
+            raise ValueError(f"filters must list at least three U-Net levels, got {self.filters!r}")
+        if self.target_shape is not None:
+            mult = size_multiple(len(tuple(self.filters)))
+            shape = tuple(int(s) for s in self.target_shape)
+            if len(shape) != 3 or any(s % m for s, m in zip(shape, mult)):
+                raise ValueError(f"target_shape must be three ints divisible by {mult} for {len(self.filters)} "
+                                 f"U-Net levels, got {self.target_shape!r}")
+        check_choice(self.profile, ("auto",) + tuple(data.PROFILES), "profile")
+        if self.dataset not in data.KINDS and not Path(self.dataset).exists():
+            raise ValueError(f"dataset must be a phantom kind ({', '.join(data.KINDS)}) or an existing folder, "
+                             f"got {self.dataset!r}")
+        resolve_device(self.device)
+        return self
+
+    def loop_config(self, spacing) -> interaction.LoopConfig:
+        return interaction.LoopConfig(signal=self.signal, sigma=self.sigma, theta=self.theta, variant=self.variant,
+                                      spacing=tuple(spacing), n_clicks=self.n_clicks, p_volume=self.p_volume,
+                                      p_click=self.p_click, user=self.user, options=dict(self.options))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        d = dict(d)
+        for key in ("phantom_shape", "target_shape", "filters"):
+            if isinstance(d.get(key), list):
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path) -> "TrainConfig":
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file {path} does not exist") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a mapping of config fields")
+        return cls.from_dict(raw)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: CUDA was asked for but torch sees no CUDA device (use device='cpu' or 'auto')")
+    return device
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class Volume:
+    id: str
+    image: torch.Tensor
+    label: torch.Tensor
+    spacing: tuple
+
+
+def _pad_to_multiple(t: torch.Tensor, mult) -> torch.Tensor:
+    pads = []
+    for size, m in reversed(list(zip(t.shape, mult))):
+        pads += [0, (-size) % m]
+    return torch.nn.functional.pad(t, pads) if any(pads) else t
+
+
+def dataset_folder(cfg: TrainConfig) -> Path:
+    """The folder the run reads: ``cfg.dataset`` itself, or the phantom set written (once) under the output."""
+    if cfg.dataset not in data.KINDS:
+        return Path(cfg.dataset)
+    shape = "x".join(str(int(s)) for s in cfg.phantom_shape)
+    folder = Path(cfg.output) / "_data" / f"{cfg.dataset}-{shape}-n{cfg.n_cases}-seed{cfg.seed}"
+    if not (folder / "dataset.json").is_file():
+        data.write_dataset(folder, cfg.dataset, n_cases=cfg.n_cases, shape=tuple(cfg.phantom_shape), seed=cfg.seed)
+    return folder
+
+
+def load_volumes(cfg: TrainConfig, device, folder=None) -> list[Volume]:
+    folder = Path(folder) if folder is not None else dataset_folder(cfg)
+    cases = data.load_cases(folder)
+    profile = cfg.profile
+    if profile == "auto":
+        profile = {"spleen_ct": "msd_spleen", "lesion_pet": "autopet"}.get(cfg.dataset, "generic")
+    mult = size_multiple(len(tuple(cfg.filters)))
+    out = []
+    for case in cases:
+        image, label, spacing = data.preprocess(case, profile, target_shape=cfg.target_shape)
+        image, label = _pad_to_multiple(image, mult), _pad_to_multiple(label, mult)
+        out.append(Volume(case.id, image.to(device), label.to(device), spacing))
+    if not out:
+        raise ValueError(f"dataset {folder} has no usable case")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(device, cfg: TrainConfig, wall_time_s: float) -> dict:
+    return {"gtg_core": __version__, "git_commit": _git_commit(), "torch": torch.__version__,
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
+            "seed": cfg.seed, "wall_time_s": round(wall_time_s, 3), "host": platform.node(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _save_torch(path: Path, obj) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def _oom_message(exc, cfg: TrainConfig, volumes) -> str:
+    shapes = sorted({tuple(v.image.shape) for v in volumes})
+    return (f"CUDA ran out of memory ({exc}). Tried volumes of shape {shapes}, batch size {cfg.batch_size}, "
+            f"filters {tuple(cfg.filters)}, amp={cfg.amp}. Reduce target_shape, batch_size or filters, or set amp=True.")
+
+
+def build_model(cfg: TrainConfig, device) -> DeepEditNet:
+    return DeepEditNet(cfg.adaptor, filters=cfg.filters, dmf_kernel=cfg.dmf_kernel).to(device)
+
+
+def evaluate_volumes(model, volumes, cfg: TrainConfig, *, seed: int | None = None, amp: bool = False):
+    """Per-click trace (DataFrame) of ``model`` on ``volumes`` with the config's click loop (p = 1)."""
+    device = volumes[0].image.device
+    gen = torch.Generator(device=device).manual_seed(cfg.seed if seed is None else seed)
+    model.eval()
+    rows = []
+    for vol in volumes:
+        ep = interaction.run_episode(model, vol.image, vol.label, cfg.loop_config(vol.spacing), gen, evaluate=True,
+                                     volume_id=vol.id, amp=amp)
+        rows += ep.rows
+    return metrics.trace_frame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- fit
+
+
+def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
+    """Train one model; returns its run folder. Resumes from ``checkpoint.pt`` when the folder has one.
+
+    ``on_epoch_end(epoch, history_row)`` is called after each epoch's checkpoint is written (tests use it
+    to interrupt a run).
+    """
+    from monai.losses import DiceCELoss
+    from tqdm.auto import tqdm
+
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    run_dir = Path(cfg.output) / cfg.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "config.yaml"
+    if config_path.exists():
+        previous = TrainConfig.from_yaml(config_path).to_dict()
+        now = cfg.to_dict()
+        differs = [k for k in now if k not in ("epochs", "device") and previous.get(k) != now[k]]
+        if differs:
+            raise ValueError(f"{run_dir} holds a run with another configuration ({', '.join(differs)} differ); "
+                             "choose another name or delete the folder")
+    atomic_write_text(config_path, cfg.to_yaml())
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    volumes = load_volumes(cfg, device)
+    train_set, val_set = data.split_cases(volumes, seed=cfg.seed) if len(volumes) > 1 else (volumes, volumes)
+    if cfg.batch_size > 1 and len({tuple(v.image.shape) for v in train_set}) > 1:
+        raise ValueError("batch_size > 1 needs volumes of one shape: set target_shape")
+    model = build_model(cfg, device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    start_epoch, history, best = 0, [], -1.0
+    checkpoint = run_dir / "checkpoint.pt"
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        gen.set_state(state["generator"].cpu())
+        start_epoch, history, best = state["epoch"] + 1, state["history"], state["best"]
+    amp = bool(cfg.amp and device.type == "cuda")
+    started = time.perf_counter()
+    total = max(0, cfg.epochs - start_epoch) * len(train_set)
+    bar = tqdm(total=total, disable=not progress, desc=cfg.name, unit="vol")
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            order = torch.randperm(len(train_set), generator=gen, device=gen.device).tolist()
+            losses = []
+            for b in range(0, len(order), cfg.batch_size):
+                batch = [train_set[i] for i in order[b:b + cfg.batch_size]]
+                model.eval()
+                inputs, labels = [], []
+                for vol in batch:
+                    ep = interaction.run_episode(model, vol.image, vol.label, cfg.loop_config(vol.spacing), gen,
+                                                 amp=amp)
+                    inputs.append(torch.stack([vol.image, ep.g_fg, ep.g_bg]))
+                    labels.append(vol.label[None].float())
+                model.train()
+                optimiser.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    logits = model(torch.stack(inputs))
+                loss = loss_fn(logits.float(), torch.stack(labels))
+                loss.backward()
+                optimiser.step()
+                losses.append(loss.detach())
+                bar.update(len(batch))
+            row = {"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "time_s": time.perf_counter() - t0}
+            if (epoch + 1) % cfg.val_every == 0 or epoch == cfg.epochs - 1:
+                trace = evaluate_volumes(model, val_set, cfg, amp=amp)
+                row["val_final_dice"] = metrics.final_dice(trace)
+                row["val_initial_dice"] = metrics.initial_dice(trace)
+                if row["val_final_dice"] > best:
+                    best = row["val_final_dice"]
+                    _save_torch(run_dir / "model.pt", {"model": model.state_dict(), "epoch": epoch,
+                                                       "val_final_dice": best, "config": cfg.to_dict()})
+            history.append(row)
+            _save_torch(checkpoint, {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                                     "generator": gen.get_state(), "epoch": epoch, "history": history, "best": best})
+            import pandas as pd
+
+            atomic_write_text(run_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_m1=f"{row.get('val_final_dice', float('nan')):.3f}")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, row)
+    except torch.cuda.OutOfMemoryError as exc:
+        raise RuntimeError(_oom_message(exc, cfg, volumes)) from exc
+    finally:
+        bar.close()
+
+    # the best model on the validation cases: trace and metrics
+    state = torch.load(run_dir / "model.pt", map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    trace = evaluate_volumes(model, val_set, cfg, amp=amp)
+    _write_results(run_dir, trace, cfg, device, time.perf_counter() - started,
+                   extra={"best_epoch": state["epoch"], "train_cases": [v.id for v in train_set],
+                          "val_cases": [v.id for v in val_set]})
+    return run_dir
+
+
+def _write_results(folder: Path, trace, cfg: TrainConfig, device, wall: float, extra=None) -> dict:
+    summary = metrics.summary(trace, max_clicks=cfg.n_clicks)
+    out = {"metrics": summary, "config": cfg.to_dict(), "provenance": provenance(device, cfg, wall)}
+    out.update(extra or {})
+    atomic_write_text(folder / "trace.csv", trace.to_csv(index=False))
+    atomic_write_text(folder / "metrics.json", json.dumps(out, indent=2, default=str))
+    return out
+
+
+def evaluate(run_dir, *, dataset=None, device: str | None = None) -> dict:
+    """Evaluate a run's best model: on its validation cases, or on every case of another ``dataset`` folder.
+
+    Writes ``trace.csv`` and ``metrics.json`` into the run folder, or into ``run_dir/eval-<folder name>/``
+    for another dataset. Returns the metrics.json content.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
+    if not (run_dir / "model.pt").is_file():
+        raise FileNotFoundError(f"{run_dir / 'model.pt'} is missing: the run has not finished a validation yet")
+    cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
+    if device is not None:
+        cfg.device = device
+    dev = resolve_device(cfg.device)
+    started = time.perf_counter()
+    model = build_model(cfg, dev)
+    model.load_state_dict(torch.load(run_dir / "model.pt", map_location=dev, weights_only=False)["model"])
+    if dataset is None:
+        volumes = load_volumes(cfg, dev)
+        _, volumes = data.split_cases(volumes, seed=cfg.seed) if len(volumes) > 1 else (volumes, volumes)
+        folder = run_dir
+    else:
+        volumes = load_volumes(cfg, dev, folder=dataset)
+        folder = run_dir / f"eval-{Path(dataset).name}"
+    trace = evaluate_volumes(model, volumes, cfg, amp=bool(cfg.amp and dev.type == "cuda"))
+    return _write_results(folder, trace, cfg, dev, time.perf_counter() - started,
+                          extra={"evaluated_on": str(dataset or "validation split")})

@@ -1,0 +1,132 @@
+"""The click loop's mechanics with a stub network, and the DeepEdit model's adaptors."""
+
+import math
+
+import pytest
+import torch
+
+from gtg_core import interaction, metrics
+from gtg_core.interaction import LoopConfig, run_episode
+from gtg_core.model import DeepEditNet
+
+
+class FixedPrediction(torch.nn.Module):
+    """A stub 'network' that always predicts the same mask and records the guidance it was given."""
+
+    def __init__(self, mask):
+        super().__init__()
+        self.mask = mask
+        self.inputs = []
+
+    def forward(self, x):
+        self.inputs.append(x[0, 1:].clone())
+        fg = self.mask.float()[None, None]
+        return torch.cat([1 - fg, fg], 1)
+
+
+def volume():
+    label = torch.zeros(24, 24, 12, dtype=torch.bool)
+    label[4:14, 5:15, 2:9] = True
+    pred = torch.zeros_like(label)
+    pred[6:12, 6:12, 3:7] = True  # under-segmentation ...
+    pred[17:22, 17:22, 4:8] = True  # ... and a false positive blob
+    return torch.rand(label.shape, generator=torch.Generator().manual_seed(0)), label, pred
+
+
+def test_p_volume_zero_gives_zero_guidance():
+    image, label, pred = volume()
+    net = FixedPrediction(pred)
+    ep = run_episode(net, image, label, LoopConfig(p_volume=0.0), torch.Generator().manual_seed(0))
+    assert not ep.interactive and ep.g_fg.abs().sum() == 0 and ep.g_bg.abs().sum() == 0
+    assert net.inputs == []  # no click rounds, no forward passes
+
+
+def test_clicks_accumulate_and_guidance_changes_only_near_new_clicks():
+    image, label, pred = volume()
+    net = FixedPrediction(pred)
+    cfg = LoopConfig(signal="disk", sigma=2, n_clicks=4)
+    ep = run_episode(net, image, label, cfg, torch.Generator().manual_seed(1), evaluate=True)
+    rows = [r for r in ep.rows if r["click"] >= 0]
+    assert [r["click"] for r in rows] == list(range(5))
+    assert [r["n_fg"] for r in rows] == sorted(r["n_fg"] for r in rows)  # one fg click per round (FN persists)
+    assert rows[-1]["n_fg"] == rows[0]["n_fg"] + 4 and rows[-1]["n_bg"] == rows[0]["n_bg"] + 4
+    for prev, cur, row in zip(net.inputs[1:-1], net.inputs[2:], rows[1:]):  # inputs[0]: no guidance
+        changed = (cur != prev).any(0)
+        assert changed.any()
+        new = torch.tensor([row["new_fg"], row["new_bg"]])
+        where = changed.nonzero()
+        dist = torch.cdist(where.float(), new.float()).min(1).values
+        assert (dist <= 2 + 1e-6).all()  # only inside the new disks
+    assert rows[0]["kind"] is None and rows[1]["kind"] == "fg+bg"
+    assert ep.rows[0]["click"] == -1 and ep.rows[0]["n_fg"] == 0  # the no-guidance prediction
+
+
+def test_p_click_semantics():
+    image, label, pred = volume()
+
+    def corrective_rounds(p_click, p_volume=1.0, seed=0, n=10):
+        ep = run_episode(FixedPrediction(pred), image, label, LoopConfig(signal="disk", sigma=0, n_clicks=n,
+                                                                          p_click=p_click, p_volume=p_volume),
+                         torch.Generator().manual_seed(seed), evaluate=True)
+        return sum(1 for r in ep.rows if r["click"] >= 1 and r["kind"])
+
+    assert corrective_rounds(1.0) == 10 and corrective_rounds(0.0) == 0
+    # MONAI's 1 - j/N: expected number of clicking rounds = sum_j (1 - j/10) = 5.5
+    monai = [corrective_rounds("monai", seed=s) for s in range(60)]
+    assert sum(monai) / 60 == pytest.approx(5.5, abs=0.6)
+    # the authors' code: the volume's p again each round (evaluation still interacts)
+    reuse = [corrective_rounds("p_volume", p_volume=0.5, seed=s) for s in range(60)]
+    assert sum(reuse) / 60 == pytest.approx(5.0, abs=0.6)
+    assert LoopConfig(p_click="monai", n_clicks=10).click_probability(3) == pytest.approx(0.7)
+
+
+def test_p_volume_is_a_per_volume_coin():
+    image, label, pred = volume()
+    gen = torch.Generator().manual_seed(3)
+    hits = sum(run_episode(FixedPrediction(pred), image, label, LoopConfig(p_volume=0.75, n_clicks=1), gen).interactive
+               for _ in range(200))
+    assert abs(hits / 200 - 0.75) < 0.08
+
+
+def test_seeds_reproduce_traces():
+    image, label, pred = volume()
+    cfg = LoopConfig(signal="heatmap", sigma=1.5, n_clicks=3)
+    a = run_episode(FixedPrediction(pred), image, label, cfg, torch.Generator().manual_seed(5), evaluate=True).rows
+    b = run_episode(FixedPrediction(pred), image, label, cfg, torch.Generator().manual_seed(5), evaluate=True).rows
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in rows]  # noqa: E731
+    assert strip(a) == strip(b)
+    trace = metrics.trace_frame(a)
+    assert metrics.final_dice(trace) == pytest.approx(float(metrics.dice(pred, label)))
+
+
+def test_loop_config_validation_names_the_field():
+    for kwargs, field in [({"signal": "x"}, "signal"), ({"p_volume": 1.5}, "p_volume"), ({"p_click": "often"}, "p_click"),
+                          ({"n_clicks": -1}, "n_clicks"), ({"sigma": -2}, "sigma"), ({"user": "x"}, "user")]:
+        with pytest.raises(ValueError, match=field):
+            LoopConfig(**kwargs).validate()
+
+
+@pytest.mark.parametrize("adaptor", ["concat", "dmf", "conv1s"])
+def test_model_adaptors_shapes_and_gradients(adaptor):
+    net = DeepEditNet(adaptor, filters=(4, 8, 16))
+    x = torch.rand(1, 3, 16, 16, 8, requires_grad=True)
+    y = net(x)
+    assert y.shape == (1, 2, 16, 16, 8)
+    y.sum().backward()
+    assert x.grad[:, 1:].abs().sum() > 0  # the guidance reaches the output
+    with pytest.raises(ValueError, match="input"):
+        net(torch.rand(1, 2, 16, 16, 8))
+
+
+def test_model_dmf_kernel_option_and_bad_adaptor():
+    assert DeepEditNet("dmf", filters=(4, 8, 16), dmf_kernel=3).fuse[0].conv.weight.shape[-1] == 3
+    assert DeepEditNet("dmf", filters=(4, 8, 16)).fuse[0].conv.weight.shape[-1] == 1
+    with pytest.raises(ValueError, match="adaptor"):
+        DeepEditNet("film")
+
+
+def test_deepedit_defaults_match_the_paper():
+    net = DeepEditNet()
+    assert net.unet.filters == [32, 64, 128, 256, 320, 320]
+    assert net.unet.strides == [1, 2, 2, 2, 2, [2, 2, 1]]
+    assert not math.isnan(sum(p.numel() for p in net.parameters()))

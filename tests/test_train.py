@@ -1,0 +1,131 @@
+"""DeepEdit training end to end on the CPU, resume after an interruption, config validation, evaluate."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from gtg_core import train
+from gtg_core.cli import main
+from gtg_core.train import TrainConfig
+
+
+def small_config(tmp_path, **kw):
+    base = dict(name="small", signal="heatmap", sigma=2, epochs=10, lr=3e-3, n_cases=8, phantom_shape=(32, 32, 16),
+                target_shape=(32, 32, 16), filters=(8, 16, 32), output=str(tmp_path), device="cpu", seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.mark.slow
+def test_end_to_end_training_clicks_help(tmp_path):
+    run = train.fit(small_config(tmp_path), progress=False)
+    for name in ("config.yaml", "history.csv", "trace.csv", "metrics.json", "model.pt", "checkpoint.pt"):
+        assert (run / name).is_file(), name
+    out = json.loads((run / "metrics.json").read_text())
+    m = out["metrics"]
+    assert m["M1_final_dice"] > m["M2_initial_dice_with_seeds"] + 0.1  # the trained model uses the clicks
+    assert m["M1_final_dice"] > 0.6
+    prov = out["provenance"]
+    assert prov["gtg_core"] and prov["seed"] == 0 and prov["wall_time_s"] > 0 and "cpu" in prov["device"]
+    assert "git_commit" in prov
+    trace = pd.read_csv(run / "trace.csv")
+    assert set(trace["click"]) == set(range(-1, 11))
+    history = pd.read_csv(run / "history.csv")
+    assert list(history["epoch"]) == list(range(10)) and history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    assert TrainConfig.from_yaml(run / "config.yaml") == small_config(tmp_path)
+    # evaluate on another dataset folder
+    from gtg_core import data
+
+    other = tmp_path / "other"
+    data.write_dataset(other, "spleen_ct", n_cases=2, shape=(32, 32, 16), seed=100)
+    res = train.evaluate(run, dataset=other)
+    assert res["metrics"]["volumes"] == 2 and (run / "eval-other" / "trace.csv").is_file()
+
+
+def test_resume_after_an_interruption(tmp_path):
+    cfg = small_config(tmp_path, name="resume", epochs=3, n_clicks=2, n_cases=4, filters=(4, 8, 16))
+
+    def die_after_first(epoch, row):
+        if epoch == 0:
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(cfg, progress=False, on_epoch_end=die_after_first)
+    history = pd.read_csv(tmp_path / "resume" / "history.csv")
+    assert list(history["epoch"]) == [0]
+    assert not list((tmp_path / "resume").glob("*.part*"))  # nothing half-written
+    seen = []
+    train.fit(cfg, progress=False, on_epoch_end=lambda e, r: seen.append(e))
+    assert seen == [1, 2]  # continued, not restarted
+    history = pd.read_csv(tmp_path / "resume" / "history.csv")
+    assert list(history["epoch"]) == [0, 1, 2]
+    with pytest.raises(ValueError, match="another configuration"):
+        train.fit(small_config(tmp_path, name="resume", epochs=3, n_clicks=2, n_cases=4, filters=(4, 8, 16), sigma=5),
+                  progress=False)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("signal", "blob"), ("adaptor", "film"), ("variant", "mine"), ("user", "oracle"), ("sigma", -1), ("theta", 100),
+    ("p_volume", 1.2), ("p_click", -0.1), ("n_clicks", -1), ("epochs", 0), ("lr", 0), ("target_shape", (30, 32, 16)),
+    ("dataset", "/no/such/folder"), ("profile", "ct"), ("batch_size", 0), ("filters", (8, 16)),
+])
+def test_config_validation_names_the_field(tmp_path, field, value):
+    cfg = small_config(tmp_path, **{field: value})
+    with pytest.raises(ValueError, match=field):
+        cfg.validate()
+
+
+def test_cuda_asked_for_but_absent(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="CUDA"):
+        small_config(tmp_path, device="cuda").validate()
+
+
+def test_yaml_round_trip_and_unknown_field(tmp_path):
+    cfg = small_config(tmp_path, p_click="monai", options={"lamb": 0.5})
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.to_yaml())
+    assert TrainConfig.from_yaml(path) == cfg
+    path.write_text("sigmaa: 3\n")
+    with pytest.raises(ValueError, match="sigmaa"):
+        TrainConfig.from_yaml(path)
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        TrainConfig.from_yaml(tmp_path / "nope.yaml")
+
+
+def test_empty_dataset_folder_is_an_error(tmp_path):
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    (tmp_path / "empty" / "labels").mkdir()
+    cfg = small_config(tmp_path, dataset=str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="no image/label pairs"):
+        train.fit(cfg, progress=False)
+
+
+def test_oom_message_names_sizes_and_remedies(tmp_path):
+    cfg = small_config(tmp_path)
+    vols = [train.Volume("a", torch.zeros(32, 32, 16), torch.zeros(32, 32, 16, dtype=torch.bool), (1, 1, 1))]
+    msg = train._oom_message(RuntimeError("CUDA out of memory"), cfg, vols)
+    assert "(32, 32, 16)" in msg and "batch size 1" in msg and "Reduce target_shape" in msg
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys):
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(small_config(tmp_path, name="cli", epochs=1, n_clicks=1, n_cases=3, filters=(4, 8, 16)).to_yaml())
+    assert main(["train", "--config", str(cfg_path), "--quiet", "--set", "sigma", "1"]) == 0
+    assert (tmp_path / "cli" / "metrics.json").is_file()
+    assert TrainConfig.from_yaml(tmp_path / "cli" / "config.yaml").sigma == 1
+    assert main(["evaluate", str(tmp_path / "cli")]) == 0
+    assert "M1_final_dice" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_fit_on_cuda_with_amp(tmp_path):
+    run = train.fit(small_config(tmp_path, name="gpu", device="cuda", amp=True, epochs=3, n_clicks=3), progress=False)
+    out = json.loads((run / "metrics.json").read_text())
+    assert "cpu" not in out["provenance"]["device"]
+    assert 0 <= out["metrics"]["M1_final_dice"] <= 1
