@@ -80,15 +80,19 @@ def _check_generator(generator):
 
 
 def _bbox(mask: torch.Tensor, margin: int = 1):
-    """Slices of the bounding box of ``mask`` widened by ``margin`` inside the volume (None if empty)."""
-    if not bool(mask.any()):
-        return None
-    slices = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        idx = mask.any(dim=other).nonzero()
-        lo, hi = int(idx[0]), int(idx[-1]) + 1
-        slices.append(slice(max(lo - margin, 0), min(hi + margin, mask.shape[axis])))
+    """Slices of the bounding box of ``mask`` widened by ``margin`` inside the volume (None if empty).
+
+    One device-to-host copy of the three axis projections (X + Y + Z booleans), whatever the device.
+    """
+    dims = range(mask.ndim)
+    proj = torch.cat([mask.any(dim=tuple(a for a in dims if a != axis)) for axis in dims]).cpu().numpy()
+    slices, start = [], 0
+    for axis in dims:
+        idx = np.flatnonzero(proj[start:start + mask.shape[axis]])
+        start += mask.shape[axis]
+        if len(idx) == 0:
+            return None
+        slices.append(slice(max(int(idx[0]) - margin, 0), min(int(idx[-1]) + 1 + margin, mask.shape[axis])))
     return tuple(slices)
 
 
