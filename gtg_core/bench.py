@@ -60,6 +60,27 @@ def ellipsoid_volume(shape, *, seed: int = 0, device="cpu"):
     return image.to(device), mask.to(device), clicks.to(device)
 
 
+def time_signals(image, clicks, *, spacing=(1.0, 1.0, 1.0), sigma: float = 3.0, theta: float = 10.0,
+                 repeats: int = 3, signals=None, variants=None):
+    """Median time (ms) of every signal and variant on this machine for ``image`` and ``clicks``; a DataFrame
+    for the book's timing table (no baseline: see ``gtg bench guidance`` for the comparisons)."""
+    import pandas as pd
+
+    from . import distance, guidance
+
+    rows = []
+    for variant in variants or guidance.VARIANTS:
+        for name in signals or guidance.SIGNALS:
+            if (name in guidance.GEODESIC_SIGNALS or (variant, name) == ("reference_code", "edt")) and \
+                    not distance.fastgeodis_available():
+                continue
+            ms = time_call(lambda: guidance.compute(name, image, clicks, sigma=sigma, theta=theta, spacing=spacing,
+                                                    variant=variant), image.device, repeats=repeats)
+            rows.append({"signal": name, "variant": variant, "ms": round(ms, 3)})
+    return pd.DataFrame(rows).pivot(index="signal", columns="variant", values="ms").reindex(
+        [s for s in guidance.SIGNALS if s in {r["signal"] for r in rows}])
+
+
 def write_table(rows: list[dict], name: str, device: torch.device, title: str, out_dir="benchmarks/results") -> Path:
     """Write rows as Markdown (and CSV) to ``out_dir/<name>-<device>.md``; return the Markdown path."""
     import pandas as pd

@@ -362,6 +362,24 @@ def _paper_distance(name, image, host, sigma, theta, spacing, lamb, iterations):
     return _invert_distances(e, 0.0)
 
 
+def eq6_sigma(x, a: float = ADAPTIVE_A, b: float = ADAPTIVE_B):
+    """Eq. 6 as a function of the mean GDT ``x`` (number, array or tensor): floor(a exp(-b x))."""
+    if isinstance(x, torch.Tensor):
+        return torch.floor(a * torch.exp(-b * x)).clamp(min=0)
+    return np.maximum(np.floor(a * np.exp(-b * np.asarray(x, dtype=float))), 0)
+
+
+def reference_lookup_sigma(x, dataset: str = "autopet"):
+    """The authors' 5-level lookup (:data:`REFERENCE_ADAPTIVE_TABLES`) as a function of the window mean ``x``
+    (numpy), for comparison with :func:`eq6_sigma`. Note that it grows with ``x``."""
+    table = REFERENCE_ADAPTIVE_TABLES[check_choice(dataset, tuple(REFERENCE_ADAPTIVE_TABLES), "dataset")]
+    x = np.asarray(x, dtype=float)
+    out = np.full(x.shape, float(table[-1][1]))
+    for threshold, sigma in reversed(table[:-1]):
+        out = np.where(x > threshold, float(sigma), out)
+    return out
+
+
 def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE_B, spacing=(1.0, 1.0, 1.0),
                     lamb: float = 1.0, iterations: int = 2) -> torch.Tensor:
     """Per-click heatmap radii of the paper's Eq. 6: sigma_i = floor(a * exp(-b * x_i)).

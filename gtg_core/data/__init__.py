@@ -2,9 +2,9 @@
 
 from .layouts import (Case, DatasetError, DatasetReport, LAYOUTS, check_dataset, detect_layout, inspect_case,
                       load_cases, save_nifti, write_dataset)
-from .phantoms import KINDS, default_spacing, phantom
+from .phantoms import DATASETS, KINDS, default_spacing, phantom
 from .preprocess import PROFILES, download_msd_spleen, preprocess, split_cases
 
-__all__ = ["Case", "DatasetError", "DatasetReport", "KINDS", "LAYOUTS", "PROFILES", "check_dataset",
+__all__ = ["DATASETS", "Case", "DatasetError", "DatasetReport", "KINDS", "LAYOUTS", "PROFILES", "check_dataset",
            "default_spacing", "detect_layout", "download_msd_spleen", "inspect_case", "load_cases", "phantom",
            "preprocess", "save_nifti", "split_cases", "write_dataset"]

@@ -24,6 +24,16 @@ from scipy.ndimage import gaussian_filter
 
 KINDS = ("spleen_ct", "lesion_pet")
 
+#: What the phantoms imitate: the paper's two datasets (section 2.2) and the authors' preprocessing.
+DATASETS = {
+    "MSD Spleen": {"modality": "CT (HU)", "volumes": "41 (33 train / 8 val)", "mean shape": "512 x 512 x 89",
+                   "voxel (mm), paper": "0.79 x 0.79 x 5.00", "voxel (mm), preprocessed": "1.586 x 1.586 x 5.0",
+                   "intensity window": "-224 .. 212 HU", "target": "spleen", "phantom": "spleen_ct"},
+    "AutoPET": {"modality": "PET (SUV)", "volumes": "1014 studies, 501 with tumour", "mean shape": "400 x 400 x 352",
+                "voxel (mm), paper": "2.0 x 2.0 x 2.0", "voxel (mm), preprocessed": "2.036 x 2.036 x 3.0",
+                "intensity window": "0 .. 43 SUV", "target": "tumour lesions", "phantom": "lesion_pet"},
+}
+
 #: Field of view (mm) that the default spacing spreads over the requested shape.
 FIELD_OF_VIEW_MM = {"spleen_ct": (0.8 * 512, 0.8 * 512, 5.0 * 89), "lesion_pet": (2.036 * 192, 2.036 * 192, 3.0 * 256)}
 

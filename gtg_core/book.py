@@ -1,0 +1,112 @@
+"""Build the book (``make book``) and rerun it with papermill on other parameters (``gtg book run``).
+
+A parameter file (YAML) holds values for the notebooks' ``parameters`` cells: top-level keys go to every
+notebook that declares them, and a ``notebooks:`` mapping holds per-notebook values::
+
+    dataset: /data/Task09_Spleen
+    shape: [128, 128, 64]
+    notebooks:
+      guidance: {sigma: 5, theta: 10}
+
+Only the parameters a notebook declares are injected into it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT_FILES = ("_config.yml", "_toc.yml")
+
+
+def project_root() -> Path:
+    """The folder holding _config.yml: the current directory or the package's checkout."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (candidate / "_config.yml").is_file() and (candidate / "_toc.yml").is_file():
+            return candidate
+    raise FileNotFoundError("no _config.yml/_toc.yml here or beside gtg_core: run from the book's checkout")
+
+
+def notebooks(root: Path | None = None) -> list[Path]:
+    """The notebooks of the table of contents, in order."""
+    root = root or project_root()
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
+    return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").is_file()]
+
+
+def load_params(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameter file {path} does not exist")
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: expected a mapping of parameter names to values")
+    return params
+
+
+def params_for(notebook: Path, params: dict) -> dict:
+    """The values of ``params`` that ``notebook`` declares in its parameters cell."""
+    import papermill as pm
+
+    declared = set(pm.inspect_notebook(str(notebook)))
+    specific = (params.get("notebooks") or {}).get(notebook.stem, {})
+    merged = {k: v for k, v in params.items() if k != "notebooks"}
+    merged.update(specific)
+    return {k: v for k, v in merged.items() if k in declared}
+
+
+def _jupyter_book(args) -> int:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jupyter_book"]
+    return subprocess.run(cmd + list(args)).returncode
+
+
+def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = "python3", timeout: int = 900) -> list[Path]:
+    """Execute every notebook with ``params`` into ``out/book/`` (papermill); returns the executed copies."""
+    import papermill as pm
+
+    root = root or project_root()
+    target = Path(out) / "book"
+    target.mkdir(parents=True, exist_ok=True)
+    done = []
+    for nb in notebooks(root):
+        dest = target / nb.name
+        pm.execute_notebook(str(nb), str(dest), parameters=params_for(nb, params), kernel_name=kernel, cwd=str(target),
+                            progress_bar=False, execution_timeout=timeout)
+        done.append(dest)
+    return done
+
+
+def run(params, out, *, root: Path | None = None) -> int:
+    """``gtg book run``: execute the notebooks with a parameter file and build a book of the executed copies
+    in ``out/_build/html`` (the copies are not executed again)."""
+    root = root or project_root()
+    out = Path(out)
+    values = load_params(params) if not isinstance(params, dict) else params
+    execute(values, out, root=root)
+    for name in ROOT_FILES:
+        shutil.copy(root / name, out / name)
+    for extra in (root / "book").glob("*"):
+        if extra.suffix in (".bib", ".md") and not (out / "book" / extra.name).exists():
+            shutil.copy(extra, out / "book" / extra.name)
+    config = yaml.safe_load((out / "_config.yml").read_text(encoding="utf-8"))
+    config.setdefault("execute", {})["execute_notebooks"] = "off"
+    (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return _jupyter_book(["build", str(out)])
+
+
+def build(params=None, out=None) -> int:
+    """``make book``: build ``_build/html`` from the checkout, executing every notebook (``_config.yml``). With
+    ``params``, the same as :func:`run` into ``out`` (default ``_build/papermill``)."""
+    root = project_root()
+    if params is not None:
+        return run(params, out or root / "_build" / "papermill", root=root)
+    return _jupyter_book(["build", str(root)])

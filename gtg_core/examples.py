@@ -1,0 +1,135 @@
+"""Small helpers the book's chapters call, so that their cells stay a few lines long.
+
+- :func:`pick_device`: ``"auto"`` -> CUDA when there is one.
+- :func:`load_example`: one case from a phantom kind or a dataset folder, in native units and normalised.
+- :func:`toy_prediction`: a deliberately wrong segmentation (shifted and eroded label) to click on.
+- :func:`example_clicks`: initial seeds plus a few corrective clicks on the toy prediction.
+- :class:`GuidanceThresholdModel`: a non-learned "network" that segments the guidance itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import clicks as user_clicks
+from . import data
+
+#: Intensity windows used to normalise (and display) each modality: the preprocessing profiles' windows.
+WINDOWS = {"spleen_ct": (-224.0, 212.0), "lesion_pet": (0.0, 10.0)}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when torch sees a GPU, else the CPU; otherwise ``torch.device(name)``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: CUDA was asked for but torch sees no CUDA device")
+    return device
+
+
+@dataclass
+class Example:
+    name: str
+    image: torch.Tensor  # native units (HU, SUV) for phantoms; the profile's [0, 1] for folders
+    label: torch.Tensor  # bool
+    spacing: tuple
+    window: tuple  # display / normalisation window of ``image``
+
+    @property
+    def normalised(self) -> torch.Tensor:
+        lo, hi = self.window
+        return ((self.image - lo) / (hi - lo)).clamp(0, 1)
+
+    def to(self, device) -> "Example":
+        return Example(self.name, self.image.to(device), self.label.to(device), self.spacing, self.window)
+
+
+def load_example(dataset: str = "spleen_ct", *, shape=(96, 96, 48), seed: int = 0, case: int = 0,
+                 profile: str = "auto") -> Example:
+    """A phantom (``"spleen_ct"``, ``"lesion_pet"``) or case number ``case`` of a dataset folder.
+
+    Folders go through :func:`gtg_core.data.load_cases` and :func:`gtg_core.data.preprocess` (resized to
+    ``shape``), like the training code.
+    """
+    if dataset in data.KINDS:
+        image, label, spacing = data.phantom(dataset, shape=shape, seed=seed)
+        return Example(f"{dataset} phantom (seed {seed})", image, label.bool(), spacing, WINDOWS[dataset])
+    folder = Path(dataset)
+    cases = data.load_cases(folder)
+    if not 0 <= case < len(cases):
+        raise ValueError(f"case must be in 0..{len(cases) - 1} for {folder}, got {case}")
+    if profile == "auto":
+        profile = "generic"
+    image, label, spacing = data.preprocess(cases[case], profile, target_shape=shape)
+    return Example(f"{cases[case].id} ({folder.name})", image, label, spacing, (0.0, 1.0))
+
+
+def toy_prediction(label: torch.Tensor, *, shift: int = 3, erode: int = 1) -> torch.Tensor:
+    """The label shifted by ``shift`` voxels along X and eroded ``erode`` times: a prediction with both
+    under- and over-segmentation, as a first model output might be."""
+    pred = torch.roll(label.bool(), shifts=shift, dims=0)
+    for _ in range(erode):
+        pred = -torch.nn.functional.max_pool3d(-pred[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
+    return pred
+
+
+def example_clicks(label: torch.Tensor, *, seed: int = 0, n_corrective: int = 2, user: str = "deepedit"):
+    """(fg, bg): DeepEdit's initial seeds plus ``n_corrective`` rounds of corrective clicks on
+    :func:`toy_prediction` (the prediction does not change between rounds)."""
+    gen = torch.Generator(device=label.device).manual_seed(seed)
+    fg, bg = user_clicks.initial_clicks(label, generator=gen)
+    pred = toy_prediction(label)
+    for _ in range(n_corrective):
+        f, b = user_clicks.corrective_clicks(pred, label, user=user, generator=gen)
+        fg, bg = torch.cat([fg, f]), torch.cat([bg, b])
+    return fg, bg
+
+
+def centre_and_edge_clicks(label: torch.Tensor) -> torch.Tensor:
+    """Two clicks in the same slice: the label's deepest voxel (the ``center`` user's click on an empty
+    prediction) and the last label voxel walking from it along +X (on the object's edge). (2, 3) int64."""
+    label = label.bool()
+    centre, _ = user_clicks.corrective_clicks(torch.zeros_like(label), label, user="center",
+                                              generator=torch.Generator())
+    x, y, z = centre[0].tolist()
+    edge_x = x
+    while edge_x + 1 < label.shape[0] and bool(label[edge_x + 1, y, z]):
+        edge_x += 1
+    return torch.tensor([[x, y, z], [edge_x, y, z]], dtype=torch.int64, device=label.device)
+
+
+class GuidanceThresholdModel(torch.nn.Module):
+    """A non-learned stand-in for a network: foreground where the fg guidance beats the bg guidance by
+    ``margin`` and the image lies within ``tolerance`` of the intensity at the fg clicks' guidance peak.
+
+    Input (B, 3, X, Y, Z) = [image, fg guidance, bg guidance]; output (B, 2, X, Y, Z) logits. It lets the book
+    run a 10-click episode and its metrics without training anything.
+    """
+
+    def __init__(self, margin: float = 0.1, tolerance: float = 0.08):
+        super().__init__()
+        self.margin, self.tolerance = float(margin), float(tolerance)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        image, g_fg, g_bg = x[:, 0], x[:, 1], x[:, 2]
+        peak = (g_fg >= g_fg.amax(dim=(1, 2, 3), keepdim=True) * 0.999) & (g_fg > 0)
+        ref = (image * peak).sum(dim=(1, 2, 3), keepdim=True) / peak.sum(dim=(1, 2, 3), keepdim=True).clamp(min=1)
+        similar = (image - ref).abs() <= self.tolerance
+        score = (g_fg - g_bg - self.margin) * similar.float() - (~similar).float()
+        return torch.stack([-score, score], 1)
+
+
+def describe(example: Example) -> dict:
+    """Shape, spacing, intensity percentiles and label volume (ml) of an example, for the data chapter."""
+    img = example.image.float()
+    lo, med, hi = np.percentile(img.cpu().numpy(), [1, 50, 99])
+    voxel_ml = float(np.prod(example.spacing)) / 1000.0
+    return {"case": example.name, "shape": tuple(int(s) for s in img.shape),
+            "spacing (mm)": tuple(round(float(s), 3) for s in example.spacing),
+            "intensity p1 / p50 / p99": (round(float(lo), 2), round(float(med), 2), round(float(hi), 2)),
+            "label volume (ml)": round(float(example.label.sum()) * voxel_ml, 1)}

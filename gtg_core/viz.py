@@ -1,0 +1,261 @@
+"""Slice viewers that work without a kernel, and the book's figures.
+
+:func:`slice_viewer` returns an object whose notebook display is a self-contained HTML + JavaScript viewer:
+a slider over base64 PNG slices with the overlays blended in. It needs no kernel, so it keeps working in
+the static Jupyter Book, in Colab and in JupyterLab; its PNG fallback (the middle slice) and its text
+description serve renderers without JavaScript. ``viewer.live(...)`` gives the kernel-backed version: a click
+on the slice adds a guidance click and redraws the signal.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import uuid
+
+import numpy as np
+import torch
+
+#: Overlay colours (RGB, 0..1), in order.
+COLOURS = ((1.0, 0.25, 0.2), (0.2, 0.8, 1.0), (1.0, 0.85, 0.1), (0.6, 1.0, 0.3), (0.9, 0.4, 1.0))
+DEFAULT_BUDGET_BYTES = 1_500_000
+
+
+def _to_numpy(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().float().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _window(image: np.ndarray, window):
+    if window is None:
+        lo, hi = np.percentile(image, [0.5, 99.5])
+    else:
+        lo, hi = window
+    return np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1)
+
+
+def _resize_nearest(frame: np.ndarray, factor: int) -> np.ndarray:
+    return frame[::factor, ::factor] if factor > 1 else frame
+
+
+class SliceViewer:
+    """A volume with overlays and clicks, shown slice by slice along ``axis``. See :func:`slice_viewer`."""
+
+    def __init__(self, image, *overlays, clicks=None, axis: int = -1, names=None, window=None, alpha: float = 0.45,
+                 title: str = "", budget_bytes: int = DEFAULT_BUDGET_BYTES, max_size: int = 256):
+        img = _to_numpy(image)
+        if img.ndim != 3:
+            raise ValueError(f"image must be 3-D, got shape {img.shape}")
+        self.axis = axis % 3
+        self.image = np.moveaxis(img, self.axis, -1)
+        self.overlays = []
+        for i, ov in enumerate(overlays):
+            arr = _to_numpy(ov)
+            if arr.shape != img.shape:
+                raise ValueError(f"overlay {i} has shape {arr.shape}, the image {img.shape}")
+            self.overlays.append(np.clip(np.moveaxis(arr, self.axis, -1), 0, 1))
+        self.names = list(names or [f"overlay {i + 1}" for i in range(len(self.overlays))])
+        self.clicks = self._clicks(clicks)
+        self.window, self.alpha, self.title = window, float(alpha), title
+        self.budget_bytes, self.max_size = int(budget_bytes), int(max_size)
+        self._frames = None
+
+    def _clicks(self, clicks):
+        """Clicks as a list of (kind, (N, 3) array in the viewer's axis order)."""
+        if clicks is None:
+            return []
+        if isinstance(clicks, dict):
+            items = list(clicks.items())
+        elif isinstance(clicks, (list, tuple)) and len(clicks) == 2 and not np.isscalar(clicks[0]):
+            items = [("fg", clicks[0]), ("bg", clicks[1])]
+        else:
+            items = [("fg", clicks)]
+        out = []
+        for kind, pts in items:
+            arr = _to_numpy(pts).astype(int).reshape(-1, 3)
+            order = [a for a in range(3) if a != self.axis] + [self.axis]
+            out.append((kind, arr[:, order]))
+        return out
+
+    # -------------------------------------------------------------------------------- rendering
+
+    def render_slice(self, k: int, factor: int = 1) -> np.ndarray:
+        """RGB uint8 frame of slice k (downsampled by ``factor``), overlays blended, clicks marked."""
+        base = _window(self.image[:, :, k], self.window)
+        rgb = np.repeat(base[..., None], 3, axis=-1)
+        for i, ov in enumerate(self.overlays):
+            a = self.alpha * ov[:, :, k][..., None]
+            rgb = rgb * (1 - a) + a * np.asarray(COLOURS[i % len(COLOURS)])
+        rgb = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+        for kind, pts in self.clicks:
+            colour = (0, 255, 0) if kind == "fg" else (255, 0, 255)
+            for x, y, z in pts:
+                if abs(z - k) <= 1:
+                    rgb[max(x - 1, 0):x + 2, y, :] = colour
+                    rgb[x, max(y - 1, 0):y + 2, :] = colour
+        # arrays are (X, Y): show X across and Y down, as radiology viewers do for axial slices
+        return _resize_nearest(rgb.transpose(1, 0, 2), factor)
+
+    @staticmethod
+    def _png(frame: np.ndarray) -> bytes:
+        from PIL import Image
+
+        img = Image.fromarray(frame).quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", optimize=True)
+        return buf.getvalue()
+
+    def frames(self):
+        """(slice indices, base64 PNGs): every slice if the budget allows, else fewer and smaller ones."""
+        if self._frames is not None:
+            return self._frames
+        n = self.image.shape[2]
+        factor = max(1, int(np.ceil(max(self.image.shape[:2]) / self.max_size)))
+        step = 1
+        while True:
+            idx = list(range(0, n, step))
+            pngs = [base64.b64encode(self._png(self.render_slice(k, factor))).decode("ascii") for k in idx]
+            size = sum(len(p) for p in pngs) + 4000
+            if size <= self.budget_bytes or (step >= n and factor >= max(self.image.shape[:2])):
+                break
+            # too big: thin the slices first (down to about 24), then halve the resolution
+            if len(idx) > 24:
+                step = max(step + 1, int(np.ceil(step * size / self.budget_bytes)))
+                step = min(step, max(1, n // 24))
+                if len(range(0, n, step)) == len(idx):
+                    factor *= 2
+            else:
+                factor *= 2
+        self._frames = (idx, pngs)
+        return self._frames
+
+    def _repr_html_(self) -> str:
+        idx, pngs = self.frames()
+        uid = "gtgv" + uuid.uuid4().hex[:12]
+        start = len(idx) // 2
+        legend = " ".join(
+            f'<span style="color:rgb({",".join(str(int(255 * c)) for c in COLOURS[i % len(COLOURS)])})">&#9632;</span> '
+            f"{html.escape(name)}" for i, name in enumerate(self.names))
+        if self.clicks:
+            legend += ' <span style="color:#0f0">+</span> fg clicks <span style="color:#f0f">+</span> bg clicks'
+        frames_js = "[" + ",".join(f'"data:image/png;base64,{p}"' for p in pngs) + "]"
+        return (
+            f'<div class="gtg-viewer" id="{uid}" data-slices="{len(idx)}" style="font-family:sans-serif;font-size:13px">'
+            f'<div><b>{html.escape(self.title)}</b></div>'
+            f'<img id="{uid}-img" src="data:image/png;base64,{pngs[start]}" '
+            f'style="image-rendering:pixelated;width:{min(480, 2 * self.max_size)}px;max-width:100%" '
+            f'alt="{html.escape(self.description())}"/>'
+            f'<div><input type="range" id="{uid}-slider" min="0" max="{len(idx) - 1}" value="{start}" step="1" '
+            f'style="width:{min(480, 2 * self.max_size)}px;max-width:100%"/> '
+            f'<span id="{uid}-label">slice {idx[start]}</span></div><div>{legend}</div>'
+            f"<script>(function(){{var f={frames_js};var ids={idx};"
+            f'var s=document.getElementById("{uid}-slider"),im=document.getElementById("{uid}-img"),'
+            f'lb=document.getElementById("{uid}-label");'
+            f's.addEventListener("input",function(){{var i=+s.value;im.src=f[i];lb.textContent="slice "+ids[i];}});'
+            f"}})();</script></div>")
+
+    def _repr_png_(self) -> bytes:
+        k = int(self.image.shape[2] // 2)
+        if self.overlays and self.overlays[0].any():
+            k = int(np.argmax(self.overlays[0].sum((0, 1))))
+        return self._png(self.render_slice(k, max(1, int(np.ceil(max(self.image.shape[:2]) / self.max_size)))))
+
+    def description(self) -> str:
+        shape = tuple(int(s) for s in np.moveaxis(self.image, -1, self.axis).shape)
+        n_clicks = sum(len(p) for _, p in self.clicks)
+        parts = [f"slice viewer of a volume of shape {shape} along axis {self.axis}"]
+        if self.overlays:
+            parts.append("overlays: " + ", ".join(self.names))
+        if n_clicks:
+            parts.append(f"{n_clicks} clicks")
+        return "; ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"<{self.description()}>"
+
+    # -------------------------------------------------------------------------------- live mode
+
+    def live(self, signal: str = "heatmap", *, sigma: float = 3.0, spacing=(1.0, 1.0, 1.0), variant: str = "paper",
+             **options):
+        """A kernel-backed viewer (ipywidgets + ipyevents): click on the slice to add a foreground click
+        (shift-click: background), and the guidance is recomputed with :func:`gtg_core.guidance.compute` and
+        redrawn. Returns the widget; ``widget.clicks`` holds the clicks so far."""
+        import ipywidgets as widgets
+        from ipyevents import Event
+
+        from . import guidance
+
+        volume = torch.as_tensor(np.moveaxis(self.image, -1, self.axis).copy())
+        fg, bg = [], []
+        slider = widgets.IntSlider(value=self.image.shape[2] // 2, min=0, max=self.image.shape[2] - 1,
+                                   description="slice")
+        picture = widgets.Image(format="png")
+        status = widgets.Label("click: foreground, shift-click: background")
+        box = widgets.VBox([picture, slider, status])
+        box.clicks = {"fg": fg, "bg": bg}
+
+        def refresh(*_):
+            maps = [guidance.compute(signal, volume, torch.tensor(pts, dtype=torch.int64).reshape(-1, 3), sigma=sigma,
+                                     spacing=spacing, variant=variant, **options) for pts in (fg, bg)]
+            view = SliceViewer(volume, *maps, clicks={"fg": fg, "bg": bg}, axis=self.axis, window=self.window,
+                               max_size=self.max_size, names=["fg guidance", "bg guidance"])
+            picture.value = view._png(view.render_slice(slider.value))
+
+        def on_click(event):
+            w, h = event["boundingRectWidth"], event["boundingRectHeight"]
+            col = int(event["relativeX"] / max(w, 1) * self.image.shape[0])
+            row = int(event["relativeY"] / max(h, 1) * self.image.shape[1])
+            point = [col, row, slider.value]
+            order = [a for a in range(3) if a != self.axis] + [self.axis]
+            voxel = [0, 0, 0]
+            for pos, axis in enumerate(order):
+                voxel[axis] = point[pos]
+            (bg if event.get("shiftKey") else fg).append(voxel)
+            status.value = f"{len(fg)} fg, {len(bg)} bg clicks"
+            refresh()
+
+        Event(source=picture, watched_events=["click"]).on_dom_event(on_click)
+        box.handle_click = on_click  # what a click on the picture calls (also for scripted use)
+        slider.observe(refresh, names="value")
+        refresh()
+        return box
+
+
+def slice_viewer(image, *overlays, clicks=None, axis: int = -1, **kwargs) -> SliceViewer:
+    """A slice viewer of ``image`` (3-D) with ``overlays`` (same shape, values in [0, 1]) blended in colour.
+
+    ``clicks``: an (N, 3) tensor, a pair (fg, bg), or a dict of kind -> (N, 3); drawn as crosses on their
+    slice (and the two next to it). ``axis``: the slice axis (default the last, Z). Other keywords:
+    ``names`` (overlay legend), ``window`` ((lo, hi) intensity window; default the 0.5-99.5 percentiles),
+    ``alpha``, ``title``, ``budget_bytes`` (HTML size cap, default 1.5 MB: slices are thinned and shrunk to
+    fit), ``max_size`` (largest in-plane size in pixels, default 256).
+    """
+    return SliceViewer(image, *overlays, clicks=clicks, axis=axis, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+
+def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, suptitle=None):
+    """A row (or grid) of 2-D panels with titles; returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    panels = [_to_numpy(p) for p in panels]
+    n = len(panels)
+    ncols = ncols or n
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, panel in enumerate(panels):
+        ax = axes.ravel()[i]
+        ax.imshow(panel.T, cmap=cmap if panel.ndim == 2 else None, origin="upper",
+                  vmin=None if panel.min() < 0 else 0, interpolation="nearest")
+        if titles:
+            ax.set_title(titles[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig

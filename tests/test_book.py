@@ -1,0 +1,125 @@
+"""The book: notebooks committed clean, parameterised, executable with papermill; the built HTML; a browser."""
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from gtg_core import book
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = book.notebooks(ROOT)
+
+
+def test_every_chapter_is_a_notebook_in_the_toc():
+    assert [p.stem for p in NOTEBOOKS] == ["intro", "data", "guidance", "adaptive", "users_metrics"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: strip the outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_has_setup_and_parameters_cells(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].source.startswith("# Setup:") and "find_spec(\"gtg_core\")" in code[0].source
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    assert f'GTG_REPOSITORY = "{repo}"' in code[0].source  # one repository, kept in step with _config.yml
+    assert "parameters" in code[1].metadata.get("tags", [])
+    # notebooks stay thin: no function or class definitions, short cells
+    for cell in code[2:]:
+        assert "def " not in cell.source and "class " not in cell.source, path.name
+        assert len(cell.source.splitlines()) <= 12, f"{path.name}: a long cell belongs in gtg_core"
+
+
+def test_params_files_only_name_declared_parameters():
+    import papermill as pm
+
+    declared = {p.stem: set(pm.inspect_notebook(str(p))) for p in NOTEBOOKS}
+    everything = set().union(*declared.values())
+    for params_file in (ROOT / "book" / "params").glob("*.yml"):
+        params = book.load_params(params_file)
+        assert set(params) - {"notebooks"} <= everything, params_file.name
+        for name, values in (params.get("notebooks") or {}).items():
+            assert set(values) <= declared[name], f"{params_file.name}: {name}"
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    assert book.run(ROOT / "book" / "params" / "quick.yml", out, root=ROOT) == 0
+    return out
+
+
+def test_every_notebook_executes_with_its_smallest_parameters(built_book):
+    for path in NOTEBOOKS:
+        executed = nbformat.read(built_book / "book" / path.name, as_version=4)
+        errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert not errors, path.name
+        injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert injected and "profile = \"quick\"" in injected[0].source
+
+
+def test_built_html_has_every_chapter_and_the_bibliography(built_book):
+    html = built_book / "_build" / "html"
+    for path in NOTEBOOKS:
+        page = (html / "book" / f"{path.stem}.html").read_text()
+        assert "Traceback" not in page, path.stem
+    refs = (html / "book" / "references.html").read_text()
+    assert "Guiding the guidance" in refs and "FastGeodis" in refs
+    intro = (html / "book" / "intro.html").read_text()
+    assert "Marinov" in intro and "references.html#" in intro  # the citation resolved to the bibliography
+    assert "colab.research.google.com" in intro  # the launch button
+
+
+def _browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+@pytest.mark.browser
+def test_slider_moves_the_slice_in_a_real_browser(built_book):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser = _browser()
+    try:
+        browser.get((built_book / "_build" / "html" / "book" / "guidance.html").as_uri())
+        viewer = browser.find_elements(By.CSS_SELECTOR, ".gtg-viewer")[0]
+        slider = viewer.find_element(By.CSS_SELECTOR, "input[type=range]")
+        image = viewer.find_element(By.TAG_NAME, "img")
+        label = viewer.find_element(By.CSS_SELECTOR, "span[id$='-label']")
+        before_src, before_label = image.get_attribute("src"), label.text
+        browser.execute_script("arguments[0].scrollIntoView();", slider)
+        slider.click()
+        for _ in range(3):
+            slider.send_keys(Keys.ARROW_RIGHT)
+        assert label.text != before_label
+        assert image.get_attribute("src") != before_src
+        # the theme's own console noise (sphinx-thebe declares THEBE_JS_URL twice; the pydata theme's mode
+        # notice) is not ours; anything else is
+        theme_noise = ("favicon", "net::", "THEBE_JS_URL", "theme mode")
+        errors = [e for e in browser.get_log("browser")
+                  if e["level"] == "SEVERE" and not any(n in e["message"] for n in theme_noise)]
+        assert not errors, json.dumps(errors)
+    finally:
+        browser.quit()

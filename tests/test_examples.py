@@ -1,0 +1,74 @@
+"""gtg_core.examples (the book's helpers) and the formula helpers the chapters plot."""
+
+import numpy as np
+import pytest
+import torch
+
+from gtg_core import bench, data, examples, guidance, metrics
+
+
+def test_pick_device():
+    assert examples.pick_device("cpu").type == "cpu"
+    assert examples.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            examples.pick_device("cuda")
+
+
+def test_load_example_from_a_phantom_and_a_folder(tmp_path):
+    ex = examples.load_example("lesion_pet", shape=(32, 32, 32), seed=2)
+    assert ex.image.shape == (32, 32, 32) and ex.label.dtype == torch.bool and ex.window == (0.0, 10.0)
+    assert 0 <= float(ex.normalised.min()) and float(ex.normalised.max()) <= 1
+    data.write_dataset(tmp_path, "spleen_ct", n_cases=2, shape=(32, 32, 16))
+    folder = examples.load_example(str(tmp_path), shape=(16, 16, 8), case=1)
+    assert folder.image.shape == (16, 16, 8) and "spleen_ct_001" in folder.name
+    with pytest.raises(ValueError, match="case"):
+        examples.load_example(str(tmp_path), case=5)
+    d = examples.describe(ex)
+    assert d["shape"] == (32, 32, 32) and d["label volume (ml)"] > 0
+
+
+def test_toy_prediction_and_example_clicks():
+    label = torch.zeros(30, 30, 10, dtype=torch.bool)
+    label[5:20, 5:20, 2:8] = True
+    pred = examples.toy_prediction(label, shift=3)
+    fn, fp = (label & ~pred), (pred & ~label)
+    assert fn.any() and fp.any() and 0 < float(metrics.dice(pred, label)) < 1
+    fg, bg = examples.example_clicks(label, seed=1, n_corrective=2)
+    assert len(fg) == len(bg) == 3
+    assert all(label[tuple(c)] for c in fg.tolist()) and not any(label[tuple(c)] for c in bg.tolist())
+
+
+def test_centre_and_edge_clicks():
+    label = torch.zeros(21, 21, 21, dtype=torch.bool)
+    label[4:17, 4:17, 4:17] = True
+    centre, edge = examples.centre_and_edge_clicks(label).tolist()
+    assert centre == [10, 10, 10] and edge == [16, 10, 10] and not label[17, 10, 10]
+
+
+def test_guidance_threshold_model_grows_with_clicks():
+    image = torch.zeros(20, 20, 6)
+    image[4:16, 4:16] = 0.8
+    fg = torch.tensor([[8, 8, 3]])
+    g = guidance.compute("heatmap", image, fg, sigma=3)
+    logits = examples.GuidanceThresholdModel()(torch.stack([image, g, torch.zeros_like(g)])[None])
+    pred = logits[0].argmax(0)
+    assert logits.shape == (1, 2, 20, 20, 6) and pred[8, 8, 3] == 1 and pred[0, 0, 0] == 0
+    assert pred[8, 8, 3] and not pred[2, 8, 3]  # intensity gate: the dark rim stays background
+
+
+def test_eq6_and_lookup_curves():
+    assert guidance.eq6_sigma(0.0) == 13 and guidance.eq6_sigma(100.0) == 0
+    np.testing.assert_array_equal(guidance.eq6_sigma(np.array([0.0, 1.0])), [13, 11])
+    assert guidance.eq6_sigma(torch.tensor([0.0, 5.0])).tolist() == [13.0, 6.0]
+    np.testing.assert_array_equal(guidance.reference_lookup_sigma([0.0, 0.0125, 0.02, 0.03, 0.05], "autopet"),
+                                  [0, 1, 5, 9, 13])
+    with pytest.raises(ValueError, match="dataset"):
+        guidance.reference_lookup_sigma([0.1], "brats")
+
+
+def test_time_signals_table():
+    image = torch.rand(16, 16, 8)
+    table = bench.time_signals(image, torch.tensor([[8, 8, 4]]), repeats=1, signals=["disk", "heatmap"])
+    assert list(table.index) == ["disk", "heatmap"] and set(table.columns) == set(guidance.VARIANTS)
+    assert (table.to_numpy() > 0).all()

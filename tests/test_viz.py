@@ -1,0 +1,73 @@
+"""gtg_core.viz: the kernel-free slice viewer and its live mode."""
+
+import base64
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from gtg_core import data, viz
+
+
+def test_viewer_html_is_self_contained_with_unique_ids_and_fallbacks():
+    image, label, _ = data.phantom("spleen_ct", shape=(48, 48, 24), seed=0)
+    v = viz.slice_viewer(image, label, clicks=torch.tensor([[20, 20, 12]]), names=["spleen"], window=(-224, 212))
+    h1, h2 = v._repr_html_(), viz.slice_viewer(image)._repr_html_()
+    ids1 = set(re.findall(r'id="(gtgv[0-9a-f]+)"', h1))
+    ids2 = set(re.findall(r'id="(gtgv[0-9a-f]+)"', h2))
+    assert len(ids1) == 1 and ids1.isdisjoint(ids2)
+    assert 'type="range"' in h1 and "<script>" in h1 and "http" not in h1  # nothing fetched from elsewhere
+    frames = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", h1)
+    assert len(frames) == 24 + 1  # every slice, plus the initial one
+    assert base64.b64decode(frames[0])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert v._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "(48, 48, 24)" in repr(v) and "spleen" in repr(v) and "1 clicks" in repr(v)
+
+
+def test_overlay_and_click_show_in_the_frame():
+    image = torch.zeros(20, 20, 5)
+    overlay = torch.zeros(20, 20, 5)
+    overlay[5:10, 5:10, 2] = 1.0
+    v = viz.slice_viewer(image, overlay, clicks=torch.tensor([[15, 15, 2]]), window=(0, 1))
+    frame = v.render_slice(2)  # (Y, X, 3)
+    assert tuple(frame[7, 7]) != (0, 0, 0)  # the overlay is blended in
+    assert tuple(frame[15, 15]) == (0, 255, 0)  # the fg click cross
+    assert tuple(v.render_slice(0)[7, 7]) == (0, 0, 0)
+
+
+def test_viewer_of_msd_spleen_size_stays_in_budget():
+    g = torch.Generator().manual_seed(0)
+    image = torch.randn(512, 512, 89, generator=g) * 100  # noise: the worst case for PNG compression
+    label = torch.zeros(512, 512, 89)
+    label[200:300, 200:320, 30:60] = 1
+    html = viz.slice_viewer(image, label)._repr_html_()
+    assert len(html) <= 1_500_000
+    assert html.count("data:image/png") >= 20  # still a usable number of slices
+
+
+def test_viewer_bad_input():
+    with pytest.raises(ValueError, match="3-D"):
+        viz.slice_viewer(torch.zeros(4, 4))
+    with pytest.raises(ValueError, match="overlay 0"):
+        viz.slice_viewer(torch.zeros(4, 4, 4), torch.zeros(4, 4, 3))
+
+
+def test_live_mode_adds_clicks_and_redraws():
+    image, label, spacing = data.phantom("spleen_ct", shape=(32, 32, 16), seed=0)
+    box = viz.slice_viewer(image, window=(-224, 212)).live("disk", sigma=2)
+    picture = box.children[0]
+    before = bytes(picture.value)
+    box.handle_click({"relativeX": 16, "relativeY": 8, "boundingRectWidth": 32, "boundingRectHeight": 32})
+    assert box.clicks["fg"] == [[16, 8, 8]]
+    assert bytes(picture.value) != before
+    box.handle_click({"relativeX": 4, "relativeY": 4, "boundingRectWidth": 32, "boundingRectHeight": 32, "shiftKey": True})
+    assert box.clicks["bg"] == [[4, 4, 8]]
+
+
+def test_show_panels_makes_a_figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = viz.show_panels([np.zeros((4, 5)), np.ones((4, 5))], titles=["a", "b"])
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 2
