@@ -28,6 +28,39 @@ def as_volume(value, name: str = "image", *, dtype=torch.float32) -> torch.Tenso
     return value
 
 
+def as_binary_mask(value, name: str, *, ndim: int | None = None) -> torch.Tensor:
+    """A bool tensor from a bool or 0/1 integer tensor (numpy accepted); ``ndim`` checks the rank.
+
+    Floating-point maps (probabilities) are refused: threshold them first.
+    """
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D (X, Y, Z), got shape {tuple(value.shape)}")
+    if value.dtype == torch.bool:
+        return value
+    if value.dtype.is_floating_point or value.dtype.is_complex:
+        raise ValueError(f"{name} must be a binary mask (bool or 0/1 integers), got dtype {value.dtype}")
+    if bool(((value != 0) & (value != 1)).any()):
+        raise ValueError(f"{name} must be binary (0/1); it holds other values")
+    return value.bool()
+
+
+def check_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when torch sees a GPU, else the CPU; a named device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: CUDA was asked for but torch sees no CUDA device (use 'cpu' or 'auto')")
+    return device
+
+
 def as_clicks(clicks, shape: Sequence[int], device: torch.device, name: str = "clicks") -> tuple[torch.Tensor, list]:
     """Validate clicks and return them as an (N, 3) int64 tensor on ``device`` and as a host list.
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import as_spacing, check_choice
+from ._checks import as_binary_mask, as_spacing, check_choice
 
 USERS = ("deepedit", "center", "uniform")
 
@@ -45,19 +45,7 @@ USERS = ("deepedit", "center", "uniform")
 
 
 def _as_mask(value, name: str) -> torch.Tensor:
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
-    if value.ndim != 3:
-        raise ValueError(f"{name} must be 3-D (X, Y, Z), got shape {tuple(value.shape)}")
-    if value.dtype == torch.bool:
-        return value
-    if value.dtype.is_floating_point or value.dtype.is_complex:
-        raise ValueError(f"{name} must be a binary mask of dtype bool or integer, got {value.dtype}")
-    if bool(((value != 0) & (value != 1)).any()):
-        raise ValueError(f"{name} must be binary (0/1); it holds other values")
-    return value.bool()
+    return as_binary_mask(value, name, ndim=3)
 
 
 def _check_pair(pred, label):

@@ -17,19 +17,15 @@ import torch
 
 from . import clicks as user_clicks
 from . import data
+from ._checks import check_device
 
 #: Intensity windows used to normalise (and display) each modality: the preprocessing profiles' windows.
 WINDOWS = {"spleen_ct": (-224.0, 212.0), "lesion_pet": (0.0, 10.0)}
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``"auto"``: CUDA when torch sees a GPU, else the CPU; otherwise ``torch.device(name)``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: CUDA was asked for but torch sees no CUDA device")
-    return device
+    """``"auto"``: CUDA when torch sees a GPU, else the CPU; otherwise ``torch.device(name)`` (checked)."""
+    return check_device(name)
 
 
 @dataclass

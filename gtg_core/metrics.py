@@ -27,22 +27,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._checks import as_binary_mask
+
 TRACE_COLUMNS = ("volume", "click", "dice", "n_fg", "n_bg", "new_fg", "new_bg", "kind", "signal_time_s",
                  "step_time_s", "overlap")
-
-
-def _binary(value, name: str) -> torch.Tensor:
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
-    if value.dtype == torch.bool:
-        return value
-    if value.dtype.is_floating_point or value.dtype.is_complex:
-        raise ValueError(f"{name} must be a binary mask (bool or 0/1 integers), got dtype {value.dtype}")
-    if bool(((value != 0) & (value != 1)).any()):
-        raise ValueError(f"{name} must be binary (0/1); it holds other values")
-    return value.bool()
 
 
 def dice(pred, label) -> torch.Tensor:
@@ -51,7 +39,7 @@ def dice(pred, label) -> torch.Tensor:
     Both masks empty gives 1.0 (nothing to find, nothing found). Masks are bool or 0/1 integers of the
     same shape; a probability map must be thresholded first.
     """
-    pred, label = _binary(pred, "pred"), _binary(label, "label")
+    pred, label = as_binary_mask(pred, "pred"), as_binary_mask(label, "label")
     if pred.shape != label.shape:
         raise ValueError(f"pred and label shapes differ: {tuple(pred.shape)} vs {tuple(label.shape)}")
     inter = (pred & label).sum(dtype=torch.float32)
@@ -63,7 +51,7 @@ def guidance_overlap(guidance, label) -> torch.Tensor:
     """M5 for one guidance map: |M and G| / |G|, G = voxels where ``guidance > 0``; NaN when G is empty."""
     if not isinstance(guidance, torch.Tensor) or not guidance.dtype.is_floating_point:
         raise ValueError("guidance must be a floating-point tensor")
-    label = _binary(label, "label")
+    label = as_binary_mask(label, "label")
     if guidance.shape != label.shape:
         raise ValueError(f"guidance and label shapes differ: {tuple(guidance.shape)} vs {tuple(label.shape)}")
     support = guidance > 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import platform
 import subprocess
 import time
@@ -25,9 +24,8 @@ import numpy as np
 import torch
 import yaml
 
-from . import __version__, data, guidance, interaction, metrics
-from ._checks import check_choice, check_probability, check_sigma, check_theta
-from .clicks import USERS
+from . import __version__, data, interaction, metrics
+from ._checks import check_choice, check_device
 from .io import atomic_write, atomic_write_text
 from .model import ADAPTORS, DEEPEDIT_FILTERS, DeepEditNet, size_multiple
 
@@ -66,14 +64,8 @@ class TrainConfig:
     # ------------------------------------------------------------------ validation and YAML
 
     def validate(self) -> "TrainConfig":
-        check_choice(self.signal, guidance.SIGNALS, "signal")
-        check_choice(self.variant, guidance.VARIANTS, "variant")
+        self.loop_config((1.0, 1.0, 1.0)).validate()  # signal, variant, user, sigma, theta, p_volume, p_click, n_clicks
         check_choice(self.adaptor, ADAPTORS, "adaptor")
-        check_choice(self.user, USERS, "user")
-        check_sigma(self.sigma)
-        check_theta(self.theta)
-        check_probability(self.p_volume, "p_volume")
-        interaction.LoopConfig(p_click=self.p_click).validate()
         for name in ("n_clicks", "epochs", "batch_size", "val_every", "n_cases", "seed"):
             value = getattr(self, name)
             low = 0 if name in ("n_clicks", "seed") else 1
@@ -136,16 +128,7 @@ class TrainConfig:
         return cls.from_dict(raw)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: CUDA was asked for but torch sees no CUDA device (use device='cpu' or 'auto')")
-    return device
+resolve_device = check_device
 
 
 # ---------------------------------------------------------------------------------------------- data

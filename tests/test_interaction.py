@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gtg_core import interaction, metrics
+from gtg_core import metrics
 from gtg_core.interaction import LoopConfig, run_episode
 from gtg_core.model import DeepEditNet
 
