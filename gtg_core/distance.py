@@ -82,12 +82,13 @@ def euclidean_distance(shape: Sequence[int], seeds, *, spacing=(1.0, 1.0, 1.0), 
 
     Notes
     -----
-    The separable exact transform (as in Felzenszwalb & Huttenlocher, "Distance transforms of sampled
-    functions", 2012) done sparsely: the first two 1-D passes only touch the lines and planes that hold
-    seeds, and the last pass takes the minimum over the seed planes. The cost is
-    ``O(V * P)`` with ``P`` the number of distinct seed planes along the axis with fewest of them, which for
-    a few clicks (and the balls of radius sigma around them) is far below a full-volume transform.
-    The seed coordinates are read to the host once.
+    On CUDA with at most :data:`DIRECT_SEED_LIMIT` seeds, one fused Triton kernel takes the minimum over
+    the seeds for every voxel. Otherwise the separable exact transform (as in Felzenszwalb & Huttenlocher,
+    "Distance transforms of sampled functions", 2012), done sparsely: the first two 1-D passes only touch
+    the lines and planes that hold seeds, and the last pass takes the minimum over the seed planes (a fused
+    Triton kernel on CUDA). The cost is ``O(V * P)`` with ``P`` the number of distinct seed planes along the
+    axis with fewest of them, which for a few clicks (and the balls of radius sigma around them) is far
+    below a full-volume transform. The seed coordinates are read to the host once.
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) <= 0:
@@ -98,6 +99,11 @@ def euclidean_distance(shape: Sequence[int], seeds, *, spacing=(1.0, 1.0, 1.0), 
     pts = _seed_array(seeds, shape)
     if len(pts) == 0:
         return torch.full(shape, float("inf"), device=device)
+    if torch.device(device).type == "cuda" and len(pts) <= DIRECT_SEED_LIMIT:
+        try:
+            return _launch_seed_min(shape, torch.as_tensor(pts, device=device), spacing)
+        except ImportError:
+            pass
 
     # Last pass along the axis with fewest distinct seed coordinates; the first pass along the longest other.
     counts = [len(np.unique(pts[:, k])) for k in range(3)]
@@ -135,30 +141,45 @@ def euclidean_distance(shape: Sequence[int], seeds, *, spacing=(1.0, 1.0, 1.0), 
     return out.permute(*inverse).contiguous()
 
 
-def _min_over_planes_torch(g2: torch.Tensor, planes: torch.Tensor, nc: int, sc: float) -> torch.Tensor:
-    """sqrt(min_p g2[p, a, b] + (sc (c - planes[p]))^2) as an (na, nb, nc) tensor, one plane at a time."""
-    c_range = torch.arange(nc, device=g2.device, dtype=torch.float32)
-    out = torch.full(g2.shape[1:] + (nc,), float("inf"), device=g2.device)
-    tmp = torch.empty_like(out)
-    for p_index in range(len(planes)):
-        dz = ((c_range - planes[p_index]) * sc) ** 2
-        torch.add(g2[p_index][:, :, None], dz[None, None, :], out=tmp)
-        torch.minimum(out, tmp, out=out)
-    return out.sqrt_()
+def _min_over_planes_torch(g2: torch.Tensor, planes: torch.Tensor, nc: int, sc: float,
+                           chunk_bytes: int = 1 << 21) -> torch.Tensor:
+    """sqrt(min_p g2[p, a, b] + (sc (c - planes[p]))^2) as an (na, nb, nc) tensor, one plane at a time.
+
+    The volume is swept in slabs along ``a`` of about ``chunk_bytes``, so that the running minimum stays in
+    the CPU's cache while the planes go by (one pass over memory instead of two per plane)."""
+    na, nb = g2.shape[1:]
+    dz = ((torch.arange(nc, device=g2.device, dtype=torch.float32)[None, :] - planes[:, None]) * sc) ** 2  # (P, nc)
+    out = torch.empty((na, nb, nc), device=g2.device)
+    rows = max(1, chunk_bytes // (4 * nb * nc)) if g2.device.type == "cpu" else na
+    tmp = torch.empty((min(rows, na), nb, nc), device=g2.device)
+    for start in range(0, na, rows):
+        stop = min(start + rows, na)
+        best = out[start:stop]
+        work = tmp[: stop - start]
+        best.fill_(float("inf"))
+        for p_index in range(len(planes)):
+            torch.add(g2[p_index, start:stop, :, None], dz[p_index], out=work)
+            torch.minimum(best, work, out=best)
+        best.sqrt_()
+    return out
 
 
-_TRITON_KERNEL = None
+_TRITON_KERNELS: dict = {}
+
+#: Up to this many seed voxels, CUDA computes the exact distance directly (one fused pass over the volume,
+#: a loop over the seeds per voxel) instead of the separable passes.
+DIRECT_SEED_LIMIT = 512
 
 
-def _triton_kernel():
-    """The same reduction as one fused Triton kernel (CUDA): each voxel is written once."""
-    global _TRITON_KERNEL
-    if _TRITON_KERNEL is None:
+def _triton_kernels() -> dict:
+    """The fused Triton kernels of this module (built on first use; ImportError without Triton)."""
+    if not _TRITON_KERNELS:
         import triton
         import triton.language as tl
 
         @triton.jit
         def plane_min(g2_ptr, planes_ptr, out_ptr, n_planes, n_ab, nc, sc2, BLOCK: tl.constexpr):
+            # out[ab, c] = sqrt(min_p g2[p, ab] + sc2 (c - planes[p])^2): pass 3, each voxel written once
             offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
             valid = offs < n_ab * nc
             ab = offs // nc
@@ -170,23 +191,54 @@ def _triton_kernel():
                 best = tl.minimum(best, g + sc2 * dc * dc)
             tl.store(out_ptr + offs, tl.sqrt(best), mask=valid)
 
-        _TRITON_KERNEL = plane_min
-    return _TRITON_KERNEL
+        @triton.jit
+        def seed_min(seeds_ptr, n_seeds, out_ptr, ny, nz, n, sx2, sy2, sz2, BLOCK: tl.constexpr):
+            # out[x, y, z] = sqrt(min_s sx2 (x - sx)^2 + sy2 (y - sy)^2 + sz2 (z - sz)^2)
+            offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+            valid = offs < n
+            x = (offs // (ny * nz)).to(tl.float32)
+            y = ((offs // nz) % ny).to(tl.float32)
+            z = (offs % nz).to(tl.float32)
+            best = tl.full([BLOCK], float("inf"), tl.float32)
+            for s in range(0, n_seeds):
+                dx = x - tl.load(seeds_ptr + 3 * s)
+                dy = y - tl.load(seeds_ptr + 3 * s + 1)
+                dz = z - tl.load(seeds_ptr + 3 * s + 2)
+                best = tl.minimum(best, sx2 * dx * dx + sy2 * dy * dy + sz2 * dz * dz)
+            tl.store(out_ptr + offs, tl.sqrt(best), mask=valid)
+
+        _TRITON_KERNELS.update(plane_min=plane_min, seed_min=seed_min)
+    return _TRITON_KERNELS
+
+
+def _launch_plane_min(g2: torch.Tensor, planes: torch.Tensor, nc: int, sc: float) -> torch.Tensor:
+    g2 = g2.contiguous()
+    out = torch.empty(g2.shape[1:] + (nc,), device=g2.device)
+    block = 1024
+    _triton_kernels()["plane_min"][(triton_grid(out.numel(), block),)](
+        g2, planes.contiguous(), out, len(planes), g2.shape[1] * g2.shape[2], nc, float(sc) ** 2, BLOCK=block)
+    return out
+
+
+def _launch_seed_min(shape, seeds: torch.Tensor, spacing) -> torch.Tensor:
+    out = torch.empty(tuple(shape), device=seeds.device)
+    block = 1024
+    _triton_kernels()["seed_min"][(triton_grid(out.numel(), block),)](
+        seeds.to(torch.float32).contiguous(), len(seeds), out, shape[1], shape[2], out.numel(),
+        float(spacing[0]) ** 2, float(spacing[1]) ** 2, float(spacing[2]) ** 2, BLOCK=block)
+    return out
+
+
+def triton_grid(n: int, block: int) -> int:
+    return (n + block - 1) // block
 
 
 def _min_over_planes(g2: torch.Tensor, planes: torch.Tensor, nc: int, sc: float) -> torch.Tensor:
     if g2.device.type == "cuda":
         try:
-            kernel = _triton_kernel()
+            return _launch_plane_min(g2, planes, nc, sc)
         except ImportError:  # no Triton: the plane loop gives the same values
-            return _min_over_planes_torch(g2, planes, nc, sc)
-        g2 = g2.contiguous()
-        out = torch.empty(g2.shape[1:] + (nc,), device=g2.device)
-        n = out.numel()
-        block = 1024
-        kernel[((n + block - 1) // block,)](g2, planes.contiguous(), out, len(planes), g2.shape[1] * g2.shape[2],
-                                            nc, float(sc) ** 2, BLOCK=block)
-        return out
+            pass
     return _min_over_planes_torch(g2, planes, nc, sc)
 
 
