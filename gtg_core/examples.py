@@ -86,17 +86,29 @@ def example_clicks(label: torch.Tensor, *, seed: int = 0, n_corrective: int = 2,
     return fg, bg
 
 
-def centre_and_edge_clicks(label: torch.Tensor) -> torch.Tensor:
+def centre_and_edge_clicks(label: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
     """Two clicks in the same slice: the label's deepest voxel (the ``center`` user's click on an empty
-    prediction) and the last label voxel walking from it along +X (on the object's edge). (2, 3) int64."""
+    prediction) and an edge voxel: walking from the centre along +X, -X, +Y or -Y to the last label voxel,
+    the walk whose step out of the label changes ``image`` most (+X without an image). (2, 3) int64."""
     label = label.bool()
     centre, _ = user_clicks.corrective_clicks(torch.zeros_like(label), label, user="center",
                                               generator=torch.Generator())
     x, y, z = centre[0].tolist()
-    edge_x = x
-    while edge_x + 1 < label.shape[0] and bool(label[edge_x + 1, y, z]):
-        edge_x += 1
-    return torch.tensor([[x, y, z], [edge_x, y, z]], dtype=torch.int64, device=label.device)
+    best, best_jump = None, -1.0
+    for axis, step in ((0, 1), (0, -1), (1, 1), (1, -1)):
+        pos = [x, y, z]
+        while 0 <= pos[axis] + step < label.shape[axis] and bool(label[tuple(pos[:axis] + [pos[axis] + step] + pos[axis + 1:])]):
+            pos[axis] += step
+        outside = pos[:axis] + [pos[axis] + step] + pos[axis + 1:]
+        if image is None or not 0 <= outside[axis] < label.shape[axis]:
+            jump = 0.0
+        else:
+            jump = abs(float(image[tuple(outside)]) - float(image[tuple(pos)]))
+        if jump > best_jump:
+            best, best_jump = pos, jump
+        if image is None:
+            break
+    return torch.tensor([[x, y, z], best], dtype=torch.int64, device=label.device)
 
 
 class GuidanceThresholdModel(torch.nn.Module):

@@ -44,6 +44,10 @@ def test_centre_and_edge_clicks():
     label[4:17, 4:17, 4:17] = True
     centre, edge = examples.centre_and_edge_clicks(label).tolist()
     assert centre == [10, 10, 10] and edge == [16, 10, 10] and not label[17, 10, 10]
+    image = torch.zeros(21, 21, 21)
+    image[:, :4] = 5.0  # a strong edge on the low-Y side only
+    centre, edge = examples.centre_and_edge_clicks(label, image).tolist()
+    assert edge == [10, 4, 10]
 
 
 def test_guidance_threshold_model_grows_with_clicks():
