@@ -347,6 +347,7 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None) -> dict:
     if not (run_dir / "model.pt").is_file():
         raise FileNotFoundError(f"{run_dir / 'model.pt'} is missing: the run has not finished a validation yet")
     cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
+    cfg.output = str(run_dir.parent)  # the run's phantom cache sits beside it, wherever we are called from
     if device is not None:
         cfg.device = device
     dev = resolve_device(cfg.device)

@@ -129,3 +129,14 @@ def test_fit_on_cuda_with_amp(tmp_path):
     out = json.loads((run / "metrics.json").read_text())
     assert "cpu" not in out["provenance"]["device"]
     assert 0 <= out["metrics"]["M1_final_dice"] <= 1
+
+
+def test_evaluate_from_another_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = small_config(tmp_path, name="rel", output="runs", epochs=1, n_clicks=1, n_cases=3, filters=(4, 8, 16))
+    train.fit(cfg, progress=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    res = train.evaluate(tmp_path / "runs" / "rel")
+    assert res["metrics"]["volumes"] == 1 and not (elsewhere / "runs").exists()
