@@ -89,8 +89,8 @@ def chessboard_distance(mask: torch.Tensor) -> torch.Tensor:
 
     As ``scipy.ndimage.distance_transform_cdt(mask, metric="chessboard")``: voxels outside the array are
     not background. A mask without any False voxel gets 1 everywhere (scipy returns -1 there, which
-    MONAI's sampler cannot use), so sampling from it is uniform. Works for 2-D and 3-D masks on any device (iterated min-pooling on CUDA, scipy on the
-    CPU); returns float32 on the mask's device.
+    MONAI's sampler cannot use), so sampling from it is uniform. Works for 2-D and 3-D masks on any device
+    (iterated min-pooling on CUDA, scipy on the CPU); returns float32 on the mask's device.
     """
     mask = mask.bool()
     if mask.device.type == "cpu":

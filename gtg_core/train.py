@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 
@@ -305,8 +306,6 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
             history.append(row)
             _save_torch(checkpoint, {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
                                      "generator": gen.get_state(), "epoch": epoch, "history": history, "best": best})
-            import pandas as pd
-
             atomic_write_text(run_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_m1=f"{row.get('val_final_dice', float('nan')):.3f}")
             if on_epoch_end is not None:
