@@ -11,8 +11,10 @@ one more prediction after the last click and records a per-click trace (:mod:`gt
 - ``"p_volume"``: the same p again each round, as the authors' code did;
 - ``"monai"``: 1 - j / N in round j, as MONAI's DeepEdit ``Interaction`` does in training.
 
-Nothing leaves the device per click except what the caller asks to record (Dice and times, as scalars);
-the clicks themselves are read by the guidance signals once per call (N x 3 integers).
+The volumes never leave the device. Per round, what crosses to the host is small: the bounding-box
+projections of the two error masks (X + Y + Z booleans each, for the users' crop), the click coordinates
+(N x 3 integers, read once per guidance call), and in evaluation the recorded scalars (Dice, M5, times),
+which are gathered once at the end of the episode.
 """
 
 from __future__ import annotations
