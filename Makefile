@@ -41,6 +41,8 @@ book: setup
 bench: setup
 	$(VENV)/bin/gtg bench guidance
 	$(VENV)/bin/gtg bench clicks
+	$(VENV)/bin/gtg bench train
+	$(VENV)/bin/gtg bench data
 
 clean:
 	rm -rf _build book/_executed

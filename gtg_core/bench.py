@@ -190,6 +190,25 @@ def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_d
     return rows
 
 
+def bench_phantoms(shape=(128, 128, 64), *, repeats: int = 5, out_dir="benchmarks/results", print_fn=print):
+    """Seconds per phantom case on one CPU thread (the data issue asks for under a second at 128x128x64)."""
+    from .data import KINDS, phantom
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows = []
+        for kind in KINDS:
+            ms = time_call(lambda: phantom(kind, shape=shape, seed=1), torch.device("cpu"), repeats=repeats)
+            rows.append({"kind": kind, "shape": "x".join(map(str, shape)), "ms_one_thread": ms})
+            print_fn(f"{kind:>12} {rows[-1]['shape']}: {ms:8.1f} ms on one thread")
+    finally:
+        torch.set_num_threads(threads)
+    md = write_table(rows, "phantoms", torch.device("cpu"), "Phantom generation, one case", out_dir)
+    print_fn(f"written {md}")
+    return rows
+
+
 def _time_monai_gpu_filter(image, clicks, bg_click, *, sigma, repeats) -> float:
     """The usual GPU recipe: impulses, MONAI's GaussianFilter over the whole volume, min-max, 2 channels."""
     from monai.networks.layers import GaussianFilter

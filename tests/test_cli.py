@@ -45,3 +45,8 @@ def test_bench_cuda_without_gpu_is_a_clear_error():
         pytest.skip("a GPU is present")
     with pytest.raises(SystemExit, match="CUDA"):
         main(["bench", "guidance", "--device", "cuda"])
+
+
+def test_bench_data_writes_a_table(tmp_path):
+    assert main(["bench", "data", "--size", "16", "16", "8", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    assert "spleen_ct" in next(tmp_path.glob("phantoms-*.md")).read_text()
