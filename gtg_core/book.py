@@ -69,8 +69,10 @@ def _jupyter_book(args) -> int:
     return subprocess.run(cmd + list(args)).returncode
 
 
-def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = "python3", timeout: int = 900) -> list[Path]:
-    """Execute every notebook with ``params`` into ``out/book/`` (papermill); returns the executed copies."""
+def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = "python3", timeout: int = 900,
+            only=None) -> list[Path]:
+    """Execute every notebook (or those named in ``only``) with ``params`` into ``out/book/`` (papermill);
+    returns the executed copies."""
     import papermill as pm
 
     root = root or project_root()
@@ -78,6 +80,8 @@ def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = 
     target.mkdir(parents=True, exist_ok=True)
     done = []
     for nb in notebooks(root):
+        if only is not None and nb.stem not in only:
+            continue
         dest = target / nb.name
         pm.execute_notebook(str(nb), str(dest), parameters=params_for(nb, params), kernel_name=kernel, cwd=str(target),
                             progress_bar=False, execution_timeout=timeout)

@@ -123,3 +123,19 @@ def test_slider_moves_the_slice_in_a_real_browser(built_book):
         assert not errors, json.dumps(errors)
     finally:
         browser.quit()
+
+
+def test_chapters_run_on_a_dataset_folder(tmp_path):
+    """Pointing the book at real data: a folder goes through load_cases + preprocess in every chapter."""
+    from gtg_core import data
+
+    folder = tmp_path / "Task09_Spleen"
+    data.write_dataset(folder, "spleen_ct", n_cases=2, shape=(48, 48, 24), seed=3)
+    params = dict(book.load_params(ROOT / "book" / "params" / "quick.yml"), dataset=str(folder))
+    done = book.execute(params, tmp_path / "out", root=ROOT, only=["data", "guidance", "adaptive", "users_metrics"])
+    assert [p.stem for p in done] == ["data", "guidance", "adaptive", "users_metrics"]
+    executed = nbformat.read(done[1], as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "foreground clicks" in printed
+    injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert str(folder) in injected.source
