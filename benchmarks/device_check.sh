@@ -20,3 +20,7 @@ python3 -m pytest -q -ra -p no:cacheprovider ${GTG_DEVICE_TESTS:-tests/test_guid
 for what in ${GTG_DEVICE_BENCH:-guidance clicks}; do
   python3 -m gtg_core.cli bench "$what" --device cuda --out "$OUT" 2>&1 | grep -v "INFO -"
 done
+# Optional: where the time goes, e.g. GTG_DEVICE_PROFILE="edt gdt exp_gdt"
+if [ -n "${GTG_DEVICE_PROFILE:-}" ]; then
+  python3 -m gtg_core.cli bench guidance --device cuda --profile $GTG_DEVICE_PROFILE 2>&1 | tee "$OUT/profile.txt" | grep -v USDT
+fi

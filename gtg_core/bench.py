@@ -190,6 +190,35 @@ def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_d
     return rows
 
 
+def profile_signal(name: str, variant: str = "paper", shape=(400, 400, 352), *, device="cuda", sigma=None,
+                   theta=10.0, rows: int = 15, print_fn=print) -> str:
+    """torch.profiler tables (by self device time and by self CPU time) of three calls of one signal, to see
+    where the time over the bare kernels goes. Returns the text it prints."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from . import guidance
+
+    device = torch.device(device)
+    image, _, clicks = ellipsoid_volume(shape, device=device)
+    sigma = {"disk": 1, "heatmap": 3, "edt": 1}.get(name, 5) if sigma is None else sigma
+    call = lambda: guidance.compute(name, image, clicks, sigma=sigma, theta=theta, spacing=(2.0, 2.0, 2.0),  # noqa: E731
+                                    variant=variant)
+    call()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(3):
+            call()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    averages = prof.key_averages()
+    text = f"# {name} ({variant}), {shape}, {device_name(device)}, 3 calls\n"
+    if device.type == "cuda":
+        text += averages.table(sort_by="self_cuda_time_total", row_limit=rows) + "\n"
+    text += averages.table(sort_by="self_cpu_time_total", row_limit=rows)
+    print_fn(text)
+    return text
+
+
 def bench_phantoms(shape=(128, 128, 64), *, repeats: int = 5, out_dir="benchmarks/results", print_fn=print):
     """Seconds per phantom case on one CPU thread (the data issue asks for under a second at 128x128x64)."""
     from .data import KINDS, phantom

@@ -31,7 +31,10 @@ def cmd_bench(args) -> int:
 
     device = _device(args.device)
     sizes = _sizes(args.size)
-    if args.what == "guidance":
+    if args.what == "guidance" and args.profile:
+        for name in args.profile:
+            bench.profile_signal(name, args.variant, (sizes or ((400, 400, 352),))[0], device=device)
+    elif args.what == "guidance":
         bench.bench_guidance(device, sizes or bench.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out,
                              skip_geodesic=args.skip_geodesic)
     elif args.what == "data":
@@ -109,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="benchmarks/results")
     b.add_argument("--skip-geodesic", action="store_true", help="leave out the FastGeodis-based signals")
     b.add_argument("--filters", type=int, nargs="+", help="train: U-Net filters per level (default DeepEdit's)")
+    b.add_argument("--profile", nargs="+", metavar="SIGNAL",
+                   help="guidance: instead of the comparison, profile these signals (torch.profiler tables)")
+    b.add_argument("--variant", default="paper", help="guidance --profile: paper or reference_code")
     b.set_defaults(func=cmd_bench)
 
     t = sub.add_parser("train", help="train a DeepEdit model with the paper's click loop")

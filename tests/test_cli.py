@@ -50,3 +50,9 @@ def test_bench_cuda_without_gpu_is_a_clear_error():
 def test_bench_data_writes_a_table(tmp_path):
     assert main(["bench", "data", "--size", "16", "16", "8", "--repeats", "1", "--out", str(tmp_path)]) == 0
     assert "spleen_ct" in next(tmp_path.glob("phantoms-*.md")).read_text()
+
+
+def test_bench_guidance_profile_prints_op_tables(capsys):
+    assert main(["bench", "guidance", "--device", "cpu", "--profile", "heatmap", "--size", "16", "16", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "# heatmap (paper)" in out and "Self CPU" in out
