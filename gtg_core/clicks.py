@@ -108,15 +108,13 @@ def _chessboard_distance_torch(mask: torch.Tensor) -> torch.Tensor:
     current = mask[None, None].float()
     dist = current.clone()
     # depth <= half the smallest extent; max_pool's implicit -inf padding treats the outside as foreground
-    steps = (min(mask.shape) + 1) // 2 if (~mask).any() else 0
-    for step in range(int(steps)):
+    for step in range((min(mask.shape) + 1) // 2):
         current = -pool(-current, 3, stride=1, padding=1)
         dist += current
         if step % 4 == 3 and not bool(current.any()):  # eroded away: the rest adds nothing
             break
-    if steps == 0:
-        dist.fill_(1.0)
-    return dist[0, 0]
+    # no background at all: 1 everywhere (decided on the device, without a synchronisation)
+    return torch.where(mask.all(), torch.ones_like(dist[0, 0]), dist[0, 0])
 
 
 def _log_weights(cdt: torch.Tensor) -> torch.Tensor:
@@ -133,6 +131,15 @@ def _gumbel_argmax(log_w: torch.Tensor, generator: torch.Generator) -> int | tor
     return torch.argmax((log_w + gumbel).reshape(-1))
 
 
+def _voxel_in_volume(flat: torch.Tensor, crop_shape, starts) -> torch.Tensor:
+    """(1, 3) int64 voxel of the volume from a flat index into a crop that starts at ``starts`` (ints).
+
+    The offsets are added as Python numbers: no host-to-device copy, which on CUDA would wait for the
+    stream like a synchronisation."""
+    coords = torch.unravel_index(flat, tuple(crop_shape))
+    return torch.stack([c + int(s) for c, s in zip(coords, starts)])[None].to(torch.int64)
+
+
 def _sample_deepedit(mask: torch.Tensor, generator) -> torch.Tensor:
     """One voxel of ``mask`` with P proportional to exp(cdt) - 1 (cdt on the mask's bounding box)."""
     box = _bbox(mask)
@@ -140,9 +147,7 @@ def _sample_deepedit(mask: torch.Tensor, generator) -> torch.Tensor:
         return torch.zeros((0, 3), dtype=torch.int64, device=mask.device)
     sub = mask[box]
     flat = _gumbel_argmax(_log_weights(chessboard_distance(sub)), generator)
-    idx = torch.stack(torch.unravel_index(flat.to(mask.device), sub.shape))
-    offset = torch.tensor([s.start for s in box], device=mask.device)
-    return (idx + offset)[None].to(torch.int64)
+    return _voxel_in_volume(flat.to(mask.device), sub.shape, [s.start for s in box])
 
 
 def _sample_uniform(mask: torch.Tensor, generator) -> torch.Tensor:
@@ -152,8 +157,7 @@ def _sample_uniform(mask: torch.Tensor, generator) -> torch.Tensor:
     sub = mask[box]
     score = torch.rand(sub.shape, generator=generator, device=generator.device).to(mask.device)
     flat = torch.argmax(torch.where(sub, score, torch.full_like(score, -1.0)).reshape(-1))
-    idx = torch.stack(torch.unravel_index(flat, sub.shape))
-    return (idx + torch.tensor([s.start for s in box], device=mask.device))[None].to(torch.int64)
+    return _voxel_in_volume(flat, sub.shape, [s.start for s in box])
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -242,9 +246,7 @@ def _center_click(fn: torch.Tensor, fp: torch.Tensor, spacing):
     comp = comp[sub_box]
     dist = _inner_distance(comp, spacing).to(fn.device)
     flat = torch.argmax(dist.reshape(-1))
-    idx = torch.stack(torch.unravel_index(flat, comp.shape))
-    offset = torch.tensor([b.start + s.start for b, s in zip(box, sub_box)], device=fn.device)
-    return kind_index, (idx + offset)[None].to(torch.int64)
+    return kind_index, _voxel_in_volume(flat, comp.shape, [b.start + s.start for b, s in zip(box, sub_box)])
 
 
 # ----------------------------------------------------------------------------------------------------------

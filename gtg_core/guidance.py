@@ -420,18 +420,29 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
 # reference-code variant
 
 
-def _reference_gaussian_sum(shape, host, sigmas, device, *, normalise_each: bool = False) -> torch.Tensor:
+def _gaussian_patch(sigma: float, device):
+    """Offsets (K, 3) of MONAI's truncated box and the separable erf-Gaussian values there (K,), cached."""
+    key = ("gaussian", float(sigma), str(device))
+    if key not in _OFFSET_CACHE:
+        k = _gaussian_kernel_1d(sigma, device)
+        tail = (len(k) - 1) // 2
+        off, _ = _ball_offsets(tail, device, box=True)
+        _OFFSET_CACHE[key] = (off, k[off[:, 0] + tail] * k[off[:, 1] + tail] * k[off[:, 2] + tail])
+    return _OFFSET_CACHE[key]
+
+
+def _reference_gaussian_sum(shape, host, sigmas, device, *, normalise_each: bool = False,
+                            clicks: torch.Tensor | None = None) -> torch.Tensor:
     """Impulses at the clicks filtered by MONAI's truncated erf Gaussian, written locally (zero padding).
 
     Gaussians of several clicks add up. ``normalise_each``: min-max each click's map first (adaptive).
+    ``clicks``: the same clicks as a device tensor (the GPU path scatters from it).
     """
     out = torch.zeros(shape, device=device)
     if _vectorised(device) and not normalise_each and len(set(sigmas)) == 1 and sigmas[0] > 0:
-        k = _gaussian_kernel_1d(float(sigmas[0]), device)
-        tail = (len(k) - 1) // 2
-        off, _ = _ball_offsets(tail, device, box=True)
-        values = k[off[:, 0] + tail] * k[off[:, 1] + tail] * k[off[:, 2] + tail]
-        clicks = torch.as_tensor(host, device=device, dtype=torch.int64)
+        off, values = _gaussian_patch(float(sigmas[0]), device)
+        if clicks is None:
+            clicks = torch.as_tensor(host, dtype=torch.int64, device=device).reshape(-1, 3)
         return _scatter_patches(out, clicks, off, values, "sum")
     for c, sigma in zip(host, sigmas):
         if sigma == 0:
@@ -450,10 +461,10 @@ def _reference_gaussian_sum(shape, host, sigmas, device, *, normalise_each: bool
     return out
 
 
-def _reference_heatmap(shape, host, sigma, device):
+def _reference_heatmap(shape, host, sigma, device, clicks=None):
     if not host:
         return torch.zeros(shape, device=device)
-    m = _minmax(_reference_gaussian_sum(shape, host, [sigma] * len(host), device))
+    m = _minmax(_reference_gaussian_sum(shape, host, [sigma] * len(host), device, clicks=clicks))
     return m * m  # 162e680 squares the normalised map
 
 
@@ -466,10 +477,10 @@ def _reference_threshold(m: torch.Tensor, theta: float) -> torch.Tensor:
     return torch.where(m > t, m, torch.zeros_like(m))
 
 
-def _reference_distance_map(image, host, sigma, lamb, iterations, spacing):
+def _reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks=None):
     """FastGeodis from outside the disks inward, then global min-max (steps 5 of the notes)."""
     shape, device = tuple(image.shape), image.device
-    disks = _reference_heatmap(shape, host, sigma, device) > 0.1
+    disks = _reference_heatmap(shape, host, sigma, device, clicks) > 0.1
     if not bool(disks.any()):
         return torch.zeros(shape, device=device)
     outside = ~disks  # FastGeodis seeds = mask 0 = outside the disks
@@ -508,18 +519,18 @@ def reference_adaptive_sigmas_from_map(gdt_map: torch.Tensor, clicks, dataset: s
     return sigmas
 
 
-def _reference(name, image, host, sigma, theta, spacing, opts):
+def _reference(name, image, host, sigma, theta, spacing, opts, clicks=None):
     shape, device = tuple(image.shape), image.device
     if name == "heatmap":
-        return _reference_heatmap(shape, host, sigma, device)
+        return _reference_heatmap(shape, host, sigma, device, clicks)
     if name == "disk":
-        return (_reference_heatmap(shape, host, sigma, device) > 0.1).to(torch.float32)
+        return (_reference_heatmap(shape, host, sigma, device, clicks) > 0.1).to(torch.float32)
     iterations = opts.get("iterations", GEODESIC_DEFAULTS["reference_code"]["iterations"])
     lamb = 0.0 if name == "edt" else opts.get("lamb", GEODESIC_DEFAULTS["reference_code"]["lamb"])
     if name == "adaptive_heatmap":
         return _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations,
                                    opts.get("dataset", "autopet"), opts.get("channel", "foreground"))
-    m = _reference_distance_map(image, host, sigma, lamb, iterations, spacing)
+    m = _reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks)
     if name == "exp_gdt":
         return 1.0 - torch.exp(-_reference_threshold(m, 0.0))
     return _reference_threshold(m, theta)
@@ -596,7 +607,7 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
         return torch.zeros(shape, device=device)
 
     if variant == "reference_code":
-        return _reference(name, image, host, sigma, theta, spacing, options)
+        return _reference(name, image, host, sigma, theta, spacing, options, clicks)
     if name == "disk":
         return _paper_disk(shape, clicks, host, sigma, device)
     if name == "heatmap":

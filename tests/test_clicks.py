@@ -215,3 +215,11 @@ def test_users_on_cuda_match_the_cpu():
         assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu, gpu)), user
     fg, bg = C.initial_clicks(label.cuda(), generator=gen(2))
     assert fg.device.type == "cuda" and label[tuple(fg[0].tolist())]
+
+
+def test_chessboard_without_background_is_uniform_on_both_paths():
+    full = torch.ones(5, 4, 3, dtype=torch.bool)
+    assert torch.equal(C._chessboard_distance_torch(full), torch.ones(5, 4, 3))
+    assert torch.equal(C.chessboard_distance(full), torch.ones(5, 4, 3))
+    fg, _ = C.corrective_clicks(torch.zeros_like(full), full, user="deepedit", generator=gen(0))
+    assert fg.shape == (1, 3) and full[tuple(fg[0])]
