@@ -56,3 +56,14 @@ def test_bench_guidance_profile_prints_op_tables(capsys):
     assert main(["bench", "guidance", "--device", "cpu", "--profile", "heatmap", "--size", "16", "16", "8"]) == 0
     out = capsys.readouterr().out
     assert "# heatmap (paper)" in out and "Self CPU" in out
+
+
+def test_bench_clicks_and_train_write_tables(tmp_path, capsys):
+    assert main(["bench", "clicks", "--device", "cpu", "--size", "32", "32", "16", "--repeats", "1",
+                 "--out", str(tmp_path)]) == 0
+    assert main(["bench", "train", "--device", "cpu", "--size", "16", "16", "8", "--filters", "4", "8", "16",
+                 "--repeats", "1", "--out", str(tmp_path)]) == 0
+    clicks = next(tmp_path.glob("clicks-*.md")).read_text()
+    train = next(tmp_path.glob("train-*.md")).read_text()
+    assert "monai_chain_ms" in clicks and "click_share" in train and "MONAI transforms" in train
+    assert "faster than the MONAI-driven one" in capsys.readouterr().out
