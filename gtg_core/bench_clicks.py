@@ -27,15 +27,13 @@ def synthetic_prediction(shape, device):
 
 
 def gtg_click_step(pred, label, fg, bg, generator, *, signal="heatmap", sigma=3.0, variant="reference_code"):
-    """One corrective step with gtg_core; returns the new click sets and the two guidance channels."""
-    from . import clicks, guidance
+    """One corrective step with gtg_core (:func:`gtg_core.interaction.click_round`); returns the new click
+    sets and the two guidance channels. Only the geodesic signals read intensities, so the label stands in
+    for the image."""
+    from .interaction import LoopConfig, click_round
 
-    new_fg, new_bg = clicks.corrective_clicks(pred, label, user="deepedit", generator=generator)
-    fg, bg = torch.cat([fg, new_fg]), torch.cat([bg, new_bg])
-    image = label  # only the geodesic signals read intensities; heatmaps need the shape and device
-    g_fg = guidance.compute(signal, image, fg, sigma=sigma, variant=variant)
-    g_bg = guidance.compute(signal, image, bg, sigma=sigma, variant=variant)
-    return fg, bg, g_fg, g_bg
+    cfg = LoopConfig(signal=signal, sigma=sigma, variant=variant)
+    return click_round(label, label, pred, fg, bg, cfg, generator)[:4]
 
 
 def monai_click_step(pred, label, fg, bg, *, sigma=3):

@@ -16,6 +16,7 @@ import torch
 
 from .bench import device_name, ellipsoid_volume, write_table
 from .bench_clicks import monai_click_step
+from .interaction import predict
 
 
 def _sync(device):
@@ -32,8 +33,7 @@ def _iteration(model, optimiser, loss_fn, image, label, rounds, make_guidance, a
         _sync(device)
         t0 = time.perf_counter()
         model.eval()
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            pred = model(torch.cat([image[None, None], g[None]], 1))[0].argmax(0).bool()
+        pred = predict(model, image, g[0], g[1], amp=amp)
         _sync(device)
         t1 = time.perf_counter()
         g = make_guidance(pred)
@@ -77,10 +77,10 @@ def bench_train(device="cpu", sizes=((128, 128, 128),), *, repeats: int = 3, fil
             def make(pred):
                 if pred is None:
                     state["fg"], state["bg"] = clicks.initial_clicks(label, generator=gen)
-                else:
-                    f, b = clicks.corrective_clicks(pred, label, generator=gen)
-                    state["fg"], state["bg"] = torch.cat([state["fg"], f]), torch.cat([state["bg"], b])
-                return torch.stack(interaction.compute_guidance(image, state["fg"], state["bg"], cfg))
+                    return torch.stack(interaction.compute_guidance(image, state["fg"], state["bg"], cfg))
+                state["fg"], state["bg"], g_fg, g_bg = interaction.click_round(image, label, pred, state["fg"],
+                                                                               state["bg"], cfg, gen)[:4]
+                return torch.stack([g_fg, g_bg])
             return make
 
         def monai_factory():

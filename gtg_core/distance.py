@@ -112,23 +112,24 @@ def euclidean_distance(shape: Sequence[int], seeds, *, spacing=(1.0, 1.0, 1.0), 
     na, nb, nc = shape[a], shape[b], shape[c]
     sa, sb, sc = spacing[a], spacing[b], spacing[c]
 
-    # Pass 1 (axis a) on the (b, c) lines that hold seeds.
-    lines, line_of_seed = np.unique(pts[:, [b, c]], axis=0, return_inverse=True)
+    # Pass 1 (axis a) on the (c, b) lines that hold seeds; sorted by c, so each c-plane's lines are a range.
+    lines, line_of_seed = np.unique(pts[:, [c, b]], axis=0, return_inverse=True)
     line_of_seed = line_of_seed.reshape(-1)
     masks = torch.zeros((len(lines), na), dtype=torch.bool, device=device)
     masks[torch.as_tensor(line_of_seed, device=device), torch.as_tensor(pts[:, a], device=device)] = True
     g1 = _line_edt_sq(masks, sa)  # (L, na)
 
-    # Pass 2 (axis b) on the c-planes that hold seeds: min over that plane's lines.
-    planes = np.unique(lines[:, 1])
+    # Pass 2 (axis b) on the c-planes that hold seeds: min over that plane's lines, 64 lines at a time.
+    planes, starts = np.unique(lines[:, 0], return_index=True)
+    stops = list(starts[1:]) + [len(lines)]
+    line_b = torch.as_tensor(lines[:, 1], device=device, dtype=torch.float32)
     b_range = torch.arange(nb, device=device, dtype=torch.float32)
     g2 = torch.empty((len(planes), na, nb), device=device)
-    for p_index, plane in enumerate(planes):
-        rows = np.nonzero(lines[:, 1] == plane)[0]
+    for p_index, (start, stop) in enumerate(zip(starts.tolist(), stops)):
         plane_best = None
-        for chunk in np.array_split(rows, max(1, int(np.ceil(len(rows) / 64)))):
-            lb = torch.as_tensor(lines[chunk, 0], device=device, dtype=torch.float32)
-            cand = g1[torch.as_tensor(chunk, device=device)][:, :, None] + ((b_range[None, :] - lb[:, None]) * sb)[:, None, :] ** 2
+        for lo in range(start, stop, 64):
+            hi = min(lo + 64, stop)
+            cand = g1[lo:hi, :, None] + ((b_range[None, :] - line_b[lo:hi, None]) * sb)[:, None, :] ** 2
             best = cand.amin(dim=0)
             plane_best = best if plane_best is None else torch.minimum(plane_best, best)
         g2[p_index] = plane_best

@@ -248,14 +248,6 @@ def _seed_voxels(host_clicks, sigma: float, shape) -> np.ndarray:
     return pts[inside]
 
 
-def _seed_mask(host_clicks, sigma: float, shape, device) -> torch.Tensor:
-    mask = torch.zeros(shape, dtype=torch.bool, device=device)
-    pts = torch.as_tensor(_seed_voxels(host_clicks, sigma, shape), device=device)
-    if len(pts):
-        mask[pts[:, 0], pts[:, 1], pts[:, 2]] = True
-    return mask
-
-
 # ----------------------------------------------------------------------------------------------------------
 # paper variant
 
@@ -317,9 +309,9 @@ def _paper_heatmap(shape, clicks, host, sigmas, device):
     """max over clicks of exp(-|v-c|^2 / (2 sigma_i^2)) within 4 sigma_i; sigma_i = 0: the click voxel."""
     out = torch.zeros(shape, device=device)
     if _vectorised(device):
-        sig = torch.as_tensor([float(x) for x in sigmas])
-        for value in torch.unique(sig).tolist():  # one scatter per distinct radius
-            group = clicks[(sig == value).nonzero().reshape(-1).to(device)]
+        sigmas = [float(x) for x in sigmas]
+        for value in sorted(set(sigmas)):  # one scatter per distinct radius
+            group = clicks if len(set(sigmas)) == 1 else clicks[[i for i, x in enumerate(sigmas) if x == value]]
             if value == 0:
                 _set_click_voxels(out, group)
                 continue
@@ -347,12 +339,12 @@ def _invert_distances(d: torch.Tensor, theta: float) -> torch.Tensor:
     return (d / -scale).add_(1.0).clamp_(0.0, 1.0)
 
 
-def _paper_distance(name, image, host, sigma, theta, spacing, lamb, iterations):
+def _paper_distance(name, image, clicks, host, sigma, theta, spacing, lamb, iterations):
     shape, device = tuple(image.shape), image.device
     if name == "edt":
         d = distance.euclidean_distance(shape, _seed_voxels(host, sigma, shape), spacing=spacing, device=device)
         return _invert_distances(d, theta)
-    seeds = _seed_mask(host, sigma, shape, device)
+    seeds = _paper_disk(shape, clicks, host, sigma, device) > 0  # H1's seed set is the disk of radius sigma
     d = distance.geodesic_distance(image, seeds, spacing=spacing, lamb=lamb, iterations=iterations)
     if name == "gdt":
         return _invert_distances(d, theta)
@@ -618,4 +610,4 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
         sig = adaptive_sigmas(image, clicks, a=options.get("a", ADAPTIVE_A), b=options.get("b", ADAPTIVE_B),
                               spacing=spacing, lamb=lamb, iterations=iterations)
         return _paper_heatmap(shape, clicks, host, sig.tolist(), device)
-    return _paper_distance(name, image, host, sigma, theta, spacing, lamb, iterations)
+    return _paper_distance(name, image, clicks, host, sigma, theta, spacing, lamb, iterations)

@@ -96,6 +96,36 @@ def predict(model, image, g_fg, g_bg, *, amp: bool = False) -> torch.Tensor:
     return logits[0].argmax(0).bool()
 
 
+def _stopwatch(device: torch.device):
+    """A clock that first waits for the device, so that the time it reads covers the queued work."""
+    if device.type == "cuda":
+        def read():
+            torch.cuda.synchronize(device)
+            return time.perf_counter()
+        return read
+    return time.perf_counter
+
+
+def click_round(image, label, pred, fg, bg, cfg: LoopConfig, generator: torch.Generator, *, clock=None):
+    """One corrective round: the user's clicks into ``pred``'s errors, appended to ``fg``/``bg``, and both
+    guidance maps recomputed for all clicks.
+
+    Returns ``(fg, bg, g_fg, g_bg, add_fg, add_bg, times)``; ``times`` is ``(step_s, signal_s)`` measured with
+    ``clock`` (a function returning seconds, see :func:`_stopwatch`), or None without one.
+    """
+    t0 = clock() if clock else None
+    add_fg, add_bg = user_clicks.corrective_clicks(pred, label, user=cfg.user, generator=generator,
+                                                   spacing=cfg.spacing)
+    fg, bg = torch.cat([fg, add_fg]), torch.cat([bg, add_bg])
+    t1 = clock() if clock else None
+    g_fg, g_bg = compute_guidance(image, fg, bg, cfg)
+    times = None
+    if clock:
+        t2 = clock()
+        times = (t2 - t0, t2 - t1)
+    return fg, bg, g_fg, g_bg, add_fg, add_bg, times
+
+
 @dataclass
 class Episode:
     """What one volume's click loop leaves: final clicks and guidance, and its trace rows."""
@@ -132,7 +162,7 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
         return Episode(fg[:0], bg[:0], zeros, zeros.clone(), False)
     g_fg, g_bg = compute_guidance(image, fg, bg, cfg)
     rows = []
-    sync = torch.cuda.synchronize if image.device.type == "cuda" else (lambda: None)
+    clock = _stopwatch(image.device) if evaluate else None
     if evaluate and no_guidance_row:
         zeros = torch.zeros_like(image)
         pred = predict(model, image, zeros, zeros, amp=amp)
@@ -152,20 +182,10 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
             new_fg = new_bg = None
             signal_time = step_time = float("nan")
             continue
+        fg, bg, g_fg, g_bg, add_fg, add_bg, times = click_round(image, label, pred, fg, bg, cfg, generator,
+                                                                clock=clock)
         if evaluate:
-            sync()
-            t0 = time.perf_counter()
-        add_fg, add_bg = user_clicks.corrective_clicks(pred, label, user=cfg.user, generator=generator,
-                                                       spacing=cfg.spacing)
-        fg, bg = torch.cat([fg, add_fg]), torch.cat([bg, add_bg])
-        if evaluate:
-            sync()
-            t1 = time.perf_counter()
-        g_fg, g_bg = compute_guidance(image, fg, bg, cfg)
-        if evaluate:
-            sync()
-            t2 = time.perf_counter()
-            signal_time, step_time = t2 - t1, t2 - t0
+            step_time, signal_time = times
             new_fg = add_fg[0].tolist() if len(add_fg) else None
             new_bg = add_bg[0].tolist() if len(add_bg) else None
     for row in rows:  # the scalars come to the host once, at the end

@@ -178,6 +178,11 @@ def load_volumes(cfg: TrainConfig, device, folder=None) -> list[Volume]:
     return out
 
 
+def split_volumes(volumes, cfg: TrainConfig):
+    """(train, validation): the authors' seeded 80/20 split; a single volume serves as both."""
+    return data.split_cases(volumes, seed=cfg.seed) if len(volumes) > 1 else (volumes, volumes)
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 
@@ -252,7 +257,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     volumes = load_volumes(cfg, device)
-    train_set, val_set = data.split_cases(volumes, seed=cfg.seed) if len(volumes) > 1 else (volumes, volumes)
+    train_set, val_set = split_volumes(volumes, cfg)
     if cfg.batch_size > 1 and len({tuple(v.image.shape) for v in train_set}) > 1:
         raise ValueError("batch_size > 1 needs volumes of one shape: set target_shape")
     model = build_model(cfg, device)
@@ -355,7 +360,7 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None) -> dict:
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location=dev, weights_only=False)["model"])
     if dataset is None:
         volumes = load_volumes(cfg, dev)
-        _, volumes = data.split_cases(volumes, seed=cfg.seed) if len(volumes) > 1 else (volumes, volumes)
+        _, volumes = split_volumes(volumes, cfg)
         folder = run_dir
     else:
         volumes = load_volumes(cfg, dev, folder=dataset)

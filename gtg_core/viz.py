@@ -107,12 +107,16 @@ class SliceViewer:
         img.save(buf, format="PNG", optimize=True)
         return buf.getvalue()
 
+    def _base_factor(self) -> int:
+        """In-plane downsampling that brings the slices to at most ``max_size`` pixels."""
+        return max(1, int(np.ceil(max(self.image.shape[:2]) / self.max_size)))
+
     def frames(self):
         """(slice indices, base64 PNGs): every slice if the budget allows, else fewer and smaller ones."""
         if self._frames is not None:
             return self._frames
         n = self.image.shape[2]
-        factor = max(1, int(np.ceil(max(self.image.shape[:2]) / self.max_size)))
+        factor = self._base_factor()
         step = 1
         while True:
             idx = list(range(0, n, step))
@@ -160,7 +164,7 @@ class SliceViewer:
         k = int(self.image.shape[2] // 2)
         if self.overlays and self.overlays[0].any():
             k = int(np.argmax(self.overlays[0].sum((0, 1))))
-        return self._png(self.render_slice(k, max(1, int(np.ceil(max(self.image.shape[:2]) / self.max_size)))))
+        return self._png(self.render_slice(k, self._base_factor()))
 
     def description(self) -> str:
         shape = tuple(int(s) for s in np.moveaxis(self.image, -1, self.axis).shape)
