@@ -67,6 +67,12 @@ def _check_generator(generator):
 # distance transforms on the error's bounding box
 
 
+def _uses_scipy(device: torch.device) -> bool:
+    """The CPU runs scipy's transforms; other devices the torch versions (``gtg_core.bench.cuda_code_paths``
+    switches this off to run those on the CPU)."""
+    return device.type == "cpu"
+
+
 def _bbox(mask: torch.Tensor, margin: int = 1):
     """Slices of the bounding box of ``mask`` widened by ``margin`` inside the volume (None if empty).
 
@@ -93,7 +99,7 @@ def chessboard_distance(mask: torch.Tensor) -> torch.Tensor:
     (iterated min-pooling on CUDA, scipy on the CPU); returns float32 on the mask's device.
     """
     mask = mask.bool()
-    if mask.device.type == "cpu":
+    if _uses_scipy(mask.device):
         from scipy.ndimage import distance_transform_cdt
 
         if not bool((~mask).any()):
@@ -103,32 +109,37 @@ def chessboard_distance(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _chessboard_distance_torch(mask: torch.Tensor) -> torch.Tensor:
-    """The same by erosion: distance = number of 3^d min-pool erosions a voxel survives, plus one."""
+    """The same by erosion: distance = number of 3^d erosions a voxel survives, plus one.
+
+    Eroding the mask k times is dilating the background k times (a 3^d max-pool each), so the distance is
+    (k + 1) - sum of the k + 1 background maps: two kernels per step (pool, add), no negations."""
     pool = torch.nn.functional.max_pool3d if mask.ndim == 3 else torch.nn.functional.max_pool2d
-    current = mask[None, None].float()
-    dist = current.clone()
-    # depth <= half the smallest extent; max_pool's implicit -inf padding treats the outside as foreground
+    background = (~mask)[None, None].float()
+    total = background.clone()
+    terms = 1
+    # depth <= half the smallest extent; max_pool's implicit -inf padding keeps the outside from dilating in
     for step in range((min(mask.shape) + 1) // 2):
-        current = -pool(-current, 3, stride=1, padding=1)
-        dist += current
-        if step % 4 == 3 and not bool(current.any()):  # eroded away: the rest adds nothing
+        background = pool(background, 3, stride=1, padding=1)
+        total += background
+        terms += 1
+        if step % 4 == 3 and bool(background.all()):  # eroded away: the rest adds nothing
             break
+    dist = total.neg_().add_(float(terms))[0, 0]
     # no background at all: 1 everywhere (decided on the device, without a synchronisation)
-    return torch.where(mask.all(), torch.ones_like(dist[0, 0]), dist[0, 0])
+    return torch.where(mask.all(), torch.ones_like(dist), dist)
 
 
 def _log_weights(cdt: torch.Tensor) -> torch.Tensor:
-    """log(exp(cdt) - 1) for cdt >= 1, -inf elsewhere; stable for any cdt (no overflow)."""
-    c = cdt.clamp(min=1e-6)
-    out = c + torch.log(-torch.expm1(-c))
-    return torch.where(cdt >= 1, out, torch.full_like(out, float("-inf")))
+    """log(exp(cdt) - 1) = cdt + log(1 - exp(-cdt)) for the integer distances cdt >= 0: -inf where cdt = 0
+    (log 0, no special case needed), stable for any cdt (exp(cdt) would overflow float32 above 88)."""
+    return torch.log(torch.exp(-cdt).neg_().add_(1.0)).add_(cdt)
 
 
 def _gumbel_argmax(log_w: torch.Tensor, generator: torch.Generator) -> int | torch.Tensor:
-    """Index of a sample from P proportional to exp(log_w) (flattened), by the Gumbel-max trick."""
+    """Index of a sample from P proportional to exp(log_w) (flattened), by the Gumbel-max trick:
+    argmax(log_w + G) with G = -log(-log u), u uniform in [0, 1) (u = 0 gives G = -inf, never picked)."""
     u = torch.rand(log_w.shape, generator=generator, device=generator.device).to(log_w.device)
-    gumbel = -torch.log(-torch.log(u.clamp(min=1e-20, max=1 - 1e-7)))
-    return torch.argmax((log_w + gumbel).reshape(-1))
+    return torch.argmax(torch.sub(log_w, u.log_().neg_().log_()).reshape(-1))
 
 
 def _voxel_in_volume(flat: torch.Tensor, crop_shape, starts) -> torch.Tensor:
@@ -170,7 +181,7 @@ def connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, int]:
     scipy on the CPU; on CUDA, min-label propagation by 3^d pooling until nothing changes.
     """
     mask = mask.bool()
-    if mask.device.type == "cpu":
+    if _uses_scipy(mask.device):
         from scipy.ndimage import label as nd_label
 
         labels, n = nd_label(mask.numpy(), structure=np.ones((3,) * mask.ndim))
@@ -200,7 +211,7 @@ def _connected_components_torch(mask: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 def _inner_distance(mask: torch.Tensor, spacing) -> torch.Tensor:
     """Exact Euclidean distance (mm) of each True voxel to the nearest False voxel, outside = False."""
-    if mask.device.type == "cpu":
+    if _uses_scipy(mask.device):
         from scipy.ndimage import distance_transform_edt
 
         padded = np.pad(mask.numpy(), 1)
@@ -256,7 +267,7 @@ def _center_click(fn: torch.Tensor, fp: torch.Tensor, spacing):
 def error_masks(pred, label) -> tuple[torch.Tensor, torch.Tensor]:
     """(false negatives, false positives) = (label & ~pred, pred & ~label), bool, on the inputs' device."""
     pred, label = _check_pair(pred, label)
-    return label & ~pred, pred & ~label
+    return label > pred, pred > label  # True > False: one kernel each instead of a negation and an and
 
 
 def corrective_clicks(pred, label, *, user: str = "deepedit", generator: torch.Generator,

@@ -243,8 +243,8 @@ def _min_over_planes(g2: torch.Tensor, planes: torch.Tensor, nc: int, sc: float)
     return _min_over_planes_torch(g2, planes, nc, sc)
 
 
-def geodesic_distance(image, seeds_mask, *, spacing=(1.0, 1.0, 1.0), lamb: float = 1.0, iterations: int = 2,
-                      v: float = 1e10) -> torch.Tensor:
+def geodesic_distance(image, seeds_mask=None, *, soft_mask=None, spacing=(1.0, 1.0, 1.0), lamb: float = 1.0,
+                      iterations: int = 2, v: float = 1e10) -> torch.Tensor:
     """Generalised geodesic distance from seed voxels, with FastGeodis (Asad et al., JOSS 2022).
 
     Parameters
@@ -255,6 +255,9 @@ def geodesic_distance(image, seeds_mask, *, spacing=(1.0, 1.0, 1.0), lamb: float
     seeds_mask : (X, Y, Z) bool tensor
         True at the seeds. (FastGeodis itself takes a soft mask that is 0 at the seeds; this function
         inverts it for you.)
+    soft_mask : (X, Y, Z) float32 tensor, instead of ``seeds_mask``
+        FastGeodis' own input: 0 at the seeds, 1 elsewhere (values in between give soft seeds). For callers
+        that build it directly, which saves three passes over the volume. Give exactly one of the two.
     spacing : three positive floats
         Voxel size in mm, used by the Euclidean part of the path cost.
     lamb : float in [0, 1]
@@ -278,9 +281,15 @@ def geodesic_distance(image, seeds_mask, *, spacing=(1.0, 1.0, 1.0), lamb: float
         raise ValueError(f"lamb must be in [0, 1], got {lamb!r}")
     if int(iterations) < 1 or int(iterations) != iterations:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
-    if not isinstance(seeds_mask, torch.Tensor) or seeds_mask.shape != image.shape:
-        raise ValueError(f"seeds_mask must be a tensor of the image's shape {tuple(image.shape)}")
-    soft = (~seeds_mask.to(device=image.device, dtype=torch.bool)).to(torch.float32)
+    if (seeds_mask is None) == (soft_mask is None):
+        raise ValueError("give exactly one of seeds_mask (True at the seeds) and soft_mask (0 at the seeds)")
+    name, mask = ("seeds_mask", seeds_mask) if soft_mask is None else ("soft_mask", soft_mask)
+    if not isinstance(mask, torch.Tensor) or mask.shape != image.shape:
+        raise ValueError(f"{name} must be a tensor of the image's shape {tuple(image.shape)}")
+    if soft_mask is None:
+        soft = (~seeds_mask.to(device=image.device, dtype=torch.bool)).to(torch.float32)
+    else:
+        soft = soft_mask.to(device=image.device, dtype=torch.float32)
     out = fg.generalised_geodesic3d(image[None, None].contiguous(), soft[None, None].contiguous(),
                                     list(spacing), float(v), float(lamb), int(iterations))
     return out[0, 0]

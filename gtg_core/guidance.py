@@ -167,8 +167,7 @@ def _set_click_voxels(out: torch.Tensor, clicks: torch.Tensor, value: float = 1.
 def _minmax(x: torch.Tensor) -> torch.Tensor:
     """Global min-max normalisation to [0, 1] on the device (a constant map becomes 0)."""
     lo, hi = torch.aminmax(x)
-    span = hi - lo
-    return (x - lo) / torch.where(span > 0, span, torch.ones_like(span))
+    return (x - lo).div_((hi - lo).clamp_min_(1e-30))  # span 0: 0 / tiny = 0
 
 
 def _kth_smallest(values: torch.Tensor, k: int) -> torch.Tensor:
@@ -271,37 +270,60 @@ def _ball_offsets(radius: float, device, *, box: bool = False):
     return _OFFSET_CACHE[key]
 
 
+def _paper_gaussian_patch(sigma: float, device):
+    """Offsets (K, 3) of the ball of radius 4 sigma and exp(-|o|^2 / (2 sigma^2)) there (K,), cached."""
+    key = ("paper gaussian", float(sigma), str(device))
+    if key not in _OFFSET_CACHE:
+        off, d2 = _ball_offsets(4.0 * sigma, device)
+        _OFFSET_CACHE[key] = (off, torch.exp(d2 * (-0.5 / (sigma * sigma))))
+    return _OFFSET_CACHE[key]
+
+
 def _scatter_patches(out: torch.Tensor, clicks: torch.Tensor, offsets: torch.Tensor, values: torch.Tensor,
                      reduce: str) -> torch.Tensor:
-    """Write ``values`` (K,) at ``clicks[:, None] + offsets`` into ``out`` with ``reduce`` ("amax" or "sum"),
-    all clicks in one scatter (no per-click kernels: the GPU path). Out-of-volume entries are dropped."""
-    shape = torch.tensor(out.shape, device=out.device)
+    """Write ``values`` (K,) at ``clicks[:, None] + offsets`` into ``out`` with ``reduce`` ("amax", "amin" or
+    "sum"), all clicks in one scatter (no per-click kernels: the GPU path). Out-of-volume entries are
+    dropped: they go to voxel 0 with the reduction's neutral value (no sync to filter them). The volume's
+    shape and strides come from a per-device cache, so nothing is copied to the device per call."""
+    neutral = {"amax": -math.inf, "amin": math.inf, "sum": 0.0}[reduce]
+    shape, strides = _shape_and_strides(out.shape, out.device)
     pos = clicks[:, None, :] + offsets[None]  # (N, K, 3)
-    inside = ((pos >= 0) & (pos < shape)).all(-1)
-    flat = (pos[..., 0] * out.shape[1] + pos[..., 1]) * out.shape[2] + pos[..., 2]
-    flat = torch.where(inside, flat, torch.zeros_like(flat)).reshape(-1)
-    vals = torch.where(inside, values[None].expand(inside.shape), torch.zeros((), device=out.device)).reshape(-1)
+    outside = (pos >= 0).logical_and_(pos < shape).all(-1).logical_not_()
+    flat = (pos * strides).sum(-1).masked_fill_(outside, 0).reshape(-1)
+    vals = values[None].expand(outside.shape).masked_fill(outside, neutral).reshape(-1)
     out.view(-1).scatter_reduce_(0, flat, vals, reduce=reduce)
     return out
+
+
+def _shape_and_strides(shape, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3,) int64 tensors of a contiguous volume's shape and element strides, cached per shape and device."""
+    key = ("shape", tuple(shape), str(device))
+    if key not in _OFFSET_CACHE:
+        strides = (shape[1] * shape[2], shape[2], 1)
+        _OFFSET_CACHE[key] = (torch.tensor(tuple(shape), device=device), torch.tensor(strides, device=device))
+    return _OFFSET_CACHE[key]
 
 
 def _vectorised(device) -> bool:
     return device.type == "cuda"
 
 
-def _paper_disk(shape, clicks, host, sigma, device):
-    out = torch.zeros(shape, device=device)
+def _paper_disk(shape, clicks, host, sigma, device, *, inside: float = 1.0, outside: float = 0.0):
+    """Eq. 1: ``inside`` within ``sigma`` voxels of a click, ``outside`` elsewhere. With inside 0 and
+    outside 1 it is FastGeodis' soft mask of H1's seed set, built in one pass."""
+    out = torch.full(shape, outside, device=device)
     if sigma == 0:
-        return _set_click_voxels(out, clicks)
+        return _set_click_voxels(out, clicks, inside)
     if _vectorised(device):
         off, _ = _ball_offsets(sigma, device)
-        return _scatter_patches(out, clicks, off, torch.ones(len(off), device=device), "amax")
+        return _scatter_patches(out, clicks, off, torch.full((len(off),), inside, device=device),
+                                "amax" if inside > outside else "amin")
     r = int(math.floor(sigma))
     for c in host:
         sl, lows = _box(c, r, shape)
         dx, dy, dz = _offsets(lows, device)
-        inside = (dx[:, None, None] ** 2 + dy[None, :, None] ** 2 + dz[None, None, :] ** 2) <= sigma * sigma
-        out[sl].masked_fill_(inside, 1.0)
+        ball = (dx[:, None, None] ** 2 + dy[None, :, None] ** 2 + dz[None, None, :] ** 2) <= sigma * sigma
+        out[sl].masked_fill_(ball, inside)
     return out
 
 
@@ -315,8 +337,8 @@ def _paper_heatmap(shape, clicks, host, sigmas, device):
             if value == 0:
                 _set_click_voxels(out, group)
                 continue
-            off, d2 = _ball_offsets(4.0 * value, device)
-            _scatter_patches(out, group, off, torch.exp(d2 * (-0.5 / (value * value))), "amax")
+            off, values = _paper_gaussian_patch(value, device)
+            _scatter_patches(out, group, off, values, "amax")
         return out
     for c, sigma in zip(host, sigmas):
         if sigma == 0:
@@ -331,25 +353,31 @@ def _paper_heatmap(shape, clicks, host, sigmas, device):
     return out
 
 
-def _invert_distances(d: torch.Tensor, theta: float) -> torch.Tensor:
-    """Paper H2 + the "1 - d" inversion: keep d <= t, the (100 - theta)-th percentile (the maximum for
-    theta = 0), and map it to 1 - d / t; discarded voxels (d > t) get 0, which is where 1 - d / t < 0."""
+def _invert_distances_(d: torch.Tensor, theta: float) -> torch.Tensor:
+    """Paper H2 + the "1 - d" inversion, IN PLACE on ``d`` (a map this module just made): keep d <= t, the
+    (100 - theta)-th percentile (the maximum for theta = 0), and map it to 1 - d / t; discarded voxels
+    (d > t) get 0, which is where 1 - d / t < 0."""
     t = percentile(d.reshape(-1), 100.0 - theta, interpolation="lower") if theta > 0 else d.max()
-    scale = torch.where(t > 0, t, torch.ones_like(t))
-    return (d / -scale).add_(1.0).clamp_(0.0, 1.0)
+    scale = t.clamp_min(1e-30)  # t = 0 (every voxel a seed): 1 - 0 / tiny = 1
+    return torch.addcdiv(scale.new_ones(()), d, scale, value=-1.0, out=d).clamp_(0.0, 1.0)  # two passes
 
 
 def _paper_distance(name, image, clicks, host, sigma, theta, spacing, lamb, iterations):
     shape, device = tuple(image.shape), image.device
     if name == "edt":
         d = distance.euclidean_distance(shape, _seed_voxels(host, sigma, shape), spacing=spacing, device=device)
-        return _invert_distances(d, theta)
-    seeds = _paper_disk(shape, clicks, host, sigma, device) > 0  # H1's seed set is the disk of radius sigma
-    d = distance.geodesic_distance(image, seeds, spacing=spacing, lamb=lamb, iterations=iterations)
+        return _invert_distances_(d, theta)
+    d = distance.geodesic_distance(image, soft_mask=_paper_seed_soft_mask(shape, clicks, host, sigma, device),
+                                   spacing=spacing, lamb=lamb, iterations=iterations)
     if name == "gdt":
-        return _invert_distances(d, theta)
-    e = 1.0 - torch.exp(-d)  # exp_gdt, Eq. 5; theta not applied
-    return _invert_distances(e, 0.0)
+        return _invert_distances_(d, theta)
+    d.neg_().expm1_().neg_()  # exp_gdt, Eq. 5: 1 - exp(-GDT), in place; theta not applied
+    return _invert_distances_(d, 0.0)
+
+
+def _paper_seed_soft_mask(shape, clicks, host, sigma, device) -> torch.Tensor:
+    """FastGeodis' soft mask of H1's seed set (the disk of radius sigma around each click): 0 there, 1 elsewhere."""
+    return _paper_disk(shape, clicks, host, sigma, device, inside=0.0, outside=1.0)
 
 
 def eq6_sigma(x, a: float = ADAPTIVE_A, b: float = ADAPTIVE_B):
@@ -396,9 +424,8 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
     clicks, host = as_clicks(clicks, image.shape, image.device)
     if not host:
         return torch.zeros(0, dtype=torch.int64, device=image.device)
-    seeds = torch.zeros(image.shape, dtype=torch.bool, device=image.device)
-    _set_click_voxels(seeds, clicks, True)
-    gdt = distance.geodesic_distance(image, seeds, spacing=spacing, lamb=lamb, iterations=iterations)
+    soft = _set_click_voxels(torch.ones(image.shape, device=image.device), clicks, 0.0)  # seeds: the clicks
+    gdt = distance.geodesic_distance(image, soft_mask=soft, spacing=spacing, lamb=lamb, iterations=iterations)
     # 3x3 in-plane mean via average pooling, counting only in-volume voxels.
     plane = gdt.permute(2, 0, 1)[:, None]  # (Z, 1, X, Y)
     total = torch.nn.functional.avg_pool2d(plane, 3, stride=1, padding=1, divisor_override=1)
@@ -457,7 +484,7 @@ def _reference_heatmap(shape, host, sigma, device, clicks=None):
     if not host:
         return torch.zeros(shape, device=device)
     m = _minmax(_reference_gaussian_sum(shape, host, [sigma] * len(host), device, clicks=clicks))
-    return m * m  # 162e680 squares the normalised map
+    return m.mul_(m)  # 162e680 squares the normalised map
 
 
 def _reference_threshold(m: torch.Tensor, theta: float) -> torch.Tensor:
@@ -472,11 +499,12 @@ def _reference_threshold(m: torch.Tensor, theta: float) -> torch.Tensor:
 def _reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks=None):
     """FastGeodis from outside the disks inward, then global min-max (steps 5 of the notes)."""
     shape, device = tuple(image.shape), image.device
-    disks = _reference_heatmap(shape, host, sigma, device, clicks) > 0.1
+    disks = (_reference_heatmap(shape, host, sigma, device, clicks) > 0.1).to(torch.float32)
     if not bool(disks.any()):
         return torch.zeros(shape, device=device)
-    outside = ~disks  # FastGeodis seeds = mask 0 = outside the disks
-    d = distance.geodesic_distance(image, outside, spacing=spacing, lamb=lamb, iterations=iterations, v=1e11)
+    # the disk map is FastGeodis' soft mask as the code passes it: seeds = mask 0 = outside the disks
+    d = distance.geodesic_distance(image, soft_mask=disks, spacing=spacing, lamb=lamb, iterations=iterations,
+                                   v=1e11)
     return _minmax(d)
 
 

@@ -1,5 +1,7 @@
 """gtg_core.clicks: the simulated users' distributions, crafted cases, device paths, bad input."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -47,6 +49,9 @@ def test_deepedit_user_does_not_overflow_on_deep_regions():
     assert depth >= 95  # sampled among the deepest voxels, not a NaN/overflow artefact
     w = C._log_weights(torch.tensor([1.0, 50.0, 99.0, 500.0]))
     assert torch.isfinite(w).all() and w[3] == pytest.approx(500.0)
+    small = C._log_weights(torch.tensor([0.0, 1.0, 2.0, 3.0]))
+    assert small[0] == -math.inf  # outside the error: never sampled
+    np.testing.assert_allclose(small[1:].numpy(), np.log(np.expm1([1.0, 2.0, 3.0])), rtol=1e-6)
 
 
 def test_deepedit_user_gives_fg_and_bg_clicks_in_their_error_regions():
@@ -154,8 +159,18 @@ def test_initial_clicks_prefer_deep_voxels_of_a_blob():
 # ---------------------------------------------------------------- the torch (CUDA) code paths, run on the CPU
 
 
-def test_torch_chessboard_matches_scipy():
-    m = torch.rand(17, 13, 9, generator=gen(2)) > 0.3
+def _blocks(shape):
+    m = torch.zeros(shape, dtype=torch.bool)
+    m[(slice(1, -1),) * len(shape)] = True  # deep: the erosion loop runs long and stops early
+    m[(slice(2, 4),) * len(shape)] = False
+    return m
+
+
+@pytest.mark.parametrize("m", [torch.rand(17, 13, 9, generator=gen(2)) > 0.3, _blocks((30, 27, 25)),
+                               _blocks((40, 33)), torch.rand(19, 23, generator=gen(3)) > 0.2,
+                               torch.ones(9, 9, 9, dtype=torch.bool).index_put_((torch.tensor([4]),) * 3,
+                                                                                torch.tensor(False))])
+def test_torch_chessboard_matches_scipy(m):
     ref = distance_transform_cdt(m.numpy(), metric="chessboard")
     assert torch.equal(C._chessboard_distance_torch(m), torch.from_numpy(ref.astype(np.float32)))
     assert torch.equal(C.chessboard_distance(m), torch.from_numpy(ref.astype(np.float32)))

@@ -83,7 +83,7 @@ def test_euclidean_distance_without_seeds_is_inf():
 @pytest.mark.parametrize("theta", [10, 30, 50])
 def test_theta_keeps_the_stated_fraction(theta):
     d = torch.rand(40, 30, 20, generator=torch.Generator().manual_seed(1))  # no ties
-    g = guidance._invert_distances(d, float(theta))
+    g = guidance._invert_distances_(d.clone(), float(theta))
     n = d.numel()
     kept = int((d <= guidance.percentile(d.reshape(-1), 100 - theta, interpolation="lower")).sum())
     assert abs(kept / n - (100 - theta) / 100) <= 1 / n + 1e-9
@@ -251,13 +251,37 @@ def test_bad_input_names_the_argument(kwargs, match):
         compute(name, image, clicks, **args)
 
 
+_DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
 @needs_fastgeodis
-def test_geodesic_needs_finite_image():
-    image = torch.zeros(8, 8, 8)
-    image[0, 0, 0] = float("nan")
-    with pytest.raises(ValueError, match="image"):
-        compute("gdt", image, torch.tensor([[1, 2, 3]]), sigma=0)
-    compute("heatmap", image, torch.tensor([[1, 2, 3]]), sigma=1)  # the local signals do not read values
+@pytest.mark.parametrize("device", _DEVICES)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_geodesic_needs_finite_image(device, bad):
+    image = torch.zeros(8, 8, 8, device=device)
+    image[5, 6, 7] = bad
+    for clicks in (torch.tensor([[1, 2, 3]]), torch.zeros((0, 3), dtype=torch.int64)):
+        with pytest.raises(ValueError, match="image has non-finite"):
+            compute("gdt", image, clicks.to(device), sigma=0)
+    compute("heatmap", image, torch.tensor([[1, 2, 3]], device=device), sigma=1)  # local signals: no values read
+    image[5, 6, 7] = 3.4e38  # large but finite
+    assert compute("gdt", image, torch.tensor([[1, 2, 3]], device=device), sigma=0).isfinite().all()
+
+
+@needs_fastgeodis
+def test_geodesic_distance_takes_seeds_or_fastgeodis_soft_mask():
+    image = torch.rand(12, 10, 8, generator=torch.Generator().manual_seed(2)) * 10
+    seeds = torch.zeros(image.shape, dtype=torch.bool)
+    seeds[3, 4, 5] = seeds[9, 2, 1] = True
+    from_seeds = distance.geodesic_distance(image, seeds, spacing=(1.0, 2.0, 3.0))
+    from_soft = distance.geodesic_distance(image, soft_mask=(~seeds).float(), spacing=(1.0, 2.0, 3.0))
+    assert torch.equal(from_seeds, from_soft) and from_seeds[3, 4, 5] == 0 and from_seeds.max() > 0
+    with pytest.raises(ValueError, match="exactly one of seeds_mask"):
+        distance.geodesic_distance(image, seeds, soft_mask=(~seeds).float())
+    with pytest.raises(ValueError, match="exactly one of seeds_mask"):
+        distance.geodesic_distance(image)
+    with pytest.raises(ValueError, match="soft_mask must be a tensor of the image's shape"):
+        distance.geodesic_distance(image, soft_mask=torch.ones(3, 3, 3))
 
 
 def test_without_fastgeodis_geodesic_signals_say_how_to_install(monkeypatch):
@@ -318,6 +342,26 @@ def test_vectorised_scatter_path_matches_the_box_loop(monkeypatch, variant, name
         fast = compute(name, image, clicks, sigma=sigma, variant=variant)
         monkeypatch.undo()
         torch.testing.assert_close(fast, loop, atol=1e-6, rtol=1e-5)
+
+
+@needs_fastgeodis
+@pytest.mark.parametrize("variant, name", [("paper", "gdt"), ("paper", "exp_gdt"), ("reference_code", "gdt")])
+def test_vectorised_seed_masks_match_the_box_loop(monkeypatch, variant, name):
+    image = torch.rand(30, 26, 20, generator=torch.Generator().manual_seed(5)) * 20
+    clicks = torch.tensor([[2, 3, 1], [15, 13, 10], [17, 13, 11], [29, 25, 19]])
+    for sigma in (0, 1, 2.5):
+        loop = compute(name, image, clicks, sigma=sigma, theta=10, variant=variant)
+        monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
+        fast = compute(name, image, clicks, sigma=sigma, theta=10, variant=variant)
+        monkeypatch.undo()
+        assert torch.equal(fast, loop), sigma
+
+
+def test_paper_seed_soft_mask_is_the_inverted_disk():
+    clicks = torch.tensor([[0, 0, 0], [5, 5, 4], [6, 5, 4]])
+    disk = compute("disk", torch.zeros(9, 8, 7), clicks, sigma=2)
+    soft = guidance._paper_seed_soft_mask((9, 8, 7), clicks, clicks.tolist(), 2.0, torch.device("cpu"))
+    assert torch.equal(soft, 1.0 - disk) and soft.dtype == torch.float32
 
 
 @needs_fastgeodis
