@@ -43,6 +43,7 @@ bench: setup
 	$(VENV)/bin/gtg bench clicks
 	$(VENV)/bin/gtg bench train
 	$(VENV)/bin/gtg bench data
+	$(VENV)/bin/gtg bench ops
 
 clean:
 	rm -rf _build book/_executed

@@ -7,6 +7,7 @@ device. Timing lives here, never in pass/fail tests.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import platform
 import statistics
@@ -45,6 +46,178 @@ def time_call(fn: Callable[[], object], device: torch.device, *, repeats: int = 
         if spent > budget_s:
             break
     return statistics.median(times)
+
+
+def time_pair(fn_a: Callable[[], object], fn_b: Callable[[], object], device: torch.device, *, repeats: int = 5,
+              budget_s: float = 40.0) -> tuple[float, float]:
+    """Median wall times in ms of two functions timed in alternation (A, B, A, B, ...; one warm-up each),
+    so that clock and thermal drift of the device touch both alike. Stops early after ``budget_s``."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times: tuple[list, list] = ([], [])
+    for fn in (fn_a, fn_b):
+        fn()
+    sync()
+    spent = 0.0
+    for _ in range(repeats):
+        for fn, bucket in zip((fn_a, fn_b), times):
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            dt = time.perf_counter() - t0
+            bucket.append(dt * 1e3)
+            spent += dt
+        if spent > budget_s:
+            break
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def fastgeodis_soft_mask(name: str, variant: str, shape, clicks: torch.Tensor, sigma: float) -> torch.Tensor:
+    """The soft mask (0 at the seeds) that ``guidance.compute`` hands FastGeodis for a geodesic signal: the
+    balls of radius sigma (paper gdt / exp_gdt), the clicks (paper adaptive radii), or the reference code's
+    disk map (its seeds are everything outside the disks). A bare FastGeodis call on it is the fair baseline."""
+    from . import guidance
+
+    host, device = clicks.tolist(), clicks.device
+    if variant == "reference_code":
+        return (guidance._reference_heatmap(tuple(shape), host, sigma, device, clicks) > 0.1).float()
+    if name == "adaptive_heatmap":
+        return guidance._set_click_voxels(torch.ones(tuple(shape), device=device), clicks, 0.0)
+    return guidance._paper_seed_soft_mask(tuple(shape), clicks, host, sigma, device)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# kernels and host round trips of the CUDA code paths, counted on any machine
+
+#: Ops that make the host wait for the device on CUDA (a value or a data-dependent size comes back).
+HOST_READ_OPS = ("aten._local_scalar_dense", "aten.nonzero", "aten.masked_select", "aten._unique2",
+                 "aten.unique_dim", "aten.unique_consecutive", "aten.equal")
+
+
+@contextlib.contextmanager
+def cuda_code_paths():
+    """Run gtg_core's CUDA code paths on the CPU: the guidance scatters and the users' torch transforms
+    (instead of the box loops and scipy). Not covered: the Triton kernels of :mod:`gtg_core.distance`."""
+    from . import clicks, guidance
+
+    saved = guidance._vectorised, clicks._uses_scipy
+    guidance._vectorised = lambda device: True
+    clicks._uses_scipy = lambda device: False
+    try:
+        yield
+    finally:
+        guidance._vectorised, clicks._uses_scipy = saved
+
+
+def count_ops(fn: Callable[[], object], *, warm_up: bool = True) -> dict:
+    """Run ``fn`` once and count what it asks of the device: ``kernels`` (ops that do work; views and
+    aliases excluded), ``host_reads`` (values or sizes brought to the host: ``.item()``/``bool()``/``int()``,
+    ``.tolist()``, ``.cpu()``, ``nonzero``, ``unique``, ``equal``), ``fastgeodis_calls`` (each counted once,
+    not its inner kernels) and ``by_op`` (a Counter of kernels).
+
+    On a GPU each kernel is a launch (microseconds of host time each, which dominates small volumes) and
+    each host read a synchronisation. Run it under :func:`cuda_code_paths` to count the CUDA code path.
+    ``warm_up`` runs ``fn`` once before counting, so that cached constants (offsets, kernels) are not."""
+    import collections
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    from . import distance
+
+    counts = {"kernels": 0, "host_reads": 0, "fastgeodis_calls": 0, "by_op": collections.Counter()}
+
+    class Counter(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = str(func.overloadpacket)
+            if name in HOST_READ_OPS:
+                counts["host_reads"] += 1
+            if not func.is_view and name != "aten.lift_fresh":
+                counts["kernels"] += 1
+                counts["by_op"][name] += 1
+            return func(*args, **(kwargs or {}))
+
+    originals = {m: getattr(torch.Tensor, m) for m in ("tolist", "cpu")}
+
+    def reading(method):
+        def wrapper(self, *a, **k):
+            counts["host_reads"] += 1
+            return method(self, *a, **k)
+        return wrapper
+
+    real_fastgeodis = distance._fastgeodis
+
+    class FastGeodisCalls:  # one call each: its own CPU and CUDA implementations differ inside
+        def __getattr__(self, attr):
+            def call(*a, **k):
+                counts["fastgeodis_calls"] += 1
+                with _disable_current_modes():
+                    return getattr(real_fastgeodis(), attr)(*a, **k)
+            return call
+
+    if warm_up:
+        fn()
+    try:
+        for m, method in originals.items():
+            setattr(torch.Tensor, m, reading(method))
+        distance._fastgeodis = FastGeodisCalls
+        with Counter():
+            fn()
+    finally:
+        distance._fastgeodis = real_fastgeodis
+        for m, method in originals.items():
+            setattr(torch.Tensor, m, method)
+    return counts
+
+
+def bench_ops(shape=(128, 128, 128), *, out_dir="benchmarks/results", print_fn=print) -> list[dict]:
+    """Kernels and host reads of one call of each signal, and of one corrective click round (deepedit user,
+    both channels), on the CUDA code path (:func:`cuda_code_paths`, counted on this machine with
+    :func:`count_ops`). The paper's edt is left out: on CUDA it is one Triton kernel, which this cannot run.
+
+    These counts do not depend on the device; on a GPU at 128^3 and below, where every kernel is short,
+    they are what the time of a click round is made of."""
+    from . import guidance, interaction
+    from . import clicks as user_clicks
+    from .bench_clicks import synthetic_prediction
+
+    settings = {"disk": (1, 0), "heatmap": (3, 0), "edt": (1, 10), "gdt": (5, 10), "exp_gdt": (5, 0),
+                "adaptive_heatmap": (5, 10)}
+    image, _, clicks = ellipsoid_volume(shape)
+    pred, label, fg, bg = synthetic_prediction(shape, torch.device("cpu"))
+    size = "x".join(map(str, shape))
+    rows = []
+    with cuda_code_paths():
+        for variant in guidance.VARIANTS:
+            for name in guidance.SIGNALS:
+                if (name, variant) == ("edt", "paper"):
+                    continue
+                sigma, theta = settings[name]
+                counts = count_ops(lambda: guidance.compute(name, image, clicks, sigma=sigma, theta=theta,
+                                                            variant=variant))
+                rows.append({"size": size, "what": f"{name} ({variant}), 10 clicks, one channel", **counts})
+        for name, variant in (("heatmap", "reference_code"), ("heatmap", "paper"), ("gdt", "paper")):
+            sigma, theta = settings[name]
+            cfg = interaction.LoopConfig(signal=name, sigma=sigma, theta=theta, variant=variant)
+            gen = torch.Generator().manual_seed(0)
+            counts = count_ops(lambda: interaction.click_round(image, label, pred, fg, bg, cfg, gen))
+            rows.append({"size": size, "what": f"click round: deepedit user + {name} ({variant}), 2 channels",
+                         **counts})
+            gen = torch.Generator().manual_seed(0)
+            counts = count_ops(lambda: user_clicks.corrective_clicks(pred, label, user="deepedit", generator=gen))
+        rows.append({"size": size, "what": "of which the deepedit user (fg + bg click)", **counts})
+    for row in rows:
+        row["top_kernels"] = ", ".join(f"{k.removeprefix('aten.')} {n}" for k, n in row.pop("by_op").most_common(4))
+        print_fn(f"{row['what']:<62} kernels {row['kernels']:4d}   host reads {row['host_reads']:3d}")
+    import pandas as pd
+
+    out = Path(out_dir) / "ops-cuda-code-path.md"
+    head = (f"# Kernels and host reads per call on the CUDA code path ({size})\n\n"
+            f"Counted with `gtg bench ops` (torch dispatch, device-independent); gtg_core {__version__}; "
+            f"{time.strftime('%Y-%m-%d %H:%M')}\n\n")
+    atomic_write_text(out, head + pd.DataFrame(rows).to_markdown(index=False) + "\n")
+    print_fn(f"written {out}")
+    return rows
 
 
 def ellipsoid_volume(shape, *, seed: int = 0, device="cpu"):
@@ -105,8 +278,11 @@ def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_d
 
     Rows: size, signal, variant, sigma, theta, ours (ms), baseline name, baseline (ms), speed-up
     (baseline / ours). Baselines: MONAI ``AddGuidanceSignalDeepEditd`` (both channels) for heatmap and
-    disk, ``scipy.ndimage.distance_transform_edt`` for edt (CPU only; on CUDA none is run), a bare
-    ``FastGeodis.generalised_geodesic3d`` with the same lamb and iterations for the geodesic signals.
+    disk (on CUDA: MONAI's GaussianFilter on the GPU), ``scipy.ndimage.distance_transform_edt`` for edt
+    (cupyx's on CUDA, if cupy is there), and for the geodesic signals a bare
+    ``FastGeodis.generalised_geodesic3d`` with the same lamb and iterations on the same seed mask
+    (:func:`fastgeodis_soft_mask`), timed in alternation with ours (:func:`time_pair`). Geodesic rows also
+    carry ``fastgeodis_click_seeds_ms``: the bare call seeded at the 10 click voxels only.
     """
     from scipy.ndimage import distance_transform_edt
 
@@ -141,7 +317,9 @@ def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_d
                     if name in ("heatmap", "disk"):  # the baseline makes both channels
                         guidance.compute(name, image, bg_click, sigma=sigma, spacing=spacing, variant=variant)
 
-                ours_ms = time_call(ours, device, repeats=repeats)
+                click_seeds_ms = float("nan")
+                if name in ("heatmap", "disk") or (name, variant) == ("edt", "paper"):
+                    ours_ms = time_call(ours, device, repeats=repeats)
                 if name in ("heatmap", "disk"):
                     base_name, base_ms = monai_name, monai_ms
                 elif name == "edt" and variant == "paper":
@@ -168,20 +346,24 @@ def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_d
                 else:
                     lamb = 0.0 if name == "edt" else 1.0
                     its = guidance.GEODESIC_DEFAULTS[variant]["iterations"]
-                    key = ("fg", lamb, its)
-                    base_name = f"bare FastGeodis (lamb {lamb:g}, {its} it)"
+                    base_name = f"bare FastGeodis on the same seeds (lamb {lamb:g}, {its} it)"
+                    fgm = distance._fastgeodis()
+                    img5 = image[None, None].contiguous()
+                    soft = fastgeodis_soft_mask(name, variant, shape, clicks, sigma)[None, None].contiguous()
+                    ours_ms, base_ms = time_pair(
+                        ours, lambda: fgm.generalised_geodesic3d(img5, soft, list(spacing), 1e10, lamb, its),
+                        device, repeats=repeats)
+                    key = ("click seeds", lamb, its)
                     if key not in baseline_cache:
-                        fgm = distance._fastgeodis()
                         soft = torch.ones((1, 1) + tuple(shape), device=device)
                         soft[0, 0, clicks[:, 0], clicks[:, 1], clicks[:, 2]] = 0
-                        img5 = image[None, None].contiguous()
                         baseline_cache[key] = time_call(
                             lambda: fgm.generalised_geodesic3d(img5, soft, list(spacing), 1e10, lamb, its),
                             device, repeats=repeats)
-                    base_ms = baseline_cache[key]
+                    click_seeds_ms = baseline_cache[key]
                 row = {"size": "x".join(map(str, shape)), "signal": name, "variant": variant, "sigma": sigma,
                        "theta": theta, "ours_ms": ours_ms, "baseline": base_name, "baseline_ms": base_ms,
-                       "speedup": _fmt_ratio(ours_ms, base_ms)}
+                       "speedup": _fmt_ratio(ours_ms, base_ms), "fastgeodis_click_seeds_ms": click_seeds_ms}
                 rows.append(row)
                 print_fn(f"{row['size']:>12} {name:>16} {variant:>14}  ours {ours_ms:9.3f} ms   "
                          f"{base_name}: {base_ms:9.3f} ms   x{row['speedup']:.2f}")

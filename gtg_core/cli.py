@@ -37,6 +37,8 @@ def cmd_bench(args) -> int:
     elif args.what == "guidance":
         bench.bench_guidance(device, sizes or bench.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out,
                              skip_geodesic=args.skip_geodesic)
+    elif args.what == "ops":
+        bench.bench_ops(tuple(sizes[0]) if sizes else (128, 128, 128), out_dir=args.out)
     elif args.what == "data":
         bench.bench_phantoms(tuple(sizes[0]) if sizes else (128, 128, 64), repeats=args.repeats, out_dir=args.out)
     elif args.what == "clicks":
@@ -105,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd")
 
     b = sub.add_parser("bench", help="speed comparisons against MONAI / scipy / FastGeodis")
-    b.add_argument("what", choices=("guidance", "clicks", "train", "data"))
+    b.add_argument("what", choices=("guidance", "clicks", "train", "data", "ops"),
+                   help="ops: kernels and host reads per call on the CUDA code path (any machine)")
     b.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     b.add_argument("--size", type=int, nargs="+", help="one or more X Y Z triples")
     b.add_argument("--repeats", type=int, default=5)

@@ -67,3 +67,10 @@ def test_bench_clicks_and_train_write_tables(tmp_path, capsys):
     train = next(tmp_path.glob("train-*.md")).read_text()
     assert "monai_chain_ms" in clicks and "click_share" in train and "MONAI transforms" in train
     assert "faster than the MONAI-driven one" in capsys.readouterr().out
+
+
+def test_bench_ops_writes_the_counts(tmp_path, capsys):
+    assert main(["bench", "ops", "--size", "32", "32", "16", "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "ops-cuda-code-path.md").read_text()
+    assert "click round: deepedit user + heatmap (reference_code)" in table and "host_reads" in table
+    assert "kernels" in capsys.readouterr().out
