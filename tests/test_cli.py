@@ -36,6 +36,12 @@ def test_bench_guidance_small_writes_a_table(tmp_path, capsys):
     tables = list(tmp_path.glob("guidance-*.md"))
     assert tables and "speedup" in tables[0].read_text()
     assert "heatmap" in capsys.readouterr().out
+    import pandas as pd
+
+    rows = pd.read_csv(next(tmp_path.glob("guidance-*.csv")))
+    single = rows[~rows["signal"].isin(["heatmap", "disk"])]
+    assert len(single) and (single["ours_one_channel_ms"] == single["ours_ms"]).all()  # one call = one channel
+    assert (rows["ours_ms"] > 0).all() and (rows["ours_one_channel_ms"] > 0).all()
 
 
 def test_bench_cuda_without_gpu_is_a_clear_error():
