@@ -238,3 +238,16 @@ def test_chessboard_without_background_is_uniform_on_both_paths():
     assert torch.equal(C.chessboard_distance(full), torch.ones(5, 4, 3))
     fg, _ = C.corrective_clicks(torch.zeros_like(full), full, user="deepedit", generator=gen(0))
     assert fg.shape == (1, 3) and full[tuple(fg[0])]
+
+
+def test_torch_path_samples_a_mask_without_background_uniformly():
+    from gtg_core import bench
+
+    full = torch.ones(5, 4, 3, dtype=torch.bool)  # error = the whole volume: no background in the crop
+    g = gen(11)
+    counts = np.zeros(full.numel())
+    with bench.cuda_code_paths():
+        for _ in range(1200):
+            fg, _ = C.corrective_clicks(torch.zeros_like(full), full, user="deepedit", generator=g)
+            counts[np.ravel_multi_index(tuple(fg[0].tolist()), full.shape)] += 1
+    assert stats.chisquare(counts).pvalue > 0.001  # 60 equally likely voxels
