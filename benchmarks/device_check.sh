@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One prepared run on a lent GPU machine (the session's `device` tool): build FastGeodis against the
 # machine's torch, run the CUDA tests and the GPU benchmarks, leave logs and tables in $OUT.
+# The full check (give the run timeout_s 600; device time is 15 minutes a session):
+#   GTG_DEVICE_BENCH="guidance clicks train" GTG_DEVICE_PROFILE="edt gdt" bash benchmarks/device_check.sh
 # Needs .whl/ (ignored) with the monai, nibabel and setuptools<81 wheels and the FastGeodis sdist.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -16,7 +18,7 @@ export PYTHONPATH=/tmp/fg/FastGeodis-1.0.5:$PYTHONPATH
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, FastGeodis; print('torch', torch.__version__, torch.cuda.get_device_name())"
 export PYTHONUNBUFFERED=1
-python3 -m pytest -q -ra -p no:cacheprovider ${GTG_DEVICE_TESTS:-tests/test_guidance.py tests/test_clicks.py} 2>&1 | tee "$OUT/pytest.log" | tail -25
+python3 -m pytest -q -ra -p no:cacheprovider ${GTG_DEVICE_TESTS:-tests/test_guidance.py tests/test_clicks.py tests/test_train.py tests/test_examples.py tests/test_bench.py} 2>&1 | tee "$OUT/pytest.log" | tail -25
 for what in ${GTG_DEVICE_BENCH:-guidance clicks}; do
   python3 -m gtg_core.cli bench "$what" --device cuda --out "$OUT" 2>&1 | grep -v "INFO -"
 done
