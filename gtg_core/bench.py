@@ -119,9 +119,7 @@ def count_ops(fn: Callable[[], object], *, warm_up: bool = True) -> dict:
     ``warm_up`` runs ``fn`` once before counting, so that cached constants (offsets, kernels) are not."""
     import collections
 
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    from torch.utils._python_dispatch import _disable_current_modes
+    from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
     from . import distance
 
@@ -203,8 +201,8 @@ def bench_ops(shape=(128, 128, 128), *, out_dir="benchmarks/results", print_fn=p
             counts = count_ops(lambda: interaction.click_round(image, label, pred, fg, bg, cfg, gen))
             rows.append({"size": size, "what": f"click round: deepedit user + {name} ({variant}), 2 channels",
                          **counts})
-            gen = torch.Generator().manual_seed(0)
-            counts = count_ops(lambda: user_clicks.corrective_clicks(pred, label, user="deepedit", generator=gen))
+        gen = torch.Generator().manual_seed(0)
+        counts = count_ops(lambda: user_clicks.corrective_clicks(pred, label, user="deepedit", generator=gen))
         rows.append({"size": size, "what": "of which the deepedit user (fg + bg click)", **counts})
     for row in rows:
         row["top_kernels"] = ", ".join(f"{k.removeprefix('aten.')} {n}" for k, n in row.pop("by_op").most_common(4))
@@ -360,10 +358,10 @@ def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_d
                         device, repeats=repeats)
                     key = ("click seeds", lamb, its)
                     if key not in baseline_cache:
-                        soft = torch.ones((1, 1) + tuple(shape), device=device)
-                        soft[0, 0, clicks[:, 0], clicks[:, 1], clicks[:, 2]] = 0
+                        click_soft = torch.ones((1, 1) + tuple(shape), device=device)
+                        click_soft[0, 0, clicks[:, 0], clicks[:, 1], clicks[:, 2]] = 0
                         baseline_cache[key] = time_call(
-                            lambda: fgm.generalised_geodesic3d(img5, soft, list(spacing), 1e10, lamb, its),
+                            lambda: fgm.generalised_geodesic3d(img5, click_soft, list(spacing), 1e10, lamb, its),
                             device, repeats=repeats)
                     click_seeds_ms = baseline_cache[key]
                 row = {"size": "x".join(map(str, shape)), "signal": name, "variant": variant, "sigma": sigma,
