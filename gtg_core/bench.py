@@ -169,8 +169,9 @@ def count_ops(fn: Callable[[], object], *, warm_up: bool = True) -> dict:
 
 
 def bench_ops(shape=(128, 128, 128), *, out_dir="benchmarks/results", print_fn=print) -> list[dict]:
-    """Kernels and host reads of one call of each signal, and of one corrective click round (deepedit user,
-    both channels), on the CUDA code path (:func:`cuda_code_paths`, counted on this machine with
+    """Kernels and host reads of one call of each signal, of one corrective click round (deepedit user, both
+    channels; the shifted-ellipsoid errors of ``gtg bench clicks``) and of the user alone, also on an empty
+    prediction, on the CUDA code path (:func:`cuda_code_paths`, counted on this machine with
     :func:`count_ops`). The paper's edt is left out: on CUDA it is one Triton kernel, which this cannot run.
 
     These counts do not depend on the device; on a GPU at 128^3 and below, where every kernel is short,
@@ -204,6 +205,10 @@ def bench_ops(shape=(128, 128, 128), *, out_dir="benchmarks/results", print_fn=p
         gen = torch.Generator().manual_seed(0)
         counts = count_ops(lambda: user_clicks.corrective_clicks(pred, label, user="deepedit", generator=gen))
         rows.append({"size": size, "what": "of which the deepedit user (fg + bg click)", **counts})
+        # early in training the prediction is often empty: one deep error, a long erosion
+        empty = torch.zeros_like(label)
+        counts = count_ops(lambda: user_clicks.corrective_clicks(empty, label, user="deepedit", generator=gen))
+        rows.append({"size": size, "what": "the deepedit user, empty prediction (deep false negatives)", **counts})
     for row in rows:
         row["top_kernels"] = ", ".join(f"{k.removeprefix('aten.')} {n}" for k, n in row.pop("by_op").most_common(4))
         print_fn(f"{row['what']:<62} kernels {row['kernels']:4d}   host reads {row['host_reads']:3d}")
