@@ -74,20 +74,26 @@ def _uses_scipy(device: torch.device) -> bool:
 
 
 def _bbox(mask: torch.Tensor, margin: int = 1):
-    """Slices of the bounding box of ``mask`` widened by ``margin`` inside the volume (None if empty).
+    """Slices of the bounding box of ``mask`` widened by ``margin`` inside the volume (None if empty)."""
+    return _bboxes([mask], margin)[0]
 
-    One device-to-host copy of the three axis projections (X + Y + Z booleans), whatever the device.
-    """
-    dims = range(mask.ndim)
-    proj = torch.cat([mask.any(dim=tuple(a for a in dims if a != axis)) for axis in dims]).cpu().numpy()
-    slices, start = [], 0
-    for axis in dims:
-        idx = np.flatnonzero(proj[start:start + mask.shape[axis]])
-        start += mask.shape[axis]
-        if len(idx) == 0:
-            return None
-        slices.append(slice(max(int(idx[0]) - margin, 0), min(int(idx[-1]) + 1 + margin, mask.shape[axis])))
-    return tuple(slices)
+
+def _bboxes(masks, margin: int = 1) -> list:
+    """:func:`_bbox` of several masks of one shape, with one device-to-host copy of all their axis
+    projections (X + Y + Z booleans each), whatever the device."""
+    dims = range(masks[0].ndim)
+    proj = torch.cat([m.any(dim=tuple(a for a in dims if a != axis)) for m in masks for axis in dims])
+    proj = proj.cpu().numpy()
+    boxes, start = [], 0
+    for mask in masks:
+        slices = []
+        for axis in dims:
+            idx = np.flatnonzero(proj[start:start + mask.shape[axis]])
+            start += mask.shape[axis]
+            slices.append(slice(max(int(idx[0]) - margin, 0), min(int(idx[-1]) + 1 + margin, mask.shape[axis]))
+                          if len(idx) else None)
+        boxes.append(None if None in slices else tuple(slices))
+    return boxes
 
 
 def chessboard_distance(mask: torch.Tensor) -> torch.Tensor:
@@ -155,9 +161,11 @@ def _voxel_in_volume(flat: torch.Tensor, crop_shape, starts) -> torch.Tensor:
     return torch.stack([c + int(s) for c, s in zip(coords, starts)])[None].to(torch.int64)
 
 
-def _sample_deepedit(mask: torch.Tensor, generator) -> torch.Tensor:
-    """One voxel of ``mask`` with P proportional to exp(cdt) - 1 (cdt on the mask's bounding box)."""
-    box = _bbox(mask)
+def _sample_deepedit(mask: torch.Tensor, generator, box=False) -> torch.Tensor:
+    """One voxel of ``mask`` with P proportional to exp(cdt) - 1 (cdt on the mask's bounding box ``box``,
+    found here unless the caller passes it: None for an empty mask)."""
+    if box is False:
+        box = _bbox(mask)
     if box is None:
         return torch.zeros((0, 3), dtype=torch.int64, device=mask.device)
     sub = mask[box]
@@ -298,11 +306,12 @@ def corrective_clicks(pred, label, *, user: str = "deepedit", generator: torch.G
     check_choice(user, USERS, "user")
     _check_generator(generator)
     fn, fp = error_masks(pred, label)
-    empty = torch.zeros((0, 3), dtype=torch.int64, device=fn.device)
     if user == "deepedit":
-        return _sample_deepedit(fn, generator), _sample_deepedit(fp, generator)
+        fn_box, fp_box = _bboxes([fn, fp])  # both boxes with one read to the host
+        return _sample_deepedit(fn, generator, fn_box), _sample_deepedit(fp, generator, fp_box)
     if user == "uniform":
         return _sample_uniform(fn, generator), _sample_uniform(fp, generator)
+    empty = torch.zeros((0, 3), dtype=torch.int64, device=fn.device)
     found = _center_click(fn, fp, as_spacing(spacing))
     if found is None:
         return empty, empty.clone()

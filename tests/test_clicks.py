@@ -251,3 +251,14 @@ def test_torch_path_samples_a_mask_without_background_uniformly():
             fg, _ = C.corrective_clicks(torch.zeros_like(full), full, user="deepedit", generator=g)
             counts[np.ravel_multi_index(tuple(fg[0].tolist()), full.shape)] += 1
     assert stats.chisquare(counts).pvalue > 0.001  # 60 equally likely voxels
+
+
+def test_bounding_boxes_of_several_masks_in_one_read():
+    a = torch.zeros(9, 8, 7, dtype=torch.bool)
+    a[2:4, 0:1, 3:7] = True
+    b = torch.zeros_like(a)
+    b[8, 7, 0] = True
+    empty = torch.zeros_like(a)
+    assert C._bboxes([a, empty, b]) == [C._bbox(a), None, C._bbox(b)]
+    assert C._bbox(a) == (slice(1, 5), slice(0, 2), slice(2, 7))  # one-voxel rim, clipped to the volume
+    assert C._bboxes([b], margin=0) == [(slice(8, 9), slice(7, 8), slice(0, 1))]
