@@ -228,9 +228,14 @@ def percentile(values: torch.Tensor, q: float, *, interpolation: str = "linear")
     return v_lo + (v_hi - v_lo) * (pos - lo)
 
 
+def _gaussian_tail(sigma: float) -> int:
+    """Half-width of MONAI's Gaussian truncated at 4 sigma (the kernel has 2 tail + 1 taps)."""
+    return int(max(sigma * 4.0, 0.5) + 0.5)
+
+
 def _gaussian_kernel_1d(sigma: float, device) -> torch.Tensor:
     """MONAI's ``gaussian_1d(sigma, truncated=4.0, approx="erf")`` (not normalised)."""
-    tail = int(max(sigma * 4.0, 0.5) + 0.5)
+    tail = _gaussian_tail(sigma)
     x = torch.arange(-tail, tail + 1, dtype=torch.float32, device=device)
     t = 0.70710678 / abs(sigma)
     return (0.5 * ((t * (x + 0.5)).erf() - (t * (x - 0.5)).erf())).clamp(min=0)
@@ -458,11 +463,19 @@ def _reference_gaussian_sum(shape, host, sigmas, device, *, normalise_each: bool
     ``clicks``: the same clicks as a device tensor (the GPU path scatters from it).
     """
     out = torch.zeros(shape, device=device)
-    if _vectorised(device) and not normalise_each and len(set(sigmas)) == 1 and sigmas[0] > 0:
-        off, values = _gaussian_patch(float(sigmas[0]), device)
+    if _vectorised(device) and not (normalise_each and _a_box_covers_the_volume(host, sigmas, shape)):
         if clicks is None:
             clicks = torch.as_tensor(host, dtype=torch.int64, device=device).reshape(-1, 3)
-        return _scatter_patches(out, clicks, off, values, "sum")
+        for value in sorted(set(sigmas)):  # one scatter per distinct sigma
+            group = clicks if len(set(sigmas)) == 1 else clicks[[i for i, x in enumerate(sigmas) if x == value]]
+            if value == 0:
+                off, values = _ball_offsets(0, device)[0], torch.ones(1, device=device)
+            else:
+                off, values = _gaussian_patch(float(value), device)
+                if normalise_each:  # min-max of a clipped patch: min 0 (the box is clipped), max at the centre
+                    values = values / values.max()
+            _scatter_patches(out, group, off, values, "sum")
+        return out
     for c, sigma in zip(host, sigmas):
         if sigma == 0:
             out[c[0], c[1], c[2]] += 1.0
@@ -478,6 +491,17 @@ def _reference_gaussian_sum(shape, host, sigmas, device, *, normalise_each: bool
             patch = (patch - lo) / (patch.max() - lo)
         out[sl] += patch
     return out
+
+
+def _a_box_covers_the_volume(host, sigmas, shape) -> bool:
+    """True if some click's truncated Gaussian box spans the whole volume (then its patch minimum is not
+    0 and the per-click min-max needs the box loop)."""
+    for c, sigma in zip(host, sigmas):
+        if sigma > 0:
+            tail = _gaussian_tail(float(sigma))
+            if all(x - tail <= 0 and x + tail + 1 >= n for x, n in zip(c, shape)):
+                return True
+    return False
 
 
 def _reference_heatmap(shape, host, sigma, device, clicks=None):
@@ -508,16 +532,47 @@ def _reference_distance_map(image, host, sigma, lamb, iterations, spacing, click
     return _minmax(d)
 
 
-def _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations, dataset, channel):
+def _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations, dataset, channel, clicks=None):
     shape, device = tuple(image.shape), image.device
     if not host:
         return torch.zeros(shape, device=device)
     if channel == "background":
         sigmas = [1] * len(host)
     else:
-        m = _reference_threshold(_reference_distance_map(image, host, sigma, lamb, iterations, spacing), theta)
-        sigmas = reference_adaptive_sigmas_from_map(m, host, dataset)
-    return _minmax(_reference_gaussian_sum(shape, host, sigmas, device, normalise_each=True))
+        m = _reference_threshold(_reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks),
+                                 theta)
+        sigmas = (_reference_window_sigmas(m, host, dataset) if _vectorised(device)
+                  else reference_adaptive_sigmas_from_map(m, host, dataset))
+    return _minmax(_reference_gaussian_sum(shape, host, sigmas, device, normalise_each=True, clicks=clicks))
+
+
+def _reference_windows(host, shape) -> np.ndarray:
+    """(N, 3, 2) starts and stops of the windows ``map[x-9:x+9, y-9:y+9, z-9:z+9]`` with Python's slicing
+    rules (a negative start counts from the end), as :func:`reference_adaptive_sigmas_from_map` slices."""
+    return np.array([[slice(c - 9, c + 9).indices(n)[:2] for c, n in zip(click, shape)] for click in host],
+                    dtype=np.int64).reshape(-1, 3, 2)
+
+
+def _reference_window_sigmas(gdt_map: torch.Tensor, host, dataset: str) -> list[int]:
+    """:func:`reference_adaptive_sigmas_from_map` for all clicks at once (the GPU path): the windows
+    (at most 18^3 voxels each) are gathered in one indexing op, their means and positive counts reduced
+    together, and the sigmas read back once (instead of two reads per click)."""
+    table = REFERENCE_ADAPTIVE_TABLES[check_choice(dataset, tuple(REFERENCE_ADAPTIVE_TABLES), "dataset")]
+    device = gdt_map.device
+    bounds = torch.as_tensor(_reference_windows(host, gdt_map.shape), device=device)  # (N, 3, 2)
+    idx = bounds[:, :, :1] + torch.arange(18, device=device)  # (N, 3, 18)
+    valid = idx < bounds[:, :, 1:]
+    idx = torch.minimum(idx, _shape_and_strides(gdt_map.shape, device)[0][:, None] - 1)
+    vals = gdt_map[idx[:, 0, :, None, None], idx[:, 1, None, :, None], idx[:, 2, None, None, :]]
+    inside = valid[:, 0, :, None, None] & valid[:, 1, None, :, None] & valid[:, 2, None, None, :]
+    vals = vals.masked_fill(~inside, 0.0)
+    count = inside.sum((1, 2, 3))
+    mean = vals.sum((1, 2, 3)) / count.clamp(min=1)
+    sigma = torch.full_like(mean, float(table[-1][1]))
+    for threshold, value in reversed(table[:-1]):
+        sigma = torch.where(mean > threshold, float(value), sigma)
+    no_positive = (vals > 0).sum((1, 2, 3)) == 0  # also the empty windows
+    return [int(v) for v in torch.where(no_positive, 13.0, sigma).tolist()]
 
 
 def reference_adaptive_sigmas_from_map(gdt_map: torch.Tensor, clicks, dataset: str) -> list[int]:
@@ -549,7 +604,7 @@ def _reference(name, image, host, sigma, theta, spacing, opts, clicks=None):
     lamb = 0.0 if name == "edt" else opts.get("lamb", GEODESIC_DEFAULTS["reference_code"]["lamb"])
     if name == "adaptive_heatmap":
         return _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations,
-                                   opts.get("dataset", "autopet"), opts.get("channel", "foreground"))
+                                   opts.get("dataset", "autopet"), opts.get("channel", "foreground"), clicks)
     m = _reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks)
     if name == "exp_gdt":
         return 1.0 - torch.exp(-_reference_threshold(m, 0.0))

@@ -364,6 +364,43 @@ def test_paper_seed_soft_mask_is_the_inverted_disk():
     assert torch.equal(soft, 1.0 - disk) and soft.dtype == torch.float32
 
 
+@pytest.mark.parametrize("shape", [(40, 36, 30), (30, 12, 25)])  # an axis under 18: windows wrap (Python slicing)
+def test_reference_window_sigmas_match_the_per_click_loop(shape):
+    g = torch.Generator().manual_seed(7)
+    gdt_map = torch.rand(shape, generator=g) * 0.08
+    gdt_map[gdt_map < 0.03] = 0  # many zeros, as after theta
+    gdt_map[:, :, :5] = 0  # windows without any positive value
+    gdt_map *= torch.linspace(0.0, 2.0, shape[0])[:, None, None]  # window means across the table's rows
+    host = [[int(torch.randint(n, (1,), generator=g)) for n in shape] for _ in range(60)]
+    host += [[0, 0, 0], [shape[0] - 1, shape[1] - 1, shape[2] - 1], [3, 20 % shape[1], 2], [20, 5, 29 % shape[2]]]
+    for dataset in guidance.REFERENCE_ADAPTIVE_TABLES:
+        loop = guidance.reference_adaptive_sigmas_from_map(gdt_map, host, dataset)
+        assert guidance._reference_window_sigmas(gdt_map, host, dataset) == loop
+        assert len(set(loop)) >= 3  # the case exercises several table rows
+
+
+@needs_fastgeodis
+@pytest.mark.parametrize("channel", ["foreground", "background"])
+def test_vectorised_reference_adaptive_matches_the_box_loop(monkeypatch, channel):
+    image = torch.rand(34, 30, 14, generator=torch.Generator().manual_seed(4)) * 3
+    image[17:] += 40.0
+    clicks = torch.tensor([[2, 3, 1], [15, 13, 10], [17, 13, 11], [33, 29, 13], [25, 5, 7]])
+    for dataset in guidance.REFERENCE_ADAPTIVE_TABLES:
+        kw = dict(sigma=2, theta=10, variant="reference_code", dataset=dataset, channel=channel)
+        loop = compute("adaptive_heatmap", image, clicks, **kw)
+        monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
+        fast = compute("adaptive_heatmap", image, clicks, **kw)
+        monkeypatch.undo()
+        torch.testing.assert_close(fast, loop, atol=1e-6, rtol=1e-5)
+    # a box that spans a tiny volume keeps the box loop (its patch minimum is not 0)
+    tiny = torch.rand(5, 5, 3, generator=torch.Generator().manual_seed(1))
+    loop = compute("adaptive_heatmap", tiny, torch.tensor([[2, 2, 1]]), sigma=1, variant="reference_code",
+                   channel=channel)
+    monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
+    torch.testing.assert_close(compute("adaptive_heatmap", tiny, torch.tensor([[2, 2, 1]]), sigma=1,
+                                       variant="reference_code", channel=channel), loop)
+
+
 @needs_fastgeodis
 def test_vectorised_adaptive_heatmap_groups_radii(monkeypatch):
     image = torch.zeros(30, 30, 5)
