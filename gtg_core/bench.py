@@ -32,34 +32,27 @@ def device_name(device: torch.device) -> str:
 def time_call(fn: Callable[[], object], device: torch.device, *, repeats: int = 5, budget_s: float = 20.0) -> float:
     """Median wall time in ms of ``fn`` over up to ``repeats`` synchronised runs (after one warm-up),
     stopping early once ``budget_s`` seconds are spent."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    fn()
-    sync()
-    times, spent = [], 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        dt = time.perf_counter() - t0
-        times.append(dt * 1e3)
-        spent += dt
-        if spent > budget_s:
-            break
-    return statistics.median(times)
+    return _time_in_turn((fn,), device, repeats=repeats, budget_s=budget_s)[0]
 
 
 def time_pair(fn_a: Callable[[], object], fn_b: Callable[[], object], device: torch.device, *, repeats: int = 5,
               budget_s: float = 40.0) -> tuple[float, float]:
     """Median wall times in ms of two functions timed in alternation (A, B, A, B, ...; one warm-up each),
     so that clock and thermal drift of the device touch both alike. Stops early after ``budget_s``."""
+    return _time_in_turn((fn_a, fn_b), device, repeats=repeats, budget_s=budget_s)
+
+
+def _time_in_turn(fns, device: torch.device, *, repeats: int, budget_s: float) -> tuple[float, ...]:
+    """Median ms of each function, run in turn ``repeats`` rounds (after one warm-up each) with a device
+    synchronisation after every call; stops after the round in which ``budget_s`` seconds are spent."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    times: tuple[list, list] = ([], [])
-    for fn in (fn_a, fn_b):
+    for fn in fns:
         fn()
     sync()
+    times = tuple([] for _ in fns)
     spent = 0.0
     for _ in range(repeats):
-        for fn, bucket in zip((fn_a, fn_b), times):
+        for fn, bucket in zip(fns, times):
             t0 = time.perf_counter()
             fn()
             sync()
@@ -68,7 +61,7 @@ def time_pair(fn_a: Callable[[], object], fn_b: Callable[[], object], device: to
             spent += dt
         if spent > budget_s:
             break
-    return statistics.median(times[0]), statistics.median(times[1])
+    return tuple(statistics.median(t) for t in times)
 
 
 def fastgeodis_soft_mask(name: str, variant: str, shape, clicks: torch.Tensor, sigma: float) -> torch.Tensor:

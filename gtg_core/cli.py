@@ -9,13 +9,12 @@ from . import __version__
 
 
 def _device(name: str) -> str:
-    import torch
+    from ._checks import check_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("gtg: --device cuda was asked for but torch sees no CUDA device")
-    return name
+    try:
+        return str(check_device(name))
+    except ValueError as exc:
+        raise SystemExit(f"gtg: --{exc}") from None
 
 
 def _sizes(values):
