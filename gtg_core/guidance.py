@@ -313,6 +313,13 @@ def _vectorised(device) -> bool:
     return device.type == "cuda"
 
 
+def _clicks_by_sigma(clicks: torch.Tensor, sigmas):
+    """(sigma, the clicks with that sigma) per distinct sigma, ascending: one scatter each on the GPU path."""
+    distinct = sorted(set(sigmas))
+    for value in distinct:
+        yield value, clicks if len(distinct) == 1 else clicks[[i for i, x in enumerate(sigmas) if x == value]]
+
+
 def _paper_disk(shape, clicks, host, sigma, device, *, inside: float = 1.0, outside: float = 0.0):
     """Eq. 1: ``inside`` within ``sigma`` voxels of a click, ``outside`` elsewhere. With inside 0 and
     outside 1 it is FastGeodis' soft mask of H1's seed set, built in one pass."""
@@ -336,9 +343,7 @@ def _paper_heatmap(shape, clicks, host, sigmas, device):
     """max over clicks of exp(-|v-c|^2 / (2 sigma_i^2)) within 4 sigma_i; sigma_i = 0: the click voxel."""
     out = torch.zeros(shape, device=device)
     if _vectorised(device):
-        sigmas = [float(x) for x in sigmas]
-        for value in sorted(set(sigmas)):  # one scatter per distinct radius
-            group = clicks if len(set(sigmas)) == 1 else clicks[[i for i, x in enumerate(sigmas) if x == value]]
+        for value, group in _clicks_by_sigma(clicks, [float(x) for x in sigmas]):
             if value == 0:
                 _set_click_voxels(out, group)
                 continue
@@ -426,8 +431,13 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
     gives a large x_i and a small radius.
     """
     image = as_volume(image)
-    clicks, host = as_clicks(clicks, image.shape, image.device)
-    if not host:
+    clicks, _ = as_clicks(clicks, image.shape, image.device)
+    return _adaptive_sigmas(image, clicks, a=a, b=b, spacing=spacing, lamb=lamb, iterations=iterations)
+
+
+def _adaptive_sigmas(image, clicks, *, a, b, spacing, lamb, iterations) -> torch.Tensor:
+    """:func:`adaptive_sigmas` on checked inputs (``compute`` has read the clicks once already)."""
+    if not len(clicks):
         return torch.zeros(0, dtype=torch.int64, device=image.device)
     soft = _set_click_voxels(torch.ones(image.shape, device=image.device), clicks, 0.0)  # seeds: the clicks
     gdt = distance.geodesic_distance(image, soft_mask=soft, spacing=spacing, lamb=lamb, iterations=iterations)
@@ -437,7 +447,7 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
     count = torch.nn.functional.avg_pool2d(torch.ones_like(plane), 3, stride=1, padding=1, divisor_override=1)
     mean = (total / count)[:, 0].permute(1, 2, 0)
     x = mean[clicks[:, 0], clicks[:, 1], clicks[:, 2]]
-    return torch.floor(float(a) * torch.exp(-float(b) * x)).clamp_(min=0).to(torch.int64)
+    return eq6_sigma(x, float(a), float(b)).to(torch.int64)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -466,8 +476,7 @@ def _reference_gaussian_sum(shape, host, sigmas, device, *, normalise_each: bool
     if _vectorised(device) and not (normalise_each and _a_box_covers_the_volume(host, sigmas, shape)):
         if clicks is None:
             clicks = torch.as_tensor(host, dtype=torch.int64, device=device).reshape(-1, 3)
-        for value in sorted(set(sigmas)):  # one scatter per distinct sigma
-            group = clicks if len(set(sigmas)) == 1 else clicks[[i for i, x in enumerate(sigmas) if x == value]]
+        for value, group in _clicks_by_sigma(clicks, sigmas):
             if value == 0:
                 off, values = _ball_offsets(0, device)[0], torch.ones(1, device=device)
             else:
@@ -557,7 +566,7 @@ def _reference_window_sigmas(gdt_map: torch.Tensor, host, dataset: str) -> list[
     """:func:`reference_adaptive_sigmas_from_map` for all clicks at once (the GPU path): the windows
     (at most 18^3 voxels each) are gathered in one indexing op, their means and positive counts reduced
     together, and the sigmas read back once (instead of two reads per click)."""
-    table = REFERENCE_ADAPTIVE_TABLES[check_choice(dataset, tuple(REFERENCE_ADAPTIVE_TABLES), "dataset")]
+    check_choice(dataset, tuple(REFERENCE_ADAPTIVE_TABLES), "dataset")
     device = gdt_map.device
     bounds = torch.as_tensor(_reference_windows(host, gdt_map.shape), device=device)  # (N, 3, 2)
     idx = bounds[:, :, :1] + torch.arange(18, device=device)  # (N, 3, 18)
@@ -568,11 +577,10 @@ def _reference_window_sigmas(gdt_map: torch.Tensor, host, dataset: str) -> list[
     vals = vals.masked_fill(~inside, 0.0)
     count = inside.sum((1, 2, 3))
     mean = vals.sum((1, 2, 3)) / count.clamp(min=1)
-    sigma = torch.full_like(mean, float(table[-1][1]))
-    for threshold, value in reversed(table[:-1]):
-        sigma = torch.where(mean > threshold, float(value), sigma)
-    no_positive = (vals > 0).sum((1, 2, 3)) == 0  # also the empty windows
-    return [int(v) for v in torch.where(no_positive, 13.0, sigma).tolist()]
+    no_positive = ~(vals > 0).any(dim=(1, 2, 3))  # also the empty windows
+    means, empty = torch.stack([mean, no_positive.to(mean.dtype)]).tolist()  # the one read back
+    looked_up = reference_lookup_sigma(np.asarray(means), dataset)
+    return [13 if e else int(v) for v, e in zip(looked_up, empty)]
 
 
 def reference_adaptive_sigmas_from_map(gdt_map: torch.Tensor, clicks, dataset: str) -> list[int]:
@@ -582,15 +590,14 @@ def reference_adaptive_sigmas_from_map(gdt_map: torch.Tensor, clicks, dataset: s
     window is ``map[x-9:x+9, y-9:y+9, z-9:z+9]`` with Python slicing (a negative start wraps, so windows at
     the low borders are usually empty); an empty window or one with no positive value gives 13.
     """
-    table = REFERENCE_ADAPTIVE_TABLES[check_choice(dataset, tuple(REFERENCE_ADAPTIVE_TABLES), "dataset")]
+    check_choice(dataset, tuple(REFERENCE_ADAPTIVE_TABLES), "dataset")
     sigmas = []
     for x, y, z in clicks:
         ctx = gdt_map[x - 9:x + 9, y - 9:y + 9, z - 9:z + 9]
         if ctx.numel() == 0 or not bool((ctx > 0).any()):
             sigmas.append(13)
             continue
-        mean = float(ctx.mean())
-        sigmas.append(next(s for t, s in table if t is None or mean > t))
+        sigmas.append(int(reference_lookup_sigma(float(ctx.mean()), dataset)))
     return sigmas
 
 
@@ -690,7 +697,7 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
     lamb = float(options.get("lamb", GEODESIC_DEFAULTS["paper"]["lamb"]))
     iterations = int(options.get("iterations", GEODESIC_DEFAULTS["paper"]["iterations"]))
     if name == "adaptive_heatmap":
-        sig = adaptive_sigmas(image, clicks, a=options.get("a", ADAPTIVE_A), b=options.get("b", ADAPTIVE_B),
-                              spacing=spacing, lamb=lamb, iterations=iterations)
+        sig = _adaptive_sigmas(image, clicks, a=options.get("a", ADAPTIVE_A), b=options.get("b", ADAPTIVE_B),
+                               spacing=spacing, lamb=lamb, iterations=iterations)
         return _paper_heatmap(shape, clicks, host, sig.tolist(), device)
     return _paper_distance(name, image, clicks, host, sigma, theta, spacing, lamb, iterations)
