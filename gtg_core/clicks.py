@@ -161,11 +161,9 @@ def _voxel_in_volume(flat: torch.Tensor, crop_shape, starts) -> torch.Tensor:
     return torch.stack([c + int(s) for c, s in zip(coords, starts)])[None].to(torch.int64)
 
 
-def _sample_deepedit(mask: torch.Tensor, generator, box=False) -> torch.Tensor:
-    """One voxel of ``mask`` with P proportional to exp(cdt) - 1 (cdt on the mask's bounding box ``box``,
-    found here unless the caller passes it: None for an empty mask)."""
-    if box is False:
-        box = _bbox(mask)
+def _sample_deepedit(mask: torch.Tensor, box, generator) -> torch.Tensor:
+    """One voxel of ``mask`` with P proportional to exp(cdt) - 1, cdt on ``box`` (the mask's bounding box
+    with a one-voxel rim; None for an empty mask, which gives no click)."""
     if box is None:
         return torch.zeros((0, 3), dtype=torch.int64, device=mask.device)
     sub = mask[box]
@@ -175,8 +173,8 @@ def _sample_deepedit(mask: torch.Tensor, generator, box=False) -> torch.Tensor:
     return _voxel_in_volume(flat.to(mask.device), sub.shape, [s.start for s in box])
 
 
-def _sample_uniform(mask: torch.Tensor, generator) -> torch.Tensor:
-    box = _bbox(mask, margin=0)
+def _sample_uniform(mask: torch.Tensor, box, generator) -> torch.Tensor:
+    """One uniformly random voxel of ``mask``, drawn on ``box`` (its bounding box; None: no click)."""
     if box is None:
         return torch.zeros((0, 3), dtype=torch.int64, device=mask.device)
     sub = mask[box]
@@ -306,11 +304,10 @@ def corrective_clicks(pred, label, *, user: str = "deepedit", generator: torch.G
     check_choice(user, USERS, "user")
     _check_generator(generator)
     fn, fp = error_masks(pred, label)
-    if user == "deepedit":
-        fn_box, fp_box = _bboxes([fn, fp])  # both boxes with one read to the host
-        return _sample_deepedit(fn, generator, fn_box), _sample_deepedit(fp, generator, fp_box)
-    if user == "uniform":
-        return _sample_uniform(fn, generator), _sample_uniform(fp, generator)
+    if user in ("deepedit", "uniform"):
+        sample, rim = (_sample_deepedit, 1) if user == "deepedit" else (_sample_uniform, 0)
+        fn_box, fp_box = _bboxes([fn, fp], margin=rim)  # both boxes with one read to the host
+        return sample(fn, fn_box, generator), sample(fp, fp_box, generator)
     empty = torch.zeros((0, 3), dtype=torch.int64, device=fn.device)
     found = _center_click(fn, fp, as_spacing(spacing))
     if found is None:
