@@ -16,7 +16,8 @@ import torch
 
 from .bench import device_name, ellipsoid_volume, write_table
 from .bench_clicks import monai_click_step
-from .interaction import predict
+from .interaction import network_input, predict
+from .train import train_step
 
 
 def _sync(device):
@@ -42,12 +43,7 @@ def _iteration(model, optimiser, loss_fn, image, label, rounds, make_guidance, a
         net_s += t1 - t0
         click_s += t2 - t1
     t0 = time.perf_counter()
-    model.train()
-    optimiser.zero_grad(set_to_none=True)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-        logits = model(torch.cat([image[None, None], g[None]], 1))
-    loss_fn(logits.float(), label[None, None].float()).backward()
-    optimiser.step()
+    train_step(model, optimiser, loss_fn, network_input(image, g[0], g[1])[None], label[None, None].float(), amp=amp)
     _sync(device)
     net_s += time.perf_counter() - t0
     return net_s, click_s

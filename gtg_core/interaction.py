@@ -88,9 +88,14 @@ def compute_guidance(image, fg, bg, cfg: LoopConfig) -> tuple[torch.Tensor, torc
     return g_fg, g_bg
 
 
+def network_input(image, g_fg, g_bg) -> torch.Tensor:
+    """(3, X, Y, Z) = image, foreground guidance, background guidance: DeepEditNet's channel order."""
+    return torch.stack([image, g_fg, g_bg])
+
+
 def predict(model, image, g_fg, g_bg, *, amp: bool = False) -> torch.Tensor:
     """argmax foreground mask (bool (X, Y, Z)) of the model on [image, fg, bg], without gradients."""
-    x = torch.stack([image, g_fg, g_bg])[None]
+    x = network_input(image, g_fg, g_bg)[None]
     with torch.no_grad(), torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=amp):
         logits = model(x)
     return logits[0].argmax(0).bool()

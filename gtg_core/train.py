@@ -215,6 +215,19 @@ def build_model(cfg: TrainConfig, device) -> DeepEditNet:
     return DeepEditNet(cfg.adaptor, filters=cfg.filters, dmf_kernel=cfg.dmf_kernel).to(device)
 
 
+def train_step(model, optimiser, loss_fn, inputs: torch.Tensor, labels: torch.Tensor, *, amp: bool = False):
+    """One optimisation step on a batch: ``inputs`` (B, 3, X, Y, Z) (:func:`interaction.network_input`),
+    ``labels`` (B, 1, X, Y, Z) float 0/1; bf16 autocast with ``amp``. Returns the loss, detached."""
+    model.train()
+    optimiser.zero_grad(set_to_none=True)
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = model(inputs)
+    loss = loss_fn(logits.float(), labels)
+    loss.backward()
+    optimiser.step()
+    return loss.detach()
+
+
 def evaluate_volumes(model, volumes, cfg: TrainConfig, *, seed: int | None = None, amp: bool = False):
     """Per-click trace (DataFrame) of ``model`` on ``volumes`` with the config's click loop (p = 1)."""
     device = volumes[0].image.device
@@ -288,16 +301,9 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                 for vol in batch:
                     ep = interaction.run_episode(model, vol.image, vol.label, cfg.loop_config(vol.spacing), gen,
                                                  amp=amp)
-                    inputs.append(torch.stack([vol.image, ep.g_fg, ep.g_bg]))
+                    inputs.append(interaction.network_input(vol.image, ep.g_fg, ep.g_bg))
                     labels.append(vol.label[None].float())
-                model.train()
-                optimiser.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    logits = model(torch.stack(inputs))
-                loss = loss_fn(logits.float(), torch.stack(labels))
-                loss.backward()
-                optimiser.step()
-                losses.append(loss.detach())
+                losses.append(train_step(model, optimiser, loss_fn, torch.stack(inputs), torch.stack(labels), amp=amp))
                 bar.update(len(batch))
             row = {"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "time_s": time.perf_counter() - t0}
             if (epoch + 1) % cfg.val_every == 0 or epoch == cfg.epochs - 1:

@@ -140,3 +140,25 @@ def test_evaluate_from_another_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(elsewhere)
     res = train.evaluate(tmp_path / "runs" / "rel")
     assert res["metrics"]["volumes"] == 1 and not (elsewhere / "runs").exists()
+
+
+def test_train_step_updates_the_model_and_returns_a_detached_loss():
+    from monai.losses import DiceCELoss
+
+    from gtg_core import interaction
+    from gtg_core.model import DeepEditNet
+
+    torch.manual_seed(0)
+    model = DeepEditNet("concat", filters=(4, 8, 16))
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    image = torch.rand(16, 16, 8)
+    label = torch.zeros(16, 16, 8, dtype=torch.bool)
+    label[4:12, 4:12, 2:6] = True
+    x = interaction.network_input(image, label.float(), torch.zeros_like(image))[None]
+    assert x.shape == (1, 3, 16, 16, 8) and torch.equal(x[0, 1], label.float())  # image, fg, bg
+    before = [p.detach().clone() for p in model.parameters()]
+    losses = [train.train_step(model, optimiser, DiceCELoss(to_onehot_y=True, softmax=True), x,
+                               label[None, None].float()) for _ in range(5)]
+    assert not losses[0].requires_grad and losses[0].ndim == 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert float(losses[-1]) < float(losses[0])
