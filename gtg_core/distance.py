@@ -216,7 +216,7 @@ def _launch_plane_min(g2: torch.Tensor, planes: torch.Tensor, nc: int, sc: float
     g2 = g2.contiguous()
     out = torch.empty(g2.shape[1:] + (nc,), device=g2.device)
     block = 1024
-    _triton_kernels()["plane_min"][(triton_grid(out.numel(), block),)](
+    _triton_kernels()["plane_min"][(_grid_size(out.numel(), block),)](
         g2, planes.contiguous(), out, len(planes), g2.shape[1] * g2.shape[2], nc, float(sc) ** 2, BLOCK=block)
     return out
 
@@ -224,13 +224,13 @@ def _launch_plane_min(g2: torch.Tensor, planes: torch.Tensor, nc: int, sc: float
 def _launch_seed_min(shape, seeds: torch.Tensor, spacing) -> torch.Tensor:
     out = torch.empty(tuple(shape), device=seeds.device)
     block = 1024
-    _triton_kernels()["seed_min"][(triton_grid(out.numel(), block),)](
+    _triton_kernels()["seed_min"][(_grid_size(out.numel(), block),)](
         seeds.to(torch.float32).contiguous(), len(seeds), out, shape[1], shape[2], out.numel(),
         float(spacing[0]) ** 2, float(spacing[1]) ** 2, float(spacing[2]) ** 2, BLOCK=block)
     return out
 
 
-def triton_grid(n: int, block: int) -> int:
+def _grid_size(n: int, block: int) -> int:
     return (n + block - 1) // block
 
 

@@ -19,8 +19,9 @@ from . import clicks as user_clicks
 from . import data
 from ._checks import check_device
 
-#: Intensity windows used to normalise (and display) each modality: the preprocessing profiles' windows.
-WINDOWS = {"spleen_ct": (-224.0, 212.0), "lesion_pet": (0.0, 10.0)}
+#: Intensity windows used to normalise (and display) each phantom: the MSD Spleen profile's HU window for
+#: CT; for PET 0..10 SUV, narrower than the AutoPET profile's 0..43 so that faint lesions stay visible.
+WINDOWS = {"spleen_ct": data.PROFILES["msd_spleen"]["window"], "lesion_pet": (0.0, 10.0)}
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -72,12 +72,12 @@ class SliceViewer:
             items = [("fg", clicks[0]), ("bg", clicks[1])]
         else:
             items = [("fg", clicks)]
-        out = []
-        for kind, pts in items:
-            arr = _to_numpy(pts).astype(int).reshape(-1, 3)
-            order = [a for a in range(3) if a != self.axis] + [self.axis]
-            out.append((kind, arr[:, order]))
-        return out
+        return [(kind, _to_numpy(pts).astype(int).reshape(-1, 3)[:, self._order]) for kind, pts in items]
+
+    @property
+    def _order(self) -> list[int]:
+        """The volume's axes in the viewer's order: the two in-plane axes, then the slice axis."""
+        return [a for a in range(3) if a != self.axis] + [self.axis]
 
     # -------------------------------------------------------------------------------- rendering
 
@@ -212,9 +212,8 @@ class SliceViewer:
             col = int(event["relativeX"] / max(w, 1) * self.image.shape[0])
             row = int(event["relativeY"] / max(h, 1) * self.image.shape[1])
             point = [col, row, slider.value]
-            order = [a for a in range(3) if a != self.axis] + [self.axis]
             voxel = [0, 0, 0]
-            for pos, axis in enumerate(order):
+            for pos, axis in enumerate(self._order):
                 voxel[axis] = point[pos]
             (bg if event.get("shiftKey") else fg).append(voxel)
             status.value = f"{len(fg)} fg, {len(bg)} bg clicks"

@@ -232,3 +232,12 @@ def test_interrupted_write_leaves_no_half_file(tmp_path, monkeypatch):
     monkeypatch.setattr(nib, "save", real_save)
     for f in tmp_path.rglob("*.nii.gz"):
         nib.load(str(f)).get_fdata()  # readable, not half-written
+
+
+def test_report_text_of_a_folder_without_pairs_says_so_and_does_not_change_the_report(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    report = data.check_dataset(tmp_path)
+    text = report.to_text()
+    assert "problem: no image/label pairs found" in text and not report.ok
+    assert report.to_text() == text and report.problems == []  # rendering twice shows it once, adds nothing

@@ -264,9 +264,8 @@ class DatasetReport:
         lines = [f"{self.root}: layout {self.layout or '?'}, {len(self.cases)} readable case(s)"]
         for c in self.cases:
             lines.append(f"  {c['id']:<32} shape {c['shape']}  spacing {c['spacing']}  label voxels {c['label_voxels']}")
-        if not self.cases and not self.problems:
-            self.problems.append("no image/label pairs found")
-        lines += [f"problem: {p}" for p in self.problems] or ["no problems found"]
+        problems = self.problems or (["no image/label pairs found"] if not self.cases else [])
+        lines += [f"problem: {p}" for p in problems] or ["no problems found"]
         return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ profile's spacing (and instead of the crop); the returned spacing is then the fi
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -95,4 +96,4 @@ def download_msd_spleen(root) -> str:  # pragma: no cover - needs the internet (
     from monai.apps import DecathlonDataset
 
     DecathlonDataset(root_dir=str(root), task="Task09_Spleen", section="training", download=True, cache_num=0)
-    return str(__import__("pathlib").Path(root) / "Task09_Spleen")
+    return str(Path(root) / "Task09_Spleen")
