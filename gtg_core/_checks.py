@@ -13,14 +13,16 @@ import numpy as np
 import torch
 
 
-def as_volume(value, name: str = "image", *, dtype=torch.float32) -> torch.Tensor:
-    """Return ``value`` as a 3-D tensor of ``dtype`` on its own device (numpy arrays go to the CPU)."""
+def as_volume(value, name: str = "image", *, dtype=torch.float32, channels: bool = False) -> torch.Tensor:
+    """Return ``value`` as a 3-D tensor of ``dtype`` on its own device (numpy arrays go to the CPU);
+    with ``channels``, a (C, X, Y, Z) tensor is accepted as well."""
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.ascontiguousarray(value))
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
-    if value.ndim != 3:
-        raise ValueError(f"{name} must be 3-D (X, Y, Z), got shape {tuple(value.shape)}")
+    if value.ndim != 3 and not (channels and value.ndim == 4):
+        expected = "3-D (X, Y, Z) or 4-D (C, X, Y, Z)" if channels else "3-D (X, Y, Z)"
+        raise ValueError(f"{name} must be {expected}, got shape {tuple(value.shape)}")
     if min(value.shape) == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(value.shape)}")
     if value.dtype != dtype:

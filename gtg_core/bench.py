@@ -72,10 +72,10 @@ def fastgeodis_soft_mask(name: str, variant: str, shape, clicks: torch.Tensor, s
 
     host, device = clicks.tolist(), clicks.device
     if variant == "reference_code":
-        return (guidance._reference_heatmap(tuple(shape), host, sigma, device, clicks) > 0.1).float()
+        return (guidance.reference._reference_heatmap(tuple(shape), host, sigma, device, clicks) > 0.1).float()
     if name == "adaptive_heatmap":
-        return guidance._set_click_voxels(torch.ones(tuple(shape), device=device), clicks, 0.0)
-    return guidance._paper_seed_soft_mask(tuple(shape), clicks, host, sigma, device)
+        return guidance._common._set_click_voxels(torch.ones(tuple(shape), device=device), clicks, 0.0)
+    return guidance.paper._paper_seed_soft_mask(tuple(shape), clicks, host, sigma, device)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -92,13 +92,13 @@ def cuda_code_paths():
     (instead of the box loops and scipy). Not covered: the Triton kernels of :mod:`gtg_core.distance`."""
     from . import clicks, guidance
 
-    saved = guidance._vectorised, clicks._uses_scipy
-    guidance._vectorised = lambda device: True
+    saved = guidance._common._vectorised, clicks._uses_scipy
+    guidance._common._vectorised = lambda device: True
     clicks._uses_scipy = lambda device: False
     try:
         yield
     finally:
-        guidance._vectorised, clicks._uses_scipy = saved
+        guidance._common._vectorised, clicks._uses_scipy = saved
 
 
 def count_ops(fn: Callable[[], object], *, warm_up: bool = True) -> dict:
@@ -325,7 +325,7 @@ def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_d
                 elif name == "edt" and variant == "paper":
                     ours_ms = time_call(ours, device, repeats=repeats)
                     seeds = torch.ones(shape, dtype=torch.bool)
-                    pts = guidance._seed_voxels(clicks.tolist(), sigma, shape)
+                    pts = guidance._common._seed_voxels(clicks.tolist(), sigma, shape)
                     seeds[tuple(torch.as_tensor(pts).T)] = False
                     if device.type == "cpu":
                         base_name = "scipy distance_transform_edt"

@@ -249,9 +249,10 @@ def geodesic_distance(image, seeds_mask=None, *, soft_mask=None, spacing=(1.0, 1
 
     Parameters
     ----------
-    image : (X, Y, Z) tensor or array
+    image : (X, Y, Z) or (C, X, Y, Z) tensor or array
         Intensities in the caller's units; with ``lamb = 1`` the distance is the accumulated absolute
-        intensity change along the path, in those units.
+        intensity change along the path, in those units. With C channels FastGeodis adds up the
+        channels' changes (the authors' loop passes [image, fg guidance, bg guidance]).
     seeds_mask : (X, Y, Z) bool tensor
         True at the seeds. (FastGeodis itself takes a soft mask that is 0 at the seeds; this function
         inverts it for you.)
@@ -274,9 +275,10 @@ def geodesic_distance(image, seeds_mask=None, *, soft_mask=None, spacing=(1.0, 1
     Raises ImportError with install instructions when FastGeodis is missing.
     """
     fg = _fastgeodis()
-    image = as_volume(image)
+    image = as_volume(image, channels=True)
     check_finite(image)
     spacing = as_spacing(spacing)
+    shape = tuple(image.shape[-3:])
     if not (0.0 <= float(lamb) <= 1.0):
         raise ValueError(f"lamb must be in [0, 1], got {lamb!r}")
     if int(iterations) < 1 or int(iterations) != iterations:
@@ -284,12 +286,13 @@ def geodesic_distance(image, seeds_mask=None, *, soft_mask=None, spacing=(1.0, 1
     if (seeds_mask is None) == (soft_mask is None):
         raise ValueError("give exactly one of seeds_mask (True at the seeds) and soft_mask (0 at the seeds)")
     name, mask = ("seeds_mask", seeds_mask) if soft_mask is None else ("soft_mask", soft_mask)
-    if not isinstance(mask, torch.Tensor) or mask.shape != image.shape:
-        raise ValueError(f"{name} must be a tensor of the image's shape {tuple(image.shape)}")
+    if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != shape:
+        raise ValueError(f"{name} must be a tensor of the image's shape {shape}")
     if soft_mask is None:
         soft = (~seeds_mask.to(device=image.device, dtype=torch.bool)).to(torch.float32)
     else:
         soft = soft_mask.to(device=image.device, dtype=torch.float32)
-    out = fg.generalised_geodesic3d(image[None, None].contiguous(), soft[None, None].contiguous(),
+    batch = image[None] if image.ndim == 4 else image[None, None]
+    out = fg.generalised_geodesic3d(batch.contiguous(), soft[None, None].contiguous(),
                                     list(spacing), float(v), float(lamb), int(iterations))
     return out[0, 0]

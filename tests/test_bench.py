@@ -52,10 +52,10 @@ def test_count_ops_counts_kernels_and_host_reads():
 def test_cuda_code_paths_switch_the_paths_and_restore_them():
     from gtg_core import clicks
 
-    assert clicks._uses_scipy(torch.device("cpu")) and not guidance._vectorised(torch.device("cpu"))
+    assert clicks._uses_scipy(torch.device("cpu")) and not guidance._common._vectorised(torch.device("cpu"))
     with bench.cuda_code_paths():
-        assert not clicks._uses_scipy(torch.device("cpu")) and guidance._vectorised(torch.device("cpu"))
-    assert clicks._uses_scipy(torch.device("cpu")) and not guidance._vectorised(torch.device("cpu"))
+        assert not clicks._uses_scipy(torch.device("cpu")) and guidance._common._vectorised(torch.device("cpu"))
+    assert clicks._uses_scipy(torch.device("cpu")) and not guidance._common._vectorised(torch.device("cpu"))
 
 
 @pytest.mark.parametrize("signal, variant, sigma, fastgeodis_calls", [("heatmap", "reference_code", 3.0, 0),

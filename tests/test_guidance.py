@@ -17,6 +17,11 @@ def _grid(shape):
     return np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1)
 
 
+def _theta(name):
+    """10 % where the signal takes theta; exp_gdt accepts 0 only."""
+    return 0 if name == "exp_gdt" else 10
+
+
 # ---------------------------------------------------------------- paper variant: disk and heatmap
 
 
@@ -68,7 +73,7 @@ def test_edt_sigma0_closed_form(spacing):
 def test_euclidean_distance_matches_scipy_on_seed_balls(sigma):
     shape, spacing = (23, 17, 11), (0.8, 1.1, 2.5)
     clicks = [[3, 3, 2], [12, 9, 5], [22, 16, 10], [12, 10, 5]]
-    seeds = guidance._seed_voxels(clicks, sigma, shape)
+    seeds = guidance._common._seed_voxels(clicks, sigma, shape)
     not_seed = np.ones(shape, bool)
     not_seed[tuple(seeds.T)] = False
     ref = distance_transform_edt(not_seed, sampling=spacing)
@@ -83,7 +88,7 @@ def test_euclidean_distance_without_seeds_is_inf():
 @pytest.mark.parametrize("theta", [10, 30, 50])
 def test_theta_keeps_the_stated_fraction(theta):
     d = torch.rand(40, 30, 20, generator=torch.Generator().manual_seed(1))  # no ties
-    g = guidance._invert_distances_(d.clone(), float(theta))
+    g = guidance.paper._invert_distances_(d.clone(), float(theta))
     n = d.numel()
     kept = int((d <= guidance.percentile(d.reshape(-1), 100 - theta, interpolation="lower")).sum())
     assert abs(kept / n - (100 - theta) / 100) <= 1 / n + 1e-9
@@ -200,7 +205,7 @@ def test_reference_adaptive_background_clicks_get_sigma_1():
     image = torch.rand(20, 20, 20, generator=torch.Generator().manual_seed(0))
     clicks = torch.tensor([[10, 10, 10]])
     g = compute("adaptive_heatmap", image, clicks, sigma=1, variant="reference_code", channel="background")
-    k = guidance._gaussian_kernel_1d(1.0, "cpu")
+    k = guidance.reference._gaussian_kernel_1d(1.0, "cpu")
     tail = (len(k) - 1) // 2
     patch = k[:, None, None] * k[None, :, None] * k[None, None, :]
     assert g[10, 10, 10] == 1.0
@@ -213,11 +218,15 @@ def test_reference_adaptive_background_clicks_get_sigma_1():
 @pytest.mark.parametrize("variant", guidance.VARIANTS)
 @pytest.mark.parametrize("name", guidance.SIGNALS)
 def test_every_signal_shape_range_device_and_empty_clicks(name, variant):
-    if (name in guidance.GEODESIC_SIGNALS or (variant, name) == ("reference_code", "edt")) and \
+    if (name in guidance.GEODESIC_SIGNALS or (variant in guidance.REFERENCE_VARIANTS and name == "edt")) and \
             not distance.fastgeodis_available():
         pytest.skip("FastGeodis not installed")
     image = np.random.default_rng(0).random((14, 12, 10)).astype(np.float32)  # numpy accepted
-    g = compute(name, image, torch.tensor([[4, 5, 5], [10, 3, 2]]), sigma=2, theta=10, spacing=(1, 1, 2),
+    if (variant, name) == ("reference_code_head", "adaptive_heatmap"):
+        with pytest.raises(ValueError, match="HEAD"):
+            compute(name, image, torch.tensor([[4, 5, 5]]), sigma=2, variant=variant)
+        return
+    g = compute(name, image, torch.tensor([[4, 5, 5], [10, 3, 2]]), sigma=2, theta=_theta(name), spacing=(1, 1, 2),
                 variant=variant)
     assert isinstance(g, torch.Tensor) and g.dtype == torch.float32 and g.shape == image.shape
     assert g.device.type == "cpu" and float(g.min()) >= 0 and float(g.max()) <= 1 and float(g.max()) > 0
@@ -311,17 +320,17 @@ def test_paper_settings_are_table3():
 @pytest.mark.parametrize("variant", guidance.VARIANTS)
 @pytest.mark.parametrize("name", guidance.SIGNALS)
 def test_cpu_and_cuda_agree(name, variant):
-    if (name in guidance.GEODESIC_SIGNALS or (variant, name) == ("reference_code", "edt")) and \
+    if (name in guidance.GEODESIC_SIGNALS or (variant in guidance.REFERENCE_VARIANTS and name == "edt")) and \
             not distance.fastgeodis_available():
         pytest.skip("FastGeodis not installed")
     g = torch.Generator().manual_seed(3)
     image = torch.rand(40, 36, 24, generator=g) * 100
     clicks = torch.tensor([[10, 10, 10], [30, 20, 5], [12, 11, 10]])
-    kw = dict(sigma=2, theta=10, spacing=(0.8, 0.8, 2.5), variant=variant)
+    kw = dict(sigma=2, theta=_theta(name), spacing=(0.8, 0.8, 2.5), variant=variant)
     cpu = compute(name, image, clicks, **kw)
     gpu = compute(name, image.cuda(), clicks.cuda(), **kw)
     assert gpu.device.type == "cuda"
-    if name in guidance.GEODESIC_SIGNALS or (variant, name) == ("reference_code", "edt"):
+    if name in guidance.GEODESIC_SIGNALS or (variant in guidance.REFERENCE_VARIANTS and name == "edt"):
         # FastGeodis' CUDA raster scan differs slightly from its CPU one: compare in aggregate
         assert (gpu.cpu() - cpu).abs().mean() < 0.02
     else:
@@ -338,7 +347,7 @@ def test_vectorised_scatter_path_matches_the_box_loop(monkeypatch, variant, name
     clicks = torch.tensor([[2, 3, 1], [15, 13, 10], [17, 13, 11], [29, 25, 19]])  # borders and overlaps
     for sigma in (0, 1, 2.5, 4):
         loop = compute(name, image, clicks, sigma=sigma, variant=variant)
-        monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
+        monkeypatch.setattr(guidance._common, "_vectorised", lambda device: True)
         fast = compute(name, image, clicks, sigma=sigma, variant=variant)
         monkeypatch.undo()
         torch.testing.assert_close(fast, loop, atol=1e-6, rtol=1e-5)
@@ -350,9 +359,9 @@ def test_vectorised_seed_masks_match_the_box_loop(monkeypatch, variant, name):
     image = torch.rand(30, 26, 20, generator=torch.Generator().manual_seed(5)) * 20
     clicks = torch.tensor([[2, 3, 1], [15, 13, 10], [17, 13, 11], [29, 25, 19]])
     for sigma in (0, 1, 2.5):
-        loop = compute(name, image, clicks, sigma=sigma, theta=10, variant=variant)
-        monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
-        fast = compute(name, image, clicks, sigma=sigma, theta=10, variant=variant)
+        loop = compute(name, image, clicks, sigma=sigma, theta=_theta(name), variant=variant)
+        monkeypatch.setattr(guidance._common, "_vectorised", lambda device: True)
+        fast = compute(name, image, clicks, sigma=sigma, theta=_theta(name), variant=variant)
         monkeypatch.undo()
         assert torch.equal(fast, loop), sigma
 
@@ -360,7 +369,7 @@ def test_vectorised_seed_masks_match_the_box_loop(monkeypatch, variant, name):
 def test_paper_seed_soft_mask_is_the_inverted_disk():
     clicks = torch.tensor([[0, 0, 0], [5, 5, 4], [6, 5, 4]])
     disk = compute("disk", torch.zeros(9, 8, 7), clicks, sigma=2)
-    soft = guidance._paper_seed_soft_mask((9, 8, 7), clicks, clicks.tolist(), 2.0, torch.device("cpu"))
+    soft = guidance.paper._paper_seed_soft_mask((9, 8, 7), clicks, clicks.tolist(), 2.0, torch.device("cpu"))
     assert torch.equal(soft, 1.0 - disk) and soft.dtype == torch.float32
 
 
@@ -375,7 +384,7 @@ def test_reference_window_sigmas_match_the_per_click_loop(shape):
     host += [[0, 0, 0], [shape[0] - 1, shape[1] - 1, shape[2] - 1], [3, 20 % shape[1], 2], [20, 5, 29 % shape[2]]]
     for dataset in guidance.REFERENCE_ADAPTIVE_TABLES:
         loop = guidance.reference_adaptive_sigmas_from_map(gdt_map, host, dataset)
-        assert guidance._reference_window_sigmas(gdt_map, host, dataset) == loop
+        assert guidance.adaptive._reference_window_sigmas(gdt_map, host, dataset) == loop
         assert len(set(loop)) >= 3  # the case exercises several table rows
 
 
@@ -388,7 +397,7 @@ def test_vectorised_reference_adaptive_matches_the_box_loop(monkeypatch, channel
     for dataset in guidance.REFERENCE_ADAPTIVE_TABLES:
         kw = dict(sigma=2, theta=10, variant="reference_code", dataset=dataset, channel=channel)
         loop = compute("adaptive_heatmap", image, clicks, **kw)
-        monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
+        monkeypatch.setattr(guidance._common, "_vectorised", lambda device: True)
         fast = compute("adaptive_heatmap", image, clicks, **kw)
         monkeypatch.undo()
         torch.testing.assert_close(fast, loop, atol=1e-6, rtol=1e-5)
@@ -396,7 +405,7 @@ def test_vectorised_reference_adaptive_matches_the_box_loop(monkeypatch, channel
     tiny = torch.rand(5, 5, 3, generator=torch.Generator().manual_seed(1))
     loop = compute("adaptive_heatmap", tiny, torch.tensor([[2, 2, 1]]), sigma=1, variant="reference_code",
                    channel=channel)
-    monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
+    monkeypatch.setattr(guidance._common, "_vectorised", lambda device: True)
     torch.testing.assert_close(compute("adaptive_heatmap", tiny, torch.tensor([[2, 2, 1]]), sigma=1,
                                        variant="reference_code", channel=channel), loop)
 
@@ -407,7 +416,7 @@ def test_vectorised_adaptive_heatmap_groups_radii(monkeypatch):
     image[20:] = 100.0
     clicks = torch.tensor([[5, 15, 2], [19, 15, 2], [8, 8, 2]])
     loop = compute("adaptive_heatmap", image, clicks, sigma=0)
-    monkeypatch.setattr(guidance, "_vectorised", lambda device: True)
+    monkeypatch.setattr(guidance._common, "_vectorised", lambda device: True)
     torch.testing.assert_close(compute("adaptive_heatmap", image, clicks, sigma=0), loop)
 
 
@@ -429,7 +438,7 @@ def test_percentile_exact_on_large_inputs():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_euclidean_distance_matches_scipy():
     shape, spacing = (40, 33, 21), (0.8, 1.1, 2.5)
-    seeds = guidance._seed_voxels([[3, 3, 2], [20, 9, 5], [39, 32, 20]], 2, shape)
+    seeds = guidance._common._seed_voxels([[3, 3, 2], [20, 9, 5], [39, 32, 20]], 2, shape)
     not_seed = np.ones(shape, bool)
     not_seed[tuple(seeds.T)] = False
     ref = distance_transform_edt(not_seed, sampling=spacing)

@@ -19,7 +19,7 @@ CHECK = textwrap.dedent("""
     from scipy.ndimage import distance_transform_edt
     from gtg_core import distance, guidance
     shape, spacing = (23, 17, 11), (0.8, 1.1, 2.5)
-    seeds = guidance._seed_voxels([[3, 3, 2], [12, 9, 5], [22, 16, 10]], 1, shape)
+    seeds = guidance._common._seed_voxels([[3, 3, 2], [12, 9, 5], [22, 16, 10]], 1, shape)
     not_seed = np.ones(shape, bool)
     not_seed[tuple(seeds.T)] = False
     ref = distance_transform_edt(not_seed, sampling=spacing)

@@ -1,0 +1,185 @@
+"""The signals as the authors' released code computes them: commit 162e680 (the paper's experiments,
+variant ``"reference_code"``) and HEAD 51cf4a4 (variant ``"reference_code_head"``).
+
+- ``heatmap``: impulses at the clicks filtered by MONAI's ``GaussianFilter(3, sigma)`` (erf kernel,
+  truncated at 4 sigma, zero padding): Gaussians of nearby clicks ADD UP; then global min-max to [0, 1],
+  then (162e680 only) SQUARED. An isolated click gives about exp(-|v - c|^2 / sigma^2) at 162e680 and
+  exp(-|v - c|^2 / (2 sigma^2)) at HEAD.
+- ``disk``: that heatmap > 0.1: radius about 1.52 sigma at 162e680 (1 / 7 / 13 voxels at sigma 1 / 5 / 9),
+  about 2.15 sigma at HEAD (2 / 10 / 19), not sigma as Eq. 1.
+- ``edt`` / ``gdt``: FastGeodis on the disk mask with lamb 0 (EDT) or 1 (GDT) and 4 raster iterations.
+  FastGeodis takes mask == 0 voxels as seeds, so distances run from everything outside the disks inward:
+  0 outside every disk, the path cost to the disk rim inside. Global min-max; then theta: values
+  <= percentile(positive values, theta) (linear interpolation, as numpy) are zeroed, also for theta = 0.
+  The authors' ``--gdt_th`` defaulted to 10 %; ``compute``'s theta defaults to 0.
+- ``exp_gdt``: the GDT map with theta forced to 0 (theta must be 0 here), then 1 - exp(-map), not
+  renormalised (max 0.632).
+- ``adaptive_heatmap`` (162e680 only; HEAD has no adaptive radius): per click, the mean of the thresholded
+  GDT map in an 18^3 window picks sigma from the lookup table (:mod:`.adaptive`); background clicks always
+  get sigma 1. Each click's MONAI Gaussian is min-max normalised, the maps summed, the sum min-max
+  normalised again.
+
+The geodesic image. Inside the click loop, the authors' FastGeodis call receives the network input that
+MONAI's in-place ``set_array`` has grown: [image, previous fg guidance, previous bg guidance] for the
+foreground channel, [image, the new fg guidance] for the background channel, and FastGeodis sums the
+intensity change over the channels. ``compute`` takes that tensor as the option ``geodesic_image``
+(:func:`gtg_core.interaction.compute_guidance` builds it); without it, the image alone is used.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import distance
+from . import _common as _c
+from ._common import (_OFFSET_CACHE, _ball_offsets, _box, _clicks_by_sigma, _minmax, _scatter_patches,
+                      percentile)
+from .adaptive import _reference_window_sigmas, reference_adaptive_sigmas_from_map
+
+#: FastGeodis options of the authors' code: 4 raster iterations, lamb 1 (0 for the EDT).
+GEODESIC_DEFAULTS = {"lamb": 1.0, "iterations": 4}
+
+OPTIONS = {"disk": set(), "heatmap": set(), "edt": {"iterations", "geodesic_image"},
+           "gdt": {"lamb", "iterations", "geodesic_image"}, "exp_gdt": {"lamb", "iterations", "geodesic_image"},
+           "adaptive_heatmap": {"lamb", "iterations", "dataset", "channel", "geodesic_image"}}
+OPTIONS_HEAD = {name: opts for name, opts in OPTIONS.items() if name != "adaptive_heatmap"}
+
+
+def _gaussian_tail(sigma: float) -> int:
+    """Half-width of MONAI's Gaussian truncated at 4 sigma (the kernel has 2 tail + 1 taps)."""
+    return int(max(sigma * 4.0, 0.5) + 0.5)
+
+
+def _gaussian_kernel_1d(sigma: float, device) -> torch.Tensor:
+    """MONAI's ``gaussian_1d(sigma, truncated=4.0, approx="erf")`` (not normalised)."""
+    tail = _gaussian_tail(sigma)
+    x = torch.arange(-tail, tail + 1, dtype=torch.float32, device=device)
+    t = 0.70710678 / abs(sigma)
+    return (0.5 * ((t * (x + 0.5)).erf() - (t * (x - 0.5)).erf())).clamp(min=0)
+
+
+def _gaussian_patch(sigma: float, device):
+    """Offsets (K, 3) of MONAI's truncated box and the separable erf-Gaussian values there (K,), cached."""
+    key = ("gaussian", float(sigma), str(device))
+    if key not in _OFFSET_CACHE:
+        k = _gaussian_kernel_1d(sigma, device)
+        tail = (len(k) - 1) // 2
+        off, _ = _ball_offsets(tail, device, box=True)
+        _OFFSET_CACHE[key] = (off, k[off[:, 0] + tail] * k[off[:, 1] + tail] * k[off[:, 2] + tail])
+    return _OFFSET_CACHE[key]
+
+
+def _reference_gaussian_sum(shape, host, sigmas, device, *, normalise_each: bool = False,
+                            clicks: torch.Tensor | None = None) -> torch.Tensor:
+    """Impulses at the clicks filtered by MONAI's truncated erf Gaussian, written locally (zero padding).
+
+    Gaussians of several clicks add up. ``normalise_each``: min-max each click's map first (adaptive).
+    ``clicks``: the same clicks as a device tensor (the GPU path scatters from it).
+    """
+    out = torch.zeros(shape, device=device)
+    if _c._vectorised(device) and not (normalise_each and _a_box_covers_the_volume(host, sigmas, shape)):
+        if clicks is None:
+            clicks = torch.as_tensor(host, dtype=torch.int64, device=device).reshape(-1, 3)
+        for value, group in _clicks_by_sigma(clicks, sigmas):
+            if value == 0:
+                off, values = _ball_offsets(0, device)[0], torch.ones(1, device=device)
+            else:
+                off, values = _gaussian_patch(float(value), device)
+                if normalise_each:  # min-max of a clipped patch: min 0 (the box is clipped), max at the centre
+                    values = values / values.max()
+            _scatter_patches(out, group, off, values, "sum")
+        return out
+    for c, sigma in zip(host, sigmas):
+        if sigma == 0:
+            out[c[0], c[1], c[2]] += 1.0
+            continue
+        k = _gaussian_kernel_1d(float(sigma), device)
+        tail = (len(k) - 1) // 2
+        sl, lows = _box(c, tail, shape)
+        kx, ky, kz = (k[lo + tail:hi + tail] for lo, hi in lows)
+        patch = kx[:, None, None] * ky[None, :, None] * kz[None, None, :]
+        if normalise_each:
+            covers_volume = all(s.start == 0 and s.stop == n for s, n in zip(sl, shape))
+            lo = patch.min() if covers_volume else patch.new_zeros(())
+            patch = (patch - lo) / (patch.max() - lo)
+        out[sl] += patch
+    return out
+
+
+def _a_box_covers_the_volume(host, sigmas, shape) -> bool:
+    """True if some click's truncated Gaussian box spans the whole volume (then its patch minimum is not
+    0 and the per-click min-max needs the box loop)."""
+    for c, sigma in zip(host, sigmas):
+        if sigma > 0:
+            tail = _gaussian_tail(float(sigma))
+            if all(x - tail <= 0 and x + tail + 1 >= n for x, n in zip(c, shape)):
+                return True
+    return False
+
+
+def _reference_heatmap(shape, host, sigma, device, clicks=None, *, squared: bool = True):
+    """Summed MONAI Gaussians, global min-max; squared as in 162e680, or not (``squared=False``, HEAD)."""
+    if not host:
+        return torch.zeros(shape, device=device)
+    m = _minmax(_reference_gaussian_sum(shape, host, [sigma] * len(host), device, clicks=clicks))
+    return m.mul_(m) if squared else m
+
+
+def _reference_threshold(m: torch.Tensor, theta: float) -> torch.Tensor:
+    """Zero values <= percentile(positive values, theta), numpy's linear interpolation, strict >."""
+    positive = m[m > 0]
+    if positive.numel() == 0:
+        return m
+    t = percentile(positive, theta, interpolation="linear")
+    return torch.where(m > t, m, torch.zeros_like(m))
+
+
+def _reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks=None, *, squared=True,
+                            geodesic_image=None):
+    """FastGeodis from outside the disks inward, then global min-max (steps 5 of the notes).
+    ``geodesic_image``: the (C, X, Y, Z) tensor FastGeodis sees instead of ``image`` (see ``compute``)."""
+    shape, device = tuple(image.shape), image.device
+    disks = (_reference_heatmap(shape, host, sigma, device, clicks, squared=squared) > 0.1).to(torch.float32)
+    if not bool(disks.any()):
+        return torch.zeros(shape, device=device)
+    # the disk map is FastGeodis' soft mask as the code passes it: seeds = mask 0 = outside the disks
+    d = distance.geodesic_distance(image if geodesic_image is None else geodesic_image, soft_mask=disks,
+                                   spacing=spacing, lamb=lamb, iterations=iterations, v=1e11)
+    return _minmax(d)
+
+
+def _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations, dataset, channel, clicks=None,
+                        geodesic_image=None):
+    shape, device = tuple(image.shape), image.device
+    if not host:
+        return torch.zeros(shape, device=device)
+    if channel == "background":
+        sigmas = [1] * len(host)
+    else:
+        m = _reference_threshold(_reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks,
+                                                         geodesic_image=geodesic_image), theta)
+        sigmas = (_reference_window_sigmas(m, host, dataset) if _c._vectorised(device)
+                  else reference_adaptive_sigmas_from_map(m, host, dataset))
+    return _minmax(_reference_gaussian_sum(shape, host, sigmas, device, normalise_each=True, clicks=clicks))
+
+
+def compute_signal(name, image, clicks, host, sigma, theta, spacing, options, *, head: bool = False):
+    """One reference-code signal on checked inputs: 162e680, or HEAD (51cf4a4) with ``head``."""
+    shape, device = tuple(image.shape), image.device
+    squared = not head
+    if name == "heatmap":
+        return _reference_heatmap(shape, host, sigma, device, clicks, squared=squared)
+    if name == "disk":
+        return (_reference_heatmap(shape, host, sigma, device, clicks, squared=squared) > 0.1).to(torch.float32)
+    iterations = options.get("iterations", GEODESIC_DEFAULTS["iterations"])
+    lamb = 0.0 if name == "edt" else options.get("lamb", GEODESIC_DEFAULTS["lamb"])
+    geodesic_image = options.get("geodesic_image")
+    if name == "adaptive_heatmap":
+        return _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations,
+                                   options.get("dataset", "autopet"), options.get("channel", "foreground"), clicks,
+                                   geodesic_image)
+    m = _reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks, squared=squared,
+                                geodesic_image=geodesic_image)
+    if name == "exp_gdt":
+        return 1.0 - torch.exp(-_reference_threshold(m, 0.0))
+    return _reference_threshold(m, theta)
