@@ -11,6 +11,20 @@ one more prediction after the last click and records a per-click trace (:mod:`gt
 - ``"p_volume"``: the same p again each round, as the authors' code did;
 - ``"monai"``: 1 - j / N in round j, as MONAI's DeepEdit ``Interaction`` does in training.
 
+Evaluation clicks in every round whatever ``p_volume`` and ``p_click`` are: the paper evaluates every model
+with N = 10 clicks, and the authors' evaluator sets the per-click probability to 1.
+
+Two behaviours of the authors' code, both on by default where they matter:
+
+- ``skip_duplicate_clicks`` (default True): a click already in the channel's list is not appended again
+  (their ``update_guidance``). With summed Gaussians (reference_code) a repeated click would change the map;
+  for the paper's max-based signals it changes nothing.
+- ``geodesic_image`` (``"auto"``: ``"image+guidance"`` for the reference-code variants, ``"image"`` for the
+  paper): what FastGeodis reads in the reference-code geodesic signals. Their loop passes the network input
+  that MONAI's in-place ``set_array`` has grown: [image, previous fg guidance, previous bg guidance] for the
+  foreground channel, then [image, new fg guidance] for the background channel (the initial seeds see the
+  image alone, then [image, fg]).
+
 The volumes never leave the device. Per round, what crosses to the host is small: the bounding-box
 projections of the two error masks (X + Y + Z booleans each, for the users' crop), the click coordinates
 (N x 3 integers, read once per guidance call), and in evaluation the recorded scalars (Dice, M5, times),
@@ -30,6 +44,7 @@ from . import metrics
 from ._checks import check_choice, check_probability, check_sigma, check_theta
 
 P_CLICK_MODES = ("p_volume", "monai")
+GEODESIC_IMAGES = ("auto", "image", "image+guidance")
 
 
 @dataclass
@@ -45,6 +60,8 @@ class LoopConfig:
     p_volume: float = 1.0
     p_click: object = 1.0
     user: str = "deepedit"
+    skip_duplicate_clicks: bool = True
+    geodesic_image: str = "auto"
     options: dict = field(default_factory=dict)
 
     def validate(self) -> "LoopConfig":
@@ -60,7 +77,21 @@ class LoopConfig:
             check_probability(self.p_click, "p_click")
         if int(self.n_clicks) != self.n_clicks or self.n_clicks < 0:
             raise ValueError(f"n_clicks must be an integer >= 0, got {self.n_clicks!r}")
+        if not isinstance(self.skip_duplicate_clicks, bool):
+            raise ValueError(f"skip_duplicate_clicks must be true or false, got {self.skip_duplicate_clicks!r}")
+        check_choice(self.geodesic_image, GEODESIC_IMAGES, "geodesic_image")
+        if self.geodesic_image == "image+guidance" and self.variant == "paper":
+            raise ValueError("geodesic_image 'image+guidance' is the authors' code's behaviour: it needs a "
+                             "reference_code variant")
         return self
+
+    def multichannel_geodesic(self) -> bool:
+        """True when FastGeodis reads [image, guidance...] in this loop (see the module docstring)."""
+        mode = self.geodesic_image
+        if mode == "auto":
+            mode = "image" if self.variant == "paper" else "image+guidance"
+        uses_geodesic = self.signal in guidance_signals.GEODESIC_SIGNALS or self.signal == "edt"
+        return mode == "image+guidance" and self.variant != "paper" and uses_geodesic
 
     def click_probability(self, round_index: int) -> float:
         if self.p_click == "p_volume":
@@ -78,14 +109,29 @@ def _bernoulli(p: float, generator: torch.Generator) -> bool:
     return bool(torch.rand((), generator=generator, device=generator.device) < p)
 
 
-def compute_guidance(image, fg, bg, cfg: LoopConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Foreground and background guidance maps for all clicks so far."""
+def compute_guidance(image, fg, bg, cfg: LoopConfig, previous=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Foreground and background guidance maps for all clicks so far.
+
+    ``previous``: the (fg, bg) guidance of the round before, or None at the initial seeds; read only when
+    the loop reproduces the authors' multi-channel geodesic image (:meth:`LoopConfig.multichannel_geodesic`).
+    """
     kw = dict(sigma=cfg.sigma, theta=cfg.theta, spacing=cfg.spacing, variant=cfg.variant, **cfg.options)
+    multichannel = cfg.multichannel_geodesic()
+    if multichannel and previous is not None:
+        kw["geodesic_image"] = torch.stack([image, *previous])
     g_fg = guidance_signals.compute(cfg.signal, image, fg, **kw)
-    if cfg.variant == "reference_code" and cfg.signal == "adaptive_heatmap":
+    if cfg.variant != "paper" and cfg.signal == "adaptive_heatmap":
         kw["channel"] = "background"
+        kw.pop("geodesic_image", None)  # background clicks get sigma 1: no GDT
+    elif multichannel:
+        kw["geodesic_image"] = torch.stack([image, g_fg])
     g_bg = guidance_signals.compute(cfg.signal, image, bg, **kw)
     return g_fg, g_bg
+
+
+def append_clicks(clicks: torch.Tensor, new: torch.Tensor, duplicate) -> torch.Tensor:
+    """``clicks`` with ``new`` (0 or 1 rows) appended, unless ``duplicate`` (a bool read from the device)."""
+    return clicks if duplicate else torch.cat([clicks, new])
 
 
 def network_input(image, g_fg, g_bg) -> torch.Tensor:
@@ -111,9 +157,11 @@ def _stopwatch(device: torch.device):
     return time.perf_counter
 
 
-def click_round(image, label, pred, fg, bg, cfg: LoopConfig, generator: torch.Generator, *, clock=None):
-    """One corrective round: the user's clicks into ``pred``'s errors, appended to ``fg``/``bg``, and both
-    guidance maps recomputed for all clicks.
+def click_round(image, label, pred, fg, bg, cfg: LoopConfig, generator: torch.Generator, *, clock=None,
+                previous=None):
+    """One corrective round: the user's clicks into ``pred``'s errors, appended to ``fg``/``bg`` (a click
+    already in its list is skipped with ``cfg.skip_duplicate_clicks``), and both guidance maps recomputed
+    for all clicks. ``previous``: the guidance before this round (see :func:`compute_guidance`).
 
     Returns ``(fg, bg, g_fg, g_bg, add_fg, add_bg, times)``; ``times`` is ``(step_s, signal_s)`` measured with
     ``clock`` (a function returning seconds, see :func:`_stopwatch`), or None without one.
@@ -121,9 +169,14 @@ def click_round(image, label, pred, fg, bg, cfg: LoopConfig, generator: torch.Ge
     t0 = clock() if clock else None
     add_fg, add_bg = user_clicks.corrective_clicks(pred, label, user=cfg.user, generator=generator,
                                                    spacing=cfg.spacing)
-    fg, bg = torch.cat([fg, add_fg]), torch.cat([bg, add_bg])
+    duplicate = (False, False)
+    if cfg.skip_duplicate_clicks and (len(add_fg) or len(add_bg)):
+        # one read for both channels: is the new click already in the list (the authors' update_guidance)
+        pairs = ((fg, add_fg), (bg, add_bg))
+        duplicate = tuple(torch.stack([(old[:, None] == new[None]).all(-1).any() for old, new in pairs]).tolist())
+    fg, bg = append_clicks(fg, add_fg, duplicate[0]), append_clicks(bg, add_bg, duplicate[1])
     t1 = clock() if clock else None
-    g_fg, g_bg = compute_guidance(image, fg, bg, cfg)
+    g_fg, g_bg = compute_guidance(image, fg, bg, cfg, previous)
     times = None
     if clock:
         t2 = clock()
@@ -155,8 +208,9 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
     generator : torch.Generator for every random choice (seeds, p_volume, p_click, the user)
     evaluate : bool
         Training (False): ``p_volume`` decides whether to interact; ``n_clicks`` rounds, each with a
-        no-grad prediction; no trace. Evaluation (True): always interactive (the paper evaluates with
-        p = 1), ``n_clicks + 1`` predictions (click 0 = seeds only ... click N), a trace row for each, plus
+        no-grad prediction; no trace. Evaluation (True): always interactive and a click in every
+        round whatever ``p_volume`` and ``p_click`` say (the paper evaluates every model with N clicks, the
+        authors' evaluator with p = 1), ``n_clicks + 1`` predictions (click 0 = seeds only ... click N), a trace row for each, plus
         one prediction without any guidance (``click = -1``, the paper's M2) when ``no_guidance_row``.
     """
     label = label.bool()
@@ -183,12 +237,10 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
                          "step_time_s": step_time, "overlap": metrics.guidance_overlap(g_fg, label)})
         if j == int(cfg.n_clicks):
             break
-        if not _bernoulli(cfg.click_probability(j), generator):
-            new_fg = new_bg = None
-            signal_time = step_time = float("nan")
+        if not evaluate and not _bernoulli(cfg.click_probability(j), generator):
             continue
         fg, bg, g_fg, g_bg, add_fg, add_bg, times = click_round(image, label, pred, fg, bg, cfg, generator,
-                                                                clock=clock)
+                                                                clock=clock, previous=(g_fg, g_bg))
         if evaluate:
             step_time, signal_time = times
             new_fg = add_fg[0].tolist() if len(add_fg) else None
