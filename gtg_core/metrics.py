@@ -12,6 +12,24 @@ improvement, M4 overlap and M5 efficiency):
 - M5 ground-truth overlap: |M and G| / |G| with G the support (> 0) of the foreground guidance, per click
   and at the last click.
 
+Conventions
+-----------
+:func:`summary` computes the metrics with the paper's reading (``convention="paper"``, the default) or as
+the authors' ``exp/spider_plot.py`` (162e680) indexed them (``"reference_code"``):
+
+=====  =========================================  =====================================================
+       paper                                      reference_code
+=====  =========================================  =====================================================
+M1     after the last click (click N)             at j = N - 1 (seeds + 9 clicks for N = 10)
+M3     mean over every click step                 the step at j = N - 1 only (the N-th click step)
+M4     N transitions 0 -> N                       N - 1 transitions 0 -> N - 1 (pooled over validation
+                                                  epochs by :func:`gtg_core.train.fit`)
+M5     guidance at the last click                 guidance at j = N - 1
+=====  =========================================  =====================================================
+
+The authors report M3 as the time T itself ("1 - T" is commented out); both conventions here give T
+(``M3_step_time_s``) and 1 - T.
+
 The trace
 ---------
 One row per volume and prediction (:data:`TRACE_COLUMNS`): ``click`` is the number of corrective clicks
@@ -87,9 +105,13 @@ def _curves(trace: pd.DataFrame) -> pd.DataFrame:
     return t.pivot_table(index="volume", columns="click", values="dice", aggfunc="last").sort_index(axis=1)
 
 
-def final_dice(trace: pd.DataFrame) -> float:
-    """M1: mean over volumes of the Dice after each volume's last click."""
+def final_dice(trace: pd.DataFrame, *, click: int | None = None) -> float:
+    """M1: mean over volumes of the Dice after each volume's last click (or at the given ``click`` index)."""
     curves = _curves(trace)
+    if click is not None:
+        if int(click) not in curves.columns:
+            raise ValueError(f"trace has no click == {click} rows")
+        return float(curves[int(click)].mean())
     return float(curves.apply(lambda r: r.dropna().iloc[-1], axis=1).mean())
 
 
@@ -106,22 +128,29 @@ def initial_dice(trace: pd.DataFrame, *, with_seeds: bool = True) -> float:
     return float(rows.groupby("volume")["dice"].last().mean())
 
 
+def improvement_counts(trace: pd.DataFrame, n_clicks: int | None = None) -> tuple[int, int]:
+    """(clicks j -> j+1, j = 0..N-1, with Dice strictly higher; N x number of volumes): M4's numerator and
+    denominator, so that several traces (validation epochs) can be pooled."""
+    curves = _curves(trace)
+    n = int(curves.columns.max()) if n_clicks is None else int(n_clicks)
+    if n <= 0:
+        return 0, 0
+    values = curves.reindex(columns=range(n + 1)).to_numpy()
+    return int(np.nansum(np.diff(values, axis=1) > 0)), n * len(curves)
+
+
 def consistent_improvement(trace: pd.DataFrame, n_clicks: int | None = None) -> float:
     """M4: number of clicks j -> j+1 (j = 0..N-1) with Dice strictly higher, / (N x number of volumes).
 
     ``n_clicks`` defaults to the largest click index in the trace.
     """
-    curves = _curves(trace)
-    n = int(curves.columns.max()) if n_clicks is None else int(n_clicks)
-    if n <= 0:
-        return float("nan")
-    values = curves.reindex(columns=range(n + 1)).to_numpy()
-    improved = np.nansum(np.diff(values, axis=1) > 0)
-    return float(improved / (n * len(curves)))
+    improved, transitions = improvement_counts(trace, n_clicks)
+    return float(improved / transitions) if transitions else float("nan")
 
 
-def efficiency(trace: pd.DataFrame, *, which: str = "step") -> float:
-    """M3: 1 - T, T the mean time in seconds per corrective click step (``click >= 1`` rows).
+def step_time(trace: pd.DataFrame, *, which: str = "step", click: int | None = None) -> float:
+    """T of M3: the mean time in seconds per corrective click step (``click >= 1`` rows, or the rows of one
+    ``click`` index: the step that led to that prediction).
 
     ``which="step"``: the whole click step (errors + sampling + signal), as the authors timed it;
     ``which="signal"``: the guidance computation alone.
@@ -130,19 +159,27 @@ def efficiency(trace: pd.DataFrame, *, which: str = "step") -> float:
     if col is None:
         raise ValueError(f"which must be 'step' or 'signal', got {which!r}")
     t = _check_trace(trace)
-    times = t.loc[t["click"] >= 1, col].dropna() if col in t else pd.Series(dtype=float)
-    if times.empty:
-        return float("nan")
-    return float(1.0 - times.mean())
+    rows = t["click"] >= 1 if click is None else t["click"] == int(click)
+    times = t.loc[rows, col].dropna() if col in t else pd.Series(dtype=float)
+    return float(times.mean()) if not times.empty else float("nan")
 
 
-def gt_overlap(trace: pd.DataFrame, *, at: str = "last") -> float:
-    """M5: mean |M and G| / |G| of the foreground guidance; ``at="last"`` (each volume's last click, as the
-    authors) or ``"all"`` (every click row with guidance)."""
+def efficiency(trace: pd.DataFrame, *, which: str = "step", click: int | None = None) -> float:
+    """M3: 1 - T with T from :func:`step_time`. T is in seconds, so M3 goes negative for steps slower than
+    1 s (the paper's A100 figures were all under 1 s); the timed steps follow a warm-up, see
+    :func:`gtg_core.train.evaluate_volumes`."""
+    return 1.0 - step_time(trace, which=which, click=click)
+
+
+def gt_overlap(trace: pd.DataFrame, *, at="last") -> float:
+    """M5: mean |M and G| / |G| of the foreground guidance; ``at="last"`` (each volume's last click),
+    ``"all"`` (every click row with guidance) or a click index (the authors': N - 1)."""
     t = _check_trace(trace)
     if "overlap" not in t:
         return float("nan")
     t = t[t["click"] >= 0]
+    if not isinstance(at, str):
+        return float(t.loc[t["click"] == int(at), "overlap"].mean())
     if at == "last":
         idx = t.groupby("volume")["click"].idxmax()
         return float(t.loc[idx, "overlap"].mean())
@@ -200,17 +237,31 @@ def dice_drops(trace: pd.DataFrame) -> tuple[float, float]:
     return float(drops.size / diffs.size), float(drops.mean()) if drops.size else 0.0
 
 
-def summary(trace: pd.DataFrame, *, thresholds=(0.80, 0.85, 0.90), max_clicks: int | None = None) -> dict:
-    """Every metric of this module in one flat dict (JSON-ready)."""
+CONVENTIONS = ("paper", "reference_code")
+
+
+def summary(trace: pd.DataFrame, *, thresholds=(0.80, 0.85, 0.90), max_clicks: int | None = None,
+            convention: str = "paper") -> dict:
+    """Every metric of this module in one flat dict (JSON-ready), M1/M3/M4/M5 read with ``convention``
+    (see the module docstring); the dict records the convention."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, got {convention!r}")
     t = _check_trace(trace)
+    n = int(t["click"].max()) if max_clicks is None else int(max_clicks)
+    at = None if convention == "paper" else n - 1  # the authors' j = 9 of 10
+    if at is not None and at < 0:
+        raise ValueError("the reference_code convention needs at least one corrective click")
+    step_click = None if convention == "paper" else n
     out = {
-        "M1_final_dice": final_dice(t),
+        "convention": convention,
+        "M1_final_dice": final_dice(t, click=at),
         "M2_initial_dice_with_seeds": initial_dice(t, with_seeds=True) if (t["click"] == 0).any() else math.nan,
         "M2_initial_dice_no_guidance": initial_dice(t, with_seeds=False) if (t["click"] == -1).any() else math.nan,
-        "M3_efficiency_step": efficiency(t, which="step"),
-        "M3_efficiency_signal": efficiency(t, which="signal"),
-        "M4_consistent_improvement": consistent_improvement(t, max_clicks),
-        "M5_gt_overlap_last": gt_overlap(t, at="last"),
+        "M3_step_time_s": step_time(t, which="step", click=step_click),
+        "M3_efficiency_step": efficiency(t, which="step", click=step_click),
+        "M3_efficiency_signal": efficiency(t, which="signal", click=step_click),
+        "M4_consistent_improvement": consistent_improvement(t, n if at is None else at),
+        "M5_gt_overlap_last": gt_overlap(t, at="last" if at is None else at),
         "M5_gt_overlap_all": gt_overlap(t, at="all"),
         "auc": dice_auc(t),
     }

@@ -7,9 +7,15 @@ Adaptors (Sofiiuk et al., "Reviving iterative training with mask guidance", ICIP
 
 - ``concat``: the three channels go straight into the U-Net (the paper's best).
 - ``dmf`` (distance maps fusion): convolutions 3 -> 5 -> 1 before the U-Net, which then sees one channel.
-  The paper says 1x1 convolutions (``dmf_kernel=1``, the default); the authors' code used MONAI
-  ``Convolution`` defaults, 3x3x3 with instance norm, LeakyReLU and dropout 0.1 (``dmf_kernel=3``).
-- ``conv1s``: a 1x1 convolution of the image (1 -> 1) plus one of the guidance (2 -> 1), summed.
+- ``conv1s``: a convolution of the image (1 -> 1) plus one of the guidance (2 -> 1), summed.
+
+Two styles (``adaptor_style``), because the paper and the code build them differently:
+
+- ``"paper"``: the paper's 1x1 reading. DMF: two 1x1x1 MONAI ``Convolution`` blocks (instance norm,
+  dropout 0.1, LeakyReLU); Conv1S: two bare 1x1x1 ``Conv3d``.
+- ``"reference_code"``: exactly the authors' blocks (``utils/dynunet.py`` L240-267 at 162e680): every DMF
+  and Conv1S convolution is a MONAI ``Convolution`` with a 3x3x3 kernel and ``adn_ordering="ADN"``
+  (LeakyReLU with slope 0.01, then Dropout 0.1, then InstanceNorm).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import torch
 from torch import nn
 
 ADAPTORS = ("concat", "dmf", "conv1s")
+ADAPTOR_STYLES = ("paper", "reference_code")
 DEEPEDIT_FILTERS = (32, 64, 128, 256, 320, 320)
 
 
@@ -41,28 +48,36 @@ class DeepEditNet(nn.Module):
     adaptor : ``"concat"``, ``"dmf"`` or ``"conv1s"``
     filters : channels per level; DeepEdit's (32, 64, 128, 256, 320, 320) by default. Fewer or narrower
         levels (for example (8, 16, 32)) make a network small enough for CPU runs: the width/depth knob.
-    dmf_kernel : 1 (the paper) or 3 (the authors' code), DMF only.
+    adaptor_style : ``"paper"`` (1x1 convolutions) or ``"reference_code"`` (the authors' 3x3x3 ADN blocks).
     """
 
-    def __init__(self, adaptor: str = "concat", filters=DEEPEDIT_FILTERS, dmf_kernel: int = 1):
+    def __init__(self, adaptor: str = "concat", filters=DEEPEDIT_FILTERS, adaptor_style: str = "paper"):
         super().__init__()
         from monai.networks.blocks import Convolution
         from monai.networks.nets import DynUNet
 
         if adaptor not in ADAPTORS:
             raise ValueError(f"unknown adaptor {adaptor!r}; choose one of {', '.join(ADAPTORS)}")
-        if dmf_kernel not in (1, 3):
-            raise ValueError(f"dmf_kernel must be 1 or 3, got {dmf_kernel!r}")
+        if adaptor_style not in ADAPTOR_STYLES:
+            raise ValueError(f"unknown adaptor_style {adaptor_style!r}; choose one of {', '.join(ADAPTOR_STYLES)}")
         filters = [int(f) for f in filters]
-        self.adaptor, self.filters = adaptor, tuple(filters)
+        self.adaptor, self.filters, self.adaptor_style = adaptor, tuple(filters), adaptor_style
+        if adaptor_style == "reference_code":
+            block = dict(spatial_dims=3, kernel_size=3, adn_ordering="ADN", dropout=0.1, norm="INSTANCE",
+                         act=("leakyrelu", {"inplace": True, "negative_slope": 0.01}))
+        else:
+            block = dict(spatial_dims=3, kernel_size=1, act="LEAKYRELU", norm="INSTANCE", dropout=0.1)
         strides = deepedit_strides(len(filters))
         if adaptor == "concat":
             self.fuse = nn.Identity()
             in_channels = 3
         elif adaptor == "dmf":
-            common = dict(spatial_dims=3, kernel_size=dmf_kernel, act="LEAKYRELU", norm="INSTANCE", dropout=0.1)
-            self.fuse = nn.Sequential(Convolution(in_channels=3, out_channels=5, **common),
-                                      Convolution(in_channels=5, out_channels=1, **common))
+            self.fuse = nn.Sequential(Convolution(in_channels=3, out_channels=5, **block),
+                                      Convolution(in_channels=5, out_channels=1, **block))
+            in_channels = 1
+        elif adaptor_style == "reference_code":
+            self.image_branch = Convolution(in_channels=1, out_channels=1, **block)
+            self.guidance_branch = Convolution(in_channels=2, out_channels=1, **block)
             in_channels = 1
         else:
             self.image_branch = nn.Conv3d(1, 1, kernel_size=1)

@@ -7,6 +7,22 @@ validation M1), ``trace.csv`` (per-click trace of the best model on the validati
 
 The non-interactive baseline is the same code path with ``p_volume = 0`` (its evaluation still clicks:
 the paper evaluates every model with 10 clicks).
+
+Defaults follow the paper's text; where the authors' code differs, the field says so:
+
+- ``lr`` 1e-5 as the paper says; the authors' runs used their default 1e-4 (no script set it).
+- ``theta`` 0; the authors' ``--gdt_th`` defaulted to 10 (%).
+- ``augment`` True: the authors' flips, quarter turns and intensity shift (:mod:`gtg_core.augment`).
+- ``adaptor_style`` ``"paper"`` (1x1 adaptors); ``"reference_code"`` builds the authors' 3x3x3 ADN blocks.
+- ``metric_convention`` ``"paper"``; ``"reference_code"`` reads M1/M3/M4/M5 as the authors' spider-plot
+  script did (:mod:`gtg_core.metrics`), with M4 pooled over every validation epoch.
+- ``adaptive_table`` ``"auto"``: the reference adaptive heatmap's lookup table from the profile
+  (:func:`gtg_core.guidance.adaptive_table_for_profile`); the run's metrics.json records the choice.
+- ``adaptive_units`` ``"native"``: the paper's Eq. 6 radii computed on the image in the profile's
+  native units (HU, SUV) rather than on the normalised [0, 1] image, where every click gets sigma 12-13.
+- ``target_shape`` ``"auto"``: a plain resize to 64 x 64 x 32 for phantoms without ``crop_shape`` (quick
+  runs), none for dataset folders, which the profile resamples to its spacing. ``crop_shape`` crops
+  around the label's centre after preprocessing, keeping the profile's voxel size (sigma is in voxels).
 """
 
 from __future__ import annotations
@@ -25,15 +41,19 @@ import pandas as pd
 import torch
 import yaml
 
-from . import __version__, data, interaction, metrics
+from . import __version__, augment as augmentation, data, guidance, interaction, metrics
 from ._checks import check_choice, check_device
 from .io import atomic_write, atomic_write_text
-from .model import ADAPTORS, DEEPEDIT_FILTERS, DeepEditNet, size_multiple
+from .model import ADAPTOR_STYLES, ADAPTORS, DEEPEDIT_FILTERS, DeepEditNet, size_multiple
+
+QUICK_PHANTOM_SHAPE = (64, 64, 32)
+ADAPTIVE_UNITS = ("native", "normalised")
 
 
 @dataclass
 class TrainConfig:
-    """Everything a run depends on. Defaults follow the paper (lr 1e-5, 10 clicks, p = 1, Concat)."""
+    """Everything a run depends on. Defaults follow the paper (lr 1e-5, 10 clicks, p = 1, Concat); the
+    module docstring lists where the authors' code differs and which field reproduces it."""
 
     name: str = "run"
     signal: str = "heatmap"
@@ -41,11 +61,17 @@ class TrainConfig:
     theta: float = 0.0
     variant: str = "paper"
     adaptor: str = "concat"
-    dmf_kernel: int = 1
+    adaptor_style: str = "paper"
     p_volume: float = 1.0
     p_click: object = 1.0
     n_clicks: int = 10
     user: str = "deepedit"
+    skip_duplicate_clicks: bool = True
+    geodesic_image: str = "auto"
+    augment: bool = True
+    metric_convention: str = "paper"
+    adaptive_table: str = "auto"
+    adaptive_units: str = "native"
     epochs: int = 100
     lr: float = 1e-5
     batch_size: int = 1
@@ -56,7 +82,8 @@ class TrainConfig:
     n_cases: int = 16  # phantoms only
     phantom_shape: tuple = (64, 64, 32)  # phantoms only
     profile: str = "auto"  # auto: msd_spleen for spleen_ct, autopet for lesion_pet, generic otherwise
-    target_shape: tuple | None = (64, 64, 32)
+    target_shape: object = "auto"  # "auto", None or (X, Y, Z): see the module docstring
+    crop_shape: tuple | None = None
     filters: tuple = DEEPEDIT_FILTERS
     val_every: int = 1
     output: str = "runs"
@@ -74,16 +101,25 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if self.dmf_kernel not in (1, 3):
-            raise ValueError(f"dmf_kernel must be 1 or 3, got {self.dmf_kernel!r}")
+        check_choice(self.adaptor_style, ADAPTOR_STYLES, "adaptor_style")
+        check_choice(self.metric_convention, metrics.CONVENTIONS, "metric_convention")
+        check_choice(self.adaptive_table, ("auto",) + tuple(guidance.REFERENCE_ADAPTIVE_TABLES), "adaptive_table")
+        check_choice(self.adaptive_units, ADAPTIVE_UNITS, "adaptive_units")
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment must be true or false, got {self.augment!r}")
         if len(tuple(self.filters)) < 3:
             raise ValueError(f"filters must list at least three U-Net levels, got {self.filters!r}")
-        if self.target_shape is not None:
-            mult = size_multiple(len(tuple(self.filters)))
-            shape = tuple(int(s) for s in self.target_shape)
-            if len(shape) != 3 or any(s % m for s, m in zip(shape, mult)):
-                raise ValueError(f"target_shape must be three ints divisible by {mult} for {len(self.filters)} "
-                                 f"U-Net levels, got {self.target_shape!r}")
+        mult = size_multiple(len(tuple(self.filters)))
+        if isinstance(self.target_shape, str) and self.target_shape != "auto":
+            raise ValueError(f"target_shape must be 'auto', null or three ints, got {self.target_shape!r}")
+        for name in ("target_shape", "crop_shape"):
+            value = getattr(self, name)
+            if value is None or isinstance(value, str):
+                continue
+            shape = tuple(int(s) for s in value)
+            if len(shape) != 3 or any(s % m for s, m in zip(shape, mult)) or min(shape) < 1:
+                raise ValueError(f"{name} must be three positive ints divisible by {mult} for {len(self.filters)} "
+                                 f"U-Net levels, got {value!r}")
         check_choice(self.profile, ("auto",) + tuple(data.PROFILES), "profile")
         if self.dataset not in data.KINDS and not Path(self.dataset).exists():
             raise ValueError(f"dataset must be a phantom kind ({', '.join(data.KINDS)}) or an existing folder, "
@@ -91,10 +127,43 @@ class TrainConfig:
         resolve_device(self.device)
         return self
 
+    def resolved_profile(self) -> str:
+        """The preprocessing profile: ``profile``, or for "auto" the phantom's dataset (generic for folders)."""
+        if self.profile != "auto":
+            return self.profile
+        return {"spleen_ct": "msd_spleen", "lesion_pet": "autopet"}.get(self.dataset, "generic")
+
+    def resolved_target_shape(self):
+        """The resize shape, or None: "auto" resizes phantoms without a crop to 64 x 64 x 32 (quick runs)."""
+        if self.target_shape != "auto":
+            return None if self.target_shape is None else tuple(int(s) for s in self.target_shape)
+        return QUICK_PHANTOM_SHAPE if self.dataset in data.KINDS and self.crop_shape is None else None
+
+    def resolved_options(self) -> dict:
+        """The guidance options of the loop, with what the profile decides filled in: the authors' lookup
+        table (reference adaptive heatmap) and the intensity scale of the paper's Eq. 6 radii."""
+        options = dict(self.options)
+        if self.signal != "adaptive_heatmap":
+            return options
+        profile = self.resolved_profile()
+        if self.variant == "paper" and self.adaptive_units == "native" and "intensity_scale" not in options:
+            window = data.PROFILES[profile]["window"]
+            if isinstance(window, str):
+                raise ValueError(f"adaptive_units 'native' needs a profile with a fixed intensity window; "
+                                 f"{profile!r} scales each image by its percentiles: use adaptive_units "
+                                 "'normalised' or set options.intensity_scale")
+            options["intensity_scale"] = float(window[1] - window[0])
+        if self.variant == "reference_code" and "dataset" not in options:
+            options["dataset"] = (guidance.adaptive_table_for_profile(profile) if self.adaptive_table == "auto"
+                                  else self.adaptive_table)
+        return options
+
     def loop_config(self, spacing) -> interaction.LoopConfig:
         return interaction.LoopConfig(signal=self.signal, sigma=self.sigma, theta=self.theta, variant=self.variant,
                                       spacing=tuple(spacing), n_clicks=self.n_clicks, p_volume=self.p_volume,
-                                      p_click=self.p_click, user=self.user, options=dict(self.options))
+                                      p_click=self.p_click, user=self.user,
+                                      skip_duplicate_clicks=self.skip_duplicate_clicks,
+                                      geodesic_image=self.geodesic_image, options=self.resolved_options())
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -110,7 +179,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
         d = dict(d)
-        for key in ("phantom_shape", "target_shape", "filters"):
+        for key in ("phantom_shape", "target_shape", "crop_shape", "filters"):
             if isinstance(d.get(key), list):
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -150,6 +219,26 @@ def _pad_to_multiple(t: torch.Tensor, mult) -> torch.Tensor:
     return torch.nn.functional.pad(t, pads) if any(pads) else t
 
 
+def crop_around_label(image: torch.Tensor, label: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (X, Y, Z) box of ``shape`` centred on the bounding-box centre of the label's largest connected
+    component (several lesions may lie far apart), shifted to stay inside the volume; axes shorter than
+    ``shape`` are kept whole (and padded later). The voxel size is unchanged."""
+    from scipy import ndimage
+
+    mask = label.detach().cpu().numpy().astype(bool)
+    if not mask.any():
+        raise ValueError("crop_shape needs a label with foreground voxels to centre on")
+    components, n = ndimage.label(mask)
+    largest = 1 + int(np.argmax(np.bincount(components.reshape(-1))[1:])) if n > 1 else 1
+    box = ndimage.find_objects((components == largest).astype(np.int32))[0]
+    slices = []
+    for (lo_hi, size, n_axis) in zip(box, shape, label.shape):
+        centre = (lo_hi.start + lo_hi.stop - 1) // 2
+        start = min(max(centre - int(size) // 2, 0), max(n_axis - int(size), 0))
+        slices.append(slice(start, start + int(size)))
+    return image[tuple(slices)].contiguous(), label[tuple(slices)].contiguous()
+
+
 def dataset_folder(cfg: TrainConfig) -> Path:
     """The folder the run reads: ``cfg.dataset`` itself, or the phantom set written (once) under the output."""
     if cfg.dataset not in data.KINDS:
@@ -164,13 +253,13 @@ def dataset_folder(cfg: TrainConfig) -> Path:
 def load_volumes(cfg: TrainConfig, device, folder=None) -> list[Volume]:
     folder = Path(folder) if folder is not None else dataset_folder(cfg)
     cases = data.load_cases(folder)
-    profile = cfg.profile
-    if profile == "auto":
-        profile = {"spleen_ct": "msd_spleen", "lesion_pet": "autopet"}.get(cfg.dataset, "generic")
+    profile = cfg.resolved_profile()
     mult = size_multiple(len(tuple(cfg.filters)))
     out = []
     for case in cases:
-        image, label, spacing = data.preprocess(case, profile, target_shape=cfg.target_shape)
+        image, label, spacing = data.preprocess(case, profile, target_shape=cfg.resolved_target_shape())
+        if cfg.crop_shape is not None:
+            image, label = crop_around_label(image, label, cfg.crop_shape)
         image, label = _pad_to_multiple(image, mult), _pad_to_multiple(label, mult)
         out.append(Volume(case.id, image.to(device), label.to(device), spacing))
     if not out:
@@ -212,7 +301,7 @@ def _oom_message(exc, cfg: TrainConfig, volumes) -> str:
 
 
 def build_model(cfg: TrainConfig, device) -> DeepEditNet:
-    return DeepEditNet(cfg.adaptor, filters=cfg.filters, dmf_kernel=cfg.dmf_kernel).to(device)
+    return DeepEditNet(cfg.adaptor, filters=cfg.filters, adaptor_style=cfg.adaptor_style).to(device)
 
 
 def train_step(model, optimiser, loss_fn, inputs: torch.Tensor, labels: torch.Tensor, *, amp: bool = False):
@@ -294,7 +383,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     start_epoch, history, best = 0, [], -1.0
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         gen.set_state(state["generator"].cpu())
@@ -313,10 +402,12 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                 model.eval()
                 inputs, labels = [], []
                 for vol in batch:
-                    ep = interaction.run_episode(model, vol.image, vol.label, cfg.loop_config(vol.spacing), gen,
-                                                 amp=amp)
-                    inputs.append(interaction.network_input(vol.image, ep.g_fg, ep.g_bg))
-                    labels.append(vol.label[None].float())
+                    image, label = vol.image, vol.label
+                    if cfg.augment:
+                        image, label = augmentation.augment(image, label, gen)
+                    ep = interaction.run_episode(model, image, label, cfg.loop_config(vol.spacing), gen, amp=amp)
+                    inputs.append(interaction.network_input(image, ep.g_fg, ep.g_bg))
+                    labels.append(label[None].float())
                 losses.append(train_step(model, optimiser, loss_fn, torch.stack(inputs), torch.stack(labels), amp=amp))
                 bar.update(len(batch))
             row = {"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "time_s": time.perf_counter() - t0}
@@ -324,6 +415,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                 trace = evaluate_volumes(model, val_set, cfg, amp=amp)
                 row["val_final_dice"] = metrics.final_dice(trace)
                 row["val_initial_dice"] = metrics.initial_dice(trace)
+                row["val_m4_improved"], row["val_m4_transitions"] = metrics.improvement_counts(
+                    trace, cfg.n_clicks - 1 if cfg.metric_convention == "reference_code" else cfg.n_clicks)
                 if row["val_final_dice"] > best:
                     best = row["val_final_dice"]
                     _save_torch(run_dir / "model.pt", {"model": model.state_dict(), "epoch": epoch,
@@ -341,18 +434,36 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
         bar.close()
 
     # the best model on the validation cases: trace and metrics
-    state = torch.load(run_dir / "model.pt", map_location=device, weights_only=False)
+    state = torch.load(run_dir / "model.pt", map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
     trace = evaluate_volumes(model, val_set, cfg, amp=amp)
-    _write_results(run_dir, trace, cfg, device, time.perf_counter() - started,
+    pooled = None
+    if cfg.metric_convention == "reference_code":  # the authors pooled M4 over every validation epoch
+        improved = sum(r.get("val_m4_improved", 0) for r in history)
+        transitions = sum(r.get("val_m4_transitions", 0) for r in history)
+        pooled = improved / transitions if transitions else float("nan")
+    _write_results(run_dir, trace, cfg, device, time.perf_counter() - started, m4_pooled=pooled,
                    extra={"best_epoch": state["epoch"], "train_cases": [v.id for v in train_set],
                           "val_cases": [v.id for v in val_set]})
     return run_dir
 
 
-def _write_results(folder: Path, trace, cfg: TrainConfig, device, wall: float, extra=None) -> dict:
-    summary = metrics.summary(trace, max_clicks=cfg.n_clicks)
-    out = {"metrics": summary, "config": cfg.to_dict(), "provenance": provenance(device, cfg, wall)}
+def resolved(cfg: TrainConfig) -> dict:
+    """What "auto" fields became for this run (recorded in metrics.json)."""
+    options = cfg.resolved_options()
+    return {"profile": cfg.resolved_profile(), "target_shape": cfg.resolved_target_shape(),
+            "adaptive_table": options.get("dataset"), "intensity_scale": options.get("intensity_scale"),
+            "geodesic_image": "image+guidance" if cfg.loop_config((1, 1, 1)).multichannel_geodesic() else "image",
+            "metric_convention": cfg.metric_convention}
+
+
+def _write_results(folder: Path, trace, cfg: TrainConfig, device, wall: float, extra=None, m4_pooled=None) -> dict:
+    summary = metrics.summary(trace, max_clicks=cfg.n_clicks, convention=cfg.metric_convention)
+    if m4_pooled is not None:
+        summary["M4_consistent_improvement_last_model"] = summary["M4_consistent_improvement"]
+        summary["M4_consistent_improvement"] = m4_pooled
+    out = {"metrics": summary, "config": cfg.to_dict(), "resolved": resolved(cfg),
+           "provenance": provenance(device, cfg, wall)}
     out.update(extra or {})
     atomic_write_text(folder / "trace.csv", trace.to_csv(index=False))
     atomic_write_text(folder / "metrics.json", json.dumps(out, indent=2, default=str))
@@ -377,7 +488,7 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None) -> dict:
     dev = resolve_device(cfg.device)
     started = time.perf_counter()
     model = build_model(cfg, dev)
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location=dev, weights_only=False)["model"])
+    model.load_state_dict(torch.load(run_dir / "model.pt", map_location=dev, weights_only=True)["model"])
     if dataset is None:
         volumes = load_volumes(cfg, dev)
         _, volumes = split_volumes(volumes, cfg)

@@ -445,3 +445,98 @@ def test_cuda_euclidean_distance_matches_scipy():
     d = distance.euclidean_distance(shape, torch.as_tensor(seeds).cuda(), spacing=spacing)
     assert d.device.type == "cuda"
     np.testing.assert_allclose(d.cpu().numpy(), ref, atol=1e-4)
+
+
+# ---------------------------------------------------------------- issue 10: HEAD, the table's decimals, Eq. 6 units
+
+
+def _head_get_signal(image, guidance_list, *, sigma, disks, edt=False, gdt=False, exp_geos=False, gdt_th=0.1,
+                     spacing=(1.0, 1.0, 1.0)):
+    """A line-by-line transcription of HEAD (51cf4a4)'s AddGuidanceSignal._get_signal for a 3-D image,
+    on the CPU (the authors ran FastGeodis on their device); returns signal[0]."""
+    from FastGeodis import generalised_geodesic3d
+    from monai.networks.layers import GaussianFilter
+
+    gdt_th = 0 if exp_geos else gdt_th
+    gdt = True if exp_geos else gdt
+    signal = torch.zeros((1, image.shape[-3], image.shape[-2], image.shape[-1]))
+    sshape = signal.shape
+    for point in guidance_list:
+        p1 = max(0, min(int(point[-3]), sshape[-3] - 1))
+        p2 = max(0, min(int(point[-2]), sshape[-2] - 1))
+        p3 = max(0, min(int(point[-1]), sshape[-1] - 1))
+        signal[:, p1, p2, p3] = 1.0
+    signal_tensor = signal[0]
+    if sigma != 0:
+        signal_tensor = GaussianFilter(3, sigma=sigma)(signal_tensor.unsqueeze(0).unsqueeze(0)).squeeze(0).squeeze(0)
+    signal[0] = signal_tensor
+    signal[0] = (signal[0] - torch.min(signal[0])) / (torch.max(signal[0]) - torch.min(signal[0]))
+    if disks:
+        signal[0] = (signal[0] > 0.1) * 1.0
+        if gdt or edt:
+            fact = 1.0 if (gdt or exp_geos) else 0.0
+            geos = generalised_geodesic3d(image.unsqueeze(0), signal[0].unsqueeze(0).unsqueeze(0), list(spacing),
+                                          10e10, fact, 4)
+            if torch.max(geos) > 0:
+                geos = (geos - torch.min(geos)) / (torch.max(geos) - torch.min(geos))
+            vals = geos[0][0].numpy()
+            theta = 0 if len(vals[vals > 0]) == 0 else np.percentile(vals[vals > 0], gdt_th)
+            geos *= ((geos > theta) * 1.0)
+            if exp_geos:
+                geos = 1.0 - torch.exp(-geos)
+            signal[0] = geos[0][0]
+    return signal[0]
+
+
+@needs_fastgeodis
+@pytest.mark.parametrize("name", ["heatmap", "disk", "edt", "gdt", "exp_gdt"])
+def test_reference_code_head_matches_a_transcription_of_heads_get_signal(name):
+    image = torch.rand(1, 30, 28, 16, generator=torch.Generator().manual_seed(4))
+    clicks = [[8, 9, 7], [10, 9, 7], [22, 20, 3]]
+    sigma, theta, spacing = 2, (0 if name == "exp_gdt" else 10), (1.5, 1.5, 4.0)
+    flags = {"heatmap": {}, "disk": {"disks": True}, "edt": {"disks": True, "edt": True},
+             "gdt": {"disks": True, "gdt": True}, "exp_gdt": {"disks": True, "exp_geos": True}}[name]
+    expected = _head_get_signal(image, clicks, sigma=sigma, disks=flags.pop("disks", False), gdt_th=theta,
+                                spacing=spacing, **flags)
+    ours = compute(name, image[0], torch.tensor(clicks), sigma=sigma, theta=theta, spacing=spacing,
+                   variant="reference_code_head")
+    torch.testing.assert_close(ours, expected, atol=3e-6, rtol=1e-5)
+
+
+def test_head_disks_are_larger_than_162e680s():
+    """HEAD drops the squaring: disk radius about 2.15 sigma (2 / 10 / 19 at sigma 1 / 5 / 9) against 1 / 7 / 13."""
+    shape, c = (61, 61, 61), [30, 30, 30]
+    for sigma, head_r, ref_r in [(1, 2, 1), (5, 10, 7), (9, 19, 13)]:
+        for variant, radius in (("reference_code_head", head_r), ("reference_code", ref_r)):
+            g = compute("disk", torch.zeros(shape), torch.tensor([c]), sigma=sigma, variant=variant)
+            assert int(g[30, 30:, 30].sum()) - 1 == radius, (variant, sigma)
+
+
+def test_lookup_thresholds_keep_the_authors_eight_decimals():
+    """0.022318 lies between the rounded 0.02232 and the authors' 0.02231677: their code gives 9."""
+    assert guidance.reference_lookup_sigma(0.022318, "autopet") == 9
+    assert guidance.REFERENCE_ADAPTIVE_TABLES["msd_spleen"][0] == (0.05183595, 13)
+    assert guidance.adaptive_table_for_profile("autopet") == "autopet"
+    assert guidance.adaptive_table_for_profile("msd_spleen") == guidance.adaptive_table_for_profile("generic") \
+        == "msd_spleen"
+
+
+@needs_fastgeodis
+def test_eq6_intensity_scale_and_the_uniform_radii_warning():
+    """Eq. 6 on a normalised image gives every click about 13; in native units (x 436 HU) radii differ."""
+    image = torch.zeros(40, 40, 8)
+    image[20:] = 1.0  # an edge at x = 20, normalised units
+    image += 0.02 * torch.rand(image.shape, generator=torch.Generator().manual_seed(0))
+    clicks = torch.tensor([[5, 20, 4], [19, 20, 4], [10, 5, 4]])  # all on the low side of the edge
+    flat = guidance.adaptive_sigmas(image, clicks).tolist()
+    native = guidance.adaptive_sigmas(image, clicks, intensity_scale=436.0).tolist()
+    assert min(flat) >= 11 and len(set(native)) > 1 and native[1] < native[0]  # the edge click is smaller
+    with pytest.warns(guidance.UniformRadiiWarning, match="sigma"):
+        compute("adaptive_heatmap", image, torch.tensor([[5, 20, 4], [8, 8, 4], [10, 30, 4]]), sigma=0)
+    with pytest.raises(ValueError, match="intensity_scale"):
+        guidance.adaptive_sigmas(image, clicks, intensity_scale=0)
+
+
+def test_exp_gdt_refuses_theta():
+    with pytest.raises(ValueError, match="theta must be 0 for exp_gdt"):
+        compute("exp_gdt", torch.rand(8, 8, 8), torch.tensor([[2, 2, 2]]), sigma=1, theta=10)

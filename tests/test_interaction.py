@@ -144,11 +144,29 @@ def test_model_adaptors_shapes_and_gradients(adaptor):
         net(torch.rand(1, 2, 16, 16, 8))
 
 
-def test_model_dmf_kernel_option_and_bad_adaptor():
-    assert DeepEditNet("dmf", filters=(4, 8, 16), dmf_kernel=3).fuse[0].conv.weight.shape[-1] == 3
-    assert DeepEditNet("dmf", filters=(4, 8, 16)).fuse[0].conv.weight.shape[-1] == 1
+def _layer_types(block):
+    return [type(m).__name__ for m in block.modules() if not list(m.children())]
+
+
+def test_adaptor_styles_build_the_paper_1x1_and_the_authors_adn_blocks():
+    """Issue 10: the authors' DMF and both Conv1S branches are 3x3x3 MONAI Convolutions with ADN ordering."""
+    ref = DeepEditNet("dmf", filters=(4, 8, 16), adaptor_style="reference_code")
+    assert ref.fuse[0].conv.weight.shape[-3:] == (3, 3, 3)
+    assert _layer_types(ref.fuse[0]) == ["Conv3d", "LeakyReLU", "Dropout", "InstanceNorm3d"]
+    assert ref.fuse[0].adn.A.negative_slope == 0.01 and ref.fuse[0].adn.D.p == 0.1
+    conv1s = DeepEditNet("conv1s", filters=(4, 8, 16), adaptor_style="reference_code")
+    for branch in (conv1s.image_branch, conv1s.guidance_branch):
+        assert branch.conv.weight.shape[-3:] == (3, 3, 3)
+        assert _layer_types(branch) == ["Conv3d", "LeakyReLU", "Dropout", "InstanceNorm3d"]
+    paper = DeepEditNet("dmf", filters=(4, 8, 16))
+    assert paper.fuse[0].conv.weight.shape[-3:] == (1, 1, 1)
+    assert isinstance(DeepEditNet("conv1s", filters=(4, 8, 16)).image_branch, torch.nn.Conv3d)
+    x = torch.rand(1, 3, 16, 16, 8)
+    assert ref(x).shape == conv1s(x).shape == (1, 2, 16, 16, 8)
     with pytest.raises(ValueError, match="adaptor"):
         DeepEditNet("film")
+    with pytest.raises(ValueError, match="adaptor_style"):
+        DeepEditNet("dmf", adaptor_style="3x3")
 
 
 def test_deepedit_defaults_match_the_paper():

@@ -93,3 +93,44 @@ def test_degenerate_traces():
         M.final_dice(pd.DataFrame({"volume": ["a"], "click": [0]}))
     with pytest.raises(ValueError, match="threshold"):
         M.noc(perfect, 85)
+
+
+def _crafted_trace():
+    """Two volumes, 3 corrective clicks (N = 3): Dice, overlaps and step times chosen so that each reading of
+    M1 / M3 / M4 / M5 gives a different number."""
+    rows = []
+    curves = {"a": [0.5, 0.6, 0.7, 0.65], "b": [0.2, 0.2, 0.4, 0.8]}
+    overlaps = {"a": [1.0, 0.9, 0.8, 0.7], "b": [0.5, 0.5, 0.4, 0.3]}
+    steps = [None, 0.1, 0.2, 0.6]
+    for v in curves:
+        for j in range(4):
+            rows.append({"volume": v, "click": j, "dice": curves[v][j], "overlap": overlaps[v][j],
+                         "step_time_s": steps[j], "signal_time_s": None if steps[j] is None else steps[j] / 2})
+    return M.trace_frame(rows)
+
+
+def test_summary_conventions_on_a_crafted_trace():
+    t = _crafted_trace()
+    paper = M.summary(t, max_clicks=3)
+    ref = M.summary(t, max_clicks=3, convention="reference_code")
+    assert paper["convention"] == "paper" and ref["convention"] == "reference_code"
+    assert paper["M1_final_dice"] == pytest.approx((0.65 + 0.8) / 2)  # after click 3
+    assert ref["M1_final_dice"] == pytest.approx((0.7 + 0.4) / 2)  # at j = N - 1 = 2
+    assert paper["M5_gt_overlap_last"] == pytest.approx((0.7 + 0.3) / 2)
+    assert ref["M5_gt_overlap_last"] == pytest.approx((0.8 + 0.4) / 2)
+    # M4: paper over 3 transitions (a: up, up, down; b: flat, up, up) = 4 / 6; authors over 2: (2 + 1) / 4
+    assert paper["M4_consistent_improvement"] == pytest.approx(4 / 6)
+    assert ref["M4_consistent_improvement"] == pytest.approx(3 / 4)
+    # M3: the mean of all steps vs the last step only; T and 1 - T
+    assert paper["M3_step_time_s"] == pytest.approx(0.3) and paper["M3_efficiency_step"] == pytest.approx(0.7)
+    assert ref["M3_step_time_s"] == pytest.approx(0.6) and ref["M3_efficiency_step"] == pytest.approx(0.4)
+    assert ref["M3_efficiency_signal"] == pytest.approx(0.7)
+    assert paper["M2_initial_dice_with_seeds"] == ref["M2_initial_dice_with_seeds"] == pytest.approx(0.35)
+    with pytest.raises(ValueError, match="convention"):
+        M.summary(t, convention="spider")
+
+
+def test_m3_can_go_negative_for_slow_steps():
+    t = _crafted_trace()
+    t["step_time_s"] = t["step_time_s"] * 10
+    assert M.efficiency(t) == pytest.approx(1 - 3.0)

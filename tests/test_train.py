@@ -162,3 +162,68 @@ def test_train_step_updates_the_model_and_returns_a_detached_loss():
     assert not losses[0].requires_grad and losses[0].ndim == 0
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert float(losses[-1]) < float(losses[0])
+
+
+def test_profile_decisions_are_resolved_and_recorded(tmp_path):
+    """Issue 10: the reference adaptive table follows the data profile (a spleen run used AutoPET's before);
+    Eq. 6 radii in the profile's native units; target_shape resizes only quick phantom runs."""
+    spleen = small_config(tmp_path, signal="adaptive_heatmap", variant="reference_code", target_shape="auto")
+    assert spleen.resolved_options()["dataset"] == "msd_spleen"
+    assert small_config(tmp_path, signal="adaptive_heatmap", variant="reference_code",
+                        dataset="lesion_pet").resolved_options()["dataset"] == "autopet"
+    assert small_config(tmp_path, signal="adaptive_heatmap", variant="reference_code", profile="generic",
+                        adaptive_table="autopet").resolved_options()["dataset"] == "autopet"
+    paper = small_config(tmp_path, signal="adaptive_heatmap")
+    assert paper.resolved_options()["intensity_scale"] == pytest.approx(436.0)  # -224..212 HU
+    assert "intensity_scale" not in small_config(tmp_path, signal="adaptive_heatmap",
+                                                 adaptive_units="normalised").resolved_options()
+    with pytest.raises(ValueError, match="adaptive_units"):
+        small_config(tmp_path, signal="adaptive_heatmap", profile="generic").resolved_options()
+    assert spleen.resolved_target_shape() == (64, 64, 32)
+    assert small_config(tmp_path, target_shape="auto", crop_shape=(32, 32, 16)).resolved_target_shape() is None
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert small_config(tmp_path, target_shape="auto", dataset=str(folder)).resolved_target_shape() is None
+    record = train.resolved(paper)
+    assert record["profile"] == "msd_spleen" and record["intensity_scale"] == pytest.approx(436.0)
+
+
+def test_crop_around_the_largest_label_component_keeps_the_voxel_grid():
+    image = torch.arange(40 * 30 * 20, dtype=torch.float32).reshape(40, 30, 20)
+    label = torch.zeros(40, 30, 20, dtype=torch.bool)
+    label[30:36, 20:26, 14:18] = True  # the largest component, near a corner
+    label[2:4, 2:4, 2:4] = True  # a small one far away
+    img, lab = train.crop_around_label(image, label, (16, 16, 8))
+    assert img.shape == lab.shape == (16, 16, 8)
+    assert int(lab.sum()) == 6 * 6 * 4  # the whole large component, not the small one
+    assert torch.equal(img, image[24:40, 14:30, 11:19])  # centred where possible, shifted inside the volume
+    with pytest.raises(ValueError, match="crop_shape"):
+        train.crop_around_label(image, torch.zeros_like(label), (16, 16, 8))
+
+
+def test_reference_convention_pools_m4_over_validation_epochs(tmp_path):
+    cfg = small_config(tmp_path, name="ref", epochs=2, n_clicks=3, n_cases=4, filters=(4, 8, 16),
+                       metric_convention="reference_code", adaptor="dmf", adaptor_style="reference_code")
+    run = train.fit(cfg, progress=False)
+    out = json.loads((run / "metrics.json").read_text())
+    history = pd.read_csv(run / "history.csv")
+    pooled = history["val_m4_improved"].sum() / history["val_m4_transitions"].sum()
+    assert out["metrics"]["convention"] == "reference_code"
+    assert out["metrics"]["M4_consistent_improvement"] == pytest.approx(pooled)
+    assert set(history["val_m4_transitions"]) == {2 * 1}  # N - 1 = 2 transitions x 1 validation volume
+    assert out["resolved"]["metric_convention"] == "reference_code"
+
+
+def test_augmentation_changes_training_and_never_touches_validation(tmp_path, monkeypatch):
+    from gtg_core import augment
+
+    seen = []
+    real = augment.augment
+    monkeypatch.setattr(augment, "augment", lambda image, label, gen: seen.append(image.shape) or real(image, label, gen))
+    cfg = small_config(tmp_path, name="aug", epochs=2, n_clicks=1, n_cases=4, filters=(4, 8, 16))
+    train.fit(cfg, progress=False)
+    assert len(seen) == 2 * 3  # 3 training volumes per epoch; the validation volume is never augmented
+    seen.clear()
+    train.fit(small_config(tmp_path, name="noaug", epochs=1, n_clicks=1, n_cases=4, filters=(4, 8, 16),
+                           augment=False), progress=False)
+    assert seen == []
