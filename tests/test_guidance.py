@@ -18,7 +18,7 @@ def _grid(shape):
 
 
 def _theta(name):
-    """10 % where the signal takes theta; exp_gdt accepts 0 only."""
+    """10 % where every variant takes theta; the reference exp_gdt accepts 0 only."""
     return 0 if name == "exp_gdt" else 10
 
 
@@ -537,6 +537,14 @@ def test_eq6_intensity_scale_and_the_uniform_radii_warning():
         guidance.adaptive_sigmas(image, clicks, intensity_scale=0)
 
 
-def test_exp_gdt_refuses_theta():
-    with pytest.raises(ValueError, match="theta must be 0 for exp_gdt"):
-        compute("exp_gdt", torch.rand(8, 8, 8), torch.tensor([[2, 2, 2]]), sigma=1, theta=10)
+@needs_fastgeodis
+def test_exp_gdt_theta_applies_as_h2_in_the_paper_and_is_refused_by_the_reference_code():
+    image = torch.rand(20, 20, 10, generator=torch.Generator().manual_seed(1)) * 5
+    click = torch.tensor([[10, 10, 5]])
+    for theta in (10, 30):
+        g = compute("exp_gdt", image, click, sigma=1, theta=theta)
+        assert abs(float((g > 0).float().mean()) - (100 - theta) / 100) < 0.01  # top theta % discarded
+    assert float((compute("exp_gdt", image, click, sigma=1) > 0).float().mean()) > 0.99
+    for variant in guidance.REFERENCE_VARIANTS:
+        with pytest.raises(ValueError, match="theta must be 0"):
+            compute("exp_gdt", image, click, sigma=1, theta=10, variant=variant)

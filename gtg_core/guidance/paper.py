@@ -5,8 +5,8 @@
 - ``heatmap`` (Eq. 2): max over clicks of exp(-|v - c|^2 / (2 sigma^2)), truncated at 4 sigma.
 - ``edt`` (Eq. 3) / ``gdt`` (Eq. 4): distance to H1's seed set (the ball of radius sigma around each click),
   inverted to 1 - d / t with t the (100 - theta)-th percentile of d (H2); beyond t the guidance is 0.
-- ``exp_gdt`` (Eq. 5): 1 - exp(-GDT), normalised and inverted like the distances; theta must be 0 (the
-  paper's H2 grid never applies it to exp-GDT, and a silently ignored theta would mislead).
+- ``exp_gdt`` (Eq. 5): 1 - exp(-GDT), normalised, truncated by theta and inverted like the distances
+  (H2's text names Eq. 3-5; Table 1's grid and Table 3 use theta = 0 for exp-GDT).
 - ``adaptive_heatmap`` (Eq. 6): a heatmap of per-click radius sigma_i (:mod:`.adaptive`).
 
 The shared conventions (shapes, units, devices) are in :mod:`gtg_core.guidance`.
@@ -101,8 +101,8 @@ def _paper_distance(name, image, clicks, host, sigma, theta, spacing, lamb, iter
                                    spacing=spacing, lamb=lamb, iterations=iterations)
     if name == "gdt":
         return _invert_distances_(d, theta)
-    d.neg_().expm1_().neg_()  # exp_gdt, Eq. 5: 1 - exp(-GDT), in place; theta not applied
-    return _invert_distances_(d, 0.0)
+    d.neg_().expm1_().neg_()  # exp_gdt, Eq. 5: 1 - exp(-GDT), in place; then H2 as for the distances
+    return _invert_distances_(d, theta)
 
 
 def _paper_seed_soft_mask(shape, clicks, host, sigma, device) -> torch.Tensor:
