@@ -245,7 +245,8 @@ def time_signals(image, clicks, *, spacing=(1.0, 1.0, 1.0), sigma: float = 3.0, 
             if (name in guidance.GEODESIC_SIGNALS or (variant != "paper" and name == "edt")) and \
                     not distance.fastgeodis_available():
                 continue
-            ms = time_call(lambda: guidance.compute(name, image, clicks, sigma=sigma, theta=theta, spacing=spacing,
+            th = 0.0 if (name == "exp_gdt" and variant != "paper") else theta  # the code forced theta 0 there
+            ms = time_call(lambda: guidance.compute(name, image, clicks, sigma=sigma, theta=th, spacing=spacing,
                                                     variant=variant), image.device, repeats=repeats)
             rows.append({"signal": name, "variant": variant, "ms": round(ms, 3)})
     return pd.DataFrame(rows).pivot(index="signal", columns="variant", values="ms").reindex(

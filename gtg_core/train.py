@@ -75,7 +75,8 @@ class TrainConfig:
     epochs: int = 100
     lr: float = 1e-5
     batch_size: int = 1
-    seed: int = 36
+    seed: int = 36  # model initialisation, clicks, augmentation
+    data_seed: int = 36  # the phantoms and the 80/20 split (the authors' 36): fixed while seed varies
     device: str = "auto"
     amp: bool = False
     dataset: str = "spleen_ct"  # a phantom kind, or a folder (Decathlon / AutoPET / generic layout)
@@ -94,9 +95,9 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         self.loop_config((1.0, 1.0, 1.0)).validate()  # signal, variant, user, sigma, theta, p_volume, p_click, n_clicks
         check_choice(self.adaptor, ADAPTORS, "adaptor")
-        for name in ("n_clicks", "epochs", "batch_size", "val_every", "n_cases", "seed"):
+        for name in ("n_clicks", "epochs", "batch_size", "val_every", "n_cases", "seed", "data_seed"):
             value = getattr(self, name)
-            low = 0 if name in ("n_clicks", "seed") else 1
+            low = 0 if name in ("n_clicks", "seed", "data_seed") else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -244,9 +245,10 @@ def dataset_folder(cfg: TrainConfig) -> Path:
     if cfg.dataset not in data.KINDS:
         return Path(cfg.dataset)
     shape = "x".join(str(int(s)) for s in cfg.phantom_shape)
-    folder = Path(cfg.output) / "_data" / f"{cfg.dataset}-{shape}-n{cfg.n_cases}-seed{cfg.seed}"
+    folder = Path(cfg.output) / "_data" / f"{cfg.dataset}-{shape}-n{cfg.n_cases}-seed{cfg.data_seed}"
     if not (folder / "dataset.json").is_file():
-        data.write_dataset(folder, cfg.dataset, n_cases=cfg.n_cases, shape=tuple(cfg.phantom_shape), seed=cfg.seed)
+        data.write_dataset(folder, cfg.dataset, n_cases=cfg.n_cases, shape=tuple(cfg.phantom_shape),
+                           seed=cfg.data_seed)
     return folder
 
 
@@ -269,7 +271,7 @@ def load_volumes(cfg: TrainConfig, device, folder=None) -> list[Volume]:
 
 def split_volumes(volumes, cfg: TrainConfig):
     """(train, validation): the authors' seeded 80/20 split; a single volume serves as both."""
-    return data.split_cases(volumes, seed=cfg.seed) if len(volumes) > 1 else (volumes, volumes)
+    return data.split_cases(volumes, seed=cfg.data_seed) if len(volumes) > 1 else (volumes, volumes)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -364,7 +366,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     if config_path.exists():
         previous = TrainConfig.from_yaml(config_path).to_dict()
         now = cfg.to_dict()
-        differs = [k for k in now if k not in ("epochs", "device") and previous.get(k) != now[k]]
+        differs = [k for k in now if k not in ("epochs", "device", "output") and previous.get(k) != now[k]]
         if differs:
             raise ValueError(f"{run_dir} holds a run with another configuration ({', '.join(differs)} differ); "
                              "choose another name or delete the folder")

@@ -13,7 +13,7 @@ from gtg_core.train import TrainConfig
 
 def small_config(tmp_path, **kw):
     base = dict(name="small", signal="heatmap", sigma=2, epochs=10, lr=3e-3, n_cases=8, phantom_shape=(32, 32, 16),
-                target_shape=(32, 32, 16), filters=(8, 16, 32), output=str(tmp_path), device="cpu", seed=0)
+                target_shape=(32, 32, 16), filters=(8, 16, 32), output=str(tmp_path), device="cpu", seed=0, data_seed=0)
     base.update(kw)
     return TrainConfig(**base)
 
