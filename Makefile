@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	# FastGeodis is source-only and imports pkg_resources: build it against the installed torch
 	$(PIP) install "setuptools<81" ninja wheel
 	$(PY) -c "import FastGeodis" 2>/dev/null || $(PIP) install --no-build-isolation FastGeodis==1.0.5
-	$(PIP) install --no-build-isolation -e ".[book,test]"
+	$(PIP) install --no-build-isolation -e ".[book,test,cluster]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

@@ -92,6 +92,57 @@ def cmd_data(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_study(args) -> int:
+    from . import study
+
+    if args.study_cmd == "collect":
+        spec = study.load_study(args.study) if args.study else None
+        if args.out:
+            study.export(args.root, args.out, spec)
+            table = study.collect(args.root, write=False)
+            print(f"wrote {args.out}: results.csv, histories.csv, traces.csv, provenance.json")
+        else:
+            table = study.collect(args.root)
+            print(f"wrote {args.root}/results.csv")
+        print(table["status"].value_counts().to_string() if len(table) else "no run folders")
+        bad = table.loc[table["status"] == "unreadable", "run"].tolist() if len(table) else []
+        if bad:
+            print(f"gtg: unreadable run folder(s): {', '.join(bad)}", file=sys.stderr)
+            return 1
+        return 0
+    spec = study.load_study(args.file)
+    if args.study_cmd == "plan":
+        runs, pending = study.plan(spec, args.root)
+        counts = {}
+        for r in runs:
+            state, detail = ("same as " + r.same_as, "") if r.same_as else (
+                study.run_state(r, args.root) if args.root else ("to do", ""))
+            counts[state.split()[0]] = counts.get(state.split()[0], 0) + 1
+            print(f"{r.name:60s} {state}{(' (' + detail + ')') if detail else ''}")
+        for name in pending:
+            print(f"{name + '/*':60s} pending: waits for best_of of {spec_stage(spec, name)}")
+        hours = study.estimate_seconds(runs, args.root) / 3600
+        print(f"{len(runs)} runs planned ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
+              f"{len(pending)} stage(s) pending; about {hours:.1f} h of training left at the measured rate "
+              "(one worker; see gtg_core.study.estimate_seconds)")
+        return 0
+    executor, threads, close = study.make_executor(args.executor)
+    try:
+        out = study.run(spec, args.root, executor, threads=threads, progress=not args.quiet)
+    finally:
+        close()
+    print(f"done: {len(out['done'])} trained now; failed: {len(out['failed'])}; "
+          f"skipped (locked elsewhere): {len(out['skipped'])}; pending stages: {', '.join(out['pending']) or 'none'}")
+    for name, error in out["failed"].items():
+        print(f"gtg: run {name} failed: {error}", file=sys.stderr)
+    return 1 if out["failed"] else 0
+
+
+def spec_stage(spec, name):
+    stage = next(s for s in spec.stages if s.name == name)
+    return ", ".join(stage.best_of["stage"])
+
+
 def cmd_book(args) -> int:
     from . import book
 
@@ -143,6 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
     c = dsub.add_parser("check", help="list the cases of a dataset folder and its problems")
     c.add_argument("root")
     d.set_defaults(func=cmd_data)
+
+    st = sub.add_parser("study", help="plan, run and collect a hyperparameter study (a YAML file of stages)")
+    stsub = st.add_subparsers(dest="study_cmd", required=True)
+    sp = stsub.add_parser("plan", help="the runs with their state (done / partial / failed / to do) and a cost")
+    sp.add_argument("file")
+    sp.add_argument("--root", help="the study folder (default: none, every run is to do)")
+    sr = stsub.add_parser("run", help="train every run that is not done; resumes; exits 1 if a run failed")
+    sr.add_argument("file")
+    sr.add_argument("--root", required=True, help="the study folder (run folders, data, results.csv)")
+    sr.add_argument("--executor", default="local",
+                    help="local (in-process or one worker per GPU), local:N (N processes), dask or dask:ADDRESS")
+    sr.add_argument("--quiet", action="store_true", help="no progress bar")
+    sc = stsub.add_parser("collect", help="results.csv, histories.csv and traces.csv of a study folder")
+    sc.add_argument("root")
+    sc.add_argument("--out", help="write the tables, provenance.json and the study file there instead")
+    sc.add_argument("--study", help="the study file (copied to --out, its deviations into provenance.json)")
+    st.set_defaults(func=cmd_study)
 
     k = sub.add_parser("book", help="execute the notebooks and build the book")
     ksub = k.add_subparsers(dest="book_cmd", required=True)

@@ -16,9 +16,10 @@ A study is a YAML file::
         grid: {adaptor: [concat, dmf, conv1s], p_volume: [0.5, 0.75, 1.0]}
 
 ``grid`` is one mapping, ``grids`` a list of them. ``best_of`` makes the paper's staged search data: for
-each value of the ``per`` fields, the earlier stage's setting with the highest mean ``metric`` (over seeds)
-supplies the ``take`` fields, and this stage's grid is crossed with it. A stage with ``best_of`` can be
-planned once its source stage is done; until then it is *pending*.
+each value of the ``per`` fields, the earlier stage's (or stages', a list) setting with the highest mean
+``metric`` (over seeds) supplies the ``take`` fields, and this stage's grid is crossed with it; ``where``
+(field -> allowed values) limits the source rows, e.g. to the signals a theta sweep concerns. A stage with
+``best_of`` can be planned once its source stages are done; until then it is *pending*.
 
 Runs have stable, readable names: ``<stage>/<signal>-s<sigma>-t<theta>-<adaptor>-p<percent>`` followed by
 ``-<field><value>`` for every other field the stage varies (``h1h2/gdt-s5-t10-concat-p100-seed37``). A run
@@ -43,6 +44,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import socket
 import time
 import traceback
@@ -58,7 +60,7 @@ from .io import atomic_write_text
 NAME_FIELDS = ("signal", "sigma", "theta", "adaptor", "p_volume")
 STUDY_KEYS = {"name", "description", "deviations", "base", "stages"}
 STAGE_KEYS = {"name", "grid", "grids", "best_of", "note"}
-BEST_OF_KEYS = {"stage", "metric", "per", "take"}
+BEST_OF_KEYS = {"stage", "metric", "per", "take", "where"}
 STATES = ("done", "partial", "failed", "running", "to do")
 LOCK_NAME = ".lock"
 
@@ -144,12 +146,14 @@ def study_from_dict(raw, *, path=None) -> Study:
         if best is not None:
             if not isinstance(best, dict) or set(best) - BEST_OF_KEYS or not {"stage", "metric"} <= set(best):
                 raise StudyError(f"{label}: best_of needs stage and metric (and may have per and take)")
-            if best["stage"] not in seen:
-                raise StudyError(f"{label}: best_of names {best['stage']!r}, which is not an earlier stage")
-            bad = (set(best.get("per", [])) | set(best.get("take", []))) - fields
+            sources = best["stage"] if isinstance(best["stage"], list) else [best["stage"]]
+            if not sources or any(src not in seen for src in sources):
+                raise StudyError(f"{label}: best_of names {best['stage']!r}; each must be an earlier stage")
+            where = best.get("where") or {}
+            bad = (set(best.get("per", [])) | set(best.get("take", [])) | set(where)) - fields
             if bad:
                 raise StudyError(f"{label}: best_of names unknown config field(s) {sorted(bad)}")
-            best = {"per": [], "take": [], **best}
+            best = {"per": [], "take": [], **best, "stage": sources, "where": where}
         seen.add(s["name"])
         stages.append(Stage(s["name"], grids, best, s.get("note", "")))
     if not stages:
@@ -176,11 +180,13 @@ class Run:
 
 
 def _value_text(value) -> str:
+    """A value as a file-name-safe word: 5.0 -> 5, [64, 64, 24] -> 64x64x24, a path -> its last part."""
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
         return "x".join(_value_text(v) for v in value)
-    return str(value)
+    text = Path(str(value)).name if "/" in str(value) else str(value)
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
 
 def run_slug(config: dict, extra_fields=()) -> str:
@@ -197,13 +203,24 @@ def _identity(config: dict) -> str:
                       default=str)
 
 
-def _best_settings(stage: Stage, results) -> list[dict] | None:
-    """The ``take`` (and ``per``) values chosen by ``stage.best_of`` from ``results``; None while the source
-    stage has runs that are not done."""
+def _best_settings(stage: Stage, source_runs: list, results) -> list[dict] | None:
+    """The ``per`` and ``take`` values chosen by ``stage.best_of`` from the results of ``source_runs`` (the
+    planned runs of its source stages); None while any of them is not done."""
     best = stage.best_of
-    rows = results[results["stage"] == best["stage"]] if results is not None and len(results) else None
-    if rows is None or rows.empty or (rows["status"] != "done").any():
+    if not source_runs or results is None or not len(results):
         return None
+    by_name = results.set_index("run")
+    picked = []
+    for r in source_runs:
+        name = r.same_as or r.name
+        if name not in by_name.index or by_name.loc[name, "status"] != "done":
+            return None
+        picked.append(by_name.loc[name])
+    rows = pd_frame(picked)
+    for key, allowed in best["where"].items():
+        rows = rows[rows[key].isin(allowed)]
+    if rows.empty:
+        raise StudyError(f"stage {stage.name!r}: no run of {best['stage']} matches where {best['where']}")
     if best["metric"] not in rows:
         raise StudyError(f"stage {stage.name!r}: results have no metric {best['metric']!r}")
     keys = list(best["per"]) + list(best["take"])
@@ -216,13 +233,15 @@ def _best_settings(stage: Stage, results) -> list[dict] | None:
     return chosen
 
 
+def pd_frame(rows):
+    import pandas as pd
+
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
 def _plain(value):
-    """numpy / pandas scalars to Python ones (for YAML, JSON and TrainConfig)."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return value  # keep floats floats (sigma 5.0 stays 5.0 so that identities match)
-    return value
+    """numpy / pandas scalars to Python ones (TrainConfig.from_dict gives each field one spelling)."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def plan(study: Study, root=None, results=None) -> tuple[list[Run], list[str]]:
@@ -238,7 +257,7 @@ def plan(study: Study, root=None, results=None) -> tuple[list[Run], list[str]]:
     runs, pending, by_identity = [], [], {}
     for stage in study.stages:
         if stage.best_of is not None:
-            chosen = _best_settings(stage, results)
+            chosen = _best_settings(stage, [r for r in runs if r.stage in stage.best_of["stage"]], results)
             if chosen is None:
                 pending.append(stage.name)
                 continue
@@ -360,16 +379,22 @@ def train_run(payload: dict) -> dict:
         (folder / LOCK_NAME).unlink(missing_ok=True)
 
 
-def prepare_data(runs, root) -> None:
-    """Write every phantom dataset the runs share, once, before any worker starts."""
+DATA_FIELDS = ("dataset", "phantom_shape", "n_cases", "data_seed", "profile", "target_shape", "crop_shape",
+               "filters", "output")
+
+
+def prepare_data(runs) -> None:
+    """Write every phantom dataset the runs share and its preprocessed volumes, once, before any worker
+    starts (workers then only read them; see :func:`gtg_core.train.load_volumes`)."""
     from . import train
 
-    for key in sorted({(r.config["dataset"], tuple(r.config["phantom_shape"]), r.config["n_cases"],
-                        r.config["data_seed"]) for r in runs if r.same_as is None}):
-        cfg = train.TrainConfig.from_dict({"dataset": key[0], "phantom_shape": key[1], "n_cases": key[2],
-                                           "data_seed": key[3], "output": str(root)})
-        if cfg.dataset in train.data.KINDS:
-            train.dataset_folder(cfg)
+    seen = set()
+    for r in runs:
+        key = json.dumps([r.config.get(k) for k in DATA_FIELDS], default=str)
+        if r.same_as is not None or key in seen or r.config["dataset"] not in train.data.KINDS:
+            continue
+        seen.add(key)
+        train.load_volumes(train.TrainConfig.from_dict(r.config), "cpu")
 
 
 def run(study: Study, root, executor=None, *, threads: int | None = None, progress: bool = True) -> dict:
@@ -394,7 +419,7 @@ def run(study: Study, root, executor=None, *, threads: int | None = None, progre
             summary["pending"] = pending
             break
         attempted.update(r.name for r in todo)
-        prepare_data(todo, root)
+        prepare_data(todo)
         payloads = [{"config": r.config, "threads": threads} for r in todo]
         bar = tqdm(total=len(payloads), disable=not progress, desc=study.name, unit="run")
         results = map(train_run, payloads) if executor is None else _as_completed(executor, payloads)
@@ -496,10 +521,12 @@ def make_executor(spec: str = "local"):
 
 
 def _run_folders(root: Path):
-    for config in sorted(root.glob("*/*/config.yaml")):
-        if config.parent.parent.name.startswith("_"):
-            continue
-        yield config.parent
+    """Run folders ``root/<stage>/<slug>``: those with a config.yaml, or a failed.json (a run that failed
+    before it wrote its configuration)."""
+    found = {p.parent for pattern in ("*/*/config.yaml", "*/*/failed.json") for p in root.glob(pattern)}
+    for folder in sorted(found):
+        if not folder.parent.name.startswith("_"):
+            yield folder
 
 
 def _flat(value):
@@ -522,6 +549,10 @@ def collect(root, *, write: bool = True, out=None):
     rows, histories, traces = [], [], []
     for folder in _run_folders(root):
         name = f"{folder.parent.name}/{folder.name}"
+        if not (folder / "config.yaml").exists():
+            rows.append({"run": name, "stage": folder.parent.name, "status": "failed",
+                         "error": (_read_json(folder / "failed.json") or {}).get("error")})
+            continue
         try:
             cfg = TrainConfig.from_yaml(folder / "config.yaml").to_dict()
         except (ValueError, FileNotFoundError) as exc:

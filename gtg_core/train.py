@@ -183,6 +183,13 @@ class TrainConfig:
         for key in ("phantom_shape", "target_shape", "crop_shape", "filters"):
             if isinstance(d.get(key), list):
                 d[key] = tuple(d[key])
+        # one spelling per value (sigma 5 and 5.0, a seed read back as 36.0), so equal configs compare equal
+        for key in ("sigma", "theta", "p_volume", "lr", "p_click"):
+            if isinstance(d.get(key), (int, float)) and not isinstance(d.get(key), bool):
+                d[key] = float(d[key])
+        for key in ("n_clicks", "epochs", "batch_size", "seed", "data_seed", "n_cases", "val_every"):
+            if isinstance(d.get(key), float) and d[key].is_integer():
+                d[key] = int(d[key])
         return cls(**d)
 
     @classmethod
@@ -253,20 +260,40 @@ def dataset_folder(cfg: TrainConfig) -> Path:
 
 
 def load_volumes(cfg: TrainConfig, device, folder=None) -> list[Volume]:
+    """The dataset's cases preprocessed as ``cfg`` asks (profile, resize or crop, padding), on ``device``.
+
+    Phantom sets (folders under the run output's ``_data``) keep the preprocessed tensors in
+    ``_preprocessed/<key>.pt`` beside their ``dataset.json``, so the many runs of a study preprocess them
+    once; the key covers the dataset.json and every setting that changes the result. Dataset folders of
+    the user's own are read afresh each time.
+    """
     folder = Path(folder) if folder is not None else dataset_folder(cfg)
-    cases = data.load_cases(folder)
     profile = cfg.resolved_profile()
     mult = size_multiple(len(tuple(cfg.filters)))
+    cache = None
+    if folder.parent.name == "_data" and (folder / "dataset.json").is_file():
+        import hashlib
+
+        key = json.dumps([(folder / "dataset.json").read_text(encoding="utf-8"), profile,
+                          cfg.resolved_target_shape(), cfg.crop_shape and list(cfg.crop_shape), list(mult)])
+        cache = folder / "_preprocessed" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt"
+        if cache.is_file():
+            saved = torch.load(cache, map_location="cpu", weights_only=True)
+            return [Volume(v["id"], v["image"].to(device), v["label"].to(device), tuple(v["spacing"]))
+                    for v in saved["volumes"]]
     out = []
-    for case in cases:
+    for case in data.load_cases(folder):
         image, label, spacing = data.preprocess(case, profile, target_shape=cfg.resolved_target_shape())
         if cfg.crop_shape is not None:
             image, label = crop_around_label(image, label, cfg.crop_shape)
         image, label = _pad_to_multiple(image, mult), _pad_to_multiple(label, mult)
-        out.append(Volume(case.id, image.to(device), label.to(device), spacing))
+        out.append(Volume(case.id, image, label, spacing))
     if not out:
         raise ValueError(f"dataset {folder} has no usable case")
-    return out
+    if cache is not None:
+        _save_torch(cache, {"volumes": [{"id": v.id, "image": v.image, "label": v.label, "spacing": list(v.spacing)}
+                                        for v in out]})
+    return [Volume(v.id, v.image.to(device), v.label.to(device), v.spacing) for v in out]
 
 
 def split_volumes(volumes, cfg: TrainConfig):

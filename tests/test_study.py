@@ -1,0 +1,229 @@
+"""Studies: planning the paper's grids, running and resuming from the filesystem, failures, Dask, collect."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from gtg_core import study, train
+from gtg_core.cli import main
+
+STUDIES = Path(__file__).resolve().parent.parent / "studies"
+
+
+def quick():
+    return study.load_study(STUDIES / "quick.yml")
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+@pytest.mark.parametrize("name", ["paper-msd", "paper-autopet"])
+def test_paper_files_expand_to_the_papers_grid(name):
+    spec = study.load_study(STUDIES / f"{name}.yml")
+    runs, pending = study.plan(spec)
+    stage1 = [r for r in runs if r.stage == "stage1"]
+    assert len(stage1) == 55 and pending == ["stage2"]  # 15 disk/heatmap/exp-GDT + 40 EDT/GDT (sigma, theta)
+    assert len({r.name for r in runs}) == len(runs)
+    assert "stage1/gdt-s5-t10-concat-p100" in {r.name for r in runs}
+    assert {r.config["epochs"] for r in runs} == {100 if name == "paper-msd" else 20}
+    # stage 2 from a crafted results table: GDT best at (5, 10), the others at sigma 1
+    rows = []
+    for r in stage1:
+        c = r.config
+        best = (c["sigma"], c["theta"]) == ((5.0, 10.0) if c["signal"] == "gdt" else (1.0, 10.0 if c["signal"] == "edt"
+                                                                                       else 0.0))
+        rows.append({"run": r.name, "stage": "stage1", "status": "done", "signal": c["signal"], "sigma": c["sigma"],
+                     "theta": c["theta"], "M1_final_dice": 0.9 if best else 0.5})
+    runs2, pending2 = study.plan(spec, results=pd.DataFrame(rows))
+    stage2 = [r for r in runs2 if r.stage == "stage2"]
+    assert pending2 == [] and len(stage2) == 45 and sum(r.same_as is None for r in stage2) == 40
+    assert {(r.config["signal"], r.config["sigma"], r.config["theta"]) for r in stage2} == {
+        ("disk", 1.0, 0.0), ("heatmap", 1.0, 0.0), ("exp_gdt", 1.0, 0.0), ("edt", 1.0, 10.0), ("gdt", 5.0, 10.0)}
+    same = next(r for r in stage2 if r.name == "stage2/gdt-s5-t10-concat-p100")
+    assert same.same_as == "stage1/gdt-s5-t10-concat-p100"
+    assert len(runs2) == 55 + 45 + 2  # about 97 trainings: 55 + 40 new + the baseline and the adaptive heatmap
+    assert [r.name for r in runs2[:55]] == [r.name for r in stage1]  # names are stable
+
+
+def test_authors_file_pins_the_codes_values():
+    runs, pending = study.plan(study.load_study(STUDIES / "authors-msd.yml"))
+    assert len(runs) == 45 and not pending
+    gdt = {r.config["theta"] for r in runs if r.config["signal"] == "gdt"}
+    assert gdt == {30.0} and {r.config["lr"] for r in runs} == {1e-4}
+    assert {r.config["variant"] for r in runs} == {"reference_code"}
+
+
+@pytest.mark.parametrize("text, match", [
+    ("name: x\nstages: []\n", "no stages"),
+    ("name: x\nbase: {sigmaa: 1}\nstages: [{name: a, grid: {sigma: [1]}}]\n", "sigmaa"),
+    ("name: x\nstages: [{name: a, grid: {sigma: 1}}]\n", "non-empty list"),
+    ("name: x\nstages: [{name: a, best_of: {stage: b, metric: M1_final_dice}, grid: {}}]\n", "earlier stage"),
+    ("name: x\nstages: [{name: a, grid: {}}, {name: a, grid: {}}]\n", "unique"),
+    ("stages: [{name: a, grid: {}}]\n", "name"),
+])
+def test_bad_study_files_name_the_file_and_the_problem(tmp_path, text, match):
+    path = tmp_path / "s.yml"
+    path.write_text(text)
+    with pytest.raises(study.StudyError, match=match) as info:
+        study.load_study(path)
+    assert str(path) in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def _epochs(folder: Path) -> list:
+    return list(pd.read_csv(folder / "history.csv")["epoch"])
+
+
+def test_run_resume_after_interruptions_trains_every_run_once(tmp_path, monkeypatch):
+    spec, root = quick(), tmp_path / "q"
+    finished, real_fit = [], train.fit
+    calls = {"n": 0}
+
+    def fit(cfg, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second run: killed inside its first epoch's end
+            def die(epoch, row):
+                raise KeyboardInterrupt("killed inside the second run")
+            kw["on_epoch_end"] = die
+        out = real_fit(cfg, **kw)
+        finished.append(cfg.name)
+        if calls["n"] == 1:
+            raise KeyboardInterrupt("killed after the first run finished")
+        return out
+
+    monkeypatch.setattr(train, "fit", fit)
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            study.run(spec, root, progress=False)
+    assert len(finished) == 1
+    partial = [r for r in study.plan(spec, root)[0] if study.run_state(r, root)[0] == "partial"]
+    assert len(partial) == 1 and study.run_state(partial[0], root)[1] == "1 of 2 epochs"
+    out = study.run(spec, root, progress=False)
+    assert not out["failed"] and out["pending"] == []
+    names = [r.name for r in study.plan(spec, root)[0]]
+    assert len(names) == 3 and sorted(finished) == sorted(names)  # every run ended exactly once
+    for name in names:
+        assert _epochs(root / name) == [0, 1]
+        assert not list((root / name).glob("*.part*")) and not (root / name / ".lock").exists()
+    table = pd.read_csv(root / "results.csv")
+    assert set(table["status"]) == {"done"} and len(table) == 3
+    assert {"M1_final_dice", "M4_consistent_improvement", "NoC@90", "best_epoch", "git_commit", "device"} <= set(table)
+    assert (root / "histories.csv").is_file() and (root / "traces.csv").is_file()
+    finished.clear()
+    assert study.run(spec, root, progress=False)["done"] == [] and finished == []  # done runs never train again
+
+
+def test_a_failing_run_is_recorded_and_retried(tmp_path):
+    base = study.study_from_dict({"name": "fail", "base": {**quick().base, "epochs": 1, "n_clicks": 1},
+                                  "stages": [{"name": "a", "grid": {"signal": ["heatmap", "disk"]}}]})
+    missing = tmp_path / "gone"
+    missing.mkdir()
+    # a dataset folder that disappears: the disk run points at a folder that is deleted before it runs
+    base.stages[0].grids = [{"signal": ["heatmap"]}, {"signal": ["disk"], "dataset": [str(missing)]}]
+    missing.rmdir()
+    root = tmp_path / "root"
+    out = study.run(base, root, progress=False)
+    assert list(out["done"]) == ["a/heatmap-s1-t0-concat-p100"]
+    assert list(out["failed"]) == ["a/disk-s1-t0-concat-p100-datasetgone"]  # a path field: its last part
+    name = next(iter(out["failed"]))
+    assert "gone" in out["failed"][name]
+    assert json.loads((root / name / "failed.json").read_text())["error"]
+    assert main(["study", "collect", str(root)]) == 0
+    assert "failed" in set(pd.read_csv(root / "results.csv")["status"])
+    # the next run retries it (and records the failure again, as the folder is still missing)
+    retried = study.run(base, root, progress=False)
+    assert list(retried["failed"]) == [name] and retried["done"] == []
+
+
+def test_collect_reports_a_truncated_metrics_json(tmp_path):
+    spec, root = quick(), tmp_path / "q"
+    spec.stages = spec.stages[:1]
+    spec.base = {**spec.base, "epochs": 1, "n_clicks": 1}
+    study.run(spec, root, progress=False)
+    path = root / "signals" / "disk-s1-t0-concat-p100" / "metrics.json"
+    path.write_text(path.read_text()[:40])
+    with pytest.warns(UserWarning, match="truncated"):
+        table = study.collect(root)
+    row = table.set_index("run").loc["signals/disk-s1-t0-concat-p100"]
+    assert row["status"] == "unreadable" and "truncated" in row["error"]
+    with pytest.warns(UserWarning):
+        assert main(["study", "collect", str(root)]) == 1
+    with pytest.raises(study.StudyError, match="unreadable"), pytest.warns(UserWarning):
+        study.export(root, tmp_path / "out", spec)
+
+
+def test_a_lock_held_by_a_live_process_keeps_the_run_from_training_twice(tmp_path):
+    spec, root = quick(), tmp_path / "q"
+    spec.stages = spec.stages[:1]
+    spec.base = {**spec.base, "epochs": 1, "n_clicks": 1}
+    runs, _ = study.plan(spec, root)
+    folder = root / runs[0].name
+    folder.mkdir(parents=True)
+    (folder / ".lock").write_text(json.dumps({"host": "elsewhere", "pid": 1}))
+    out = study.run(spec, root, progress=False)
+    assert out["skipped"] == [runs[0].name] and out["done"] == [runs[1].name]
+    assert study.run_state(runs[0], root)[0] == "running"
+    (folder / ".lock").write_text(json.dumps({"host": __import__("socket").gethostname(), "pid": 2 ** 22 + 1}))
+    assert study.run_state(runs[0], root)[0] != "running"  # a dead process's lock is stale
+    assert study.run(spec, root, progress=False)["done"] == [runs[0].name]
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_gives_the_local_executors_rows(tmp_path):
+    pytest.importorskip("dask.distributed")
+    from dask.distributed import Client, LocalCluster
+
+    spec = quick()
+    study.run(spec, tmp_path / "local", progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        out = study.run(spec, tmp_path / "dask", client.get_executor(), threads=1, progress=False)
+    assert not out["failed"] and len(out["done"]) == 3
+    local = pd.read_csv(tmp_path / "local" / "results.csv").set_index("run").sort_index()
+    dask = pd.read_csv(tmp_path / "dask" / "results.csv").set_index("run").sort_index()
+    assert list(local.index) == list(dask.index)
+    for col in ("M1_final_dice", "M2_initial_dice_with_seeds", "M4_consistent_improvement", "best_epoch"):
+        pd.testing.assert_series_equal(local[col], dask[col], atol=1e-4, check_exact=False)
+
+
+def test_cli_plan_run_collect(tmp_path, capsys):
+    root = tmp_path / "q"
+    assert main(["study", "plan", str(STUDIES / "quick.yml"), "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "signals/heatmap-s1-t0-concat-p100" in out and "to do" in out and "pending" in out
+    assert main(["study", "run", str(STUDIES / "quick.yml"), "--root", str(root), "--quiet"]) == 0
+    assert main(["study", "plan", str(STUDIES / "quick.yml"), "--root", str(root)]) == 0
+    assert "3 done" in capsys.readouterr().out
+    export = tmp_path / "export"
+    assert main(["study", "collect", str(root), "--out", str(export), "--study", str(STUDIES / "quick.yml")]) == 0
+    prov = json.loads((export / "provenance.json").read_text())
+    assert prov["runs_done"] == 3 and prov["devices"] and prov["git_commits"] is not None
+    assert prov["deviations_from_the_paper"] and (export / "study.yml").is_file()
+    assert not list(export.glob("**/*.pt"))  # never models
+    assert main(["study", "plan", str(tmp_path / "missing.yml")]) == 2
+
+
+def test_every_torch_load_refuses_pickled_code(tmp_path):
+    """Issue 11: a model.pt from someone else must not run code when loaded."""
+    spec, root = quick(), tmp_path / "q"
+    spec.stages = spec.stages[:1]
+    spec.base = {**spec.base, "epochs": 1, "n_clicks": 1}
+    study.run(spec, root, progress=False)
+    run = root / "signals" / "heatmap-s1-t0-concat-p100"
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    torch.save({"model": Evil()}, run / "model.pt")
+    with pytest.raises(Exception, match="(?i)weights_only|unpickl|global"):
+        train.evaluate(run)
+    assert not marker.exists()
+    shutil.rmtree(run / "checkpoint.pt", ignore_errors=True)
