@@ -574,8 +574,9 @@ def collect(root, *, write: bool = True, out=None):
                 row.update(saved["metrics"])
                 prov = saved.get("provenance", {})
                 row.update(best_epoch=saved.get("best_epoch"), wall_time_s=prov.get("wall_time_s"),
-                           device=prov.get("device"), git_commit=prov.get("git_commit"), date=prov.get("date"),
-                           torch=prov.get("torch"), gtg_core=prov.get("gtg_core"))
+                           device=prov.get("device"), git_commit=prov.get("git_commit"),
+                           git_dirty=prov.get("git_dirty"), source_digest=prov.get("source_digest"),
+                           date=prov.get("date"), torch=prov.get("torch"), gtg_core=prov.get("gtg_core"))
                 for key, value in (saved.get("resolved") or {}).items():
                     row[f"resolved_{key}"] = _flat(value)
         elif (folder / "failed.json").exists():
@@ -601,7 +602,7 @@ def collect(root, *, write: bool = True, out=None):
 def provenance(root, study: Study | None = None) -> dict:
     """Where the collected results came from: the study file, the runs' git commits, devices and dates."""
     from . import __version__
-    from .train import _git_commit
+    from .train import _git_commit, source_digest
 
     table = collect(root, write=False)
     done = table[table["status"] == "done"] if len(table) else table
@@ -609,8 +610,9 @@ def provenance(root, study: Study | None = None) -> dict:
                "runs": int(len(table)), "runs_done": int(len(done)),
                "statuses": {k: int(v) for k, v in table["status"].value_counts().items()} if len(table) else {},
                "collected_with_gtg_core": __version__, "collected_at_commit": _git_commit(),
+               "collected_source_digest": source_digest(),
                "collected_on": time.strftime("%Y-%m-%d %H:%M:%S"), "collected_host": platform.node()}
-    for key in ("git_commit", "device", "torch", "gtg_core"):
+    for key in ("git_commit", "source_digest", "device", "torch", "gtg_core"):
         if key in done:
             summary[f"{key}s"] = sorted({str(v) for v in done[key].dropna()})
     if "date" in done and len(done):

@@ -312,8 +312,33 @@ def _git_commit() -> str | None:
         return None
 
 
+def source_digest() -> str:
+    """sha256 (first 16 hex digits) of gtg_core's own source files: names the code exactly, also where the
+    git commit cannot (a copied working tree on another machine reads its own, older, HEAD)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _git_dirty() -> bool | None:
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return bool(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def provenance(device, cfg: TrainConfig, wall_time_s: float) -> dict:
-    return {"gtg_core": __version__, "git_commit": _git_commit(), "torch": torch.__version__,
+    """Where a run's numbers came from. ``git_commit`` is the HEAD of the checkout the package was imported
+    from and ``git_dirty`` says whether gtg_core differs from it there; ``source_digest`` names the code
+    itself (:func:`source_digest`)."""
+    return {"gtg_core": __version__, "git_commit": _git_commit(), "git_dirty": _git_dirty(),
+            "source_digest": source_digest(), "torch": torch.__version__,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
             "seed": cfg.seed, "wall_time_s": round(wall_time_s, 3), "host": platform.node(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -409,7 +434,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    start_epoch, history, best = 0, [], -1.0
+    start_epoch, history, best, earlier_s = 0, [], -1.0, 0.0
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -417,8 +442,9 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
         optimiser.load_state_dict(state["optimiser"])
         gen.set_state(state["generator"].cpu())
         start_epoch, history, best = state["epoch"] + 1, state["history"], state["best"]
+        earlier_s = float(state.get("elapsed_s", 0.0))  # the wall time of the interrupted sessions
     amp = bool(cfg.amp and device.type == "cuda")
-    started = time.perf_counter()
+    started = time.perf_counter() - earlier_s
     total = max(0, cfg.epochs - start_epoch) * len(train_set)
     bar = tqdm(total=total, disable=not progress, desc=cfg.name, unit="vol")
     try:
@@ -452,7 +478,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                                                        "val_final_dice": best, "config": cfg.to_dict()})
             history.append(row)
             _save_torch(checkpoint, {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                                     "generator": gen.get_state(), "epoch": epoch, "history": history, "best": best})
+                                     "generator": gen.get_state(), "epoch": epoch, "history": history, "best": best,
+                                     "elapsed_s": time.perf_counter() - started})
             atomic_write_text(run_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_m1=f"{row.get('val_final_dice', float('nan')):.3f}")
             if on_epoch_end is not None:

@@ -56,11 +56,15 @@ def test_resume_after_an_interruption(tmp_path):
     history = pd.read_csv(tmp_path / "resume" / "history.csv")
     assert list(history["epoch"]) == [0]
     assert not list((tmp_path / "resume").glob("*.part*"))  # nothing half-written
+    first_part = torch.load(tmp_path / "resume" / "checkpoint.pt", weights_only=True)["elapsed_s"]
     seen = []
     train.fit(cfg, progress=False, on_epoch_end=lambda e, r: seen.append(e))
     assert seen == [1, 2]  # continued, not restarted
     history = pd.read_csv(tmp_path / "resume" / "history.csv")
     assert list(history["epoch"]) == [0, 1, 2]
+    prov = json.loads((tmp_path / "resume" / "metrics.json").read_text())["provenance"]
+    assert first_part > 0 and prov["wall_time_s"] >= first_part  # the interrupted session's time counts
+    assert len(prov["source_digest"]) == 16 and prov["source_digest"] == train.source_digest()
     with pytest.raises(ValueError, match="another configuration"):
         train.fit(small_config(tmp_path, name="resume", epochs=3, n_clicks=2, n_cases=4, filters=(4, 8, 16), sigma=5),
                   progress=False)
