@@ -1,0 +1,249 @@
+"""The paper's own numbers and claims as data, and each claim as a test on a results table.
+
+- :data:`TABLE1`: the hyperparameter grid (H1-H4).
+- :data:`TABLE3`: the optimal settings and Dice per dataset (from :data:`gtg_core.guidance.PAPER_SETTINGS`).
+- :data:`CLAIMS`: the findings of section 3 and the conclusion, each a function of a results table as
+  :func:`gtg_core.study.collect` writes it (one row per run: config fields, M1-M5, ``status``) that answers
+  ``"holds"``, ``"does not hold"`` or ``"not measured"``, with the numbers behind the answer
+  (:func:`check_claims`). Runs that share a setting and differ only in ``seed`` are averaged first.
+- :data:`DIVERGENCES`: where the paper's text, the authors' code (162e680 and HEAD) and gtg_core differ,
+  and the option that reproduces each reading.
+
+Metric names follow gtg_core's Table 2 numbering (M1 final Dice, M2 initial Dice, M3 efficiency, M4
+consistent improvement, M5 ground-truth overlap); section 3.2 of the paper swaps M3-M5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .guidance import PAPER_SETTINGS
+
+#: Table 1: the values each hyperparameter takes (sigma in voxels, theta and p in percent).
+TABLE1 = {"sigma": (0, 1, 5, 9, 13), "theta": (0, 10, 30, 50), "adaptor": ("concat", "dmf", "conv1s"),
+          "p": (50, 75, 100)}
+
+#: Table 3 per dataset: the optimal setting of each signal and its Dice (%).
+TABLE3 = {dataset: {signal: {**setting, "dice": PAPER_SETTINGS[dataset]["dice_table3"][signal]}
+                    for signal, setting in PAPER_SETTINGS[dataset]["table3"].items()}
+          for dataset in PAPER_SETTINGS}
+
+SIGNAL_ORDER = ("disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap")
+GEODESIC = ("gdt", "exp_gdt")
+HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
+
+
+@dataclass
+class Verdict:
+    claim: str
+    text: str
+    verdict: str
+    numbers: dict = field(default_factory=dict)
+    note: str = ""
+
+
+def _done(results):
+    if results is None or not len(results):
+        return results
+    out = results
+    if "status" in out:
+        out = out[out["status"] == "done"]
+    return out
+
+
+def _mean_by(rows, keys, metric):
+    """Mean of ``metric`` per value(s) of ``keys`` over the rows (seeds and other settings pooled)."""
+    if rows is None or not len(rows) or metric not in rows:
+        return {}
+    grouped = rows.groupby(keys)[metric].mean()
+    return {k: float(v) for k, v in grouped.items()}
+
+
+def _interactive(rows):
+    return rows[(rows["p_volume"] > 0)] if "p_volume" in rows else rows
+
+
+def claim_small_sigma(results) -> Verdict:
+    text = "sigma <= 5 gives the best final Dice (H1; Fig. 1b, section 4)"
+    rows = _done(results)
+    rows = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)
+                & rows["signal"].isin(["disk", "heatmap", "edt", "gdt", "exp_gdt"])] if rows is not None and len(rows) else rows
+    by_sigma = _mean_by(rows, "sigma", "M1_final_dice")
+    if len(by_sigma) < 2 or not any(s > 5 for s in by_sigma):
+        return Verdict("small_sigma", text, NOT_MEASURED, by_sigma, "needs sigma values on both sides of 5")
+    best = max(by_sigma, key=by_sigma.get)
+    return Verdict("small_sigma", text, HOLDS if best <= 5 else FAILS, {"M1_by_sigma": by_sigma, "best_sigma": best})
+
+
+def claim_theta_10(results) -> Verdict:
+    text = "theta = 10 % gives the best final Dice for EDT and GDT (H2; Fig. 1d)"
+    rows = _done(results)
+    rows = rows[rows["signal"].isin(["edt", "gdt"]) & (rows["p_volume"] == 1.0) & (rows["adaptor"] == "concat")] \
+        if rows is not None and len(rows) else rows
+    by_theta = _mean_by(rows, "theta", "M1_final_dice")
+    if 10.0 not in by_theta or len(by_theta) < 2:
+        return Verdict("theta_10", text, NOT_MEASURED, by_theta, "needs theta 10 and another value")
+    best = max(by_theta, key=by_theta.get)
+    return Verdict("theta_10", text, HOLDS if best == 10.0 else FAILS, {"M1_by_theta": by_theta, "best_theta": best})
+
+
+def claim_concat(results) -> Verdict:
+    text = "Concat is the best input adaptor (H3; Fig. 1e)"
+    rows = _done(results)
+    if rows is not None and len(rows):
+        rows = rows[rows["p_volume"] == 1.0]
+        # compare on the signals that were run with more than one adaptor
+        signals = rows.groupby("signal")["adaptor"].nunique()
+        rows = rows[rows["signal"].isin(signals[signals > 1].index)]
+    by_adaptor = _mean_by(rows, "adaptor", "M1_final_dice")
+    if "concat" not in by_adaptor or len(by_adaptor) < 2:
+        return Verdict("concat", text, NOT_MEASURED, by_adaptor, "needs Concat and another adaptor on one signal")
+    best = max(by_adaptor, key=by_adaptor.get)
+    return Verdict("concat", text, HOLDS if best == "concat" else FAILS, {"M1_by_adaptor": by_adaptor})
+
+
+def claim_high_p(results, histories=None) -> Verdict:
+    text = "p >= 75 % gives the best final Dice, and p = 75 % converges faster than 100 % (H4; Fig. 1e)"
+    rows = _done(results)
+    if rows is not None and len(rows):
+        rows = rows[rows["adaptor"] == "concat"]
+        signals = rows[rows["p_volume"] > 0].groupby("signal")["p_volume"].nunique()
+        rows = rows[rows["signal"].isin(signals[signals > 1].index) & (rows["p_volume"] > 0)]
+    by_p = _mean_by(rows, "p_volume", "M1_final_dice")
+    if len(by_p) < 2 or not any(p < 0.75 for p in by_p) or not any(p >= 0.75 for p in by_p):
+        return Verdict("high_p", text, NOT_MEASURED, by_p, "needs p below and at or above 75 % on one signal")
+    best = max(by_p, key=by_p.get)
+    numbers = {"M1_by_p": by_p, "best_p": best}
+    verdict = HOLDS if best >= 0.75 else FAILS
+    if histories is not None and len(histories) and {0.75, 1.0} <= set(by_p):
+        speed = {}
+        for p in (0.75, 1.0):
+            names = set(rows.loc[rows["p_volume"] == p, "run"])
+            epochs = []
+            for _, h in histories[histories["run"].isin(names)].groupby("run"):
+                h = h.dropna(subset=["val_final_dice"])
+                if len(h):
+                    target = 0.95 * h["val_final_dice"].max()
+                    epochs.append(int(h.loc[h["val_final_dice"] >= target, "epoch"].iloc[0]))
+            if epochs:
+                speed[p] = sum(epochs) / len(epochs)
+        numbers["epochs_to_95pct_of_best"] = speed
+        if len(speed) == 2 and speed[0.75] >= speed[1.0]:
+            verdict = FAILS
+    return Verdict("high_p", text, verdict, numbers)
+
+
+def _best_rows_per_signal(results):
+    """Per signal, the rows (all seeds) of its setting with the highest mean M1: the Table 3 analogue."""
+    rows = _done(results)
+    if rows is None or not len(rows):
+        return rows
+    rows = _interactive(rows)
+    keys = [k for k in ("signal", "sigma", "theta", "adaptor", "p_volume", "variant") if k in rows]
+    means = rows.groupby(keys)["M1_final_dice"].mean().reset_index()
+    best = means.loc[means.groupby("signal")["M1_final_dice"].idxmax(), keys]
+    return rows.merge(best, on=keys)
+
+
+def _ranking(results, metric, *, lower_is_better=False):
+    rows = _best_rows_per_signal(results)
+    values = _mean_by(rows, "signal", metric)
+    order = sorted(values, key=values.get, reverse=not lower_is_better)
+    return values, order
+
+
+def claim_disks_fastest(results) -> Verdict:
+    text = "disks are the most efficient signal (M3; Fig. 2)"
+    values, order = _ranking(results, "M3_step_time_s", lower_is_better=True)
+    if "disk" not in values or len(values) < 2:
+        return Verdict("disks_fastest", text, NOT_MEASURED, values)
+    return Verdict("disks_fastest", text, HOLDS if order[0] == "disk" else FAILS,
+                   {"M3_step_time_s": values, "fastest_first": order})
+
+
+def claim_geodesic_least_consistent(results) -> Verdict:
+    text = "the geodesic signals (GDT, exp-GDT) improve least consistently (M4; Fig. 2)"
+    values, order = _ranking(results, "M4_consistent_improvement")
+    geodesic = [s for s in order if s in GEODESIC]
+    others = [s for s in order if s not in GEODESIC and s != "adaptive_heatmap"]
+    if not geodesic or not others:
+        return Verdict("geodesic_least_consistent", text, NOT_MEASURED, values)
+    holds = max(values[s] for s in geodesic) < min(values[s] for s in others)
+    return Verdict("geodesic_least_consistent", text, HOLDS if holds else FAILS,
+                   {"M4_consistent_improvement": values, "most_consistent_first": order})
+
+
+def claim_adaptive_best(results) -> Verdict:
+    text = "the adaptive heatmap has the best M1, M2, M4 and M5 of all signals (Table 3, Fig. 2)"
+    metrics = ("M1_final_dice", "M2_initial_dice_with_seeds", "M4_consistent_improvement", "M5_gt_overlap_last")
+    numbers, verdicts = {}, []
+    for metric in metrics:
+        values, order = _ranking(results, metric)
+        if "adaptive_heatmap" not in values or len(values) < 2:
+            return Verdict("adaptive_best", text, NOT_MEASURED, numbers, "needs the adaptive heatmap and another signal")
+        numbers[metric] = values
+        verdicts.append(order[0] == "adaptive_heatmap")
+    numbers["best_in"] = [m for m, v in zip(metrics, verdicts) if v]
+    return Verdict("adaptive_best", text, HOLDS if all(verdicts) else FAILS, numbers)
+
+
+def claim_p50_below_baseline(results) -> Verdict:
+    text = "with p = 50 % the final Dice is below the non-interactive baseline's (H4, MSD Spleen)"
+    rows = _done(results)
+    if rows is None or not len(rows):
+        return Verdict("p50_below_baseline", text, NOT_MEASURED)
+    baseline = rows.loc[rows["p_volume"] == 0.0, "M1_final_dice"]
+    p50 = rows.loc[rows["p_volume"] == 0.5, "M1_final_dice"]
+    if baseline.empty or p50.empty:
+        return Verdict("p50_below_baseline", text, NOT_MEASURED)
+    numbers = {"baseline_M1": float(baseline.mean()), "p50_M1": float(p50.mean())}
+    return Verdict("p50_below_baseline", text, HOLDS if numbers["p50_M1"] < numbers["baseline_M1"] else FAILS,
+                   numbers)
+
+
+CLAIMS = (claim_small_sigma, claim_theta_10, claim_concat, claim_high_p, claim_p50_below_baseline,
+          claim_disks_fastest, claim_geodesic_least_consistent, claim_adaptive_best)
+
+
+def check_claims(results, histories=None) -> list[Verdict]:
+    """Every claim of :data:`CLAIMS` on a results table (and the per-epoch histories, for convergence)."""
+    out = []
+    for claim in CLAIMS:
+        out.append(claim(results, histories) if claim is claim_high_p else claim(results))
+    return out
+
+
+#: Where the paper's text, the authors' code and gtg_core differ: (topic, paper, 162e680, HEAD, gtg_core).
+DIVERGENCES = (
+    ("Heatmap (Eq. 2)", "exp(-|v-c| / (2 sigma^2)) (typo: no square)", "MONAI Gaussian, summed, min-max, squared",
+     "not squared", "paper: max of exp(-|v-c|^2/(2 sigma^2)); reference_code / reference_code_head"),
+    ("Disk radius", "sigma", "heatmap > 0.1: about 1.52 sigma", "about 2.15 sigma",
+     "paper: sigma; the code's through the variants"),
+    ("EDT / GDT seeds", "the ball of radius sigma (H1), distance to it, 1 - d",
+     "FastGeodis from outside the disks inward (0 outside)", "as 162e680", "both variants"),
+    ("theta (H2)", "discard the top theta % of distances, per image", "zero values <= percentile(positive, theta)",
+     "as 162e680", "both; default theta 0 (the code's --gdt_th 10)"),
+    ("exp-GDT and theta", "H2 names Eq. 3-5", "theta forced to 0", "theta forced to 0",
+     "paper applies it; reference variants refuse theta != 0"),
+    ("Adaptive radius", "floor(13 exp(-0.15 x)), x = mean GDT in 3x3", "5-level lookup, increasing in x",
+     "none", "paper (adaptive_units native/normalised) and reference_code (table by profile)"),
+    ("Lookup thresholds", "-", "8 decimals, table chosen by spacing", "-", "8 decimals, table chosen by profile"),
+    ("Geodesic image", "the image", "[image, fg, bg] guidance channels inside the loop", "as 162e680",
+     "LoopConfig.geodesic_image (auto: the code's for reference variants)"),
+    ("Duplicate clicks", "-", "not appended twice", "as 162e680", "skip_duplicate_clicks = True"),
+    ("p per click", "p decides per volume", "the same p again each round", "as 162e680",
+     "p_click 1.0 (paper) / 'p_volume' (code) / 'monai'"),
+    ("Evaluation clicks", "N = 10", "per-click probability 1", "-", "every round clicks in evaluation"),
+    ("DMF / Conv1S", "1x1 convolutions", "3x3x3 MONAI Convolution, ADN order", "as 162e680",
+     "adaptor_style paper / reference_code"),
+    ("Learning rate", "1e-5", "1e-4 (default, never set)", "1e-4", "lr 1e-5 default"),
+    ("Augmentation", "the same for all models", "flips p 0.1, rot90 p 0.1, shift 0.1 p 0.5", "as 162e680",
+     "augment = True (the code's)"),
+    ("M1 / M5", "after N = 10 clicks", "at j = 9 (seeds + 9 clicks)", "-", "metric_convention paper / reference_code"),
+    ("M2", "N = 0, no guidance", "with the initial seed clicks", "-", "both columns"),
+    ("M3", "1 - T", "T of the j = 9 step, 1 - T commented out", "-", "T and 1 - T; all steps or the last"),
+    ("M4", "over N x |D_val| clicks", "9 transitions, pooled over validation epochs", "-",
+     "metric_convention paper / reference_code"),
+    ("Table 3 GDT theta", "10 % on both datasets", "scripts: 30 % on MSD Spleen", "-",
+     "studies/paper-msd.yml (staged) and studies/authors-msd.yml (pinned)"),
+)
