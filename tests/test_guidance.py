@@ -550,3 +550,56 @@ def test_exp_gdt_theta_applies_as_h2_in_the_paper_and_is_refused_by_the_referenc
     for variant in guidance.REFERENCE_VARIANTS:
         with pytest.raises(ValueError, match="theta must be 0"):
             compute("exp_gdt", image, click, sigma=1, theta=10, variant=variant)
+
+
+# ---------------------------------------------------------------- issue 13: geodesic work only where it matters
+
+
+def _phantom_clicks(kind, shape, n=10, seed=0):
+    from gtg_core.data import phantom
+
+    image, label, spacing = phantom(kind, shape=shape, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    inside = label.nonzero()
+    clicks = inside[torch.randint(len(inside), (n // 2,), generator=g)]
+    anywhere = torch.stack([torch.randint(s, (n - n // 2,), generator=g) for s in shape], 1)
+    border = torch.tensor([[0, 0, 0], [shape[0] - 1, 3, shape[2] - 1], [2, shape[1] - 2, 1]])
+    return image.float(), torch.cat([clicks, anywhere, border]), spacing
+
+
+@needs_fastgeodis
+@pytest.mark.parametrize("variant", guidance.REFERENCE_VARIANTS)
+@pytest.mark.parametrize("kind", ["spleen_ct", "lesion_pet"])
+def test_local_reference_geodesics_equal_the_whole_volume_bit_for_bit(kind, variant):
+    image, clicks, spacing = _phantom_clicks(kind, (72, 64, 28))
+    for name in ("edt", "gdt", "exp_gdt"):
+        for lamb in ((0.0,) if name == "edt" else (0.0, 1.0)):
+            for iterations in (1, 2, 3, 4):
+                kw = dict(sigma=3, theta=0 if name == "exp_gdt" else 10, spacing=spacing, variant=variant,
+                          iterations=iterations, **({} if name == "edt" else {"lamb": lamb}))
+                whole = compute(name, image, clicks, local=False, **kw)
+                local = compute(name, image, clicks, **kw)
+                assert torch.equal(local, whole), (name, lamb, iterations)
+
+
+@needs_fastgeodis
+def test_local_reference_adaptive_heatmap_equals_the_whole_volume():
+    image, clicks, spacing = _phantom_clicks("spleen_ct", (72, 64, 28), n=12, seed=2)
+    kw = dict(sigma=2, theta=10, spacing=spacing, variant="reference_code", dataset="msd_spleen")
+    assert torch.equal(compute("adaptive_heatmap", image, clicks, **kw),
+                       compute("adaptive_heatmap", image, clicks, local=False, **kw))
+
+
+@needs_fastgeodis
+@pytest.mark.parametrize("kind, scale", [("spleen_ct", 1.0), ("spleen_ct", 0.3), ("lesion_pet", 1.0)])
+def test_local_eq6_radii_equal_the_whole_volume_for_every_click(kind, scale):
+    """Issue 13: how often the local radius equals the whole-volume GDT's: here, for all 60 clicks of each
+    phantom (CT in HU, scaled to spread the radii; PET in SUV)."""
+    equal = total = 0
+    for seed in range(3):
+        image, clicks, spacing = _phantom_clicks(kind, (96, 96, 32), n=20, seed=seed)
+        whole = guidance.adaptive_sigmas(image, clicks, spacing=spacing, intensity_scale=scale, local=False)
+        local = guidance.adaptive_sigmas(image, clicks, spacing=spacing, intensity_scale=scale)
+        equal += int((whole == local).sum())
+        total += len(clicks)
+    assert equal == total, f"{equal} of {total} radii equal"

@@ -166,3 +166,32 @@ def _clicks_by_sigma(clicks: torch.Tensor, sigmas):
     for value in distinct:
         yield value, clicks if len(distinct) == 1 else clicks[[i for i, x in enumerate(sigmas) if x == value]]
 
+
+
+def _merge_boxes(boxes: list) -> list:
+    """Merge (3 x (lo, hi)) boxes that overlap, until none do; the result covers the same voxels or more."""
+    boxes = [list(b) for b in boxes]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if all(a[k][0] < b[k][1] and b[k][0] < a[k][1] for k in range(3)):
+                    boxes[i] = [(min(a[k][0], b[k][0]), max(a[k][1], b[k][1])) for k in range(3)]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+def _click_boxes(host, radius: int, shape, pad: int) -> list:
+    """Per click, the box of half-width ``radius + pad`` clipped to ``shape``; overlapping boxes merged."""
+    return _merge_boxes([[(max(c[k] - radius - pad, 0), min(c[k] + radius + pad + 1, shape[k])) for k in range(3)]
+                         for c in host])
+
+
+def _slices(box) -> tuple:
+    return tuple(slice(lo, hi) for lo, hi in box)

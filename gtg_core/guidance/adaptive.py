@@ -21,7 +21,7 @@ import torch
 
 from .. import distance
 from .._checks import as_clicks, as_volume, check_choice
-from ._common import _set_click_voxels, _shape_and_strides
+from ._common import _click_boxes, _set_click_voxels, _shape_and_strides, _slices
 
 #: Eq. 6 constants.
 ADAPTIVE_A = 13.0
@@ -64,7 +64,8 @@ def reference_lookup_sigma(x, dataset: str = "autopet"):
 
 
 def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE_B, spacing=(1.0, 1.0, 1.0),
-                    lamb: float = 1.0, iterations: int = 2, intensity_scale: float = 1.0) -> torch.Tensor:
+                    lamb: float = 1.0, iterations: int = 2, intensity_scale: float = 1.0,
+                    local: bool = True) -> torch.Tensor:
     """Per-click heatmap radii of the paper's Eq. 6: sigma_i = floor(a * exp(-b * x_i)).
 
     Parameters
@@ -75,6 +76,9 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
         The GDT is computed on ``image * intensity_scale``. 1 (default): the image's own units. For a
         normalised image, the width of its intensity window gives the native units (436 for MSD Spleen's
         -224..212 HU window, 43 for AutoPET's 0..43 SUV); with lamb = 1 this scales x_i exactly.
+    local : bool
+        True (default): the GDT in a box around each click (see ``_adaptive_sigmas``); False: on the whole
+        volume, as Eq. 6 reads.
     clicks : (N, 3) integer tensor
         The clicks of one guidance channel.
     a, b : float
@@ -90,9 +94,9 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
     gives a large x_i and a small radius.
     """
     image = as_volume(image)
-    clicks, _ = as_clicks(clicks, image.shape, image.device)
+    clicks, host = as_clicks(clicks, image.shape, image.device)
     return _adaptive_sigmas(image, clicks, a=a, b=b, spacing=spacing, lamb=lamb, iterations=iterations,
-                            intensity_scale=check_intensity_scale(intensity_scale))
+                            intensity_scale=check_intensity_scale(intensity_scale), host=host, local=local)
 
 
 def check_intensity_scale(value) -> float:
@@ -101,20 +105,48 @@ def check_intensity_scale(value) -> float:
     return float(value)
 
 
-def _adaptive_sigmas(image, clicks, *, a, b, spacing, lamb, iterations, intensity_scale=1.0) -> torch.Tensor:
-    """:func:`adaptive_sigmas` on checked inputs (``compute`` has read the clicks once already)."""
+#: Half-width in voxels of the box around each click in which the local Eq. 6 computation runs. Measured on
+#: both phantoms (207 clicks): 16 gives every click the whole volume's radius; 8 missed 5 (by 1 to 3).
+LOCAL_MARGIN = 16
+
+
+def _neighbourhood_mean(gdt: torch.Tensor) -> torch.Tensor:
+    """The 3 x 3 in-plane mean of a map at every voxel, counting only in-volume voxels."""
+    plane = gdt.permute(2, 0, 1)[:, None]  # (Z, 1, X, Y)
+    total = torch.nn.functional.avg_pool2d(plane, 3, stride=1, padding=1, divisor_override=1)
+    count = torch.nn.functional.avg_pool2d(torch.ones_like(plane), 3, stride=1, padding=1, divisor_override=1)
+    return (total / count)[:, 0].permute(1, 2, 0)
+
+
+def _gdt_to_clicks(image, clicks, spacing, lamb, iterations) -> torch.Tensor:
+    soft = _set_click_voxels(torch.ones(image.shape, device=image.device), clicks, 0.0)  # seeds: the clicks
+    return distance.geodesic_distance(image, soft_mask=soft, spacing=spacing, lamb=lamb, iterations=iterations)
+
+
+def _adaptive_sigmas(image, clicks, *, a, b, spacing, lamb, iterations, intensity_scale=1.0, host=None,
+                     local=False) -> torch.Tensor:
+    """:func:`adaptive_sigmas` on checked inputs (``compute`` has read the clicks once already).
+
+    ``local`` (with ``host``, the clicks as a list): the GDT runs in a box of :data:`LOCAL_MARGIN` voxels
+    around each click (boxes that overlap merged, the clicks inside a box its seeds) instead of the whole
+    volume. x_i reads the GDT next to click i only; a shorter path that leaves the box would be missed,
+    which the tests measure (at :data:`LOCAL_MARGIN` the radius equals the whole volume's for every click).
+    """
     if not len(clicks):
         return torch.zeros(0, dtype=torch.int64, device=image.device)
     if intensity_scale != 1.0:
         image = image * intensity_scale
-    soft = _set_click_voxels(torch.ones(image.shape, device=image.device), clicks, 0.0)  # seeds: the clicks
-    gdt = distance.geodesic_distance(image, soft_mask=soft, spacing=spacing, lamb=lamb, iterations=iterations)
-    # 3x3 in-plane mean via average pooling, counting only in-volume voxels.
-    plane = gdt.permute(2, 0, 1)[:, None]  # (Z, 1, X, Y)
-    total = torch.nn.functional.avg_pool2d(plane, 3, stride=1, padding=1, divisor_override=1)
-    count = torch.nn.functional.avg_pool2d(torch.ones_like(plane), 3, stride=1, padding=1, divisor_override=1)
-    mean = (total / count)[:, 0].permute(1, 2, 0)
-    x = mean[clicks[:, 0], clicks[:, 1], clicks[:, 2]]
+    if not local:
+        x = _neighbourhood_mean(_gdt_to_clicks(image, clicks, spacing, lamb, iterations))
+        x = x[clicks[:, 0], clicks[:, 1], clicks[:, 2]]
+        return eq6_sigma(x, float(a), float(b)).to(torch.int64)
+    shape = tuple(image.shape)
+    x = torch.zeros(len(host), device=image.device)
+    for box in _click_boxes(host, LOCAL_MARGIN, shape, 0):
+        members = [i for i, c in enumerate(host) if all(lo <= v < hi for v, (lo, hi) in zip(c, box))]
+        local_clicks = clicks[members] - torch.as_tensor([lo for lo, _ in box], device=clicks.device)
+        mean = _neighbourhood_mean(_gdt_to_clicks(image[_slices(box)], local_clicks, spacing, lamb, iterations))
+        x[members] = mean[local_clicks[:, 0], local_clicks[:, 1], local_clicks[:, 2]]
     return eq6_sigma(x, float(a), float(b)).to(torch.int64)
 
 

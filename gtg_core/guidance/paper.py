@@ -28,7 +28,8 @@ from .adaptive import _adaptive_sigmas, warn_if_uniform
 GEODESIC_DEFAULTS = {"lamb": 1.0, "iterations": 2}
 
 OPTIONS = {"disk": set(), "heatmap": set(), "edt": set(), "gdt": {"lamb", "iterations"},
-           "exp_gdt": {"lamb", "iterations"}, "adaptive_heatmap": {"lamb", "iterations", "a", "b", "intensity_scale"}}
+           "exp_gdt": {"lamb", "iterations"},
+           "adaptive_heatmap": {"lamb", "iterations", "a", "b", "intensity_scale", "local"}}
 
 
 def _paper_gaussian_patch(sigma: float, device):
@@ -124,7 +125,8 @@ def compute_signal(name, image, clicks, host, sigma, theta, spacing, options) ->
 
         sig = _adaptive_sigmas(image, clicks, a=options.get("a", ADAPTIVE_A), b=options.get("b", ADAPTIVE_B),
                                spacing=spacing, lamb=lamb, iterations=iterations,
-                               intensity_scale=check_intensity_scale(options.get("intensity_scale", 1.0))).tolist()
+                               intensity_scale=check_intensity_scale(options.get("intensity_scale", 1.0)),
+                               host=host, local=bool(options.get("local", True))).tolist()
         warn_if_uniform(sig, "paper adaptive_heatmap (Eq. 6)")
         return _paper_heatmap(shape, clicks, host, sig, device)
     return _paper_distance(name, image, clicks, host, sigma, theta, spacing, lamb, iterations)

@@ -32,16 +32,17 @@ import torch
 
 from .. import distance
 from . import _common as _c
-from ._common import (_OFFSET_CACHE, _ball_offsets, _box, _clicks_by_sigma, _minmax, _scatter_patches,
-                      percentile)
+from ._common import (_OFFSET_CACHE, _ball_offsets, _box, _click_boxes, _clicks_by_sigma, _minmax,
+                      _scatter_patches, _slices, percentile)
 from .adaptive import _reference_window_sigmas, reference_adaptive_sigmas_from_map
 
 #: FastGeodis options of the authors' code: 4 raster iterations, lamb 1 (0 for the EDT).
 GEODESIC_DEFAULTS = {"lamb": 1.0, "iterations": 4}
 
-OPTIONS = {"disk": set(), "heatmap": set(), "edt": {"iterations", "geodesic_image"},
-           "gdt": {"lamb", "iterations", "geodesic_image"}, "exp_gdt": {"lamb", "iterations", "geodesic_image"},
-           "adaptive_heatmap": {"lamb", "iterations", "dataset", "channel", "geodesic_image"}}
+OPTIONS = {"disk": set(), "heatmap": set(), "edt": {"iterations", "geodesic_image", "local"},
+           "gdt": {"lamb", "iterations", "geodesic_image", "local"},
+           "exp_gdt": {"lamb", "iterations", "geodesic_image", "local"},
+           "adaptive_heatmap": {"lamb", "iterations", "dataset", "channel", "geodesic_image", "local"}}
 OPTIONS_HEAD = {name: opts for name, opts in OPTIONS.items() if name != "adaptive_heatmap"}
 
 
@@ -134,22 +135,49 @@ def _reference_threshold(m: torch.Tensor, theta: float) -> torch.Tensor:
     return torch.where(m > t, m, torch.zeros_like(m))
 
 
+#: Voxels of margin around the disks in the local computation: one ring of outside voxels (FastGeodis' seeds)
+#: is all a disk's distances depend on; two for safety.
+LOCAL_PAD = 2
+
+
 def _reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks=None, *, squared=True,
-                            geodesic_image=None):
+                            geodesic_image=None, local=True):
     """FastGeodis from outside the disks inward, then global min-max (steps 5 of the notes).
-    ``geodesic_image``: the (C, X, Y, Z) tensor FastGeodis sees instead of ``image`` (see ``compute``)."""
+    ``geodesic_image``: the (C, X, Y, Z) tensor FastGeodis sees instead of ``image`` (see ``compute``).
+
+    ``local`` (default): the distance is 0 outside every disk and, inside, a path cost to the disk's rim
+    through the disk, so it depends only on the image inside the disks and the ring of voxels around them.
+    FastGeodis then runs on one box per cluster of disks (the disks' extent plus :data:`LOCAL_PAD` voxels;
+    clusters whose Gaussian boxes overlap share a box) instead of the whole volume: the same values
+    (the tests compare them bit for bit), in milliseconds instead of seconds on the CPU.
+    """
     shape, device = tuple(image.shape), image.device
     disks = (_reference_heatmap(shape, host, sigma, device, clicks, squared=squared) > 0.1).to(torch.float32)
     if not bool(disks.any()):
         return torch.zeros(shape, device=device)
+    geo = image if geodesic_image is None else geodesic_image
     # the disk map is FastGeodis' soft mask as the code passes it: seeds = mask 0 = outside the disks
-    d = distance.geodesic_distance(image if geodesic_image is None else geodesic_image, soft_mask=disks,
-                                   spacing=spacing, lamb=lamb, iterations=iterations, v=1e11)
+    kw = dict(spacing=spacing, lamb=lamb, iterations=iterations, v=1e11)
+    if not local:
+        return _minmax(distance.geodesic_distance(geo, soft_mask=disks, **kw))
+    d = torch.zeros(shape, device=device)
+    tail = _gaussian_tail(float(sigma)) if sigma > 0 else 0
+    for box in _click_boxes(host, tail, shape, LOCAL_PAD):
+        sub = disks[_slices(box)]
+        inside = sub.nonzero()
+        if not len(inside):
+            continue
+        lo, hi = inside.amin(0).tolist(), inside.amax(0).tolist()  # the disks' extent in the box: one read
+        tight = [(max(b[0] + l - LOCAL_PAD, 0), min(b[0] + h + LOCAL_PAD + 1, n))
+                 for b, l, h, n in zip(box, lo, hi, shape)]
+        sl = _slices(tight)
+        crop = geo[sl] if geo.ndim == 3 else geo[(slice(None),) + sl]
+        d[sl] = distance.geodesic_distance(crop, soft_mask=disks[sl].contiguous(), **kw)
     return _minmax(d)
 
 
 def _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations, dataset, channel, clicks=None,
-                        geodesic_image=None):
+                        geodesic_image=None, local=True):
     shape, device = tuple(image.shape), image.device
     if not host:
         return torch.zeros(shape, device=device)
@@ -157,7 +185,7 @@ def _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations, da
         sigmas = [1] * len(host)
     else:
         m = _reference_threshold(_reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks,
-                                                         geodesic_image=geodesic_image), theta)
+                                                         geodesic_image=geodesic_image, local=local), theta)
         sigmas = (_reference_window_sigmas(m, host, dataset) if _c._vectorised(device)
                   else reference_adaptive_sigmas_from_map(m, host, dataset))
     return _minmax(_reference_gaussian_sum(shape, host, sigmas, device, normalise_each=True, clicks=clicks))
@@ -174,12 +202,13 @@ def compute_signal(name, image, clicks, host, sigma, theta, spacing, options, *,
     iterations = options.get("iterations", GEODESIC_DEFAULTS["iterations"])
     lamb = 0.0 if name == "edt" else options.get("lamb", GEODESIC_DEFAULTS["lamb"])
     geodesic_image = options.get("geodesic_image")
+    local = bool(options.get("local", True))
     if name == "adaptive_heatmap":
         return _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations,
                                    options.get("dataset", "autopet"), options.get("channel", "foreground"), clicks,
-                                   geodesic_image)
+                                   geodesic_image, local)
     m = _reference_distance_map(image, host, sigma, lamb, iterations, spacing, clicks, squared=squared,
-                                geodesic_image=geodesic_image)
+                                geodesic_image=geodesic_image, local=local)
     if name == "exp_gdt":
         return 1.0 - torch.exp(-_reference_threshold(m, 0.0))
     return _reference_threshold(m, theta)
