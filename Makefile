@@ -44,6 +44,8 @@ bench: setup
 	$(VENV)/bin/gtg bench train
 	$(VENV)/bin/gtg bench data
 	$(VENV)/bin/gtg bench ops
+	$(VENV)/bin/gtg bench local
+	$(VENV)/bin/gtg bench study
 
 clean:
 	rm -rf _build book/_executed

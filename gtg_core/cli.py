@@ -36,20 +36,20 @@ def cmd_bench(args) -> int:
     elif args.what == "guidance":
         bench.bench_guidance(device, sizes or bench.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out,
                              skip_geodesic=args.skip_geodesic)
+    elif args.what == "local":
+        bench.bench_local(device, sizes or bench.DEFAULT_SIZES, repeats=min(args.repeats, 3), out_dir=args.out)
+    elif args.what == "study":
+        bench.bench_study(args.study, out_dir=args.out)
     elif args.what == "ops":
         bench.bench_ops(tuple(sizes[0]) if sizes else (128, 128, 128), out_dir=args.out)
     elif args.what == "data":
         bench.bench_phantoms(tuple(sizes[0]) if sizes else (128, 128, 64), repeats=args.repeats, out_dir=args.out)
     elif args.what == "clicks":
-        from . import bench_clicks
-
-        bench_clicks.bench_clicks(device, sizes or bench_clicks.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out)
+        bench.bench_clicks(device, sizes or bench.clicks.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out)
     else:
-        from . import bench_train
-
         default = ((128, 128, 128),) if device.startswith("cuda") else ((64, 64, 32),)
-        bench_train.bench_train(device, sizes or default, repeats=min(args.repeats, 3), out_dir=args.out,
-                                filters=tuple(args.filters) if args.filters else None)
+        bench.bench_train(device, sizes or default, repeats=min(args.repeats, 3), out_dir=args.out,
+                          filters=tuple(args.filters) if args.filters else None)
     return 0
 
 
@@ -157,8 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd")
 
     b = sub.add_parser("bench", help="speed comparisons against MONAI / scipy / FastGeodis")
-    b.add_argument("what", choices=("guidance", "clicks", "train", "data", "ops"),
-                   help="ops: kernels and host reads per call on the CUDA code path (any machine)")
+    b.add_argument("what", choices=("guidance", "local", "clicks", "train", "data", "ops", "study"),
+                   help="local: the geodesic signals on boxes vs the whole volume; ops: kernels and host reads "
+                        "per call on the CUDA code path (any machine); study: the quick study, 1 vs 2 workers")
+    b.add_argument("--study", default="studies/quick.yml", help="study: the study file to run")
     b.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     b.add_argument("--size", type=int, nargs="+", help="one or more X Y Z triples")
     b.add_argument("--repeats", type=int, default=5)

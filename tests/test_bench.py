@@ -69,7 +69,7 @@ def test_a_click_round_on_the_cuda_path_reads_little_back(signal, variant, sigma
     if fastgeodis_calls and not distance.fastgeodis_available():
         pytest.skip("FastGeodis not installed")
     from gtg_core import interaction
-    from gtg_core.bench_clicks import synthetic_prediction
+    from gtg_core.bench import synthetic_prediction
 
     pred, label, fg, bg = synthetic_prediction((64, 64, 48), torch.device("cpu"))
     image = label.float() * 100

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from gtg_core import __version__
@@ -80,3 +81,24 @@ def test_bench_ops_writes_the_counts(tmp_path, capsys):
     table = (tmp_path / "ops-cuda-code-path.md").read_text()
     assert "click round: deepedit user + heatmap (reference_code)" in table and "host_reads" in table
     assert "kernels" in capsys.readouterr().out
+
+
+def test_bench_local_writes_local_whole_and_click_step_rows(tmp_path, capsys):
+    pytest.importorskip("FastGeodis")
+    assert main(["bench", "local", "--device", "cpu", "--size", "40", "36", "20", "--repeats", "1",
+                 "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(next(tmp_path.glob("local-*.csv")))
+    geodesic = table[table["what"].str.contains("10 clicks")]
+    assert len(geodesic) == 5 and (geodesic["whole_volume_ms"] > 0).all() and (geodesic["local_ms"] > 0).all()
+    steps = table[table["what"].str.startswith("click step")]
+    assert len(steps) == 2 and (steps["adaptive_over_heatmap"] > 0).all()
+    assert "goal <= 2" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_study_times_one_and_two_workers(tmp_path, capsys):
+    pytest.importorskip("dask.distributed")
+    assert main(["bench", "study", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(next(tmp_path.glob("study-*.csv")))
+    assert list(table["runs"]) == [3, 3, 3] and table["speedup_vs_one_worker"].iloc[0] == 1.0
+    assert (table["wall_s"] > 0).all()

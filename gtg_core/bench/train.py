@@ -14,10 +14,11 @@ import time
 import numpy as np
 import torch
 
-from .bench import device_name, ellipsoid_volume, write_table
-from .bench_clicks import monai_click_step
-from .interaction import network_input, predict
-from .train import train_step
+from ..interaction import network_input, predict
+from ..train import train_step
+from ._inputs import ellipsoid_volume
+from ._timing import device_name, write_table
+from .clicks import monai_click_step
 
 
 def _sync(device):
@@ -53,8 +54,8 @@ def bench_train(device="cpu", sizes=((128, 128, 128),), *, repeats: int = 3, fil
                 print_fn=print) -> list[dict]:
     from monai.losses import DiceCELoss
 
-    from . import clicks, interaction
-    from .model import DEEPEDIT_FILTERS, DeepEditNet
+    from .. import clicks, interaction
+    from ..model import DEEPEDIT_FILTERS, DeepEditNet
 
     device = torch.device(device)
     amp = device.type == "cuda"

@@ -10,27 +10,17 @@ from __future__ import annotations
 
 import torch
 
-from .bench import device_name, ellipsoid_volume, time_call, write_table
+from ._inputs import synthetic_prediction
+from ._timing import device_name, time_call, write_table
 
 DEFAULT_SIZES = ((512, 512, 89), (128, 128, 128))
-
-
-def synthetic_prediction(shape, device):
-    """Label = an ellipsoid; prediction = the same ellipsoid shifted (both FN and FP regions)."""
-    _, label, clicks = ellipsoid_volume(shape, device=device)
-    shift = max(2, shape[0] // 16)
-    pred = torch.roll(label, shifts=shift, dims=0)
-    fg = clicks[:5]
-    bg = torch.tensor([[1, 1, 1], [shape[0] - 2, 1, 1], [1, shape[1] - 2, 1], [1, 1, shape[2] - 2],
-                       [shape[0] - 2, shape[1] - 2, shape[2] - 2]], device=device)
-    return pred, label, fg, bg
 
 
 def gtg_click_step(pred, label, fg, bg, generator, *, signal="heatmap", sigma=3.0, variant="reference_code"):
     """One corrective step with gtg_core (:func:`gtg_core.interaction.click_round`); returns the new click
     sets and the two guidance channels. Only the geodesic signals read intensities, so the label stands in
     for the image."""
-    from .interaction import LoopConfig, click_round
+    from ..interaction import LoopConfig, click_round
 
     cfg = LoopConfig(signal=signal, sigma=sigma, variant=variant)
     return click_round(label, label, pred, fg, bg, cfg, generator)[:4]
