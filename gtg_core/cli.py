@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", choices=("guidance", "local", "clicks", "train", "data", "ops", "study"),
                    help="local: the geodesic signals on boxes vs the whole volume; ops: kernels and host reads "
                         "per call on the CUDA code path (any machine); study: the quick study, 1 vs 2 workers")
-    b.add_argument("--study", default="studies/quick.yml", help="study: the study file to run")
+    b.add_argument("--study", default="studies/bench-runner.yml", help="study: the study file to time")
     b.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     b.add_argument("--size", type=int, nargs="+", help="one or more X Y Z triples")
     b.add_argument("--repeats", type=int, default=5)

@@ -231,3 +231,32 @@ def test_augmentation_changes_training_and_never_touches_validation(tmp_path, mo
     train.fit(small_config(tmp_path, name="noaug", epochs=1, n_clicks=1, n_cases=4, filters=(4, 8, 16),
                            augment=False), progress=False)
     assert seen == []
+
+
+def test_m3_steps_are_timed_after_a_warm_up(monkeypatch):
+    """Issue 10: a slow first call (lazy initialisation) must not be timed as the first click step."""
+    import time as _time
+
+    from gtg_core import interaction
+
+    real, calls = interaction.user_clicks.corrective_clicks, []
+
+    def first_call_slow(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            _time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(interaction.user_clicks, "corrective_clicks", first_call_slow)
+    label = torch.zeros(24, 24, 12, dtype=torch.bool)
+    label[6:16, 6:16, 3:9] = True
+    vol = train.Volume("a", torch.rand(label.shape), label, (1.0, 1.0, 1.0))
+
+    class Empty(torch.nn.Module):
+        def forward(self, x):
+            return torch.cat([torch.ones_like(x[:, :1]), torch.zeros_like(x[:, :1])], 1)
+
+    cfg = TrainConfig(signal="disk", sigma=1, n_clicks=3, device="cpu")
+    trace = train.evaluate_volumes(Empty(), [vol], cfg)
+    steps = trace.loc[trace["click"] >= 1, "step_time_s"]
+    assert len(calls) == 4 and steps.max() < 0.25  # the warm-up took the slow call
