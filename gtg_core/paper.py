@@ -215,8 +215,8 @@ def check_claims(results, histories=None) -> list[Verdict]:
 
 #: Where the paper's text, the authors' code and gtg_core differ: (topic, paper, 162e680, HEAD, gtg_core).
 DIVERGENCES = (
-    ("Heatmap (Eq. 2)", "exp(-|v-c| / (2 sigma^2)) (typo: no square)", "MONAI Gaussian, summed, min-max, squared",
-     "not squared", "paper: max of exp(-|v-c|^2/(2 sigma^2)); reference_code / reference_code_head"),
+    ("Heatmap (Eq. 2)", "exp(-‖v-c‖ / (2 sigma^2)) (typo: no square)", "MONAI Gaussian, summed, min-max, squared",
+     "not squared", "paper: max of exp(-‖v-c‖^2 / (2 sigma^2)); reference_code / reference_code_head"),
     ("Disk radius", "sigma", "heatmap > 0.1: about 1.52 sigma", "about 2.15 sigma",
      "paper: sigma; the code's through the variants"),
     ("EDT / GDT seeds", "the ball of radius sigma (H1), distance to it, 1 - d",
@@ -242,7 +242,7 @@ DIVERGENCES = (
     ("M1 / M5", "after N = 10 clicks", "at j = 9 (seeds + 9 clicks)", "-", "metric_convention paper / reference_code"),
     ("M2", "N = 0, no guidance", "with the initial seed clicks", "-", "both columns"),
     ("M3", "1 - T", "T of the j = 9 step, 1 - T commented out", "-", "T and 1 - T; all steps or the last"),
-    ("M4", "over N x |D_val| clicks", "9 transitions, pooled over validation epochs", "-",
+    ("M4", "over N x (validation volumes) clicks", "9 transitions, pooled over validation epochs", "-",
      "metric_convention paper / reference_code"),
     ("Table 3 GDT theta", "10 % on both datasets", "scripts: 30 % on MSD Spleen", "-",
      "studies/paper-msd.yml (staged) and studies/authors-msd.yml (pinned)"),

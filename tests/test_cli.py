@@ -90,6 +90,8 @@ def test_bench_local_writes_local_whole_and_click_step_rows(tmp_path, capsys):
     table = pd.read_csv(next(tmp_path.glob("local-*.csv")))
     geodesic = table[table["what"].str.contains("10 clicks")]
     assert len(geodesic) == 5 and (geodesic["whole_volume_ms"] > 0).all() and (geodesic["local_ms"] > 0).all()
+    ratio = geodesic["whole_volume_ms"] / geodesic["local_ms"]
+    assert ((geodesic["local_speedup"] - ratio).abs() < 0.02 * ratio).all()
     steps = table[table["what"].str.startswith("click step")]
     assert len(steps) == 2 and (steps["adaptive_over_heatmap"] > 0).all()
     assert "goal <= 2" in capsys.readouterr().out

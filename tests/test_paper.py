@@ -25,6 +25,7 @@ def test_tables_are_the_papers():
     assert paper.TABLE3["msd_spleen"]["adaptive_heatmap"]["dice"] == 96.9
     assert paper.TABLE3["autopet"]["gdt"]["theta"] == 10 == PAPER_SETTINGS["autopet"]["table3"]["gdt"]["theta"]
     assert len(paper.DIVERGENCES) >= 15 and all(len(d) == 5 for d in paper.DIVERGENCES)
+    assert not any("|" in cell for d in paper.DIVERGENCES for cell in d)  # renders as a Markdown table
 
 
 @pytest.mark.parametrize("good", [True, False])

@@ -248,7 +248,7 @@ def bench_local(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 3, out_dir=
                                 device, repeats=repeats, budget_s=60.0)
             rows.append({"size": size, "what": f"{name} ({variant}), 10 clicks", "local_ms": round(local_ms, 3),
                          "whole_volume_ms": round(whole_ms, 3), "bare_fastgeodis_whole_ms": round(bare_ms, 3),
-                         "local_speedup": _fmt_ratio(whole_ms, local_ms)})
+                         "local_speedup": _fmt_ratio(local_ms, whole_ms)})
             print_fn(f"{size:>12} {rows[-1]['what']:42s} local {local_ms:9.2f} ms   whole volume {whole_ms:10.2f} ms"
                      f"   bare FastGeodis {bare_ms:10.2f} ms   x{rows[-1]['local_speedup']}")
         pred, label, fg, bg = synthetic_prediction(shape, device)
