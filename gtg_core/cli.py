@@ -117,14 +117,16 @@ def cmd_study(args) -> int:
         for r in runs:
             state, detail = ("same as " + r.same_as, "") if r.same_as else (
                 study.run_state(r, args.root) if args.root else ("to do", ""))
-            counts[state.split()[0]] = counts.get(state.split()[0], 0) + 1
+            kind = "same as an earlier run" if r.same_as else state
+            counts[kind] = counts.get(kind, 0) + 1
             print(f"{r.name:60s} {state}{(' (' + detail + ')') if detail else ''}")
         for name in pending:
             print(f"{name + '/*':60s} pending: waits for best_of of {spec_stage(spec, name)}")
-        hours = study.estimate_seconds(runs, args.root) / 3600
+        seconds = study.estimate_seconds(runs, args.root)
+        left = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
         print(f"{len(runs)} runs planned ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
-              f"{len(pending)} stage(s) pending; about {hours:.1f} h of training left at the measured rate "
-              "(one worker; see gtg_core.study.estimate_seconds)")
+              f"{len(pending)} stage(s) pending; about {left} of training left for one worker at the measured "
+              "rate (pending stages not counted; see gtg_core.study.estimate_seconds)")
         return 0
     executor, threads, close = study.make_executor(args.executor)
     try:

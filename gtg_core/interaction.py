@@ -129,11 +129,6 @@ def compute_guidance(image, fg, bg, cfg: LoopConfig, previous=None) -> tuple[tor
     return g_fg, g_bg
 
 
-def append_clicks(clicks: torch.Tensor, new: torch.Tensor, duplicate) -> torch.Tensor:
-    """``clicks`` with ``new`` (0 or 1 rows) appended, unless ``duplicate`` (a bool read from the device)."""
-    return clicks if duplicate else torch.cat([clicks, new])
-
-
 def network_input(image, g_fg, g_bg) -> torch.Tensor:
     """(3, X, Y, Z) = image, foreground guidance, background guidance: DeepEditNet's channel order."""
     return torch.stack([image, g_fg, g_bg])
@@ -174,7 +169,8 @@ def click_round(image, label, pred, fg, bg, cfg: LoopConfig, generator: torch.Ge
         # one read for both channels: is the new click already in the list (the authors' update_guidance)
         pairs = ((fg, add_fg), (bg, add_bg))
         duplicate = tuple(torch.stack([(old[:, None] == new[None]).all(-1).any() for old, new in pairs]).tolist())
-    fg, bg = append_clicks(fg, add_fg, duplicate[0]), append_clicks(bg, add_bg, duplicate[1])
+    fg = fg if duplicate[0] else torch.cat([fg, add_fg])
+    bg = bg if duplicate[1] else torch.cat([bg, add_bg])
     t1 = clock() if clock else None
     g_fg, g_bg = compute_guidance(image, fg, bg, cfg, previous)
     times = None
@@ -209,9 +205,10 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
     evaluate : bool
         Training (False): ``p_volume`` decides whether to interact; ``n_clicks`` rounds, each with a
         no-grad prediction; no trace. Evaluation (True): always interactive and a click in every
-        round whatever ``p_volume`` and ``p_click`` say (the paper evaluates every model with N clicks, the
-        authors' evaluator with p = 1), ``n_clicks + 1`` predictions (click 0 = seeds only ... click N), a trace row for each, plus
-        one prediction without any guidance (``click = -1``, the paper's M2) when ``no_guidance_row``.
+        round whatever ``p_volume`` and ``p_click`` say (the paper evaluates every model with N clicks,
+        the authors' evaluator with p = 1), ``n_clicks + 1`` predictions (click 0 = seeds only ... click
+        N), a trace row for each, plus one prediction without any guidance (``click = -1``, the paper's
+        M2) when ``no_guidance_row``.
     """
     label = label.bool()
     fg, bg = user_clicks.initial_clicks(label, generator=generator)

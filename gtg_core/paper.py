@@ -66,8 +66,9 @@ def _interactive(rows):
 def claim_small_sigma(results) -> Verdict:
     text = "sigma <= 5 gives the best final Dice (H1; Fig. 1b, section 4)"
     rows = _done(results)
-    rows = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)
-                & rows["signal"].isin(["disk", "heatmap", "edt", "gdt", "exp_gdt"])] if rows is not None and len(rows) else rows
+    if rows is not None and len(rows):
+        rows = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)
+                    & rows["signal"].isin(["disk", "heatmap", "edt", "gdt", "exp_gdt"])]
     by_sigma = _mean_by(rows, "sigma", "M1_final_dice")
     if len(by_sigma) < 2 or not any(s > 5 for s in by_sigma):
         return Verdict("small_sigma", text, NOT_MEASURED, by_sigma, "needs sigma values on both sides of 5")
@@ -180,7 +181,8 @@ def claim_adaptive_best(results) -> Verdict:
     for metric in metrics:
         values, order = _ranking(results, metric)
         if "adaptive_heatmap" not in values or len(values) < 2:
-            return Verdict("adaptive_best", text, NOT_MEASURED, numbers, "needs the adaptive heatmap and another signal")
+            return Verdict("adaptive_best", text, NOT_MEASURED, numbers,
+                           "needs the adaptive heatmap and another signal")
         numbers[metric] = values
         verdicts.append(order[0] == "adaptive_heatmap")
     numbers["best_in"] = [m for m, v in zip(metrics, verdicts) if v]

@@ -321,7 +321,7 @@ def test_paper_settings_are_table3():
 @pytest.mark.parametrize("name", guidance.SIGNALS)
 def test_cpu_and_cuda_agree(name, variant):
     if (variant, name) == ("reference_code_head", "adaptive_heatmap"):
-        pytest.skip("HEAD has no adaptive heatmap (test_every_signal_shape_range_device_and_empty_clicks checks the error)")
+        pytest.skip("HEAD has no adaptive heatmap (the shape/range test checks its error)")
     if (name in guidance.GEODESIC_SIGNALS or (variant in guidance.REFERENCE_VARIANTS and name == "edt")) and \
             not distance.fastgeodis_available():
         pytest.skip("FastGeodis not installed")

@@ -223,7 +223,8 @@ def test_augmentation_changes_training_and_never_touches_validation(tmp_path, mo
 
     seen = []
     real = augment.augment
-    monkeypatch.setattr(augment, "augment", lambda image, label, gen: seen.append(image.shape) or real(image, label, gen))
+    monkeypatch.setattr(augment, "augment",
+                        lambda image, label, gen: seen.append(image.shape) or real(image, label, gen))
     cfg = small_config(tmp_path, name="aug", epochs=2, n_clicks=1, n_cases=4, filters=(4, 8, 16))
     train.fit(cfg, progress=False)
     assert len(seen) == 2 * 3  # 3 training volumes per epoch; the validation volume is never augmented

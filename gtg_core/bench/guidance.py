@@ -250,13 +250,13 @@ def bench_local(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 3, out_dir=
                          "whole_volume_ms": round(whole_ms, 3), "bare_fastgeodis_whole_ms": round(bare_ms, 3),
                          "local_speedup": _fmt_ratio(local_ms, whole_ms)})
             print_fn(f"{size:>12} {rows[-1]['what']:42s} local {local_ms:9.2f} ms   whole volume {whole_ms:10.2f} ms"
-                     f"   bare FastGeodis {bare_ms:10.2f} ms   x{rows[-1]['local_speedup']}")
+                     f"   bare FastGeodis {bare_ms:10.2f} ms   x{rows[-1]['local_speedup']:.1f}")
         pred, label, fg, bg = synthetic_prediction(shape, device)
         step = {}
-        for variant, signal, sigma, theta, opts in [("paper", "heatmap", 3, 0, {}), ("paper", "adaptive_heatmap", 0, 0, {}),
-                                                    ("reference_code", "heatmap", 3, 0, {}),
-                                                    ("reference_code", "adaptive_heatmap", 5, 10,
-                                                     {"dataset": "msd_spleen"})]:
+        steps = [("paper", "heatmap", 3, 0, {}), ("paper", "adaptive_heatmap", 0, 0, {}),
+                 ("reference_code", "heatmap", 3, 0, {}),
+                 ("reference_code", "adaptive_heatmap", 5, 10, {"dataset": "msd_spleen"})]
+        for variant, signal, sigma, theta, opts in steps:
             cfg = LoopConfig(signal=signal, sigma=sigma, theta=theta, variant=variant, spacing=spacing, options=opts)
             gen = torch.Generator(device=device).manual_seed(0)
             step[(variant, signal)] = time_call(lambda: click_round(image, label, pred, fg, bg, cfg, gen), device,
