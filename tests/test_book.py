@@ -139,3 +139,35 @@ def test_chapters_run_on_a_dataset_folder(tmp_path):
     assert "foreground clicks" in printed
     injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", []))
     assert str(folder) in injected.source
+
+
+def _run_setup_cell(monkeypatch, *, installed=False, source="", repository=None):
+    """Execute the notebooks' setup cell with find_spec and subprocess.run faked; returns the pip calls."""
+    import importlib.util
+    import subprocess
+
+    cell = [c for c in nbformat.read(NOTEBOOKS[0], as_version=4).cells if c.cell_type == "code"][0].source
+    if repository is not None:
+        cell = cell.replace('GTG_REPOSITORY = "https://github.com/gtg-book/gtg"',
+                            f'GTG_REPOSITORY = "{repository}"')
+    calls = []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if installed else None)
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.setenv("GTG_SOURCE", source)
+    exec(compile(cell, "setup cell", "exec"), {})
+    return calls
+
+
+def test_setup_cell_never_installs_from_the_placeholder_repository(monkeypatch):
+    """Issue 12: while _config.yml names the placeholder, the cell says what to set and installs nothing."""
+    with pytest.raises(RuntimeError, match="GTG_SOURCE"):
+        _run_setup_cell(monkeypatch)
+    assert _run_setup_cell(monkeypatch, installed=True) == []  # an installed gtg_core: nothing to do
+
+
+def test_setup_cell_installs_a_given_checkout_or_a_real_repository(monkeypatch):
+    calls = _run_setup_cell(monkeypatch, source="/content/gtg")
+    assert calls[0][-1] == "/content/gtg" and not any("git+" in c[-1] for c in calls)
+    calls = _run_setup_cell(monkeypatch, repository="https://github.com/real-owner/gtg")
+    assert calls[0][-1] == "gtg_core @ git+https://github.com/real-owner/gtg"
+    assert any("FastGeodis==1.0.5" in c for c in calls)  # and FastGeodis after it
