@@ -205,12 +205,13 @@ def test_multichannel_geodesic_image_in_the_reference_loop(monkeypatch):
                         lambda image, *a, **k: seen.append(tuple(image.shape)) or real(image, *a, **k))
     image, label, pred = volume()
     shape = tuple(image.shape)
-    cfg = LoopConfig(signal="gdt", sigma=1, variant="reference_code", n_clicks=2)
+    whole = {"local": False}  # one FastGeodis call per channel on the whole volume (the boxes give the same)
+    cfg = LoopConfig(signal="gdt", sigma=1, variant="reference_code", n_clicks=2, options=whole)
     run_episode(FixedPrediction(pred), image, label, cfg, torch.Generator().manual_seed(0))
     assert seen == [shape, (2,) + shape] + [(3,) + shape, (2,) + shape] * 2
     seen.clear()
     run_episode(FixedPrediction(pred), image, label, LoopConfig(signal="gdt", sigma=1, variant="reference_code",
-                                                                n_clicks=2, geodesic_image="image"),
+                                                                n_clicks=2, geodesic_image="image", options=whole),
                 torch.Generator().manual_seed(0))
     assert seen == [shape] * 6
     seen.clear()
