@@ -89,12 +89,38 @@ def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = 
     return done
 
 
+#: Parameters that name files or folders: relative ones are read from the caller's directory.
+PATH_PARAMS = ("dataset", "msd_root", "study_results")
+
+
+def resolve_paths(params: dict, base) -> dict:
+    """``params`` with relative paths in :data:`PATH_PARAMS` (also inside ``notebooks:``) made absolute
+    against ``base``; phantom kinds (``spleen_ct``, ``lesion_pet``) are names, not paths, and stay. The
+    notebooks run with papermill in ``OUT/book``, so a relative path must not be read from there."""
+    from .data import KINDS
+
+    def fix(values: dict) -> dict:
+        out = dict(values)
+        for key in PATH_PARAMS:
+            value = out.get(key)
+            if isinstance(value, str) and value and value not in KINDS and not Path(value).is_absolute():
+                out[key] = str((Path(base) / value).resolve())
+        return out
+
+    resolved = fix(params)
+    if isinstance(params.get("notebooks"), dict):
+        resolved["notebooks"] = {name: fix(v) if isinstance(v, dict) else v for name, v in params["notebooks"].items()}
+    return resolved
+
+
 def run(params, out, *, root: Path | None = None) -> int:
     """``gtg book run``: execute the notebooks with a parameter file and build a book of the executed copies
-    in ``out/_build/html`` (the copies are not executed again)."""
+    in ``out/_build/html`` (the copies are not executed again). Relative paths among the parameters are
+    read from the current directory (:func:`resolve_paths`)."""
     root = root or project_root()
     out = Path(out)
     values = load_params(params) if not isinstance(params, dict) else params
+    values = resolve_paths(values, Path.cwd())
     execute(values, out, root=root)
     for name in ROOT_FILES:
         shutil.copy(root / name, out / name)

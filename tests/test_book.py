@@ -171,3 +171,17 @@ def test_setup_cell_installs_a_given_checkout_or_a_real_repository(monkeypatch):
     calls = _run_setup_cell(monkeypatch, repository="https://github.com/real-owner/gtg")
     assert calls[0][-1] == "gtg_core @ git+https://github.com/real-owner/gtg"
     assert any("FastGeodis==1.0.5" in c for c in calls)  # and FastGeodis after it
+
+
+def test_relative_dataset_paths_are_read_from_the_callers_directory(tmp_path):
+    """Issue 12: papermill runs the notebooks in OUT/book, so book/params/msd_spleen.yml's relative
+    `data/Task09_Spleen` must be resolved against where `gtg book run` was called."""
+    params = {"dataset": "data/Task09_Spleen", "seed": 0, "notebooks": {"data": {"msd_root": "msd"},
+                                                                      "guidance": {"sigma": 1.0}}}
+    out = book.resolve_paths(params, tmp_path)
+    assert out["dataset"] == str((tmp_path / "data" / "Task09_Spleen").resolve())
+    assert out["notebooks"]["data"]["msd_root"] == str((tmp_path / "msd").resolve())
+    assert out["notebooks"]["guidance"] == {"sigma": 1.0} and out["seed"] == 0
+    assert book.resolve_paths({"dataset": "spleen_ct"}, tmp_path)["dataset"] == "spleen_ct"  # a phantom kind
+    assert book.resolve_paths({"dataset": "/abs/x"}, tmp_path)["dataset"] == "/abs/x"
+    assert params["dataset"] == "data/Task09_Spleen"  # the caller's dict is left as it was
