@@ -249,3 +249,53 @@ DIVERGENCES = (
     ("Table 3 GDT theta", "10 % on both datasets", "scripts: 30 % on MSD Spleen", "-",
      "studies/paper-msd.yml (staged) and studies/authors-msd.yml (pinned)"),
 )
+
+
+def _seed_stats(rows, metric):
+    values = rows[metric].dropna()
+    return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else float("nan")), int(len(values))
+
+
+def table3_comparison(results, dataset: str = "msd_spleen"):
+    """Table 3 side by side: per signal (and the non-interactive baseline), the paper's setting and Dice (%)
+    on ``dataset`` next to ours: the setting with the best mean M1 among the finished runs, its mean Dice
+    (%), the standard deviation over its seeds and how many seeds. A pandas DataFrame, one row per signal."""
+    import pandas as pd
+
+    if dataset not in TABLE3:
+        raise ValueError(f"dataset must be one of {', '.join(TABLE3)}, got {dataset!r}")
+    rows = _done(results)
+    out = []
+    for signal in SIGNAL_ORDER + ("non_interactive",):
+        paper_row = TABLE3[dataset][signal]
+        row = {"signal": signal, "paper_sigma": paper_row["sigma"], "paper_theta": paper_row["theta"],
+               "paper_dice": paper_row["dice"]}
+        if rows is not None and len(rows):
+            if signal == "non_interactive":
+                mine = rows[rows["p_volume"] == 0]
+            else:
+                mine = _best_rows_per_signal(rows)
+                mine = mine[mine["signal"] == signal] if mine is not None and len(mine) else mine
+            if mine is not None and len(mine):
+                mean, sd, n = _seed_stats(mine, "M1_final_dice")
+                first = mine.iloc[0]
+                row.update(ours_sigma=first.get("sigma"), ours_theta=first.get("theta"),
+                           ours_dice=round(100 * mean, 1), ours_dice_sd=round(100 * sd, 1) if sd == sd else sd,
+                           ours_seeds=n)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+SPIDER_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M3_efficiency_step", "M4_consistent_improvement",
+                  "M5_gt_overlap_last")
+
+
+def best_setting_metrics(results) -> dict:
+    """signal -> {metric: mean over seeds} at each signal's best setting (by M1): Fig. 2's input
+    (:func:`gtg_core.viz.spider_plot`)."""
+    rows = _best_rows_per_signal(results)
+    if rows is None or not len(rows):
+        return {}
+    present = [m for m in SPIDER_METRICS if m in rows]
+    return {signal: {m: float(v) for m, v in group[present].mean().items()}
+            for signal, group in rows.groupby("signal", sort=False)}

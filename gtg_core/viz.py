@@ -262,3 +262,99 @@ def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, supt
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------- study figures
+
+METRIC_LABELS = {"M1_final_dice": "M1 final Dice", "M2_initial_dice_with_seeds": "M2 initial Dice",
+                 "M3_efficiency_step": "M3 efficiency (1 - T)", "M4_consistent_improvement": "M4 consistent impr.",
+                 "M5_gt_overlap_last": "M5 GT overlap"}
+
+
+def _finished(results):
+    return results[results["status"] == "done"] if "status" in results else results
+
+
+def hyperparameter_figure(results, *, provenance: str | None = None):
+    """The analogues of the paper's Fig. 1b-e from a study's results table (:func:`gtg_core.study.collect`):
+    final Dice against sigma (all signals pooled, and per signal with initial Dice dashed), against theta
+    (EDT, GDT), per input adaptor, and per probability of interaction p with the non-interactive baseline.
+    Runs of one setting and several seeds are averaged; panels without data say so. At most two panels per
+    row; returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    rows = _finished(results)
+    concat = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)]
+    fig, axes = plt.subplots(3, 2, figsize=(10, 11))
+    ax = axes[0, 0]
+    pooled = concat[concat["signal"] != "adaptive_heatmap"].groupby("sigma")["M1_final_dice"]
+    if len(pooled):
+        ax.errorbar(list(pooled.mean().index), pooled.mean().values, yerr=pooled.std().fillna(0).values,
+                    marker="o", capsize=3)
+    ax.set(title="b) final Dice vs sigma, all signals", xlabel="sigma (voxels)", ylabel="M1 final Dice")
+    ax = axes[0, 1]
+    for signal, group in concat[concat["signal"] != "adaptive_heatmap"].groupby("signal"):
+        means = group.groupby("sigma")[["M1_final_dice", "M2_initial_dice_with_seeds"]].mean()
+        line, = ax.plot(means.index, means["M1_final_dice"], marker="o", label=signal)
+        ax.plot(means.index, means["M2_initial_dice_with_seeds"], ls="--", color=line.get_color())
+    ax.set(title="c) per signal: final (solid), initial (dashed)", xlabel="sigma (voxels)", ylabel="Dice")
+    ax = axes[1, 0]
+    for signal, group in concat[concat["signal"].isin(["edt", "gdt"])].groupby("signal"):
+        means = group.groupby("theta")["M1_final_dice"].mean()
+        ax.plot(means.index, means.values, marker="o", label=signal)
+    ax.set(title="d) final Dice vs theta (EDT, GDT)", xlabel="theta (%)", ylabel="M1 final Dice")
+    ax = axes[1, 1]
+    adaptors = rows[rows["p_volume"] == 1.0].groupby("adaptor")["M1_final_dice"]
+    if rows["adaptor"].nunique() > 1:
+        ax.bar(list(adaptors.mean().index), adaptors.mean().values, yerr=adaptors.std().fillna(0).values, capsize=3)
+    ax.set(title="e) input adaptors", ylabel="M1 final Dice")
+    ax = axes[2, 0]
+    interactive = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] > 0)].groupby("p_volume")["M1_final_dice"]
+    if len(interactive):
+        ax.bar([f"{100 * p:.0f} %" for p in interactive.mean().index], interactive.mean().values,
+               yerr=interactive.std().fillna(0).values, capsize=3)
+    baseline = rows.loc[rows["p_volume"] == 0, "M1_final_dice"]
+    if len(baseline):
+        ax.axhline(baseline.mean(), color="k", ls=":", label=f"non-interactive ({baseline.mean():.3f})")
+    ax.set(title="e) probability of interaction p", ylabel="M1 final Dice")
+    axes[2, 1].axis("off")
+    if provenance:
+        axes[2, 1].text(0, 0.5, provenance, fontsize=8, wrap=True, va="center")
+    for ax in axes.ravel()[:5]:
+        if not ax.has_data():
+            ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes, color="grey")
+        elif ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best setting"):
+    """The paper's Fig. 2: one polygon per signal over the metrics, each metric scaled to [0, 1] across the
+    signals (best = 1); the ranking per metric is printed under its name, best first. ``values``: signal ->
+    {metric: value}, higher better (M3 as 1 - T). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in METRIC_LABELS if any(m in v for v in values.values())]
+    if not metrics or not values:
+        raise ValueError("spider_plot needs at least one signal with at least one of the metrics M1-M5")
+    signals = list(values)
+    table = np.array([[values[s].get(m, np.nan) for m in metrics] for s in signals], dtype=float)
+    lo, hi = np.nanmin(table, 0), np.nanmax(table, 0)
+    scaled = np.where(hi > lo, (table - lo) / np.where(hi > lo, hi - lo, 1), 1.0)
+    angles = np.linspace(0, 2 * np.pi, len(metrics), endpoint=False).tolist()
+    fig = plt.figure(figsize=(7, 7))
+    ax = fig.add_subplot(polar=True)
+    for s, row in zip(signals, scaled):
+        ax.plot(angles + angles[:1], list(row) + [row[0]], marker="o", label=s)
+    labels = []
+    for j, m in enumerate(metrics):
+        order = [signals[i] for i in np.argsort(-np.nan_to_num(table[:, j], nan=-np.inf))]
+        labels.append(METRIC_LABELS[m] + "\n" + " > ".join(order[:3]) + (" ..." if len(order) > 3 else ""))
+    ax.set_xticks(angles)
+    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_yticklabels([])
+    ax.set_title(title)
+    ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,6 +1,8 @@
 """gtg_core.paper: the paper's tables as data, and each claim on crafted results where it holds and where
 it does not."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -18,6 +20,7 @@ def row(signal="heatmap", sigma=1.0, theta=0.0, adaptor="concat", p=1.0, seed=36
 
 def table(rows):
     return pd.DataFrame(rows)
+
 
 
 def test_tables_are_the_papers():
@@ -102,10 +105,54 @@ def test_adaptive_best(good):
 
 
 def test_check_claims_on_the_pilot_results_reads_every_claim():
-    from pathlib import Path
-
     folder = Path(__file__).resolve().parent.parent / "studies" / "results" / "phantom-mini-pilot-h200"
     verdicts = paper.check_claims(pd.read_csv(folder / "results.csv"), pd.read_csv(folder / "histories.csv"))
     assert [v.claim for v in verdicts] == [c.__name__.removeprefix("claim_") for c in paper.CLAIMS]
     assert {v.verdict for v in verdicts} <= {paper.HOLDS, paper.FAILS, paper.NOT_MEASURED}
     assert next(v for v in verdicts if v.claim == "concat").verdict == paper.NOT_MEASURED  # h3h4 never ran
+
+
+PILOT = Path(__file__).resolve().parent.parent / "studies" / "results" / "phantom-mini-pilot-h200"
+
+
+def test_table3_comparison_sets_our_numbers_beside_the_papers():
+    rows = [row(signal="disk", seed=s, m1=m) for s, m in ((36, 0.90), (37, 0.94))]
+    rows += [row(signal="disk", sigma=9.0, m1=0.5), row(signal="heatmap", p=0.0, m1=0.8)]
+    table = paper.table3_comparison(table(rows)).set_index("signal")
+    assert table.loc["disk", "paper_dice"] == 95.9 and table.loc["disk", "ours_dice"] == 92.0
+    assert table.loc["disk", "ours_dice_sd"] == pytest.approx(2.8, abs=0.05) and table.loc["disk", "ours_seeds"] == 2
+    assert table.loc["non_interactive", "ours_dice"] == 80.0 and table.loc["non_interactive", "paper_dice"] == 94.9
+    assert pd.isna(table.loc["gdt", "ours_dice"])  # not run: no number invented
+    assert paper.table3_comparison(table(rows), "autopet").set_index("signal").loc["disk", "paper_dice"] == 78.2
+    with pytest.raises(ValueError, match="dataset"):
+        paper.table3_comparison(table(rows), "brats")
+
+
+def test_best_setting_metrics_feed_the_spider_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gtg_core import viz
+
+    values = paper.best_setting_metrics(table([row(signal="disk", m4=0.9), row(signal="heatmap", m4=0.5),
+                                                  row(signal="gdt", m4=0.7)]))
+    assert values["disk"]["M4_consistent_improvement"] == 0.9 and set(values) == {"disk", "heatmap", "gdt"}
+    fig = viz.spider_plot(values)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert any("M4" in label and "disk > gdt > heatmap" in label for label in labels)
+    with pytest.raises(ValueError, match="spider_plot"):
+        viz.spider_plot({})
+
+
+def test_hyperparameter_figure_on_the_pilot_says_what_was_not_measured():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gtg_core import viz
+
+    fig = viz.hyperparameter_figure(pd.read_csv(PILOT / "results.csv"), provenance="pilot, NVIDIA H200")
+    axes = fig.axes
+    assert len(axes) == 6 and axes[0].has_data() and axes[2].has_data()  # sigma and theta were run
+    texts = [t.get_text() for t in axes[3].texts]
+    assert "not measured" in texts  # no adaptor comparison in the pilot
+    assert any("H200" in t.get_text() for t in axes[5].texts)
