@@ -603,3 +603,14 @@ def test_local_eq6_radii_equal_the_whole_volume_for_every_click(kind, scale):
         equal += int((whole == local).sum())
         total += len(clicks)
     assert equal == total, f"{equal} of {total} radii equal"
+
+
+def test_the_shape_cache_stays_bounded():
+    from gtg_core.guidance import _common
+
+    for n in range(1, 3 * _common._SHAPE_CACHE_LIMIT):
+        _common._shape_and_strides((n, 3, 2), torch.device("cpu"))
+    shapes = [k for k in _common._OFFSET_CACHE if k[0] == "shape"]
+    assert len(shapes) <= _common._SHAPE_CACHE_LIMIT
+    shape, strides = _common._shape_and_strides((5, 3, 2), torch.device("cpu"))
+    assert shape.tolist() == [5, 3, 2] and strides.tolist() == [6, 2, 1]

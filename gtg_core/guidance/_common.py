@@ -147,10 +147,18 @@ def _scatter_patches(out: torch.Tensor, clicks: torch.Tensor, offsets: torch.Ten
     return out
 
 
+_SHAPE_CACHE_LIMIT = 64
+
+
 def _shape_and_strides(shape, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(3,) int64 tensors of a contiguous volume's shape and element strides, cached per shape and device."""
+    """(3,) int64 tensors of a contiguous volume's shape and element strides, cached per shape and device
+    (at most :data:`_SHAPE_CACHE_LIMIT` shapes: the local paths write boxes of many shapes)."""
     key = ("shape", tuple(shape), str(device))
     if key not in _OFFSET_CACHE:
+        shapes = [k for k in _OFFSET_CACHE if k[0] == "shape"]
+        if len(shapes) >= _SHAPE_CACHE_LIMIT:
+            for old in shapes[: len(shapes) // 2]:  # the oldest half (dicts keep insertion order)
+                del _OFFSET_CACHE[old]
         strides = (shape[1] * shape[2], shape[2], 1)
         _OFFSET_CACHE[key] = (torch.tensor(tuple(shape), device=device), torch.tensor(strides, device=device))
     return _OFFSET_CACHE[key]
