@@ -111,6 +111,13 @@ def cmd_study(args) -> int:
             return 1
         return 0
     spec = study.load_study(args.file)
+    if args.study_cmd == "prepare":
+        runs, pending = study.plan(spec, args.root)
+        study.prepare_data(runs)
+        print(f"prepared the data of {len(runs)} planned runs under {args.root}/_data"
+              + (f" ({len(pending)} pending stage(s) use the same data settings or prepare at run time)"
+                 if pending else ""))
+        return 0
     if args.study_cmd == "plan":
         runs, pending = study.plan(spec, args.root)
         counts = {}
@@ -204,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = stsub.add_parser("plan", help="the runs with their state (done / partial / failed / to do) and a cost")
     sp.add_argument("file")
     sp.add_argument("--root", help="the study folder (default: none, every run is to do)")
+    spp = stsub.add_parser("prepare", help="write the phantom data and preprocessed volumes the runs share "
+                                           "(run does it too; for carrying to another machine)")
+    spp.add_argument("file")
+    spp.add_argument("--root", required=True)
     sr = stsub.add_parser("run", help="train every run that is not done; resumes; exits 1 if a run failed")
     sr.add_argument("file")
     sr.add_argument("--root", required=True, help="the study folder (run folders, data, results.csv)")

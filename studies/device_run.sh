@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run (or resume) a study on a lent GPU machine (the session's `device` tool) for at most SECONDS, then
 # bring back what it produced: the collected tables, and the run folders without models or checkpoints.
-#   bash studies/device_run.sh studies/phantom-mini.yml .study/phantom-mini 12 420
+#   gtg study prepare studies/phantom-mini.yml --root .study/phantom-mini    # here, before the call
+#   bash studies/device_run.sh studies/phantom-mini.yml .study/phantom-mini 16 420
 # carry: .whl (monai, nibabel and setuptools<81 wheels, the FastGeodis sdist) and the study's
 # _data/<set>/dataset.json and _data/<set>/_preprocessed (prepared here by `gtg study plan`'s data step).
 # Interrupting loses at most the epoch in progress of each run; a second call on the warm machine resumes.

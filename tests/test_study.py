@@ -207,6 +207,9 @@ def test_cli_plan_run_collect(tmp_path, capsys):
     assert prov["deviations_from_the_paper"] and (export / "study.yml").is_file()
     assert not list(export.glob("**/*.pt"))  # never models
     assert main(["study", "plan", str(tmp_path / "missing.yml")]) == 2
+    other = tmp_path / "prepared"
+    assert main(["study", "prepare", str(STUDIES / "quick.yml"), "--root", str(other)]) == 0
+    assert list(other.glob("_data/*/dataset.json")) and list(other.glob("_data/*/_preprocessed/*.pt"))
 
 
 def test_every_torch_load_refuses_pickled_code(tmp_path):
