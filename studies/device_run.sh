@@ -4,7 +4,7 @@
 #   gtg study prepare studies/phantom-mini.yml --root .study/phantom-mini    # here, before the call
 #   bash studies/device_run.sh studies/phantom-mini.yml .study/phantom-mini 16 420
 # carry: .whl (monai, nibabel and setuptools<81 wheels, the FastGeodis sdist) and the study's
-# _data/<set>/dataset.json and _data/<set>/_preprocessed (prepared here by `gtg study plan`'s data step).
+# _data/<set>/dataset.json and _data/<set>/_preprocessed (written here by `gtg study prepare`).
 # Interrupting loses at most the epoch in progress of each run; a second call on the warm machine resumes.
 set -uo pipefail
 STUDY=$1; ROOT=$2; WORKERS=${3:-12}; SECONDS_MAX=${4:-420}
