@@ -230,3 +230,20 @@ def test_every_torch_load_refuses_pickled_code(tmp_path):
         train.evaluate(run)
     assert not marker.exists()
     shutil.rmtree(run / "checkpoint.pt", ignore_errors=True)
+
+
+def test_executor_specs_are_checked():
+    with pytest.raises(ValueError, match="unknown executor 'gpu'"):
+        study.make_executor("gpu")
+    with pytest.raises(ValueError, match="local:N"):
+        study.make_executor("local:0")
+    executor, threads, close = study.make_executor("local:1")
+    assert executor is None and threads >= 1  # one worker runs in this process
+    close()
+
+
+def test_crop_shape_is_validated(tmp_path):
+    with pytest.raises(ValueError, match="crop_shape"):
+        train.TrainConfig(crop_shape=(30, 32, 16), filters=(8, 16, 32), output=str(tmp_path)).validate()
+    with pytest.raises(ValueError, match="target_shape"):
+        train.TrainConfig(target_shape="big", output=str(tmp_path)).validate()
