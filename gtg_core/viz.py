@@ -241,13 +241,17 @@ def slice_viewer(image, *overlays, clicks=None, axis: int = -1, **kwargs) -> Sli
 # ------------------------------------------------------------------------------------------------ figures
 
 
+MAX_PANELS_PER_ROW = 4
+
+
 def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, suptitle=None):
-    """A row (or grid) of 2-D panels with titles; returns the matplotlib figure."""
+    """A row (or grid) of 2-D panels with titles; returns the matplotlib figure. At most
+    :data:`MAX_PANELS_PER_ROW` panels per row (the book's page width), more wrap to further rows."""
     import matplotlib.pyplot as plt
 
     panels = [_to_numpy(p) for p in panels]
     n = len(panels)
-    ncols = ncols or n
+    ncols = min(ncols or n, MAX_PANELS_PER_ROW)
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for ax in axes.ravel():

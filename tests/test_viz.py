@@ -65,6 +65,15 @@ def test_live_mode_adds_clicks_and_redraws():
     assert box.clicks["bg"] == [[4, 4, 8]]
 
 
+def test_show_panels_wraps_after_four_panels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = viz.show_panels([np.zeros((4, 5))] * 7, titles=list("abcdefg"), ncols=7)
+    rows = {round(ax.get_position().y0, 3) for ax in fig.axes if ax.get_title()}
+    assert len(fig.axes) == 8 and len(rows) == 2  # 4 + 3 panels, one empty slot
+
+
 def test_show_panels_makes_a_figure():
     import matplotlib
 
