@@ -98,8 +98,7 @@ def cmd_study(args) -> int:
     if args.study_cmd == "collect":
         spec = study.load_study(args.study) if args.study else None
         if args.out:
-            study.export(args.root, args.out, spec)
-            table = study.collect(args.root, write=False)
+            table = study.export(args.root, args.out, spec)
             print(f"wrote {args.out}: results.csv, histories.csv, traces.csv, provenance.json")
         else:
             table = study.collect(args.root)
@@ -115,8 +114,7 @@ def cmd_study(args) -> int:
         runs, pending = study.plan(spec, args.root)
         study.prepare_data(runs)
         print(f"prepared the data of {len(runs)} planned runs under {args.root}/_data"
-              + (f" ({len(pending)} pending stage(s) use the same data settings or prepare at run time)"
-                 if pending else ""))
+              + (f" ({len(pending)} pending stage(s) prepare theirs when they run)" if pending else ""))
         return 0
     if args.study_cmd == "plan":
         runs, pending = study.plan(spec, args.root)
@@ -128,7 +126,7 @@ def cmd_study(args) -> int:
             counts[kind] = counts.get(kind, 0) + 1
             print(f"{r.name:60s} {state}{(' (' + detail + ')') if detail else ''}")
         for name in pending:
-            print(f"{name + '/*':60s} pending: waits for best_of of {spec_stage(spec, name)}")
+            print(f"{name + '/*':60s} pending: waits for best_of of {_source_stages(spec, name)}")
         seconds = study.estimate_seconds(runs, args.root)
         left = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
         print(f"{len(runs)} runs planned ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
@@ -147,7 +145,7 @@ def cmd_study(args) -> int:
     return 1 if out["failed"] else 0
 
 
-def spec_stage(spec, name):
+def _source_stages(spec, name) -> str:
     stage = next(s for s in spec.stages if s.name == name)
     return ", ".join(stage.best_of["stage"])
 

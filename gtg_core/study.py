@@ -216,7 +216,9 @@ def _best_settings(stage: Stage, source_runs: list, results) -> list[dict] | Non
         if name not in by_name.index or by_name.loc[name, "status"] != "done":
             return None
         picked.append(by_name.loc[name])
-    rows = pd_frame(picked)
+    import pandas as pd
+
+    rows = pd.DataFrame(picked).reset_index(drop=True)
     for key, allowed in best["where"].items():
         rows = rows[rows[key].isin(allowed)]
     if rows.empty:
@@ -231,12 +233,6 @@ def _best_settings(stage: Stage, source_runs: list, results) -> list[dict] | Non
         top = group.loc[group[best["metric"]].idxmax()]
         chosen.append({k: _plain(top[k]) for k in keys})
     return chosen
-
-
-def pd_frame(rows):
-    import pandas as pd
-
-    return pd.DataFrame(rows).reset_index(drop=True)
 
 
 def _plain(value):
@@ -471,7 +467,7 @@ def make_executor(spec: str = "local"):
     """``"local"`` / ``"local:N"``: a spawn process pool of N workers (N = 1: None, in-process); on a CPU
     machine each worker uses cores // N threads, on a GPU machine workers take the GPUs round robin (one
     worker per GPU by default). ``"dask"`` / ``"dask:ADDRESS"``: a Dask ``distributed`` client's executor
-    (a two-worker-per-core ``LocalCluster`` without an address); runs need a ``GPU`` resource when the
+    (without an address, a ``LocalCluster`` of one one-thread worker per core); runs need a ``GPU`` resource when the
     workers advertise one. Returns ``(executor, threads_per_run, close)``."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -599,12 +595,13 @@ def collect(root, *, write: bool = True, out=None):
     return table
 
 
-def provenance(root, study: Study | None = None) -> dict:
-    """Where the collected results came from: the study file, the runs' git commits, devices and dates."""
+def provenance(root, study: Study | None = None, *, table=None) -> dict:
+    """Where the collected results came from: the study file, the runs' git commits, devices and dates.
+    ``table``: :func:`collect`'s table of ``root``, when the caller has it already."""
     from . import __version__
     from .train import _git_commit, source_digest
 
-    table = collect(root, write=False)
+    table = collect(root, write=False) if table is None else table
     done = table[table["status"] == "done"] if len(table) else table
     summary = {"study": study.name if study else None, "study_file": str(study.path) if study and study.path else None,
                "runs": int(len(table)), "runs_done": int(len(done)),
@@ -624,18 +621,19 @@ def provenance(root, study: Study | None = None) -> dict:
     return summary
 
 
-def export(root, out, study: Study | None = None) -> Path:
+def export(root, out, study: Study | None = None):
     """Collect ``root`` into ``out`` (results.csv, histories.csv, traces.csv, provenance.json, the study
-    file): what is committed under ``studies/results/<study>/``; never models."""
+    file): what is committed under ``studies/results/<study>/``; never models. Returns the results table."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = collect(root, out=out)
     if (table["status"] == "unreadable").any():
         raise StudyError(f"{root}: unreadable run folder(s) {list(table.loc[table['status'] == 'unreadable', 'run'])}")
-    atomic_write_text(out / "provenance.json", json.dumps(provenance(root, study), indent=2, default=str))
+    atomic_write_text(out / "provenance.json", json.dumps(provenance(root, study, table=table), indent=2,
+                                                          default=str))
     if study is not None and study.path is not None:
         atomic_write_text(out / "study.yml", Path(study.path).read_text(encoding="utf-8"))
-    return out
+    return table
 
 
 # ---------------------------------------------------------------------------------------------- cost
@@ -647,6 +645,8 @@ def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) 
     volume) when there are any, else ``seconds_per_iteration`` (default 2.3 s: one iteration at 64 x 64 x 24
     with filters 16..128 on one CPU thread, measured here)."""
     import pandas as pd
+
+    from .data import split_cases
 
     rates = []
     for folder in _run_folders(Path(root)) if root is not None and Path(root).is_dir() else []:
@@ -664,6 +664,7 @@ def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) 
         if state == "done":
             continue
         done_epochs = int(detail.split()[0]) if state == "partial" else 0
-        n_train = max(1, r.config["n_cases"] - max(1, int(r.config["n_cases"] * 0.2)))
+        n_cases = r.config["n_cases"]
+        n_train = len(split_cases(range(n_cases))[0]) if n_cases > 1 else 1  # the runs' own 80/20 split
         total += (r.config["epochs"] - done_epochs) * n_train * rate
     return total

@@ -22,7 +22,8 @@ Defaults follow the paper's text; where the authors' code differs, the field say
   native units (HU, SUV) rather than on the normalised [0, 1] image, where every click gets sigma 12-13.
 - ``target_shape`` ``"auto"``: a plain resize to 64 x 64 x 32 for phantoms without ``crop_shape`` (quick
   runs), none for dataset folders, which the profile resamples to its spacing. ``crop_shape`` crops
-  around the label's centre after preprocessing, keeping the profile's voxel size (sigma is in voxels).
+  around the label's largest component after preprocessing, keeping the profile's voxel size (sigma is in
+  voxels).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import pandas as pd
 import torch
 import yaml
 
-from . import __version__, augment as augmentation, data, guidance, interaction, metrics
+from . import __version__, augment as augmentation, clicks, data, guidance, interaction, metrics
 from ._checks import check_choice, check_device
 from .io import atomic_write, atomic_write_text
 from .model import ADAPTOR_STYLES, ADAPTORS, DEEPEDIT_FILTERS, DeepEditNet, size_multiple
@@ -376,7 +377,7 @@ def warm_up(model, volume: Volume, cfg: TrainConfig, *, amp: bool = False) -> No
     initialisation (kernels, caches, allocator) is not timed as the first click step of M3."""
     gen = torch.Generator(device=volume.image.device).manual_seed(0)
     loop = cfg.loop_config(volume.spacing)
-    fg, bg = interaction.user_clicks.initial_clicks(volume.label, generator=gen)
+    fg, bg = clicks.initial_clicks(volume.label, generator=gen)
     g_fg, g_bg = interaction.compute_guidance(volume.image, fg, bg, loop)
     pred = interaction.predict(model, volume.image, g_fg, g_bg, amp=amp)
     interaction.click_round(volume.image, volume.label, pred, fg, bg, loop, gen, previous=(g_fg, g_bg))

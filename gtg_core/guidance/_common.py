@@ -201,5 +201,11 @@ def _click_boxes(host, radius: int, shape, pad: int) -> list:
                          for c in host])
 
 
+def _clicks_in_box(host, box) -> tuple[list[int], list[int]]:
+    """(indices of the clicks inside ``box``, the box's low corner): the clicks a local computation seeds."""
+    members = [i for i, c in enumerate(host) if all(lo <= v < hi for v, (lo, hi) in zip(c, box))]
+    return members, [lo for lo, _ in box]
+
+
 def _slices(box) -> tuple:
     return tuple(slice(lo, hi) for lo, hi in box)

@@ -21,7 +21,7 @@ import torch
 
 from .. import distance
 from .._checks import as_clicks, as_volume, check_choice
-from ._common import _click_boxes, _set_click_voxels, _shape_and_strides, _slices
+from ._common import _click_boxes, _clicks_in_box, _set_click_voxels, _shape_and_strides, _slices
 
 #: Eq. 6 constants.
 ADAPTIVE_A = 13.0
@@ -72,6 +72,12 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
     ----------
     image : (X, Y, Z) tensor
         Intensities: x_i, and so the radius, depends on their units.
+    clicks : (N, 3) integer tensor
+        The clicks of one guidance channel.
+    a, b : float
+        Eq. 6 constants; a = 13 caps the radius, b = 0.15 was set empirically by the authors.
+    spacing, lamb, iterations
+        Passed to :func:`gtg_core.distance.geodesic_distance` (GDT to all the clicks).
     intensity_scale : float > 0
         The GDT is computed on ``image * intensity_scale``. 1 (default): the image's own units. For a
         normalised image, the width of its intensity window gives the native units (436 for MSD Spleen's
@@ -79,12 +85,6 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
     local : bool
         True (default): the GDT in a box around each click (see ``_adaptive_sigmas``); False: on the whole
         volume, as Eq. 6 reads.
-    clicks : (N, 3) integer tensor
-        The clicks of one guidance channel.
-    a, b : float
-        Eq. 6 constants; a = 13 caps the radius, b = 0.15 was set empirically by the authors.
-    spacing, lamb, iterations
-        Passed to :func:`gtg_core.distance.geodesic_distance` (GDT to all the clicks).
 
     Returns
     -------
@@ -143,12 +143,11 @@ def _adaptive_sigmas(image, clicks, *, a, b, spacing, lamb, iterations, intensit
     shape = tuple(image.shape)
     x = torch.zeros(len(host), device=image.device)
     for box in _click_boxes(host, LOCAL_MARGIN, shape, 0):
-        members = [i for i, c in enumerate(host) if all(lo <= v < hi for v, (lo, hi) in zip(c, box))]
-        local_clicks = clicks[members] - torch.as_tensor([lo for lo, _ in box], device=clicks.device)
+        members, corner = _clicks_in_box(host, box)
+        local_clicks = clicks[members] - torch.as_tensor(corner, device=clicks.device)
         mean = _neighbourhood_mean(_gdt_to_clicks(image[_slices(box)], local_clicks, spacing, lamb, iterations))
         x[members] = mean[local_clicks[:, 0], local_clicks[:, 1], local_clicks[:, 2]]
     return eq6_sigma(x, float(a), float(b)).to(torch.int64)
-
 
 
 def _reference_windows(host, shape) -> np.ndarray:

@@ -22,7 +22,7 @@ from .. import distance
 from . import _common as _c
 from ._common import (_OFFSET_CACHE, _ball_offsets, _box, _clicks_by_sigma, _offsets, _scatter_patches, _seed_voxels,
                       _set_click_voxels, percentile)
-from .adaptive import _adaptive_sigmas, warn_if_uniform
+from .adaptive import ADAPTIVE_A, ADAPTIVE_B, _adaptive_sigmas, check_intensity_scale, warn_if_uniform
 
 #: FastGeodis options of the paper variant: FastGeodis' own default of 2 raster iterations, lamb = 1.
 GEODESIC_DEFAULTS = {"lamb": 1.0, "iterations": 2}
@@ -121,8 +121,6 @@ def compute_signal(name, image, clicks, host, sigma, theta, spacing, options) ->
     lamb = float(options.get("lamb", GEODESIC_DEFAULTS["lamb"]))
     iterations = int(options.get("iterations", GEODESIC_DEFAULTS["iterations"]))
     if name == "adaptive_heatmap":
-        from .adaptive import ADAPTIVE_A, ADAPTIVE_B, check_intensity_scale
-
         sig = _adaptive_sigmas(image, clicks, a=options.get("a", ADAPTIVE_A), b=options.get("b", ADAPTIVE_B),
                                spacing=spacing, lamb=lamb, iterations=iterations,
                                intensity_scale=check_intensity_scale(options.get("intensity_scale", 1.0)),

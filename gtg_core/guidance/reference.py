@@ -32,8 +32,8 @@ import torch
 
 from .. import distance
 from . import _common as _c
-from ._common import (_OFFSET_CACHE, _ball_offsets, _box, _click_boxes, _clicks_by_sigma, _minmax,
-                      _scatter_patches, _slices, percentile)
+from ._common import (_OFFSET_CACHE, _ball_offsets, _box, _click_boxes, _clicks_by_sigma, _clicks_in_box,
+                      _minmax, _scatter_patches, _slices, percentile)
 from .adaptive import _reference_window_sigmas, reference_adaptive_sigmas_from_map
 
 #: FastGeodis options of the authors' code: 4 raster iterations, lamb 1 (0 for the EDT).
@@ -176,9 +176,8 @@ def _reference_map(image, host, sigma, theta, lamb, iterations, spacing, clicks=
     # the summed Gaussians in each box: only the box's own clicks reach it
     sums = []
     for box in boxes:
-        members = [i for i, c in enumerate(host) if all(lo <= v < hi for v, (lo, hi) in zip(c, box))]
-        offset = [lo for lo, _ in box]
-        local_host = [[v - o for v, o in zip(host[i], offset)] for i in members]
+        members, corner = _clicks_in_box(host, box)
+        local_host = [[v - o for v, o in zip(host[i], corner)] for i in members]
         sizes = tuple(hi - lo for lo, hi in box)
         sums.append(_reference_gaussian_sum(sizes, local_host, [sigma] * len(members), device))
     top = torch.stack([g.max() for g in sums]).max()  # the global min is 0: some voxel is outside every box
@@ -190,9 +189,9 @@ def _reference_map(image, host, sigma, theta, lamb, iterations, spacing, clicks=
         inside = disks.nonzero()
         if not len(inside):
             continue
-        lo, hi = inside.amin(0).tolist(), inside.amax(0).tolist()  # the disks' extent in the box: one read
-        tight = [(max(b[0] + l - LOCAL_PAD, 0), min(b[0] + h + LOCAL_PAD + 1, n))
-                 for b, l, h, n in zip(box, lo, hi, shape)]
+        first, last = inside.amin(0).tolist(), inside.amax(0).tolist()  # the disks' extent in the box
+        tight = [(max(b[0] + f - LOCAL_PAD, 0), min(b[0] + e + LOCAL_PAD + 1, n))
+                 for b, f, e, n in zip(box, first, last, shape)]
         inner = _slices([(t0 - b[0], t1 - b[0]) for (t0, t1), b in zip(tight, box)])
         sl = _slices(tight)
         crop = geo[sl] if geo.ndim == 3 else geo[(slice(None),) + sl]
