@@ -140,3 +140,26 @@ def build(params=None, out=None) -> int:
     if params is not None:
         return run(params, out or root / "_build" / "papermill", root=root)
     return _jupyter_book(["build", str(root)])
+
+
+def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Drop repeated <script> entries from a page. sphinx-thebe adds its inline ``const THEBE_JS_URL = ...``
+    each time Sphinx reads the sources (twice in a Jupyter Book 1 build), and a second ``const`` declaration
+    is a SyntaxError in every browser console."""
+    scripts = context.get("script_files")
+    if scripts:
+        seen, unique = set(), []
+        for script in scripts:
+            # the same inline script arrives with filename None and with '': compare what the page gets
+            key = (str(getattr(script, "filename", script) or ""),
+                   tuple(sorted(getattr(script, "attributes", {}).items())))
+            if key not in seen:
+                seen.add(key)
+                unique.append(script)
+        context["script_files"] = unique
+
+
+def setup(app):
+    """The book's Sphinx extension (``_config.yml``: ``sphinx.extra_extensions: [gtg_core.book]``)."""
+    app.connect("html-page-context", _unique_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -17,6 +17,8 @@ import uuid
 import numpy as np
 import torch
 
+#: Click markers (RGB 0..255): pure colours that no blend of the grey image and the overlays produces.
+MARKERS = {"fg": (0, 255, 0), "bg": (255, 0, 255)}
 #: Overlay colours (RGB, 0..1), in order.
 COLOURS = ((1.0, 0.25, 0.2), (0.2, 0.8, 1.0), (1.0, 0.85, 0.1), (0.6, 1.0, 0.3), (0.9, 0.4, 1.0))
 DEFAULT_BUDGET_BYTES = 1_500_000
@@ -90,7 +92,7 @@ class SliceViewer:
             rgb = rgb * (1 - a) + a * np.asarray(COLOURS[i % len(COLOURS)])
         rgb = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
         for kind, pts in self.clicks:
-            colour = (0, 255, 0) if kind == "fg" else (255, 0, 255)
+            colour = MARKERS["fg" if kind == "fg" else "bg"]
             for x, y, z in pts:
                 if abs(z - k) <= 1:
                     rgb[max(x - 1, 0):x + 2, y, :] = colour
@@ -100,12 +102,38 @@ class SliceViewer:
 
     @staticmethod
     def _png(frame: np.ndarray) -> bytes:
+        """A 64-colour PNG of ``frame``. The click markers keep their exact colours: they get palette entries
+        of their own (a plain median cut merges a few green pixels into the greys around them)."""
         from PIL import Image
 
-        img = Image.fromarray(frame).quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+        markers = list(MARKERS.values())
+        masks = [np.all(frame == np.asarray(c, dtype=np.uint8), axis=-1) for c in markers]
+        img = Image.fromarray(frame).quantize(colors=64 - len(markers), method=Image.Quantize.MEDIANCUT)
+        if any(m.any() for m in masks):
+            index = np.array(img)
+            palette = (img.getpalette() or [])[:3 * (64 - len(markers))]
+            palette += [0] * (3 * (64 - len(markers)) - len(palette))
+            for i, (colour, mask) in enumerate(zip(markers, masks)):
+                palette += list(colour)
+                index[mask] = 64 - len(markers) + i
+            img = Image.fromarray(index.astype(np.uint8), mode="P")
+            img.putpalette(palette)
         buf = io.BytesIO()
         img.save(buf, format="PNG", optimize=True)
         return buf.getvalue()
+
+    def start_slice(self) -> int:
+        """The slice a viewer opens on: the one with the most foreground clicks (then any clicks) within
+        one slice, else the one where the first overlay is largest, else the middle."""
+        for kinds in (("fg",), ("fg", "bg")):
+            zs = np.concatenate([pts[:, 2] for kind, pts in self.clicks if kind in kinds] or [np.zeros(0, int)])
+            if zs.size:
+                n = self.image.shape[2]
+                counts = np.array([np.sum(np.abs(zs - k) <= 1) for k in range(n)])
+                return int(np.argmax(counts))
+        if self.overlays and self.overlays[0].any():
+            return int(np.argmax(self.overlays[0].sum((0, 1))))
+        return int(self.image.shape[2] // 2)
 
     def _base_factor(self) -> int:
         """In-plane downsampling that brings the slices to at most ``max_size`` pixels."""
@@ -138,7 +166,8 @@ class SliceViewer:
     def _repr_html_(self) -> str:
         idx, pngs = self.frames()
         uid = "gtgv" + uuid.uuid4().hex[:12]
-        start = len(idx) // 2
+        first = self.start_slice()
+        start = int(np.argmin([abs(k - first) for k in idx]))
         legend = " ".join(
             f'<span style="color:rgb({",".join(str(int(255 * c)) for c in COLOURS[i % len(COLOURS)])})">&#9632;</span> '
             f"{html.escape(name)}" for i, name in enumerate(self.names))
@@ -161,10 +190,7 @@ class SliceViewer:
             f"}})();</script></div>")
 
     def _repr_png_(self) -> bytes:
-        k = int(self.image.shape[2] // 2)
-        if self.overlays and self.overlays[0].any():
-            k = int(np.argmax(self.overlays[0].sum((0, 1))))
-        return self._png(self.render_slice(k, self._base_factor()))
+        return self._png(self.render_slice(self.start_slice(), self._base_factor()))
 
     def description(self) -> str:
         shape = tuple(int(s) for s in np.moveaxis(self.image, -1, self.axis).shape)
@@ -193,7 +219,7 @@ class SliceViewer:
 
         volume = torch.as_tensor(np.moveaxis(self.image, -1, self.axis).copy())
         fg, bg = [], []
-        slider = widgets.IntSlider(value=self.image.shape[2] // 2, min=0, max=self.image.shape[2] - 1,
+        slider = widgets.IntSlider(value=self.start_slice(), min=0, max=self.image.shape[2] - 1,
                                    description="slice")
         picture = widgets.Image(format="png")
         status = widgets.Label("click: foreground, shift-click: background")

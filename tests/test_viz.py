@@ -80,3 +80,42 @@ def test_show_panels_makes_a_figure():
     matplotlib.use("Agg")
     fig = viz.show_panels([np.zeros((4, 5)), np.ones((4, 5))], titles=["a", "b"])
     assert len([ax for ax in fig.axes if ax.get_title()]) == 2
+
+
+def _decode(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.array(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_click_markers_keep_their_colours_in_the_quantised_frames():
+    """The 64-colour PNGs once turned the green fg crosses grey: every marker pixel must decode exactly."""
+    image, label, _ = data.phantom("spleen_ct", shape=(64, 64, 24), seed=1)
+    overlay = torch.rand(64, 64, 24, generator=torch.Generator().manual_seed(0))  # many colours to merge
+    fg = torch.tensor([[20, 30, 12], [40, 22, 12]])
+    bg = torch.tensor([[10, 10, 12]])
+    v = viz.slice_viewer(image, label.float(), overlay, clicks=(fg, bg), window=(-224, 212))
+    frame = v.render_slice(12)
+    decoded = _decode(v._png(frame))
+    for colour in viz.MARKERS.values():
+        mask = np.all(frame == colour, axis=-1)
+        assert mask.sum() >= 5
+        assert np.all(decoded[mask] == colour)
+
+
+def test_viewer_opens_on_the_slice_with_the_foreground_clicks():
+    image = torch.zeros(16, 16, 30)
+    fg = torch.tensor([[3, 3, 21], [5, 5, 22], [7, 7, 5]])
+    bg = torch.tensor([[1, 1, 9], [2, 2, 9], [3, 3, 9], [4, 4, 9]])
+    v = viz.slice_viewer(image, clicks=(fg, bg), window=(0, 1))
+    assert v.start_slice() in (21, 22)  # two fg clicks there; more bg clicks on slice 9 do not count
+    html_text = v._repr_html_()
+    start = int(re.search(r'value="(\d+)"', html_text).group(1))
+    assert abs(start - 21.5) <= 1 and f"slice {start}" in html_text
+    assert viz.slice_viewer(image, clicks=(torch.zeros(0, 3, dtype=torch.int64), bg)).start_slice() in (8, 9, 10)
+    overlay = torch.zeros(16, 16, 30)
+    overlay[:, :, 4] = 1
+    assert viz.slice_viewer(image, overlay).start_slice() == 4
+    assert viz.slice_viewer(image).start_slice() == 15
