@@ -46,24 +46,63 @@ class Example:
         return Example(self.name, self.image.to(device), self.label.to(device), self.spacing, self.window)
 
 
+#: The preprocessing profile whose voxel size each phantom kind gets with ``voxel_size="paper"``.
+PHANTOM_PROFILES = {"spleen_ct": "msd_spleen", "lesion_pet": "autopet"}
+VOXEL_SIZES = ("paper", "field_of_view")
+
+
+def _phantom_example(kind: str, shape, seed: int, voxel_size: str):
+    if voxel_size == "field_of_view":
+        image, label, spacing = data.phantom(kind, shape=shape, seed=seed)
+        return image, label.bool(), spacing, "the field of view spread over the shape"
+    from .data.phantoms import FIELD_OF_VIEW_MM
+
+    spacing = data.PROFILES[PHANTOM_PROFILES[kind]]["spacing"]
+    whole = [max(8, round(f / s)) for f, s in zip(FIELD_OF_VIEW_MM[kind], spacing)]
+    image, label, spacing = data.phantom(kind, shape=whole, spacing=spacing, seed=seed)
+    image, label = data.crop_around_label(image, label.bool(), shape)
+    return image, label, spacing, "cropped around the label"
+
+
 def load_example(dataset: str = "spleen_ct", *, shape=(96, 96, 48), seed: int = 0, case: int = 0,
-                 profile: str = "auto") -> Example:
+                 profile: str = "auto", voxel_size: str = "paper") -> Example:
     """A phantom (``"spleen_ct"``, ``"lesion_pet"``) or case number ``case`` of a dataset folder.
 
-    Folders go through :func:`gtg_core.data.load_cases` and :func:`gtg_core.data.preprocess` (resized to
-    ``shape``), like the training code.
+    ``voxel_size="paper"`` (default) keeps the voxel size the paper's preprocessing gives (MSD Spleen
+    1.586 x 1.586 x 5 mm, AutoPET 2.036 x 2.036 x 3 mm; a folder's own under the generic profile) and crops
+    ``shape`` voxels around the label's largest component, so that sigma in voxels means what it means in the
+    paper. ``"field_of_view"`` spreads the whole field of view over ``shape`` instead (large voxels: sigma 5
+    is then about 21 mm on the default spleen phantom).
+
+    Folders go through :func:`gtg_core.data.load_cases` and :func:`gtg_core.data.preprocess` with ``profile``
+    (``"auto"``: :func:`gtg_core.data.folder_profile`, the dataset's own). Raises ValueError naming the case
+    when ``case`` is out of range or when the label has no foreground voxel left after preprocessing (a small
+    lesion can vanish in a resize).
     """
+    from ._checks import check_choice
+
+    check_choice(voxel_size, VOXEL_SIZES, "voxel_size")
+    shape = tuple(int(s) for s in shape)
     if dataset in data.KINDS:
-        image, label, spacing = data.phantom(dataset, shape=shape, seed=seed)
-        return Example(f"{dataset} phantom (seed {seed})", image, label.bool(), spacing, WINDOWS[dataset])
+        image, label, spacing, how = _phantom_example(dataset, shape, seed, voxel_size)
+        mm = " x ".join(f"{s:.2f}" for s in spacing)
+        return Example(f"{dataset} phantom (seed {seed}, {mm} mm, {how})", image, label, spacing,
+                       WINDOWS[dataset])
     folder = Path(dataset)
     cases = data.load_cases(folder)
     if not 0 <= case < len(cases):
         raise ValueError(f"case must be in 0..{len(cases) - 1} for {folder}, got {case}")
     if profile == "auto":
-        profile = "generic"
-    image, label, spacing = data.preprocess(cases[case], profile, target_shape=shape)
-    return Example(f"{cases[case].id} ({folder.name})", image, label, spacing, (0.0, 1.0))
+        profile = data.folder_profile(folder)
+    resize = shape if voxel_size == "field_of_view" else None
+    image, label, spacing = data.preprocess(cases[case], profile, target_shape=resize)
+    if not label.any():
+        raise ValueError(f"case {case} ({cases[case].label}): no foreground voxel is left after preprocessing "
+                         f"with the {profile!r} profile" + (f" and the resize to {shape}" if resize else "")
+                         + ": the structure is too small for this shape; use voxel_size='paper' or a larger shape")
+    if resize is None:
+        image, label = data.crop_around_label(image, label, shape)
+    return Example(f"{cases[case].id} ({folder.name}, {profile} profile)", image, label, spacing, (0.0, 1.0))
 
 
 def toy_prediction(label: torch.Tensor, *, shift: int = 3, erode: int = 1) -> torch.Tensor:
@@ -78,6 +117,8 @@ def toy_prediction(label: torch.Tensor, *, shift: int = 3, erode: int = 1) -> to
 def example_clicks(label: torch.Tensor, *, seed: int = 0, n_corrective: int = 2, user: str = "deepedit"):
     """(fg, bg): DeepEdit's initial seeds plus ``n_corrective`` rounds of corrective clicks on
     :func:`toy_prediction` (the prediction does not change between rounds)."""
+    if not bool(label.any()):
+        raise ValueError("label has no foreground voxel: there is nothing to click on")
     gen = torch.Generator(device=label.device).manual_seed(seed)
     fg, bg = user_clicks.initial_clicks(label, generator=gen)
     pred = toy_prediction(label)

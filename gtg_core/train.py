@@ -228,24 +228,7 @@ def _pad_to_multiple(t: torch.Tensor, mult) -> torch.Tensor:
     return torch.nn.functional.pad(t, pads) if any(pads) else t
 
 
-def crop_around_label(image: torch.Tensor, label: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (X, Y, Z) box of ``shape`` centred on the bounding-box centre of the label's largest connected
-    component (several lesions may lie far apart), shifted to stay inside the volume; axes shorter than
-    ``shape`` are kept whole (and padded later). The voxel size is unchanged."""
-    from scipy import ndimage
-
-    mask = label.detach().cpu().numpy().astype(bool)
-    if not mask.any():
-        raise ValueError("crop_shape needs a label with foreground voxels to centre on")
-    components, n = ndimage.label(mask)
-    largest = 1 + int(np.argmax(np.bincount(components.reshape(-1))[1:])) if n > 1 else 1
-    box = ndimage.find_objects((components == largest).astype(np.int32))[0]
-    slices = []
-    for (lo_hi, size, n_axis) in zip(box, shape, label.shape):
-        centre = (lo_hi.start + lo_hi.stop - 1) // 2
-        start = min(max(centre - int(size) // 2, 0), max(n_axis - int(size), 0))
-        slices.append(slice(start, start + int(size)))
-    return image[tuple(slices)].contiguous(), label[tuple(slices)].contiguous()
+crop_around_label = data.crop_around_label  # kept here for callers of train.crop_around_label
 
 
 def dataset_folder(cfg: TrainConfig) -> Path:

@@ -76,3 +76,50 @@ def test_time_signals_table():
     table = bench.time_signals(image, torch.tensor([[8, 8, 4]]), repeats=1, signals=["disk", "heatmap"])
     assert list(table.index) == ["disk", "heatmap"] and set(table.columns) == set(bench.TIMED_VARIANTS)
     assert (table.to_numpy() > 0).all()
+
+
+def test_phantom_examples_have_the_papers_voxel_size_unless_asked_otherwise():
+    """sigma is in voxels: the default example must have the voxel size the paper's preprocessing gives."""
+    ex = examples.load_example("spleen_ct", shape=(64, 64, 32), seed=1)
+    assert ex.spacing == pytest.approx(data.PROFILES["msd_spleen"]["spacing"])
+    assert ex.image.shape == (64, 64, 32) and ex.label.any() and "1.59 x 1.59 x 5.00 mm" in ex.name
+    wide = examples.load_example("spleen_ct", shape=(64, 64, 32), seed=1, voxel_size="field_of_view")
+    assert wide.spacing == pytest.approx(data.default_spacing("spleen_ct", (64, 64, 32)))
+    assert wide.spacing[0] > 2.5 * ex.spacing[0]
+    with pytest.raises(ValueError, match="voxel_size"):
+        examples.load_example("spleen_ct", voxel_size="mm")
+
+
+def test_folders_use_their_own_profile_and_case(tmp_path):
+    data.write_dataset(tmp_path / "ct", "spleen_ct", n_cases=2, shape=(48, 48, 16), seed=4)
+    data.write_dataset(tmp_path / "pet", "lesion_pet", n_cases=1, shape=(48, 48, 48), seed=4)
+    assert data.folder_profile(tmp_path / "ct") == "msd_spleen"
+    assert data.folder_profile(tmp_path / "pet") == "autopet"
+    ct = examples.load_example(str(tmp_path / "ct"), shape=(32, 32, 16), case=1)
+    assert "spleen_ct_001" in ct.name and "msd_spleen profile" in ct.name
+    assert ct.spacing == pytest.approx(data.PROFILES["msd_spleen"]["spacing"], rel=1e-3)
+    generic = tmp_path / "own"
+    for sub in ("images", "labels"):
+        (generic / sub).mkdir(parents=True)
+    image, label, spacing = data.phantom("spleen_ct", shape=(32, 32, 16), seed=0)
+    data.save_nifti(generic / "images" / "a.nii.gz", image.numpy(), spacing)
+    data.save_nifti(generic / "labels" / "a.nii.gz", label.numpy(), spacing)
+    assert data.folder_profile(generic) == "generic"
+
+
+def test_a_label_lost_in_the_resize_is_a_clear_error(tmp_path):
+    """A one-voxel lesion vanished in the resize to the book's shape and the guidance chapter crashed later."""
+    folder = tmp_path / "tiny"
+    for sub in ("images", "labels"):
+        (folder / sub).mkdir(parents=True)
+    image = np.random.default_rng(0).random((96, 96, 48)).astype(np.float32)
+    label = np.zeros((96, 96, 48), np.uint8)
+    label[41, 41, 21] = 1  # one voxel
+    data.save_nifti(folder / "images" / "case7.nii.gz", image, (1.0, 1.0, 1.0))
+    data.save_nifti(folder / "labels" / "case7.nii.gz", label, (1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match=r"case 0 .*case7.*no foreground voxel"):
+        examples.load_example(str(folder), shape=(24, 24, 12), voxel_size="field_of_view")
+    kept = examples.load_example(str(folder), shape=(24, 24, 12))  # cropped at its own voxel size
+    assert int(kept.label.sum()) == 1
+    with pytest.raises(ValueError, match="no foreground voxel"):
+        examples.example_clicks(torch.zeros(8, 8, 8, dtype=torch.bool))

@@ -73,6 +73,50 @@ def preprocess(case: Case, profile: str = "generic", *, target_shape=None):
     return image, label, spacing
 
 
+def folder_profile(root) -> str:
+    """The preprocessing profile a dataset folder calls for: ``"autopet"`` for AutoPET study folders and for a
+    Decathlon folder whose dataset.json names PET, ``"msd_spleen"`` (the HU window) for a Decathlon folder
+    whose dataset.json names CT, else ``"generic"`` (a percentile window, the voxel size kept)."""
+    import json
+
+    from .layouts import detect_layout
+
+    layout = detect_layout(root)
+    if layout == "autopet":
+        return "autopet"
+    if layout == "decathlon":
+        try:
+            meta = json.loads((Path(root) / "dataset.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return "generic"
+        modality = " ".join(str(v) for v in (meta.get("modality") or {}).values()).upper()
+        if "PET" in modality:
+            return "autopet"
+        if "CT" in modality.split():
+            return "msd_spleen"
+    return "generic"
+
+
+def crop_around_label(image: torch.Tensor, label: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (X, Y, Z) box of ``shape`` centred on the bounding-box centre of the label's largest connected
+    component (several lesions may lie far apart), shifted to stay inside the volume; axes shorter than
+    ``shape`` are kept whole (and padded later). The voxel size is unchanged."""
+    from scipy import ndimage
+
+    mask = label.detach().cpu().numpy().astype(bool)
+    if not mask.any():
+        raise ValueError("crop_shape needs a label with foreground voxels to centre on")
+    components, n = ndimage.label(mask)
+    largest = 1 + int(np.argmax(np.bincount(components.reshape(-1))[1:])) if n > 1 else 1
+    box = ndimage.find_objects((components == largest).astype(np.int32))[0]
+    slices = []
+    for (lo_hi, size, n_axis) in zip(box, shape, label.shape):
+        centre = (lo_hi.start + lo_hi.stop - 1) // 2
+        start = min(max(centre - int(size) // 2, 0), max(n_axis - int(size), 0))
+        slices.append(slice(start, start + int(size)))
+    return image[tuple(slices)].contiguous(), label[tuple(slices)].contiguous()
+
+
 def split_cases(cases, *, val_fraction: float = 0.2, seed: int = SPLIT_SEED):
     """Deterministic (train, validation) split: a seeded shuffle, the last ``val_fraction`` for validation.
 
