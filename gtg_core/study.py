@@ -668,3 +668,80 @@ def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) 
         n_train = len(split_cases(range(n_cases))[0]) if n_cases > 1 else 1  # the runs' own 80/20 split
         total += (r.config["epochs"] - done_epochs) * n_train * rate
     return total
+
+
+# ---------------------------------------------------------------------------------------------- reading results
+
+
+@dataclass
+class StudyResults:
+    """A collected study as the book reads it (:func:`load_results`): the tables :func:`export` writes."""
+
+    source: Path
+    results: object  # pandas DataFrame, one row per run (results.csv)
+    histories: object = None  # every epoch of every run (histories.csv), or None
+    traces: object = None  # every click of every finished run (traces.csv), or None
+    provenance: dict = field(default_factory=dict)  # provenance.json, or {}
+
+    @property
+    def done(self):
+        """The finished runs."""
+        return self.results[self.results["status"] == "done"] if "status" in self.results else self.results
+
+    def provenance_line(self) -> str:
+        """One line for a figure: study, runs done, code, device(s) and dates."""
+        p = self.provenance
+        name = p.get("study") or self.source.name
+        parts = [f"study {name}" + (f" ({p['study_file']})" if p.get("study_file") else ""),
+                 f"{len(self.done)} of {len(self.results)} runs done"]
+        commits = [str(c)[:7] for c in p.get("git_commits") or sorted(set(self.done.get("git_commit", [])))]
+        digests = p.get("source_digests") or []
+        if commits or digests:
+            parts.append("code " + ", ".join(commits) + (f" (source digest {', '.join(digests)})" if digests else ""))
+        devices = p.get("devices") or sorted({str(d) for d in self.done.get("device", [])})
+        if devices:
+            parts.append("on " + ", ".join(devices))
+        if p.get("first_run_finished"):
+            parts.append(f"runs finished {p['first_run_finished'][:10]} .. {p.get('last_run_finished', '')[:10]}")
+        return "; ".join(parts)
+
+
+def load_results(path) -> StudyResults:
+    """Read a collected study: a folder holding results.csv (and, when present, histories.csv, traces.csv,
+    provenance.json), as ``gtg study collect --out`` or ``gtg study run`` leave it, or a results.csv file.
+    Raises FileNotFoundError / StudyError naming ``path`` when there is no results table to read."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"study_results {path} does not exist (a study folder or its results.csv)")
+    folder, table = (path.parent, path) if path.is_file() else (path, path / "results.csv")
+    if not table.is_file():
+        hint = " (run `gtg study collect` on it first)" if any(_run_folders(folder)) else ""
+        raise StudyError(f"study_results {path}: no results.csv{hint}")
+    try:
+        results = pd.read_csv(table)
+    except (ValueError, OSError) as exc:
+        raise StudyError(f"study_results {table}: not a readable CSV ({exc})") from None
+    missing = {"run", "status"} - set(results.columns)
+    if missing:
+        raise StudyError(f"study_results {table}: not a study's results table (no {', '.join(sorted(missing))})")
+
+    def optional(name):
+        file = folder / name
+        return pd.read_csv(file) if file.is_file() and file.stat().st_size else None
+
+    prov = _read_json(folder / "provenance.json") or {}
+    return StudyResults(path, results, optional("histories.csv"), optional("traces.csv"), prov)
+
+
+def dice_curves(traces, results, *, by: str = "signal"):
+    """Mean Dice after each click (rows: click 0 = seeds only .. N; columns: the values of ``by``) over the
+    validation volumes of the finished runs in ``results`` (seeds and settings with one ``by`` value pooled).
+    ``traces``: the study's traces.csv (one row per click per volume per run)."""
+    if traces is None or not len(traces):
+        raise StudyError("dice_curves needs the study's traces (traces.csv)")
+    rows = results[results["status"] == "done"] if "status" in results else results
+    merged = traces[traces["click"] >= 0].merge(rows[["run", by]], on="run")
+    per_run = merged.groupby([by, "run", "click"])["dice"].mean().reset_index()
+    return per_run.groupby([by, "click"])["dice"].mean().unstack(0)

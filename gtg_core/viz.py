@@ -270,26 +270,107 @@ def slice_viewer(image, *overlays, clicks=None, axis: int = -1, **kwargs) -> Sli
 MAX_PANELS_PER_ROW = 4
 
 
-def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, suptitle=None):
+def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, suptitle=None, colorbar: bool = True,
+                symmetric: bool = False, label: str | None = None):
     """A row (or grid) of 2-D panels with titles; returns the matplotlib figure. At most
-    :data:`MAX_PANELS_PER_ROW` panels per row (the book's page width), more wrap to further rows."""
+    :data:`MAX_PANELS_PER_ROW` panels per row (the book's page width), more wrap to further rows.
+
+    ``cmap``: one colour map, or one per panel (``"gray"`` for images). ``colorbar``: a colour bar beside
+    every panel not drawn in grey, so a value can be read from a colour; ``label`` names its unit.
+    ``symmetric``: centre each panel's range on zero (for differences with a diverging map, zero is then
+    always the middle colour). Non-negative panels start at 0.
+    """
     import matplotlib.pyplot as plt
 
     panels = [_to_numpy(p) for p in panels]
     n = len(panels)
+    cmaps = list(cmap) if isinstance(cmap, (list, tuple)) else [cmap] * n
+    if len(cmaps) != n:
+        raise ValueError(f"cmap: give one colour map or one per panel ({n}), got {len(cmaps)}")
     ncols = min(ncols or n, MAX_PANELS_PER_ROW)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols * (1.25 if colorbar else 1), size * nrows),
+                             squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for i, panel in enumerate(panels):
         ax = axes.ravel()[i]
-        ax.imshow(panel.T, cmap=cmap if panel.ndim == 2 else None, origin="upper",
-                  vmin=None if panel.min() < 0 else 0, interpolation="nearest")
+        if symmetric:
+            top = float(np.abs(panel).max()) or 1.0
+            vmin, vmax = -top, top
+        else:
+            vmin, vmax = (None if panel.min() < 0 else 0), None
+        shown = ax.imshow(panel.T, cmap=cmaps[i] if panel.ndim == 2 else None, origin="upper",
+                          vmin=vmin, vmax=vmax, interpolation="nearest")
         if titles:
             ax.set_title(titles[i], fontsize=9)
+        if colorbar and panel.ndim == 2 and cmaps[i] not in ("gray", "grey", "Greys_r"):
+            bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
+            bar.ax.tick_params(labelsize=7)
+            if label:
+                bar.set_label(label, fontsize=7)
     if suptitle:
         fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def training_loop_figure():
+    """The paper's training loop for one volume (DeepEdit with the guidance of this book) as a diagram:
+    seeds, the per-volume coin with probability p (H4), up to N no-grad rounds of predict -> click ->
+    guidance, then one gradient step. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 3.6)
+    ax.axis("off")
+    boxes = {
+        "seeds": (0.1, 2.2, "initial seed clicks\n(fg: in the label,\nbg: outside it)"),
+        "coin": (2.6, 2.2, "with probability p (H4):\nsimulate corrections?\n(else: seeds only)"),
+        "predict": (5.1, 2.2, "predict (no gradient)\nnetwork(image, G_fg, G_bg)"),
+        "click": (7.6, 2.2, "simulated user: one fg click\nin the misses, one bg click\nin the extras"),
+        "guidance": (5.1, 0.3, "guidance of all clicks so far\n(signal, sigma H1, theta H2)\n-> G_fg, G_bg"),
+        "step": (0.1, 0.3, "one training step:\nDice + CE loss on\nnetwork(image, G_fg, G_bg)"),
+    }
+    for key, (x, y, text) in boxes.items():
+        ax.add_patch(FancyBboxPatch((x, y), 2.2, 1.15, boxstyle="round,pad=0.05",
+                                    fc="#eef4fb" if key != "step" else "#fdf1e3", ec="#3b6ea5"))
+        ax.text(x + 1.1, y + 0.58, text, ha="center", va="center", fontsize=8.5)
+
+    def arrow(a, b, text="", rad=0.0):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, color="#333",
+                                     connectionstyle=f"arc3,rad={rad}"))
+        if text:
+            ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.12, text, ha="center", fontsize=8, color="#333")
+
+    arrow((2.35, 2.78), (2.6, 2.78))
+    arrow((4.85, 2.78), (5.1, 2.78), "yes")
+    arrow((7.35, 2.78), (7.6, 2.78))
+    arrow((8.7, 2.15), (7.35, 0.9), "")
+    arrow((5.1, 0.9), (5.6, 2.15), "", rad=-0.3)
+    ax.text(6.35, 1.6, "repeat up to\nN = 10 rounds", fontsize=8, ha="center", color="#a33")
+    arrow((5.05, 0.88), (2.35, 0.88), "after the last round")
+    arrow((3.7, 2.15), (1.2, 1.5), "no", rad=0.2)
+    ax.set_title("One training volume in DeepEdit's loop (the paper's section 2; gtg_core.train.fit)", fontsize=10)
+    return fig
+
+
+def learning_curves(history):
+    """Training loss and validation Dice (final, after all clicks; initial, with the seeds) per epoch from a
+    run's history.csv (a DataFrame). Returns the figure: two panels side by side."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(history["epoch"] + 1, history["train_loss"], "o-")
+    left.set(xlabel="epoch", ylabel="Dice + cross-entropy loss", title="training loss")
+    val = history.dropna(subset=["val_final_dice"]) if "val_final_dice" in history else history.iloc[:0]
+    if len(val):
+        right.plot(val["epoch"] + 1, val["val_final_dice"], "o-", label="after the last click (M1)")
+        right.plot(val["epoch"] + 1, val["val_initial_dice"], "s--", label="seed clicks only (M2)")
+        right.legend(fontsize=8)
+    right.set(xlabel="epoch", ylabel="validation Dice", title="validation", ylim=(0, 1))
     fig.tight_layout()
     return fig
 

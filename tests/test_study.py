@@ -247,3 +247,38 @@ def test_crop_shape_is_validated(tmp_path):
         train.TrainConfig(crop_shape=(30, 32, 16), filters=(8, 16, 32), output=str(tmp_path)).validate()
     with pytest.raises(ValueError, match="target_shape"):
         train.TrainConfig(target_shape="big", output=str(tmp_path)).validate()
+
+
+def test_load_results_reads_a_folder_or_its_csv_and_names_what_is_missing(tmp_path):
+    import pandas as pd
+
+    results = pd.DataFrame({"run": ["a/x", "a/y", "a/z"], "status": ["done", "done", "failed"],
+                            "signal": ["disk", "disk", "gdt"], "git_commit": ["abcdef123", "abcdef123", None],
+                            "device": ["cpu", "cpu", None]})
+    # run a/x: two volumes; run a/y: one volume; click -1 (no guidance) must be ignored
+    traces = pd.DataFrame({"run": ["a/x"] * 6 + ["a/y"] * 3,
+                           "volume": ["v1", "v1", "v1", "v2", "v2", "v2", "v1", "v1", "v1"],
+                           "click": [-1, 0, 1, -1, 0, 1, -1, 0, 1],
+                           "dice": [0.0, 0.2, 0.6, 0.0, 0.4, 0.8, 0.0, 0.5, 0.9]})
+    results.to_csv(tmp_path / "results.csv", index=False)
+    traces.to_csv(tmp_path / "traces.csv", index=False)
+    (tmp_path / "provenance.json").write_text(json.dumps({"study": "mini", "devices": ["cpu (x86_64)"]}))
+    loaded = study.load_results(tmp_path)
+    assert len(loaded.done) == 2 and loaded.histories is None
+    line = loaded.provenance_line()
+    assert "study mini" in line and "2 of 3 runs done" in line and "abcdef1" in line and "cpu (x86_64)" in line
+    assert len(study.load_results(tmp_path / "results.csv").results) == 3
+    curves = study.dice_curves(loaded.traces, loaded.results)
+    # per run first (x: 0.3, 0.7; y: 0.5, 0.9), then over runs
+    assert list(curves.index) == [0, 1] and list(curves.columns) == ["disk"]
+    assert curves["disk"].tolist() == pytest.approx([0.4, 0.8])
+    with pytest.raises(FileNotFoundError, match="study_results .*nowhere"):
+        study.load_results(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(study.StudyError, match="no results.csv"):
+        study.load_results(tmp_path / "empty")
+    pd.DataFrame({"a": [1]}).to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(study.StudyError, match="not a study's results table"):
+        study.load_results(tmp_path / "other.csv")
+    with pytest.raises(study.StudyError, match="traces"):
+        study.dice_curves(None, loaded.results)

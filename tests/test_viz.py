@@ -69,7 +69,7 @@ def test_show_panels_wraps_after_four_panels():
     import matplotlib
 
     matplotlib.use("Agg")
-    fig = viz.show_panels([np.zeros((4, 5))] * 7, titles=list("abcdefg"), ncols=7)
+    fig = viz.show_panels([np.zeros((4, 5))] * 7, titles=list("abcdefg"), ncols=7, colorbar=False)
     rows = {round(ax.get_position().y0, 3) for ax in fig.axes if ax.get_title()}
     assert len(fig.axes) == 8 and len(rows) == 2  # 4 + 3 panels, one empty slot
 
@@ -119,3 +119,32 @@ def test_viewer_opens_on_the_slice_with_the_foreground_clicks():
     overlay[:, :, 4] = 1
     assert viz.slice_viewer(image, overlay).start_slice() == 4
     assert viz.slice_viewer(image).start_slice() == 15
+
+
+def test_show_panels_colour_bars_grey_images_and_zero_centred_differences():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    image, diff = np.random.default_rng(0).random((10, 12)), np.linspace(-0.2, 1.0, 120).reshape(10, 12)
+    fig = viz.show_panels([image, diff, diff], cmap=["gray", "magma", "RdBu_r"], label="guidance")
+    assert len(fig.axes) == 3 + 2  # two colour bars, none for the grey image
+    fig = viz.show_panels([diff], cmap="RdBu_r", symmetric=True, colorbar=False)
+    low, high = fig.axes[0].images[0].get_clim()
+    assert len(fig.axes) == 1 and low == pytest.approx(-1.0) and high == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="cmap"):
+        viz.show_panels([image, diff], cmap=["gray"])
+
+
+def test_training_figures():
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    fig = viz.training_loop_figure()
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "probability p" in texts and "N = 10" in texts and "training step" in texts
+    history = pd.DataFrame({"epoch": [0, 1, 2], "train_loss": [1.0, 0.8, 0.7],
+                            "val_final_dice": [float("nan"), 0.6, 0.7], "val_initial_dice": [float("nan"), 0.4, 0.5]})
+    fig = viz.learning_curves(history)
+    assert len(fig.axes[0].lines) == 1 and len(fig.axes[1].lines) == 2
+    assert fig.axes[1].lines[0].get_ydata().tolist() == [0.6, 0.7]
