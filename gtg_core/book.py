@@ -39,6 +39,21 @@ def notebooks(root: Path | None = None) -> list[Path]:
     return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").is_file()]
 
 
+def locate(path) -> Path:
+    """A file or folder a chapter names (committed study results, a study file): as given when it exists
+    (absolute, or relative to the working directory), else relative to the book's checkout
+    (:func:`project_root`), where papermill's working directory ``OUT/book`` would not find it. Returns the
+    path as given when neither exists, so that the reader's error names it."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    try:
+        candidate = project_root() / path
+    except FileNotFoundError:
+        return path
+    return candidate if candidate.exists() else path
+
+
 def load_params(path) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -89,8 +104,10 @@ def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = 
     return done
 
 
+#: Dataset names a chapter resolves itself (:func:`gtg_core.examples.resolve_dataset`), not paths.
+NAMED_DATASETS = ("msd_spleen",)
 #: Parameters that name files or folders: relative ones are read from the caller's directory.
-PATH_PARAMS = ("dataset", "msd_root", "study_results")
+PATH_PARAMS = ("dataset", "msd_root", "study_results", "live_study_file")
 
 
 def resolve_paths(params: dict, base) -> dict:
@@ -103,7 +120,8 @@ def resolve_paths(params: dict, base) -> dict:
         out = dict(values)
         for key in PATH_PARAMS:
             value = out.get(key)
-            if isinstance(value, str) and value and value not in KINDS and not Path(value).is_absolute():
+            if (isinstance(value, str) and value and value not in KINDS + NAMED_DATASETS
+                    and not Path(value).is_absolute()):
                 out[key] = str((Path(base) / value).resolve())
         return out
 

@@ -64,6 +64,19 @@ def _phantom_example(kind: str, shape, seed: int, voxel_size: str):
     return image, label, spacing, "cropped around the label"
 
 
+def resolve_dataset(dataset: str, msd_root: str = "data", *, download=None) -> str:
+    """What a chapter's ``dataset`` parameter names: a phantom kind or a folder as given, or for
+    ``"msd_spleen"`` the folder ``msd_root/Task09_Spleen``, downloaded with MONAI when it is not there yet
+    (1.5 GB; on Colab put ``msd_root`` on a mounted Drive so that every chapter finds the one download).
+    ``download``: the function that fetches it (default :func:`gtg_core.data.download_msd_spleen`)."""
+    if dataset != "msd_spleen":
+        return dataset
+    folder = Path(msd_root) / "Task09_Spleen"
+    if (folder / "dataset.json").is_file():
+        return str(folder)
+    return (download or data.download_msd_spleen)(msd_root)
+
+
 def load_example(dataset: str = "spleen_ct", *, shape=(96, 96, 48), seed: int = 0, case: int = 0,
                  profile: str = "auto", voxel_size: str = "paper") -> Example:
     """A phantom (``"spleen_ct"``, ``"lesion_pet"``) or case number ``case`` of a dataset folder.

@@ -215,6 +215,28 @@ def check_claims(results, histories=None) -> list[Verdict]:
     return out
 
 
+def _compact(value) -> str:
+    """Numbers of a verdict as short text: floats to 3 decimals, mappings as ``key value`` pairs."""
+    if isinstance(value, dict):
+        return "; ".join(f"{_compact(k)}: {_compact(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return " > ".join(_compact(v) for v in value) if value else "none"
+    if isinstance(value, float):
+        return f"{value:g}" if value.is_integer() else f"{value:.3f}"
+    return str(value)
+
+
+def claims_table(results, histories=None):
+    """:func:`check_claims` as a table for the book: one row per claim with its text, the verdict, the
+    numbers behind it (short text) and a note. A pandas DataFrame indexed by the claim's name."""
+    import pandas as pd
+
+    rows = [{"claim": v.claim, "what the paper says": v.text, "verdict": v.verdict,
+             "numbers": "; ".join(f"{k}: {_compact(n)}" for k, n in v.numbers.items()), "note": v.note}
+            for v in check_claims(results, histories)]
+    return pd.DataFrame(rows).set_index("claim")
+
+
 #: Where the paper's text, the authors' code and gtg_core differ: (topic, paper, 162e680, HEAD, gtg_core).
 DIVERGENCES = (
     ("Heatmap (Eq. 2)", "exp(-‖v-c‖ / (2 sigma^2)) (typo: no square)", "MONAI Gaussian, summed, min-max, squared",

@@ -745,3 +745,40 @@ def dice_curves(traces, results, *, by: str = "signal"):
     merged = traces[traces["click"] >= 0].merge(rows[["run", by]], on="run")
     per_run = merged.groupby([by, "run", "click"])["dice"].mean().reset_index()
     return per_run.groupby([by, "click"])["dice"].mean().unstack(0)
+
+
+def metrics_by_convention(traces, results, *, metrics_=("M1_final_dice", "M4_consistent_improvement",
+                                                          "M5_gt_overlap_last")):
+    """Each finished run's metrics recomputed from its trace under both readings of the paper's metrics
+    (:data:`gtg_core.metrics.CONVENTIONS`: the paper's N = 10 clicks, the authors' code j = 9), averaged per
+    signal: a DataFrame indexed by signal with one column per (metric, convention) and the number of runs.
+    M4 here is the last model's (the authors also pooled it over validation epochs, which a trace cannot
+    show). ``traces``: the study's traces.csv."""
+    import pandas as pd
+
+    from . import metrics
+
+    if traces is None or not len(traces):
+        raise StudyError("metrics_by_convention needs the study's traces (traces.csv)")
+    rows = results[results["status"] == "done"] if "status" in results else results
+    rows = rows[rows["p_volume"] > 0] if "p_volume" in rows else rows
+    out = []
+    for _, run in rows.iterrows():
+        trace = traces[traces["run"] == run["run"]]
+        if not len(trace):
+            continue
+        n = int(run["n_clicks"]) if "n_clicks" in run and pd.notna(run["n_clicks"]) else None
+        row = {"signal": run["signal"], "run": run["run"]}
+        for convention in metrics.CONVENTIONS:
+            values = metrics.summary(trace, max_clicks=n, convention=convention)
+            row.update({(m, convention): values[m] for m in metrics_})
+        out.append(row)
+    if not out:
+        raise StudyError("metrics_by_convention: no finished interactive run has a trace")
+    table = pd.DataFrame(out)
+    value_columns = [c for c in table.columns if isinstance(c, tuple)]
+    means = table.groupby("signal", sort=False)[value_columns].mean()
+    means.columns = pd.MultiIndex.from_tuples(means.columns, names=["metric", "convention"])
+    means = means.sort_index(axis=1)
+    means[("runs", "")] = table.groupby("signal", sort=False)["run"].count()
+    return means

@@ -207,3 +207,32 @@ def test_relative_dataset_paths_are_read_from_the_callers_directory(tmp_path):
     assert book.resolve_paths({"dataset": "spleen_ct"}, tmp_path)["dataset"] == "spleen_ct"  # a phantom kind
     assert book.resolve_paths({"dataset": "/abs/x"}, tmp_path)["dataset"] == "/abs/x"
     assert params["dataset"] == "data/Task09_Spleen"  # the caller's dict is left as it was
+
+
+def test_locate_finds_committed_files_from_papermills_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as papermill's OUT/book: the checkout's files are not below it
+    found = book.locate("studies/quick.yml")
+    assert found == ROOT / "studies" / "quick.yml" and found.is_file()
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "quick.yml").write_text("name: mine")
+    assert book.locate("studies/quick.yml").resolve() == (tmp_path / "studies" / "quick.yml").resolve()
+    assert book.locate("nowhere/at/all") == Path("nowhere/at/all")
+    assert book.resolve_paths({"dataset": "msd_spleen"}, tmp_path)["dataset"] == "msd_spleen"
+
+
+def test_msd_spleen_is_downloaded_once_into_msd_root(tmp_path):
+    from gtg_core import examples
+
+    calls = []
+
+    def fake_download(root):
+        calls.append(root)
+        folder = Path(root) / "Task09_Spleen"
+        folder.mkdir(parents=True)
+        (folder / "dataset.json").write_text("{}")
+        return str(folder)
+
+    assert examples.resolve_dataset("spleen_ct", str(tmp_path)) == "spleen_ct"
+    first = examples.resolve_dataset("msd_spleen", str(tmp_path), download=fake_download)
+    second = examples.resolve_dataset("msd_spleen", str(tmp_path), download=fake_download)
+    assert first == second == str(tmp_path / "Task09_Spleen") and calls == [str(tmp_path)]

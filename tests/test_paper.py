@@ -156,3 +156,17 @@ def test_hyperparameter_figure_on_the_pilot_says_what_was_not_measured():
     texts = [t.get_text() for t in axes[3].texts]
     assert "not measured" in texts  # no adaptor comparison in the pilot
     assert any("H200" in t.get_text() for t in axes[5].texts)
+
+
+def test_claims_table_lists_every_claim_with_its_numbers():
+    import pandas as pd
+
+    rows = pd.DataFrame({"run": ["a", "b"], "status": ["done", "done"], "signal": ["heatmap", "heatmap"],
+                         "sigma": [1.0, 9.0], "theta": [0.0, 0.0], "adaptor": ["concat", "concat"],
+                         "p_volume": [1.0, 1.0], "seed": [36, 36], "M1_final_dice": [0.9, 0.7]})
+    table = paper.claims_table(rows)
+    assert list(table.index) == [c(rows).claim if c is not paper.claim_high_p else c(rows, None).claim
+                                 for c in paper.CLAIMS]
+    assert table.loc["small_sigma", "verdict"] == paper.HOLDS
+    assert "1: 0.900; 9: 0.700" in table.loc["small_sigma", "numbers"] and "best_sigma: 1" in table.loc["small_sigma", "numbers"]
+    assert table.loc["concat", "verdict"] == paper.NOT_MEASURED and table.loc["concat", "numbers"] == ""

@@ -282,3 +282,26 @@ def test_load_results_reads_a_folder_or_its_csv_and_names_what_is_missing(tmp_pa
         study.load_results(tmp_path / "other.csv")
     with pytest.raises(study.StudyError, match="traces"):
         study.dice_curves(None, loaded.results)
+
+
+def test_metrics_by_convention_reads_each_trace_at_click_10_and_at_click_9():
+    """The paper's M1 is the Dice after N = 10 clicks, the authors' code's after j = 9: on a trace whose
+    last click drops the Dice the two differ by exactly that drop."""
+    rows = []
+    for run, last in (("r/a", 0.70), ("r/b", 0.90)):
+        dice = [0.0, 0.5, 0.6, 0.62, 0.64, 0.66, 0.68, 0.7, 0.72, 0.74, 0.80, last]  # clicks -1 .. 10
+        for click, d in zip(range(-1, 11), dice):
+            rows.append({"run": run, "volume": "v", "click": click, "dice": d, "overlap": 1.0,
+                         "step_time_s": 0.01, "signal_time_s": 0.001})
+    traces = pd.DataFrame(rows)
+    results = pd.DataFrame({"run": ["r/a", "r/b"], "status": ["done", "done"], "signal": ["gdt", "gdt"],
+                            "p_volume": [1.0, 1.0], "n_clicks": [10, 10]})
+    table = study.metrics_by_convention(traces, results)
+    assert table.loc["gdt", ("M1_final_dice", "paper")] == pytest.approx((0.70 + 0.90) / 2)
+    assert table.loc["gdt", ("M1_final_dice", "reference_code")] == pytest.approx(0.80)
+    # M4: paper 10 transitions (9 rises; run a's last one falls), code 9 transitions (all rise)
+    assert table.loc["gdt", ("M4_consistent_improvement", "paper")] == pytest.approx((9 / 10 + 10 / 10) / 2)
+    assert table.loc["gdt", ("M4_consistent_improvement", "reference_code")] == pytest.approx(1.0)
+    assert table.loc["gdt", "runs"].item() == 2
+    with pytest.raises(study.StudyError, match="traces"):
+        study.metrics_by_convention(None, results)
