@@ -36,6 +36,7 @@ class Example:
     label: torch.Tensor  # bool
     spacing: tuple
     window: tuple  # display / normalisation window of ``image``
+    profile: str = "generic"  # the preprocessing profile whose voxel size / intensities the case has
 
     @property
     def normalised(self) -> torch.Tensor:
@@ -43,7 +44,8 @@ class Example:
         return ((self.image - lo) / (hi - lo)).clamp(0, 1)
 
     def to(self, device) -> "Example":
-        return Example(self.name, self.image.to(device), self.label.to(device), self.spacing, self.window)
+        return Example(self.name, self.image.to(device), self.label.to(device), self.spacing, self.window,
+                       self.profile)
 
 
 #: The preprocessing profile whose voxel size each phantom kind gets with ``voxel_size="paper"``.
@@ -78,7 +80,8 @@ def resolve_dataset(dataset: str, msd_root: str = "data", *, download=None) -> s
 
 
 def load_example(dataset: str = "spleen_ct", *, shape=(96, 96, 48), seed: int = 0, case: int = 0,
-                 profile: str = "auto", voxel_size: str = "paper") -> Example:
+                 profile: str = "auto", voxel_size: str = "paper", msd_root: str = "data",
+                 device=None) -> Example:
     """A phantom (``"spleen_ct"``, ``"lesion_pet"``) or case number ``case`` of a dataset folder.
 
     ``voxel_size="paper"`` (default) keeps the voxel size the paper's preprocessing gives (MSD Spleen
@@ -90,9 +93,16 @@ def load_example(dataset: str = "spleen_ct", *, shape=(96, 96, 48), seed: int = 
     Folders go through :func:`gtg_core.data.load_cases` and :func:`gtg_core.data.preprocess` with ``profile``
     (``"auto"``: :func:`gtg_core.data.folder_profile`, the dataset's own). Raises ValueError naming the case
     when ``case`` is out of range or when the label has no foreground voxel left after preprocessing (a small
-    lesion can vanish in a resize).
+    lesion can vanish in a resize). ``"msd_spleen"`` names MSD Spleen under ``msd_root``
+    (:func:`resolve_dataset`). ``device``: where the tensors go (``"auto"``: :func:`pick_device`); None keeps
+    the CPU.
     """
     from ._checks import check_choice
+
+    if device is not None:
+        return load_example(dataset, shape=shape, seed=seed, case=case, profile=profile, voxel_size=voxel_size,
+                            msd_root=msd_root).to(pick_device(device))
+    dataset = resolve_dataset(dataset, msd_root)
 
     check_choice(voxel_size, VOXEL_SIZES, "voxel_size")
     shape = tuple(int(s) for s in shape)
@@ -100,7 +110,7 @@ def load_example(dataset: str = "spleen_ct", *, shape=(96, 96, 48), seed: int = 
         image, label, spacing, how = _phantom_example(dataset, shape, seed, voxel_size)
         mm = " x ".join(f"{s:.2f}" for s in spacing)
         return Example(f"{dataset} phantom (seed {seed}, {mm} mm, {how})", image, label, spacing,
-                       WINDOWS[dataset])
+                       WINDOWS[dataset], PHANTOM_PROFILES[dataset])
     folder = Path(dataset)
     cases = data.load_cases(folder)
     if not 0 <= case < len(cases):
@@ -115,7 +125,8 @@ def load_example(dataset: str = "spleen_ct", *, shape=(96, 96, 48), seed: int = 
                          + ": the structure is too small for this shape; use voxel_size='paper' or a larger shape")
     if resize is None:
         image, label = data.crop_around_label(image, label, shape)
-    return Example(f"{cases[case].id} ({folder.name}, {profile} profile)", image, label, spacing, (0.0, 1.0))
+    return Example(f"{cases[case].id} ({folder.name}, {profile} profile)", image, label, spacing, (0.0, 1.0),
+                   profile)
 
 
 def toy_prediction(label: torch.Tensor, *, shift: int = 3, erode: int = 1) -> torch.Tensor:

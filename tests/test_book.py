@@ -15,7 +15,8 @@ NOTEBOOKS = book.notebooks(ROOT)
 
 
 def test_every_chapter_is_a_notebook_in_the_toc():
-    assert [p.stem for p in NOTEBOOKS] == ["intro", "data", "guidance", "adaptive", "users_metrics"]
+    assert [p.stem for p in NOTEBOOKS] == ["intro", "data", "guidance", "adaptive", "users_metrics", "training",
+                                           "study", "signals_compared", "paper_vs_code"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -38,6 +39,36 @@ def test_notebook_has_setup_and_parameters_cells(path):
     for cell in code[2:]:
         assert "def " not in cell.source and "class " not in cell.source, path.name
         assert len(cell.source.splitlines()) <= 12, f"{path.name}: a long cell belongs in gtg_core"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_chapter_states_its_goals_and_ends_with_exercises_and_solutions(path):
+    """Issue 12: goals first, then two to four exercises with their solutions folded away, at least one of
+    them done by changing a parameter (or moving a click)."""
+    import re
+
+    nb = nbformat.read(path, as_version=4)
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert "You will learn" in markdown[0], path.stem
+    last = markdown[-1]
+    labels = re.findall(r"\{exercise\}\n:label: (\S+)", last)
+    solved = re.findall(r"\{solution\} (\S+)\n:class: dropdown", last)
+    assert 2 <= len(labels) <= 4 and solved == labels, path.stem
+    declared = set(__import__("papermill").inspect_notebook(str(path)))
+    assert any(re.search(rf"`{name}\b", last) for name in declared) or "click" in last, path.stem
+    assert nb.cells[-1].cell_type == "markdown" and last.startswith("## Exercises")
+
+
+def test_chapters_show_the_papers_equations_next_to_the_calls():
+    expected = {"guidance": [r"\exp", r"\mathbb{1}", r"\text{GDT}(v)", "(5)"], "adaptive": [r"\lfloor a"],
+                "users_metrics": [r"\mathrm{Dice}(\hat{Y}_N, Y)"], "signals_compared": ["M4", r"\mathrm{supp}"],
+                "training": [r"f_\theta"], "intro": [r"\exp"]}
+    for stem, fragments in expected.items():
+        text = "".join(c.source for c in nbformat.read(ROOT / "book" / f"{stem}.ipynb", as_version=4).cells
+                       if c.cell_type == "markdown")
+        assert "$$" in text or "$" in text, stem
+        for fragment in fragments:
+            assert fragment in text, (stem, fragment)
 
 
 def test_params_files_only_name_declared_parameters():
@@ -78,6 +109,32 @@ def test_built_html_has_every_chapter_and_the_bibliography(built_book):
     intro = (html / "book" / "intro.html").read_text()
     assert "Marinov" in intro and "references.html#" in intro  # the citation resolved to the bibliography
     assert "colab.research.google.com" in intro  # the launch button
+
+
+def test_built_chapters_render_their_exercises_and_the_side_by_side_table(built_book):
+    html = built_book / "_build" / "html" / "book"
+    for path in NOTEBOOKS:
+        page = (html / f"{path.stem}.html").read_text()
+        assert 'class="exercise admonition"' in page and "solution" in page and "dropdown" in page, path.stem
+    compared = (html / "signals_compared.html").read_text()
+    assert "paper_dice" in compared and "ours_dice" in compared and "ours_dice_sd" in compared
+    assert "non_interactive" in compared
+    study_page = (html / "study.html").read_text()
+    assert "small_sigma" in study_page and "runs done" in study_page  # the claims and the provenance line
+    training = (html / "training.html").read_text()
+    assert "learning" in training.lower() and "M1_final_dice" in training
+
+
+def test_study_chapter_runs_the_quick_study_live(tmp_path):
+    """The study chapter's live parameter trains studies/quick.yml and reads it like a committed study."""
+    import papermill as pm
+
+    out = tmp_path / "study.ipynb"
+    pm.execute_notebook(str(ROOT / "book" / "study.ipynb"), str(out), cwd=str(tmp_path), progress_bar=False,
+                        parameters={"live_study": True, "profile": "quick"}, kernel_name="python3")
+    printed = "".join(o.get("text", "") for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
+                      for o in c.outputs)
+    assert "study quick" in printed and "3 of 3 runs done" in printed
 
 
 def _browser():
@@ -163,7 +220,7 @@ def test_chapters_run_on_a_dataset_folder(tmp_path):
     assert str(folder) in injected.source
 
 
-def _run_setup_cell(monkeypatch, *, installed=False, source="", repository=None):
+def _run_setup_cell(monkeypatch, *, installed=False, source="", repository=None, failing=()):
     """Execute the notebooks' setup cell with find_spec and subprocess.run faked; returns the pip calls."""
     import importlib.util
     import subprocess
@@ -174,7 +231,14 @@ def _run_setup_cell(monkeypatch, *, installed=False, source="", repository=None)
                             f'GTG_REPOSITORY = "{repository}"')
     calls = []
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if installed else None)
-    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        code = 1 if any(name in " ".join(cmd) for name in failing) else 0
+        if code and kw.get("check"):
+            raise subprocess.CalledProcessError(code, cmd)
+        return subprocess.CompletedProcess(cmd, code)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
     monkeypatch.setenv("GTG_SOURCE", source)
     exec(compile(cell, "setup cell", "exec"), {})
     return calls
@@ -193,6 +257,15 @@ def test_setup_cell_installs_a_given_checkout_or_a_real_repository(monkeypatch):
     calls = _run_setup_cell(monkeypatch, repository="https://github.com/real-owner/gtg")
     assert calls[0][-1] == "gtg_core @ git+https://github.com/real-owner/gtg"
     assert any("FastGeodis==1.0.5" in c for c in calls)  # and FastGeodis after it
+
+
+def test_setup_cell_says_loudly_when_fastgeodis_does_not_build(monkeypatch, capsys):
+    """Colab: a failed FastGeodis build once stayed silent until the first geodesic call."""
+    calls = _run_setup_cell(monkeypatch, source="/content/gtg", failing=("FastGeodis",))
+    assert any("FastGeodis==1.0.5" in c for c in calls)
+    assert "FastGeodis did NOT build" in capsys.readouterr().err
+    _run_setup_cell(monkeypatch, source="/content/gtg")
+    assert "did NOT build" not in capsys.readouterr().err
 
 
 def test_relative_dataset_paths_are_read_from_the_callers_directory(tmp_path):

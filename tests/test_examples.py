@@ -83,6 +83,7 @@ def test_phantom_examples_have_the_papers_voxel_size_unless_asked_otherwise():
     ex = examples.load_example("spleen_ct", shape=(64, 64, 32), seed=1)
     assert ex.spacing == pytest.approx(data.PROFILES["msd_spleen"]["spacing"])
     assert ex.image.shape == (64, 64, 32) and ex.label.any() and "1.59 x 1.59 x 5.00 mm" in ex.name
+    assert ex.profile == "msd_spleen" and ex.to("cpu").profile == "msd_spleen"
     wide = examples.load_example("spleen_ct", shape=(64, 64, 32), seed=1, voxel_size="field_of_view")
     assert wide.spacing == pytest.approx(data.default_spacing("spleen_ct", (64, 64, 32)))
     assert wide.spacing[0] > 2.5 * ex.spacing[0]
@@ -96,7 +97,7 @@ def test_folders_use_their_own_profile_and_case(tmp_path):
     assert data.folder_profile(tmp_path / "ct") == "msd_spleen"
     assert data.folder_profile(tmp_path / "pet") == "autopet"
     ct = examples.load_example(str(tmp_path / "ct"), shape=(32, 32, 16), case=1)
-    assert "spleen_ct_001" in ct.name and "msd_spleen profile" in ct.name
+    assert "spleen_ct_001" in ct.name and "msd_spleen profile" in ct.name and ct.profile == "msd_spleen"
     assert ct.spacing == pytest.approx(data.PROFILES["msd_spleen"]["spacing"], rel=1e-3)
     generic = tmp_path / "own"
     for sub in ("images", "labels"):
