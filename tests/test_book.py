@@ -35,6 +35,10 @@ def test_notebook_has_setup_and_parameters_cells(path):
     repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     assert f'GTG_REPOSITORY = "{repo}"' in code[0].source  # one repository, kept in step with _config.yml
     assert "parameters" in code[1].metadata.get("tags", [])
+    # code fits the book's page (no horizontal scroll in the rendered HTML)
+    for cell in code:
+        wide = [line for line in cell.source.splitlines() if len(line) > 92]
+        assert not wide, f"{path.name}: lines over 92 characters: {wide}"
     # notebooks stay thin: no function or class definitions, short cells
     for cell in code[2:]:
         assert "def " not in cell.source and "class " not in cell.source, path.name
