@@ -17,7 +17,8 @@ import torch
 
 from . import clicks as user_clicks
 from . import data
-from ._checks import check_device
+from ._checks import check_choice, check_device
+from .data.phantoms import FIELD_OF_VIEW_MM
 
 #: Intensity windows used to normalise (and display) each phantom: the MSD Spleen profile's HU window for
 #: CT; for PET 0..10 SUV, narrower than the AutoPET profile's 0..43 so that faint lesions stay visible.
@@ -57,8 +58,6 @@ def _phantom_example(kind: str, shape, seed: int, voxel_size: str):
     if voxel_size == "field_of_view":
         image, label, spacing = data.phantom(kind, shape=shape, seed=seed)
         return image, label.bool(), spacing, "the field of view spread over the shape"
-    from .data.phantoms import FIELD_OF_VIEW_MM
-
     spacing = data.PROFILES[PHANTOM_PROFILES[kind]]["spacing"]
     whole = [max(8, round(f / s)) for f, s in zip(FIELD_OF_VIEW_MM[kind], spacing)]
     image, label, spacing = data.phantom(kind, shape=whole, spacing=spacing, seed=seed)
@@ -97,14 +96,11 @@ def load_example(dataset: str = "spleen_ct", *, shape=(96, 96, 48), seed: int = 
     (:func:`resolve_dataset`). ``device``: where the tensors go (``"auto"``: :func:`pick_device`); None keeps
     the CPU.
     """
-    from ._checks import check_choice
-
     if device is not None:
         return load_example(dataset, shape=shape, seed=seed, case=case, profile=profile, voxel_size=voxel_size,
                             msd_root=msd_root).to(pick_device(device))
-    dataset = resolve_dataset(dataset, msd_root)
-
     check_choice(voxel_size, VOXEL_SIZES, "voxel_size")
+    dataset = resolve_dataset(dataset, msd_root)
     shape = tuple(int(s) for s in shape)
     if dataset in data.KINDS:
         image, label, spacing, how = _phantom_example(dataset, shape, seed, voxel_size)

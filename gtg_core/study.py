@@ -677,7 +677,7 @@ def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) 
 class StudyResults:
     """A collected study as the book reads it (:func:`load_results`): the tables :func:`export` writes."""
 
-    source: Path
+    source: Path  # what was read: the folder or the results.csv
     results: object  # pandas DataFrame, one row per run (results.csv)
     histories: object = None  # every epoch of every run (histories.csv), or None
     traces: object = None  # every click of every finished run (traces.csv), or None
@@ -747,8 +747,8 @@ def dice_curves(traces, results, *, by: str = "signal"):
     return per_run.groupby([by, "click"])["dice"].mean().unstack(0)
 
 
-def metrics_by_convention(traces, results, *, metrics_=("M1_final_dice", "M4_consistent_improvement",
-                                                          "M5_gt_overlap_last")):
+def metrics_by_convention(traces, results, *, names=("M1_final_dice", "M4_consistent_improvement",
+                                                       "M5_gt_overlap_last")):
     """Each finished run's metrics recomputed from its trace under both readings of the paper's metrics
     (:data:`gtg_core.metrics.CONVENTIONS`: the paper's N = 10 clicks, the authors' code j = 9), averaged per
     signal: a DataFrame indexed by signal with one column per (metric, convention) and the number of runs.
@@ -771,7 +771,7 @@ def metrics_by_convention(traces, results, *, metrics_=("M1_final_dice", "M4_con
         row = {"signal": run["signal"], "run": run["run"]}
         for convention in metrics.CONVENTIONS:
             values = metrics.summary(trace, max_clicks=n, convention=convention)
-            row.update({(m, convention): values[m] for m in metrics_})
+            row.update({(m, convention): values[m] for m in names})
         out.append(row)
     if not out:
         raise StudyError("metrics_by_convention: no finished interactive run has a trace")

@@ -7,5 +7,5 @@ from .preprocess import (PROFILES, crop_around_label, download_msd_spleen, folde
                          split_cases)
 
 __all__ = ["DATASETS", "Case", "DatasetError", "DatasetReport", "KINDS", "LAYOUTS", "PROFILES", "check_dataset",
-           "crop_around_label", "default_spacing", "detect_layout", "download_msd_spleen", "folder_profile", "inspect_case", "load_cases", "phantom",
-           "preprocess", "save_nifti", "split_cases", "write_dataset"]
+           "crop_around_label", "default_spacing", "detect_layout", "download_msd_spleen", "folder_profile",
+           "inspect_case", "load_cases", "phantom", "preprocess", "save_nifti", "split_cases", "write_dataset"]
