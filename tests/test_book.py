@@ -215,8 +215,9 @@ def test_chapters_run_on_a_dataset_folder(tmp_path):
     folder = tmp_path / "Task09_Spleen"
     data.write_dataset(folder, "spleen_ct", n_cases=2, shape=(48, 48, 24), seed=3)
     params = dict(book.load_params(ROOT / "book" / "params" / "quick.yml"), dataset=str(folder))
-    done = book.execute(params, tmp_path / "out", root=ROOT, only=["data", "guidance", "adaptive", "users_metrics"])
-    assert [p.stem for p in done] == ["data", "guidance", "adaptive", "users_metrics"]
+    chapters = ["data", "guidance", "adaptive", "users_metrics", "paper_vs_code"]
+    done = book.execute(params, tmp_path / "out", root=ROOT, only=chapters)
+    assert [p.stem for p in done] == chapters
     executed = nbformat.read(done[1], as_version=4)
     printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
     assert "foreground clicks" in printed
