@@ -688,6 +688,16 @@ class StudyResults:
         """The finished runs."""
         return self.results[self.results["status"] == "done"] if "status" in self.results else self.results
 
+    @property
+    def done_by_signal(self):
+        """The finished runs with the non-interactive baseline (p = 0) under its own signal name,
+        ``"non_interactive"`` (its model is trained with some signal's seed clicks, but never with
+        corrections), so that grouping by signal does not mix it into that signal."""
+        done = self.done
+        if "p_volume" not in done or "signal" not in done:
+            return done
+        return done.assign(signal=done["signal"].where(done["p_volume"] > 0, "non_interactive"))
+
     def provenance_line(self) -> str:
         """One line for a figure: study, runs done, code, device(s) and dates."""
         p = self.provenance

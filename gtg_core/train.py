@@ -317,12 +317,27 @@ def _git_dirty() -> bool | None:
         return None
 
 
+_LOADED_CODE: dict = {}
+
+
+def loaded_code() -> dict:
+    """``git_commit``, ``git_dirty`` and ``source_digest`` of the code this process runs: read once, the first
+    time it is asked (at the import of this module), and kept. A study's workers live for the whole study, so
+    a commit made while they train must not be recorded as theirs (the table3-pet-cpu runs recorded the HEAD
+    at each run's end before this)."""
+    if not _LOADED_CODE:
+        _LOADED_CODE.update(git_commit=_git_commit(), git_dirty=_git_dirty(), source_digest=source_digest())
+    return dict(_LOADED_CODE)
+
+
+loaded_code()  # at import: what this process will run
+
+
 def provenance(device, cfg: TrainConfig, wall_time_s: float) -> dict:
     """Where a run's numbers came from. ``git_commit`` is the HEAD of the checkout the package was imported
-    from and ``git_dirty`` says whether gtg_core differs from it there; ``source_digest`` names the code
-    itself (:func:`source_digest`)."""
-    return {"gtg_core": __version__, "git_commit": _git_commit(), "git_dirty": _git_dirty(),
-            "source_digest": source_digest(), "torch": torch.__version__,
+    from and ``git_dirty`` says whether gtg_core differed from it there; ``source_digest`` names the code
+    itself (:func:`source_digest`); all three as this process loaded it (:func:`loaded_code`)."""
+    return {"gtg_core": __version__, **loaded_code(), "torch": torch.__version__,
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.machine()})",
             "seed": cfg.seed, "wall_time_s": round(wall_time_s, 3), "host": platform.node(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -268,6 +268,9 @@ def test_load_results_reads_a_folder_or_its_csv_and_names_what_is_missing(tmp_pa
     line = loaded.provenance_line()
     assert "study mini" in line and "2 of 3 runs done" in line and "abcdef1" in line and "cpu (x86_64)" in line
     assert len(study.load_results(tmp_path / "results.csv").results) == 3
+    results.assign(p_volume=[1.0, 0.0, 1.0]).to_csv(tmp_path / "results.csv", index=False)
+    assert study.load_results(tmp_path).done_by_signal["signal"].tolist() == ["disk", "non_interactive"]
+    results.to_csv(tmp_path / "results.csv", index=False)
     curves = study.dice_curves(loaded.traces, loaded.results)
     # per run first (x: 0.3, 0.7; y: 0.5, 0.9), then over runs
     assert list(curves.index) == [0, 1] and list(curves.columns) == ["disk"]
