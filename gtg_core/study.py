@@ -122,6 +122,10 @@ def study_from_dict(raw, *, path=None) -> Study:
         raise StudyError(f"{where}: base has unknown config field(s) {sorted(bad)}")
     if not isinstance(raw.get("name"), str) or not raw["name"]:
         raise StudyError(f"{where}: the study needs a name")
+    for item in raw.get("deviations") or []:
+        if not isinstance(item, str):  # YAML reads "- a (the paper: b)" as a mapping: quote such sentences
+            raise StudyError(f"{where}: each deviation must be a sentence (a string); quote {item!r} in the file "
+                             "(an unquoted ': ' makes YAML read a mapping)")
     stages, seen = [], set()
     for i, s in enumerate(raw.get("stages") or []):
         if not isinstance(s, dict) or not isinstance(s.get("name"), str):

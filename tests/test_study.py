@@ -308,3 +308,14 @@ def test_metrics_by_convention_reads_each_trace_at_click_10_and_at_click_9():
     assert table.loc["gdt", "runs"].item() == 2
     with pytest.raises(study.StudyError, match="traces"):
         study.metrics_by_convention(None, results)
+
+
+def test_a_deviation_that_yaml_reads_as_a_mapping_is_an_error_naming_the_file(tmp_path):
+    """An unquoted "- 2 epochs (the paper: 100)" is a mapping in YAML: the book printed it as one."""
+    path = tmp_path / "s.yml"
+    path.write_text("name: s\ndeviations:\n  - 2 epochs (the paper: 100 epochs)\nbase: {}\n"
+                    "stages:\n  - name: a\n    grid: {sigma: [1]}\n")
+    with pytest.raises(study.StudyError, match=r"s\.yml: each deviation must be a sentence"):
+        study.load_study(path)
+    path.write_text(path.read_text().replace("- 2 epochs (the paper: 100 epochs)", '- "2 epochs (the paper: 100)"'))
+    assert study.load_study(path).deviations == ["2 epochs (the paper: 100)"]
