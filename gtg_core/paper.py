@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .guidance import PAPER_SETTINGS
+from .study import finished
 
 #: Table 1: the values each hyperparameter takes (sigma in voxels, theta and p in percent).
 TABLE1 = {"sigma": (0, 1, 5, 9, 13), "theta": (0, 10, 30, 50), "adaptor": ("concat", "dmf", "conv1s"),
@@ -42,13 +43,6 @@ class Verdict:
     note: str = ""
 
 
-def _done(results):
-    if results is None or not len(results):
-        return results
-    out = results
-    if "status" in out:
-        out = out[out["status"] == "done"]
-    return out
 
 
 def _mean_by(rows, keys, metric):
@@ -65,7 +59,7 @@ def _interactive(rows):
 
 def claim_small_sigma(results) -> Verdict:
     text = "sigma <= 5 gives the best final Dice (H1; Fig. 1b, section 4)"
-    rows = _done(results)
+    rows = finished(results)
     if rows is not None and len(rows):
         rows = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)
                     & rows["signal"].isin(["disk", "heatmap", "edt", "gdt", "exp_gdt"])]
@@ -78,7 +72,7 @@ def claim_small_sigma(results) -> Verdict:
 
 def claim_theta_10(results) -> Verdict:
     text = "theta = 10 % gives the best final Dice for EDT and GDT (H2; Fig. 1d)"
-    rows = _done(results)
+    rows = finished(results)
     rows = rows[rows["signal"].isin(["edt", "gdt"]) & (rows["p_volume"] == 1.0) & (rows["adaptor"] == "concat")] \
         if rows is not None and len(rows) else rows
     by_theta = _mean_by(rows, "theta", "M1_final_dice")
@@ -90,7 +84,7 @@ def claim_theta_10(results) -> Verdict:
 
 def claim_concat(results) -> Verdict:
     text = "Concat is the best input adaptor (H3; Fig. 1e)"
-    rows = _done(results)
+    rows = finished(results)
     if rows is not None and len(rows):
         rows = rows[rows["p_volume"] == 1.0]
         # compare on the signals that were run with more than one adaptor
@@ -105,7 +99,7 @@ def claim_concat(results) -> Verdict:
 
 def claim_high_p(results, histories=None) -> Verdict:
     text = "p >= 75 % gives the best final Dice, and p = 75 % converges faster than 100 % (H4; Fig. 1e)"
-    rows = _done(results)
+    rows = finished(results)
     if rows is not None and len(rows):
         rows = rows[rows["adaptor"] == "concat"]
         signals = rows[rows["p_volume"] > 0].groupby("signal")["p_volume"].nunique()
@@ -136,7 +130,7 @@ def claim_high_p(results, histories=None) -> Verdict:
 
 def _best_rows_per_signal(results):
     """Per signal, the rows (all seeds) of its setting with the highest mean M1: the Table 3 analogue."""
-    rows = _done(results)
+    rows = finished(results)
     if rows is None or not len(rows):
         return rows
     rows = _interactive(rows)
@@ -191,7 +185,7 @@ def claim_adaptive_best(results) -> Verdict:
 
 def claim_p50_below_baseline(results) -> Verdict:
     text = "with p = 50 % the final Dice is below the non-interactive baseline's (H4, MSD Spleen)"
-    rows = _done(results)
+    rows = finished(results)
     if rows is None or not len(rows):
         return Verdict("p50_below_baseline", text, NOT_MEASURED)
     baseline = rows.loc[rows["p_volume"] == 0.0, "M1_final_dice"]
@@ -286,7 +280,7 @@ def table3_comparison(results, dataset: str = "msd_spleen"):
 
     if dataset not in TABLE3:
         raise ValueError(f"dataset must be one of {', '.join(TABLE3)}, got {dataset!r}")
-    rows = _done(results)
+    rows = finished(results)
     out = []
     for signal in SIGNAL_ORDER + ("non_interactive",):
         paper_row = TABLE3[dataset][signal]

@@ -677,6 +677,14 @@ def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) 
 # ---------------------------------------------------------------------------------------------- reading results
 
 
+def finished(results):
+    """The rows of a results table (:func:`collect`) whose run is done; a table without a ``status`` column
+    as it is, and None as None."""
+    if results is None or "status" not in results:
+        return results
+    return results[results["status"] == "done"]
+
+
 @dataclass
 class StudyResults:
     """A collected study as the book reads it (:func:`load_results`): the tables :func:`export` writes."""
@@ -690,7 +698,7 @@ class StudyResults:
     @property
     def done(self):
         """The finished runs."""
-        return self.results[self.results["status"] == "done"] if "status" in self.results else self.results
+        return finished(self.results)
 
     @property
     def done_by_signal(self):
@@ -755,7 +763,7 @@ def dice_curves(traces, results, *, by: str = "signal"):
     ``traces``: the study's traces.csv (one row per click per volume per run)."""
     if traces is None or not len(traces):
         raise StudyError("dice_curves needs the study's traces (traces.csv)")
-    rows = results[results["status"] == "done"] if "status" in results else results
+    rows = finished(results)
     merged = traces[traces["click"] >= 0].merge(rows[["run", by]], on="run")
     per_run = merged.groupby([by, "run", "click"])["dice"].mean().reset_index()
     return per_run.groupby([by, "click"])["dice"].mean().unstack(0)
@@ -774,7 +782,7 @@ def metrics_by_convention(traces, results, *, names=("M1_final_dice", "M4_consis
 
     if traces is None or not len(traces):
         raise StudyError("metrics_by_convention needs the study's traces (traces.csv)")
-    rows = results[results["status"] == "done"] if "status" in results else results
+    rows = finished(results)
     rows = rows[rows["p_volume"] > 0] if "p_volume" in rows else rows
     out = []
     for _, run in rows.iterrows():

@@ -382,10 +382,6 @@ METRIC_LABELS = {"M1_final_dice": "M1 final Dice", "M2_initial_dice_with_seeds":
                  "M5_gt_overlap_last": "M5 GT overlap"}
 
 
-def _finished(results):
-    return results[results["status"] == "done"] if "status" in results else results
-
-
 def hyperparameter_figure(results, *, provenance: str | None = None):
     """The analogues of the paper's Fig. 1b-e from a study's results table (:func:`gtg_core.study.collect`):
     final Dice against sigma (all signals pooled, and per signal with initial Dice dashed), against theta
@@ -394,7 +390,9 @@ def hyperparameter_figure(results, *, provenance: str | None = None):
     row; returns the matplotlib figure."""
     import matplotlib.pyplot as plt
 
-    rows = _finished(results)
+    from .study import finished
+
+    rows = finished(results)
     concat = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)]
     fig, axes = plt.subplots(3, 2, figsize=(10, 11))
     ax = axes[0, 0]
@@ -440,10 +438,12 @@ def hyperparameter_figure(results, *, provenance: str | None = None):
     return fig
 
 
-def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best setting"):
+def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best setting",
+                provenance: str | None = None):
     """The paper's Fig. 2: one polygon per signal over the metrics, each metric scaled to [0, 1] across the
     signals (best = 1); the ranking per metric is printed under its name, best first. ``values``: signal ->
-    {metric: value}, higher better (M3 as 1 - T). Returns the figure."""
+    {metric: value}, higher better (M3 as 1 - T). ``provenance``: a line printed under the plot (as in
+    :func:`hyperparameter_figure`). Returns the figure."""
     import matplotlib.pyplot as plt
 
     metrics = [m for m in METRIC_LABELS if any(m in v for v in values.values())]
@@ -467,5 +467,7 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
     ax.set_yticklabels([])
     ax.set_title(title)
     ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
+    if provenance:
+        fig.text(0.01, 0.01, provenance, fontsize=6, wrap=True)
     fig.tight_layout()
     return fig

@@ -319,3 +319,11 @@ def test_a_deviation_that_yaml_reads_as_a_mapping_is_an_error_naming_the_file(tm
         study.load_study(path)
     path.write_text(path.read_text().replace("- 2 epochs (the paper: 100 epochs)", '- "2 epochs (the paper: 100)"'))
     assert study.load_study(path).deviations == ["2 epochs (the paper: 100)"]
+
+
+def test_finished_keeps_the_done_rows_and_passes_other_tables_through():
+    table = pd.DataFrame({"run": ["a", "b", "c"], "status": ["done", "failed", "done"]})
+    assert study.finished(table)["run"].tolist() == ["a", "c"]
+    assert study.finished(None) is None
+    plain = pd.DataFrame({"run": ["a"]})
+    assert study.finished(plain) is plain

@@ -148,3 +148,13 @@ def test_training_figures():
     fig = viz.learning_curves(history)
     assert len(fig.axes[0].lines) == 1 and len(fig.axes[1].lines) == 2
     assert fig.axes[1].lines[0].get_ydata().tolist() == [0.6, 0.7]
+
+
+def test_spider_plot_carries_the_provenance_line():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    values = {"disk": {"M1_final_dice": 0.8}, "gdt": {"M1_final_dice": 0.7}}
+    fig = viz.spider_plot(values, provenance="study x; 2 of 2 runs done")
+    assert [t.get_text() for t in fig.texts] == ["study x; 2 of 2 runs done"]
+    assert viz.spider_plot(values).texts == []
