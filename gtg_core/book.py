@@ -104,8 +104,6 @@ def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = 
     return done
 
 
-#: Dataset names a chapter resolves itself (:func:`gtg_core.examples.resolve_dataset`), not paths.
-NAMED_DATASETS = ("msd_spleen",)
 #: Parameters that name files or folders: relative ones are read from the caller's directory.
 PATH_PARAMS = ("dataset", "msd_root", "study_results", "live_study_file")
 
@@ -115,6 +113,7 @@ def resolve_paths(params: dict, base) -> dict:
     against ``base``; phantom kinds (``spleen_ct``, ``lesion_pet``) are names, not paths, and stay. The
     notebooks run with papermill in ``OUT/book``, so a relative path must not be read from there."""
     from .data import KINDS
+    from .examples import NAMED_DATASETS  # names a chapter resolves itself, not paths
 
     def fix(values: dict) -> dict:
         out = dict(values)

@@ -52,6 +52,8 @@ class Example:
 #: The preprocessing profile whose voxel size each phantom kind gets with ``voxel_size="paper"``.
 PHANTOM_PROFILES = {"spleen_ct": "msd_spleen", "lesion_pet": "autopet"}
 VOXEL_SIZES = ("paper", "field_of_view")
+#: Datasets a chapter names rather than points at: :func:`resolve_dataset` finds (or downloads) them.
+NAMED_DATASETS = ("msd_spleen",)
 
 
 def _phantom_example(kind: str, shape, seed: int, voxel_size: str):
@@ -70,7 +72,7 @@ def resolve_dataset(dataset: str, msd_root: str = "data", *, download=None) -> s
     ``"msd_spleen"`` the folder ``msd_root/Task09_Spleen``, downloaded with MONAI when it is not there yet
     (1.5 GB; on Colab put ``msd_root`` on a mounted Drive so that every chapter finds the one download).
     ``download``: the function that fetches it (default :func:`gtg_core.data.download_msd_spleen`)."""
-    if dataset != "msd_spleen":
+    if dataset not in NAMED_DATASETS:
         return dataset
     folder = Path(msd_root) / "Task09_Spleen"
     if (folder / "dataset.json").is_file():
