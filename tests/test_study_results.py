@@ -1,0 +1,85 @@
+"""The committed studies under studies/results/ are what the runner wrote: collecting their run folders again
+gives the same tables byte for byte, and the book's readers (stage rows, Table 3) read them as planned."""
+
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gtg_core import paper, study
+
+RESULTS = Path(__file__).resolve().parent.parent / "studies" / "results"
+PHANTOM_MINI = RESULTS / "phantom-mini"
+
+
+def test_phantom_mini_recollected_from_its_run_folders_is_the_committed_table(tmp_path):
+    with tarfile.open(PHANTOM_MINI / "runs.tar.gz") as archive:
+        archive.extractall(tmp_path / "runs", filter="data")
+    study.collect(tmp_path / "runs", out=tmp_path / "tables")
+    for name in ("results.csv", "histories.csv", "traces.csv"):
+        assert (tmp_path / "tables" / name).read_bytes() == (PHANTOM_MINI / name).read_bytes(), name
+
+
+def test_phantom_mini_is_the_study_file_as_run_on_the_devices_its_readme_names():
+    res = study.load_results(PHANTOM_MINI)
+    table = res.results
+    assert len(table) == 61 and (table["status"] == "done").all()
+    by_device = table.groupby("device")["stage"].agg(lambda s: sorted(set(s)))
+    assert by_device.to_dict() == {"NVIDIA H200": ["extras", "h1", "h2"], "cpu (x86_64)": ["h3h4", "table3"]}
+    assert table["device"].value_counts().to_dict() == {"NVIDIA H200": 43, "cpu (x86_64)": 18}
+    assert set(table["git_commit"]) == {res.provenance["collected_at_commit"]} and not table["git_dirty"].any()
+    assert (PHANTOM_MINI / "study.yml").read_text() == (PHANTOM_MINI.parent.parent / "phantom-mini.yml").read_text()
+    runs, pending = study.plan(res.study, results=table)
+    assert not pending and len(runs) == 66 and sum(r.same_as is not None for r in runs) == 5
+
+
+def test_table3_reads_the_table3_stage_with_its_shared_seed36_runs():
+    res = study.load_results(PHANTOM_MINI)
+    stage = res.stage_rows("table3")
+    assert len(stage) == 15 and stage["same_as"].notna().sum() == 5
+    assert all(sorted(seeds) == [36, 37, 38] for _, seeds in stage.groupby("signal")["seed"])
+    rows = res.table3_rows()
+    assert set(rows["signal"]) == {"disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap"}
+    assert (rows["p_volume"] == 0).sum() == 3
+    out = paper.table3_comparison(rows, "autopet").set_index("signal")
+    for signal, group in stage.groupby("signal"):
+        assert out.loc[signal, "ours_dice"] == round(100 * group["M1_final_dice"].mean(), 1)
+        assert out.loc[signal, "ours_seeds"] == 3 and out.loc[signal, "ours_sigma"] == group["sigma"].iloc[0]
+    baseline = res.done[res.done["p_volume"] == 0]
+    assert out.loc["non_interactive", "ours_dice"] == round(100 * baseline["M2_initial_dice_no_guidance"].mean(), 1)
+    assert out.loc["non_interactive_clicked", "ours_dice"] == round(100 * baseline["M1_final_dice"].mean(), 1)
+
+
+def test_a_study_without_a_study_file_has_no_stage_rows(tmp_path):
+    (tmp_path / "results.csv").write_text((PHANTOM_MINI / "results.csv").read_text())
+    res = study.load_results(tmp_path)
+    assert res.study is None and res.stage_rows("table3") is None
+    assert len(res.table3_rows()) == 61  # every finished row: paper.table3_comparison picks best settings
+
+
+@pytest.mark.parametrize("name", ["phantom-mini", "table3-pet-cpu", "phantom-mini-pilot-h200"])
+def test_every_committed_study_has_provenance_and_its_study_file(name):
+    res = study.load_results(RESULTS / name)
+    assert res.study is not None and res.provenance.get("git_commits")
+    assert set(pd.unique(res.done["git_commit"])) <= set(res.provenance["git_commits"])
+    assert (RESULTS / name / "README.md").is_file()
+
+
+def test_table3_rows_count_each_run_once_when_the_stage_holds_the_baseline():
+    res = study.load_results(RESULTS / "table3-pet-cpu")  # its one stage trains the baseline too
+    rows = res.table3_rows()
+    assert len(rows) == len(res.done) == 14 and rows["run"].is_unique
+    out = paper.table3_comparison(rows, "autopet").set_index("signal")
+    assert out.loc["non_interactive", "ours_seeds"] == 2
+
+
+def test_dice_curves_read_a_shared_run_under_its_stage_name():
+    res = study.load_results(PHANTOM_MINI)
+    stage = res.stage_rows("table3")
+    curves = study.dice_curves(res.traces, stage)
+    own = res.traces[res.traces["run"].isin(set(stage["same_as"].dropna()) | set(stage["run"]))]
+    disk = stage[stage["signal"] == "disk"]
+    runs = set(disk["same_as"].dropna()) | set(disk.loc[disk["same_as"].isna(), "run"])
+    expected = own[own["run"].isin(runs) & (own["click"] == 0)].groupby("run")["dice"].mean().mean()
+    assert len(runs) == 3 and curves.loc[0, "disk"] == pytest.approx(expected)
