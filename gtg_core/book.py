@@ -176,7 +176,17 @@ def _unique_scripts(app, pagename, templatename, context, doctree) -> None:
         context["script_files"] = unique
 
 
+STATIC = Path(__file__).resolve().parent / "_static"
+
+
+def _add_static(app) -> None:
+    app.config.html_static_path.append(str(STATIC))
+
+
 def setup(app):
-    """The book's Sphinx extension (``_config.yml``: ``sphinx.extra_extensions: [gtg_core.book]``)."""
+    """The book's Sphinx extension (``_config.yml``: ``sphinx.extra_extensions: [gtg_core.book]``): one
+    THEBE_JS_URL script per page, and ``gtg.css`` (tables and output lines that wrap at the page's width)."""
     app.connect("html-page-context", _unique_scripts, priority=900)
+    app.connect("builder-inited", _add_static)
+    app.add_css_file("gtg.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -45,11 +45,44 @@ class Verdict:
 
 
 
+#: The fields that name a setting; runs that share them differ only in the seed (and the device).
+SETTING_KEYS = ("signal", "sigma", "theta", "variant", "adaptor", "p_volume")
+
+
+def _setting_means(rows, metric):
+    """One row per setting (:data:`SETTING_KEYS` present in ``rows``): ``metric`` averaged over its seeds,
+    and ``seeds``, how many runs it has."""
+    keys = [k for k in SETTING_KEYS if k in rows]
+    grouped = rows.groupby(keys, dropna=False)[metric]
+    return grouped.mean().to_frame(metric).assign(seeds=grouped.count()).reset_index()
+
+
+def seed_spread(results, metric: str = "M1_final_dice") -> dict:
+    """The seed noise of a study: the pooled standard deviation of ``metric`` over the seeds of every
+    interactive setting (p > 0) that has two or more, sqrt(sum (n_i - 1) s_i^2 / sum (n_i - 1)); the
+    smallest and largest per-setting SD, and how many settings. ``{"sd": nan, "settings": 0}`` when no
+    setting has two seeds. A one-seed difference smaller than ``sd`` is not evidence."""
+    rows = finished(results)
+    if rows is None or not len(rows) or metric not in rows:
+        return {"sd": float("nan"), "settings": 0}
+    rows = _interactive(rows).dropna(subset=[metric])
+    keys = [k for k in SETTING_KEYS if k in rows]
+    groups = rows.groupby(keys, dropna=False)[metric].agg(["var", "count"])
+    groups = groups[groups["count"] >= 2]
+    if groups.empty:
+        return {"sd": float("nan"), "settings": 0}
+    pooled = float(((groups["count"] - 1) * groups["var"]).sum() / (groups["count"] - 1).sum()) ** 0.5
+    sds = groups["var"] ** 0.5
+    return {"sd": pooled, "settings": int(len(groups)), "min_sd": float(sds.min()), "max_sd": float(sds.max()),
+            "seeds": int(groups["count"].max())}
+
+
 def _mean_by(rows, keys, metric):
-    """Mean of ``metric`` per value(s) of ``keys`` over the rows (seeds and other settings pooled)."""
+    """Mean of ``metric`` per value(s) of ``keys``: each setting's seeds averaged first, then the settings
+    pooled, so a setting with three seeds weighs as much as one with one."""
     if rows is None or not len(rows) or metric not in rows:
         return {}
-    grouped = rows.groupby(keys)[metric].mean()
+    grouped = _setting_means(rows.dropna(subset=[metric]), metric).groupby(keys)[metric].mean()
     return {k: float(v) for k, v in grouped.items()}
 
 
@@ -73,13 +106,18 @@ def claim_small_sigma(results) -> Verdict:
 def claim_theta_10(results) -> Verdict:
     text = "theta = 10 % gives the best final Dice for EDT and GDT (H2; Fig. 1d)"
     rows = finished(results)
-    rows = rows[rows["signal"].isin(["edt", "gdt"]) & (rows["p_volume"] == 1.0) & (rows["adaptor"] == "concat")] \
-        if rows is not None and len(rows) else rows
+    if rows is not None and len(rows):
+        rows = rows[rows["signal"].isin(["edt", "gdt"]) & (rows["p_volume"] == 1.0) & (rows["adaptor"] == "concat")]
+        # compare thetas at the same sigmas: only the (signal, sigma) pairs run at every theta of the study
+        thetas = rows["theta"].nunique()
+        rows = rows[rows.groupby(["signal", "sigma"])["theta"].transform("nunique") == thetas]
     by_theta = _mean_by(rows, "theta", "M1_final_dice")
     if 10.0 not in by_theta or len(by_theta) < 2:
-        return Verdict("theta_10", text, NOT_MEASURED, by_theta, "needs theta 10 and another value")
+        return Verdict("theta_10", text, NOT_MEASURED, by_theta, "needs theta 10 and another value at one sigma")
     best = max(by_theta, key=by_theta.get)
-    return Verdict("theta_10", text, HOLDS if best == 10.0 else FAILS, {"M1_by_theta": by_theta, "best_theta": best})
+    sigmas = sorted({float(s) for s in rows["sigma"]})
+    return Verdict("theta_10", text, HOLDS if best == 10.0 else FAILS, {"M1_by_theta": by_theta, "best_theta": best},
+                   f"EDT and GDT at sigma {', '.join(f'{s:g}' for s in sigmas)} (run at every theta)")
 
 
 def claim_concat(results) -> Verdict:
@@ -129,19 +167,40 @@ def claim_high_p(results, histories=None) -> Verdict:
 
 
 def _best_rows_per_signal(results):
-    """Per signal, the rows (all seeds) of its setting with the highest mean M1: the Table 3 analogue."""
+    """Per signal, the rows (all seeds) of its setting with the highest mean M1: the Table 3 analogue. On a
+    study with a Table 3 stage pass :meth:`gtg_core.study.StudyResults.table3_rows`, which holds one setting
+    per signal, so that a lucky one-seed setting of a sweep cannot displace the three-seed one."""
     rows = finished(results)
     if rows is None or not len(rows):
         return rows
     rows = _interactive(rows)
-    keys = [k for k in ("signal", "sigma", "theta", "adaptor", "p_volume", "variant") if k in rows]
-    means = rows.groupby(keys)["M1_final_dice"].mean().reset_index()
+    keys = [k for k in SETTING_KEYS if k in rows]
+    means = rows.groupby(keys, dropna=False)["M1_final_dice"].mean().reset_index()
     best = means.loc[means.groupby("signal")["M1_final_dice"].idxmax(), keys]
     return rows.merge(best, on=keys)
 
 
-def _ranking(results, metric, *, lower_is_better=False):
+def m3_device(results):
+    """The device on which M3 (a time) is compared: M3 means something only between runs on one device
+    under one load. Among the best setting's rows of each signal (:func:`_best_rows_per_signal`), the device
+    that has runs of the most signals (ties: the most runs, then the name). None when the table has no
+    ``device`` column (one machine assumed) or no finished interactive run."""
     rows = _best_rows_per_signal(results)
+    if rows is None or not len(rows) or "device" not in rows:
+        return None
+    per_device = rows.groupby("device").agg(signals=("signal", "nunique"), runs=("signal", "size"))
+    per_device = per_device.reset_index().sort_values(["signals", "runs", "device"], ascending=[False, False, True])
+    return str(per_device.iloc[0]["device"])
+
+
+def _on_device(rows, device):
+    return rows if device is None or rows is None or not len(rows) else rows[rows["device"] == device]
+
+
+def _ranking(results, metric, *, lower_is_better=False, device=None):
+    """signal -> mean ``metric`` at its best setting (``device``: that device's runs only), and the signals
+    best first."""
+    rows = _on_device(_best_rows_per_signal(results), device)
     values = _mean_by(rows, "signal", metric)
     order = sorted(values, key=values.get, reverse=not lower_is_better)
     return values, order
@@ -149,11 +208,14 @@ def _ranking(results, metric, *, lower_is_better=False):
 
 def claim_disks_fastest(results) -> Verdict:
     text = "disks are the most efficient signal (M3; Fig. 2)"
-    values, order = _ranking(results, "M3_step_time_s", lower_is_better=True)
+    device = m3_device(results)
+    values, order = _ranking(results, "M3_step_time_s", lower_is_better=True, device=device)
+    where = f"click-step times of runs on {device} only" if device else "no device recorded: one machine assumed"
     if "disk" not in values or len(values) < 2:
-        return Verdict("disks_fastest", text, NOT_MEASURED, values)
+        return Verdict("disks_fastest", text, NOT_MEASURED, values,
+                       f"needs the disk and another signal timed on one device ({where})")
     return Verdict("disks_fastest", text, HOLDS if order[0] == "disk" else FAILS,
-                   {"M3_step_time_s": values, "fastest_first": order})
+                   {"M3_step_time_s": values, "fastest_first": order}, where)
 
 
 def claim_geodesic_least_consistent(results) -> Verdict:
@@ -188,13 +250,17 @@ def claim_p50_below_baseline(results) -> Verdict:
     rows = finished(results)
     if rows is None or not len(rows):
         return Verdict("p50_below_baseline", text, NOT_MEASURED)
-    baseline = rows.loc[rows["p_volume"] == 0.0, "M1_final_dice"]
+    baseline = rows[rows["p_volume"] == 0.0]
     p50 = rows.loc[rows["p_volume"] == 0.5, "M1_final_dice"]
     if baseline.empty or p50.empty:
         return Verdict("p50_below_baseline", text, NOT_MEASURED)
-    numbers = {"baseline_M1": float(baseline.mean()), "p50_M1": float(p50.mean())}
-    return Verdict("p50_below_baseline", text, HOLDS if numbers["p50_M1"] < numbers["baseline_M1"] else FAILS,
-                   numbers)
+    # the paper's baseline is the non-interactive model's Dice without guidance, when the table has it
+    column = "M2_initial_dice_no_guidance" if "M2_initial_dice_no_guidance" in baseline else "M1_final_dice"
+    numbers = {"baseline_dice": float(baseline[column].mean()), "p50_M1": float(p50.mean())}
+    note = ("baseline: the p = 0 model without guidance" if column != "M1_final_dice"
+            else "baseline: the p = 0 model's M1 (no no-guidance Dice in the table)")
+    return Verdict("p50_below_baseline", text, HOLDS if numbers["p50_M1"] < numbers["baseline_dice"] else FAILS,
+                   numbers, note)
 
 
 CLAIMS = (claim_small_sigma, claim_theta_10, claim_concat, claim_high_p, claim_p50_below_baseline,
@@ -273,31 +339,42 @@ def _seed_stats(rows, metric):
 
 
 def table3_comparison(results, dataset: str = "msd_spleen"):
-    """Table 3 side by side: per signal (and the non-interactive baseline), the paper's setting and Dice (%)
-    on ``dataset`` next to ours: the setting with the best mean M1 among the finished runs, its mean Dice
-    (%), the standard deviation over its seeds and how many seeds. A pandas DataFrame, one row per signal."""
+    """Table 3 side by side: per signal, the paper's setting and Dice (%) on ``dataset`` next to ours: the
+    setting with the best mean M1 among the finished runs (pass
+    :meth:`gtg_core.study.StudyResults.table3_rows` for a study with a Table 3 stage), its mean Dice (%), the
+    standard deviation over its seeds and how many seeds. A pandas DataFrame, one row per signal.
+
+    The non-interactive baseline (p = 0: trained with all-zero guidance, no seeds and no clicks) has two
+    rows. ``non_interactive`` is the paper's: its Dice without any guidance
+    (``M2_initial_dice_no_guidance``). ``non_interactive_clicked`` is the same model evaluated as every
+    other model is, with the seed clicks and N corrective clicks (its M1); the paper has no such number."""
     import pandas as pd
 
     if dataset not in TABLE3:
         raise ValueError(f"dataset must be one of {', '.join(TABLE3)}, got {dataset!r}")
     rows = finished(results)
+    baseline = rows[rows["p_volume"] == 0] if rows is not None and len(rows) else None
     out = []
-    for signal in SIGNAL_ORDER + ("non_interactive",):
-        paper_row = TABLE3[dataset][signal]
-        row = {"signal": signal, "paper_sigma": paper_row["sigma"], "paper_theta": paper_row["theta"],
-               "paper_dice": paper_row["dice"]}
-        if rows is not None and len(rows):
-            if signal == "non_interactive":
-                mine = rows[rows["p_volume"] == 0]
-            else:
-                mine = _best_rows_per_signal(rows)
-                mine = mine[mine["signal"] == signal] if mine is not None and len(mine) else mine
-            if mine is not None and len(mine):
-                mean, sd, n = _seed_stats(mine, "M1_final_dice")
-                first = mine.iloc[0]
-                row.update(ours_sigma=first.get("sigma"), ours_theta=first.get("theta"),
-                           ours_dice=round(100 * mean, 1), ours_dice_sd=round(100 * sd, 1) if sd == sd else sd,
-                           ours_seeds=n)
+    for signal in SIGNAL_ORDER + ("non_interactive", "non_interactive_clicked"):
+        paper_row = TABLE3[dataset].get(signal, {})  # the paper has no non_interactive_clicked
+        row = {"signal": signal, "paper_sigma": paper_row.get("sigma"), "paper_theta": paper_row.get("theta"),
+               "paper_dice": paper_row.get("dice", float("nan"))}
+        mine, metric = None, "M1_final_dice"
+        if signal == "non_interactive":
+            mine, metric = baseline, "M2_initial_dice_no_guidance"
+        elif signal == "non_interactive_clicked":
+            mine = baseline
+        elif rows is not None and len(rows):
+            mine = _best_rows_per_signal(rows)
+            mine = mine[mine["signal"] == signal] if mine is not None and len(mine) else mine
+        if mine is not None and len(mine) and metric in mine:
+            mean, sd, n = _seed_stats(mine, metric)
+            first = mine.iloc[0]
+            row.update(ours_sigma=first.get("sigma"), ours_theta=first.get("theta"),
+                       ours_dice=round(100 * mean, 1), ours_dice_sd=round(100 * sd, 1) if sd == sd else sd,
+                       ours_seeds=n)
+            if signal.startswith("non_interactive"):
+                row.update(ours_sigma=float("nan"), ours_theta=float("nan"))
         out.append(row)
     return pd.DataFrame(out)
 
@@ -306,12 +383,86 @@ SPIDER_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M3_efficiency_
                   "M5_gt_overlap_last")
 
 
+#: The metrics that are times: compared within one device only (:func:`m3_device`).
+TIME_METRICS = ("M3_step_time_s", "M3_efficiency_step", "M3_efficiency_signal")
+
+
 def best_setting_metrics(results) -> dict:
     """signal -> {metric: mean over seeds} at each signal's best setting (by M1): Fig. 2's input
-    (:func:`gtg_core.viz.spider_plot`)."""
+    (:func:`gtg_core.viz.spider_plot`). The M3 values come from the runs on :func:`m3_device` only; a
+    signal without runs there has no M3."""
     rows = _best_rows_per_signal(results)
     if rows is None or not len(rows):
         return {}
-    present = [m for m in SPIDER_METRICS if m in rows]
-    return {signal: {m: float(v) for m, v in group[present].mean().items()}
-            for signal, group in rows.groupby("signal", sort=False)}
+    device = m3_device(results)
+    out = {}
+    for signal, group in rows.groupby("signal", sort=False):
+        values = {m: float(group[m].mean()) for m in SPIDER_METRICS if m in group and m not in TIME_METRICS}
+        timed = _on_device(group, device)
+        for m in SPIDER_METRICS:
+            if m in TIME_METRICS and m in group and len(timed):
+                values[m] = float(timed[m].mean())
+        out[signal] = {m: values[m] for m in SPIDER_METRICS if m in values}
+    return out
+
+
+def _order_text(values: dict) -> str:
+    """signal -> value as "a (79.9) > b = c (78.2) > ...", best first, equal values joined by "="."""
+    groups = {}
+    for signal, value in sorted(values.items(), key=lambda kv: -kv[1]):
+        groups.setdefault(value, []).append(signal)
+    return " > ".join(f"{' = '.join(names)} ({value:.1f})" for value, names in groups.items())
+
+
+def ranking_comparison(table) -> dict:
+    """Our ranking of the signals against the paper's, under the book's rule of evidence. ``table``:
+    :func:`table3_comparison`. A gap between two of our signals counts only when it is larger than both
+    signals' seed standard deviations (a signal with one seed has no SD and separates from nothing).
+
+    Returns ``ours`` and ``paper`` (the signals best first), ``separated`` (pairs (better, worse, gap in
+    points) that pass the rule), ``pairs`` (how many pairs were compared) and ``text``: one sentence that says
+    both rankings and which of our places are evidence."""
+    signals = table[table["signal"].isin(SIGNAL_ORDER)].set_index("signal")
+    theirs = {s: float(v) for s, v in signals["paper_dice"].items() if v == v}
+    rows = signals.dropna(subset=["ours_dice"]) if "ours_dice" in signals else signals.iloc[:0]
+    ours = {s: float(v) for s, v in rows["ours_dice"].items()} if len(rows) else {}
+    order = sorted(ours, key=ours.get, reverse=True)
+    separated = []
+    for i, better in enumerate(order):
+        for worse in order[i + 1:]:
+            gap = ours[better] - ours[worse]
+            noise = max(rows.loc[better, "ours_dice_sd"], rows.loc[worse, "ours_dice_sd"])
+            if noise == noise and gap > noise:
+                separated.append((better, worse, round(gap, 1)))
+    pairs = len(order) * (len(order) - 1) // 2
+    if not order:
+        text = "No signal of the paper's Table 3 was measured."
+    else:
+        kept = "; ".join(f"{a} > {b} (+{gap:.1f})" for a, b, gap in separated) or "none"
+        text = (f"The paper ranks {_order_text(theirs)}; ours (mean Dice over seeds, %) "
+                f"{_order_text(ours)}. Of our {pairs} pairs, {len(separated)} differ by more than both signals' "
+                f"seed SD: {kept}; the rest of our order is within the noise.")
+    return {"ours": order, "paper": sorted(theirs, key=theirs.get, reverse=True), "separated": separated,
+            "pairs": pairs, "text": text}
+
+
+#: :func:`table3_display`'s short headers, so that Table 3 fits the book's page width.
+TABLE3_HEADERS = {"paper_sigma": "paper σ", "paper_theta": "paper θ %", "paper_dice": "paper Dice %",
+                  "ours_sigma": "our σ", "ours_theta": "our θ %", "ours_dice": "our Dice %", "ours_dice_sd": "SD",
+                  "ours_seeds": "seeds"}
+
+
+def table3_display(table):
+    """:func:`table3_comparison` as a page shows it: indexed by signal, short headers
+    (:data:`TABLE3_HEADERS`), sigma and theta as plain numbers, Dice with one decimal, empty cells blank."""
+    def text(value, column):
+        if value is None or (isinstance(value, float) and value != value):
+            return ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{value:.1f}" if column in ("paper_dice", "ours_dice", "ours_dice_sd") else f"{value:g}"
+        return str(value)
+
+    shown = table.set_index("signal")
+    shown = shown[[c for c in TABLE3_HEADERS if c in shown]]
+    shown = shown.apply(lambda col: col.map(lambda v: text(v, col.name)))
+    return shown.rename(columns=TABLE3_HEADERS)

@@ -694,6 +694,7 @@ class StudyResults:
     histories: object = None  # every epoch of every run (histories.csv), or None
     traces: object = None  # every click of every finished run (traces.csv), or None
     provenance: dict = field(default_factory=dict)  # provenance.json, or {}
+    study: Study | None = None  # the study file as run (study.yml beside results.csv), or None
 
     @property
     def done(self):
@@ -709,6 +710,83 @@ class StudyResults:
         if "p_volume" not in done or "signal" not in done:
             return done
         return done.assign(signal=done["signal"].where(done["p_volume"] > 0, "non_interactive"))
+
+    def stage_rows(self, stage: str):
+        """The finished rows of ``stage`` as the study file planned them, a run that an earlier stage had
+        already trained (``same_as``) included under this stage's run name; a ``same_as`` column names the
+        run it shares. None when the results have no study file or the study no such stage."""
+        import pandas as pd
+
+        if self.study is None or stage not in [s.name for s in self.study.stages]:
+            return None
+        runs, _ = plan(self.study, results=self.results)
+        done = self.done.set_index("run")
+        rows = []
+        for r in runs:
+            source = r.same_as or r.name
+            if r.stage == stage and source in done.index:
+                rows.append(done.loc[source].to_dict() | {"run": r.name, "stage": stage, "same_as": r.same_as})
+        return pd.DataFrame(rows, columns=list(self.results.columns) + ["same_as"])
+
+    def table3_rows(self, stage: str = "table3"):
+        """The rows Table 3 and Fig. 2 read: the ``stage`` of the study (each signal at one setting, all its
+        seeds, :meth:`stage_rows`), with the non-interactive baseline (p = 0) and the signals that stage does
+        not train (e.g. the adaptive heatmap of another stage) from the whole table. Without such a stage,
+        every finished row (:func:`gtg_core.paper.table3_comparison` then picks each signal's best
+        setting)."""
+        import pandas as pd
+
+        rows = self.stage_rows(stage)
+        if rows is None or not len(rows):
+            return self.done
+        done = self.done
+        shown = set(rows["run"]) | set(rows["same_as"].dropna())
+        others = done[(~done["signal"].isin(set(rows["signal"])) | (done["p_volume"] == 0))
+                      & ~done["run"].isin(shown)]
+        return pd.concat([rows, others.assign(same_as=None)], ignore_index=True)
+
+    def stage_table(self):
+        """One row per stage: its note (from the study file as run), the runs it planned, how many of them
+        reuse an earlier stage's run (``same_as``), how many finished, on which devices, with which seeds.
+        Without a study file, the stages found in the results. A pandas DataFrame indexed by stage."""
+        import pandas as pd
+
+        done = self.done
+        if self.study is None:
+            groups = done.groupby("stage")
+            return pd.DataFrame({"runs": groups.size(), "devices": groups["device"].agg(_joined),
+                                 "seeds": groups["seed"].agg(_joined)}) if "stage" in done else pd.DataFrame()
+        runs, pending = plan(self.study, results=self.results)
+        rows = []
+        for stage in self.study.stages:
+            mine = self.stage_rows(stage.name)
+            planned = [r for r in runs if r.stage == stage.name]
+            rows.append({"stage": stage.name, "note": stage.note or "",
+                         "planned": len(planned) if stage.name not in pending else "pending",
+                         "shared": sum(r.same_as is not None for r in planned), "done": len(mine),
+                         "devices": _joined(mine["device"]) if len(mine) else "",
+                         "seeds": _joined(mine["seed"]) if len(mine) else ""})
+        return pd.DataFrame(rows).set_index("stage")
+
+    def study_stages_text(self) -> str:
+        """The ``stages:`` part of the study file as run (study.yml beside the results), verbatim; "" when
+        there is none."""
+        if self.study is None or self.study.path is None:
+            return ""
+        text = Path(self.study.path).read_text(encoding="utf-8")
+        start = re.search(r"^stages:", text, flags=re.M)
+        return text[start.start():].rstrip() if start else ""
+
+    def describe(self, width: int = 96) -> str:
+        """What a page prints under a study: the provenance line and the deviations from the paper, wrapped
+        at ``width`` characters (no line wider than the page)."""
+        import textwrap
+
+        lines = textwrap.wrap(self.provenance_line(), width)
+        for deviation in self.provenance.get("deviations_from_the_paper") or (self.study.deviations
+                                                                               if self.study else []):
+            lines += textwrap.wrap(deviation, width, initial_indent="- ", subsequent_indent="  ")
+        return "\n".join(lines)
 
     def provenance_line(self) -> str:
         """One line for a figure: study, runs done, code, device(s) and dates."""
@@ -726,6 +804,12 @@ class StudyResults:
         if p.get("first_run_finished"):
             parts.append(f"runs finished {p['first_run_finished'][:10]} .. {p.get('last_run_finished', '')[:10]}")
         return "; ".join(parts)
+
+
+def _joined(values) -> str:
+    """Distinct values, sorted, as one short text ("36, 37, 38")."""
+    distinct = sorted({v.item() if hasattr(v, "item") else v for v in values if v == v}, key=str)
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in distinct)
 
 
 def load_results(path) -> StudyResults:
@@ -754,16 +838,21 @@ def load_results(path) -> StudyResults:
         return pd.read_csv(file) if file.is_file() and file.stat().st_size else None
 
     prov = _read_json(folder / "provenance.json") or {}
-    return StudyResults(path, results, optional("histories.csv"), optional("traces.csv"), prov)
+    study_file = folder / "study.yml"
+    study = load_study(study_file) if study_file.is_file() else None
+    return StudyResults(path, results, optional("histories.csv"), optional("traces.csv"), prov, study)
 
 
 def dice_curves(traces, results, *, by: str = "signal"):
     """Mean Dice after each click (rows: click 0 = seeds only .. N; columns: the values of ``by``) over the
     validation volumes of the finished runs in ``results`` (seeds and settings with one ``by`` value pooled).
-    ``traces``: the study's traces.csv (one row per click per volume per run)."""
+    ``traces``: the study's traces.csv (one row per click per volume per run). A row with a ``same_as``
+    (:meth:`StudyResults.stage_rows`) reads the trace of the run it shares."""
     if traces is None or not len(traces):
         raise StudyError("dice_curves needs the study's traces (traces.csv)")
     rows = finished(results)
+    if "same_as" in rows:  # a stage's run that reuses an earlier stage's model has that run's trace
+        rows = rows.assign(run=rows["same_as"].where(rows["same_as"].notna(), rows["run"]))
     merged = traces[traces["click"] >= 0].merge(rows[["run", by]], on="run")
     per_run = merged.groupby([by, "run", "click"])["dice"].mean().reset_index()
     return per_run.groupby([by, "click"])["dice"].mean().unstack(0)

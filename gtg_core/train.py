@@ -34,6 +34,7 @@ import math
 import platform
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -280,6 +281,38 @@ def load_volumes(cfg: TrainConfig, device, folder=None) -> list[Volume]:
     return [Volume(v.id, v.image.to(device), v.label.to(device), v.spacing) for v in out]
 
 
+class SmallLabelWarning(UserWarning):
+    """The training labels are so small a share of small volumes that a short training learns nothing."""
+
+
+#: :func:`warn_small_labels` fires when the median training label has fewer than
+#: :data:`SMALL_LABEL_VOXELS` voxels and covers less than :data:`SMALL_LABEL_SHARE` of its volume. Measured:
+#: spleen phantoms at 32 x 32 x 16 without ``crop_shape`` (about 50 label voxels, 0.3 %) reach M1 0.002-0.06
+#: after ten epochs; at 48 x 48 x 24 resized to 64 x 64 x 32 (about 460 voxels, 0.35 %) five epochs reach
+#: M1 0.68 with the clicks (the training chapter's run).
+SMALL_LABEL_SHARE = 0.01
+SMALL_LABEL_VOXELS = 200
+
+
+def warn_small_labels(volumes, cfg: TrainConfig) -> float:
+    """Warn (:class:`SmallLabelWarning`) when the median label of ``volumes`` (the training set) has fewer
+    than :data:`SMALL_LABEL_VOXELS` voxels and covers less than :data:`SMALL_LABEL_SHARE` of its volume,
+    pointing at ``crop_shape``. Returns the median share (foreground voxels / voxels)."""
+    if not volumes:
+        return 1.0
+    counts = sorted(int((v.label > 0).sum()) for v in volumes)
+    shares = sorted(float((v.label > 0).float().mean()) for v in volumes)
+    median_count, median = counts[len(counts) // 2], shares[len(shares) // 2]
+    if median_count < SMALL_LABEL_VOXELS and median < SMALL_LABEL_SHARE:
+        shape = " x ".join(map(str, volumes[0].label.shape))
+        hint = ("crop around the label with crop_shape (e.g. crop_shape: [64, 64, 32] with a larger "
+                "phantom_shape)" if cfg.crop_shape is None else "choose a crop_shape closer to the label's size")
+        warnings.warn(f"run {cfg.name}: the training labels have {median_count} voxels, {100 * median:.2f} % of "
+                      f"each {shape} volume (median of {len(counts)}): too few for a short training to learn "
+                      f"anything; {hint}", SmallLabelWarning, stacklevel=2)
+    return median
+
+
 def split_volumes(volumes, cfg: TrainConfig):
     """(train, validation): the authors' seeded 80/20 split; a single volume serves as both."""
     return data.split_cases(volumes, seed=cfg.data_seed) if len(volumes) > 1 else (volumes, volumes)
@@ -427,6 +460,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     np.random.seed(cfg.seed)
     volumes = load_volumes(cfg, device)
     train_set, val_set = split_volumes(volumes, cfg)
+    warn_small_labels(train_set, cfg)
     if cfg.batch_size > 1 and len({tuple(v.image.shape) for v in train_set}) > 1:
         raise ValueError("batch_size > 1 needs volumes of one shape: set target_shape")
     model = build_model(cfg, device)

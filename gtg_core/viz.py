@@ -328,7 +328,7 @@ def training_loop_figure():
     ax.axis("off")
     boxes = {
         "seeds": (0.1, 2.2, "initial seed clicks\n(fg: in the label,\nbg: outside it)"),
-        "coin": (2.6, 2.2, "with probability p (H4):\nsimulate corrections?\n(else: seeds only)"),
+        "coin": (2.6, 2.2, "with probability p (H4):\ninteract? (else: all-zero\nguidance, no seeds, no clicks)"),
         "predict": (5.1, 2.2, "predict (no gradient)\nnetwork(image, G_fg, G_bg)"),
         "click": (7.6, 2.2, "simulated user: one fg click\nin the misses, one bg click\nin the extras"),
         "guidance": (5.1, 0.3, "guidance of all clicks so far\n(signal, sigma H1, theta H2)\n-> G_fg, G_bg"),
@@ -382,68 +382,185 @@ METRIC_LABELS = {"M1_final_dice": "M1 final Dice", "M2_initial_dice_with_seeds":
                  "M5_gt_overlap_last": "M5 GT overlap"}
 
 
+#: Line styles that keep coinciding curves apart (disk and heatmap at sigma 0 are one signal).
+SIGNAL_STYLES = {"disk": ("o", "-"), "heatmap": ("s", "--"), "edt": ("^", "-."), "gdt": ("v", ":"),
+                 "exp_gdt": ("D", (0, (5, 1, 1, 1))), "adaptive_heatmap": ("P", "-"),
+                 "non_interactive": ("X", ":")}
+
+
+def _signal_style(signal):
+    return SIGNAL_STYLES.get(signal, ("o", "-"))
+
+
+def _seed_labels(ax, xs, ys, counts):
+    """Write the number of seeds beside every point measured with more than one."""
+    for x, y, n in zip(xs, ys, counts):
+        if n > 1:
+            ax.annotate(f"n={n}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+
+
+def _noise_ruler(ax, spread):
+    """A grey bar of +-1 seed SD (one run) in a margin added at the right edge of ``ax``."""
+    sd = spread.get("sd", float("nan"))
+    if not ax.has_data() or sd != sd:
+        return
+    lo, hi = ax.get_ylim()
+    left, right = ax.get_xlim()
+    ax.set_xlim(left, right + 0.2 * (right - left))
+    x = right + 0.12 * (right - left)
+    centre = (lo + hi) / 2
+    ax.errorbar([x], [centre], yerr=[sd], color="0.45", capsize=5, lw=2.5, zorder=5)
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(lo - 0.1 * (hi - lo), hi)  # room for the label under the bar
+    ax.annotate(f"±1 seed SD\n{sd:.3f}", (x, centre - sd), textcoords="offset points", xytext=(0, -4),
+                ha="center", va="top", fontsize=7, color="0.35")
+
+
+def _setting_lines(ax, rows, x, by, *, metric="M1_final_dice", jitter=0.0, dashed_metric=None):
+    """One line per value of ``by`` (seeds of a setting averaged), points labelled with their seed count."""
+    for i, (key, group) in enumerate(rows.groupby(by, sort=True)):
+        name = key if isinstance(key, str) else " ".join(map(str, key))
+        signal = key if isinstance(key, str) else key[0]
+        marker, ls = _signal_style(signal)
+        agg = group.groupby(x)[metric].agg(["mean", "count"])
+        xs = agg.index.to_numpy(dtype=float) + jitter * (i - (rows.groupby(by).ngroups - 1) / 2)
+        line, = ax.plot(xs, agg["mean"], marker=marker, ls=ls, label=name, ms=5)
+        _seed_labels(ax, xs, agg["mean"], agg["count"])
+        if dashed_metric is not None and dashed_metric in group:
+            initial = group.groupby(x)[dashed_metric].mean()
+            ax.plot(xs, initial.values, marker=marker, ls="none", mfc="none", color=line.get_color(), ms=5,
+                    alpha=0.7)
+
+
+def _varied_against(rows, field, reference, keys=("signal", "sigma", "theta", "adaptor", "p_volume")):
+    """The rows of the settings where ``field`` differs from ``reference``, and the reference rows of
+    exactly those settings (the other ``keys`` equal): a comparison of ``field`` at fixed other values."""
+    import pandas as pd
+
+    others = [k for k in keys if k != field and k in rows]
+    varied = rows[rows[field] != reference]
+    if varied.empty:
+        return varied
+    base = rows[rows[field] == reference].merge(varied[others].drop_duplicates(), on=others)
+    return pd.concat([varied, base], ignore_index=True)
+
+
+def _grouped_bars(ax, rows, by, groups, order, *, metric="M1_final_dice", labels=None):
+    """Bars of ``metric`` (seeds averaged) for each ``by`` value within each of ``groups``, labelled n=."""
+    width = 0.8 / max(1, len(order))
+    for i, value in enumerate(order):
+        sub = rows[rows[by] == value]
+        for j, g in enumerate(groups):
+            cell = sub[sub["signal"] == g][metric]
+            if len(cell):
+                x = j + (i - (len(order) - 1) / 2) * width
+                ax.bar(x, cell.mean(), width, color=f"C{i}", label=(labels or {}).get(value, value) if j == 0 else None)
+                ax.annotate(f"n={len(cell)}", (x, cell.mean()), textcoords="offset points", xytext=(0, 2),
+                            ha="center", fontsize=7)
+    ax.set_xticks(range(len(groups)), groups)
+
+
 def hyperparameter_figure(results, *, provenance: str | None = None):
     """The analogues of the paper's Fig. 1b-e from a study's results table (:func:`gtg_core.study.collect`):
-    final Dice against sigma (all signals pooled, and per signal with initial Dice dashed), against theta
-    (EDT, GDT), per input adaptor, and per probability of interaction p with the non-interactive baseline.
-    Runs of one setting and several seeds are averaged; panels without data say so. At most two panels per
-    row; returns the matplotlib figure."""
+    b) final Dice (M1) against sigma and against theta, the signals aggregated; c) M1 per signal against
+    sigma (filled markers; M2 with the seed clicks as open markers); d) M1 of EDT and GDT against theta per
+    sigma; e) per input adaptor and per probability of interaction p, with the non-interactive baseline.
+
+    A point is the mean over the seeds of one setting; every point with more than one seed is labelled
+    ``n=``. Every panel carries the study's seed noise (:func:`gtg_core.paper.seed_spread`: the pooled SD of
+    one run, measured on the settings with several seeds) as a grey bar at its right edge, so a difference
+    smaller than the bar is visibly not evidence. Curves that coincide are drawn with different markers and
+    line styles and a small horizontal offset. Panels without data say *not measured*. Returns the figure."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
+    from .paper import _setting_means, seed_spread
     from .study import finished
 
     rows = finished(results)
-    concat = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)]
-    fig, axes = plt.subplots(3, 2, figsize=(10, 11))
+    spread = seed_spread(rows)
+    sweep = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)
+                 & (rows["signal"] != "adaptive_heatmap")]
+    fig, axes = plt.subplots(3, 2, figsize=(11, 12.5))
     ax = axes[0, 0]
-    pooled = concat[concat["signal"] != "adaptive_heatmap"].groupby("sigma")["M1_final_dice"]
-    if len(pooled):
-        ax.errorbar(list(pooled.mean().index), pooled.mean().values, yerr=pooled.std().fillna(0).values,
-                    marker="o", capsize=3)
-    ax.set(title="b) final Dice vs sigma, all signals", xlabel="sigma (voxels)", ylabel="M1 final Dice")
+    per_signal = _setting_means(sweep, "M1_final_dice").groupby(["signal", "sigma"])["M1_final_dice"].mean()
+    if len(per_signal):
+        pooled = per_signal.groupby("sigma").agg(["mean", "count"])
+        ax.plot(pooled.index, pooled["mean"], marker="o", color="k")
+        for x, y, n in zip(pooled.index, pooled["mean"], pooled["count"]):
+            ax.annotate(f"{n} sig.", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set(title="b) M1 vs sigma, the signals' means averaged", xlabel="sigma (voxels)", ylabel="M1 final Dice")
     ax = axes[0, 1]
-    for signal, group in concat[concat["signal"] != "adaptive_heatmap"].groupby("signal"):
-        means = group.groupby("sigma")[["M1_final_dice", "M2_initial_dice_with_seeds"]].mean()
-        line, = ax.plot(means.index, means["M1_final_dice"], marker="o", label=signal)
-        ax.plot(means.index, means["M2_initial_dice_with_seeds"], ls="--", color=line.get_color())
-    ax.set(title="c) per signal: final (solid), initial (dashed)", xlabel="sigma (voxels)", ylabel="Dice")
+    distance = sweep[sweep["signal"].isin(["edt", "gdt"])]
+    # the theta sweep: the (signal, sigma) pairs run at more than one theta
+    thetas = distance.groupby(["signal", "sigma"])["theta"].transform("nunique")
+    distance = distance[thetas > 1]
+    per_theta = _setting_means(distance, "M1_final_dice").groupby("theta")["M1_final_dice"].mean()
+    if len(per_theta):
+        ax.plot(per_theta.index, per_theta.values, marker="o", color="k")
+    ax.set(title="b) M1 vs theta, EDT and GDT averaged", xlabel="theta (%)", ylabel="M1 final Dice")
     ax = axes[1, 0]
-    for signal, group in concat[concat["signal"].isin(["edt", "gdt"])].groupby("signal"):
-        means = group.groupby("theta")["M1_final_dice"].mean()
-        ax.plot(means.index, means.values, marker="o", label=signal)
-    ax.set(title="d) final Dice vs theta (EDT, GDT)", xlabel="theta (%)", ylabel="M1 final Dice")
+    # the sigma sweep: per signal, the theta run at the most sigma values (h1's)
+    counts = sweep.groupby(["signal", "theta"])["sigma"].nunique().reset_index()
+    main_theta = counts.loc[counts.groupby("signal")["sigma"].idxmax(), ["signal", "theta"]]
+    if len(sweep):
+        _setting_lines(ax, sweep.merge(main_theta, on=["signal", "theta"]), "sigma", "signal", jitter=0.25, dashed_metric="M2_initial_dice_with_seeds")
+    ax.set(title="c) per signal: M1 (filled), M2 with seeds (open)", xlabel="sigma (voxels)", ylabel="Dice")
     ax = axes[1, 1]
-    adaptors = rows[rows["p_volume"] == 1.0].groupby("adaptor")["M1_final_dice"]
-    if rows["adaptor"].nunique() > 1:
-        ax.bar(list(adaptors.mean().index), adaptors.mean().values, yerr=adaptors.std().fillna(0).values, capsize=3)
-    ax.set(title="e) input adaptors", ylabel="M1 final Dice")
+    if len(distance):
+        _setting_lines(ax, distance.assign(sigma=distance["sigma"].map(lambda v: f"sigma {v:g}")), "theta",
+                       ["signal", "sigma"], jitter=0.8)
+    ax.set(title="d) M1 vs theta per signal and sigma", xlabel="theta (%)", ylabel="M1 final Dice")
     ax = axes[2, 0]
-    interactive = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] > 0)].groupby("p_volume")["M1_final_dice"]
-    if len(interactive):
-        ax.bar([f"{100 * p:.0f} %" for p in interactive.mean().index], interactive.mean().values,
-               yerr=interactive.std().fillna(0).values, capsize=3)
-    baseline = rows.loc[rows["p_volume"] == 0, "M1_final_dice"]
-    if len(baseline):
-        ax.axhline(baseline.mean(), color="k", ls=":", label=f"non-interactive ({baseline.mean():.3f})")
-    ax.set(title="e) probability of interaction p", ylabel="M1 final Dice")
-    axes[2, 1].axis("off")
-    if provenance:
-        axes[2, 1].text(0, 0.5, provenance, fontsize=8, wrap=True, va="center")
-    for ax in axes.ravel()[:5]:
+    compared = _varied_against(rows[rows["p_volume"] == 1.0], "adaptor", "concat")
+    if len(compared):
+        _grouped_bars(ax, compared, "adaptor", sorted(compared["signal"].unique()),
+                      [a for a in ("concat", "dmf", "conv1s") if a in set(compared["adaptor"])])
+    ax.set(title="e) input adaptors (p = 100 %, each signal's setting)", ylabel="M1 final Dice")
+    ax = axes[2, 1]
+    compared = _varied_against(rows[(rows["adaptor"] == "concat") & (rows["p_volume"] > 0)], "p_volume", 1.0)
+    if len(compared):
+        order = sorted(compared["p_volume"].unique())
+        _grouped_bars(ax, compared, "p_volume", sorted(compared["signal"].unique()), order,
+                      labels={p: f"p = {100 * p:.0f} %" for p in order})
+    baseline = rows[rows["p_volume"] == 0]
+    if len(baseline) and len(compared):
+        ax.axhline(baseline["M1_final_dice"].mean(), color="k", ls=":",
+                   label=f"p = 0, with seeds + clicks (M1), n={len(baseline)}")
+        if "M2_initial_dice_no_guidance" in baseline:
+            ax.axhline(baseline["M2_initial_dice_no_guidance"].mean(), color="k", ls="-.",
+                       label=f"p = 0, no guidance, n={len(baseline)}")
+    ax.set(title="e) probability of interaction p (Concat, each signal's setting)", ylabel="M1 final Dice")
+    for ax in axes.ravel():
         if not ax.has_data():
             ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes, color="grey")
-        elif ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
+            continue
+        if ax in (axes[2, 0], axes[2, 1]):
+            heights = [b.get_height() for b in ax.patches] + [ln.get_ydata()[0] for ln in ax.lines]
+            ax.set_ylim(max(0.0, min(heights) - 0.1), min(1.0, max(heights) + 0.05))
+        _noise_ruler(ax, spread)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
+    note = ("Points: the mean over a setting's seeds; n= labels points with more than one seed (unlabelled: "
+            "one seed). Grey bar: +-1 SD of one run over seeds, pooled over "
+            f"{spread.get('settings', 0)} settings with several seeds.")
+    lines = textwrap.wrap(note, 150) + (textwrap.wrap(provenance, 150) if provenance else [])
+    fig.tight_layout(rect=(0, 0.012 * (len(lines) + 1), 1, 1))
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=7.5, va="bottom")
     return fig
 
 
 def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best setting",
-                provenance: str | None = None):
+                provenance: str | None = None, m3_device: str | None = None):
     """The paper's Fig. 2: one polygon per signal over the metrics, each metric scaled to [0, 1] across the
     signals (best = 1); the ranking per metric is printed under its name, best first. ``values``: signal ->
-    {metric: value}, higher better (M3 as 1 - T). ``provenance``: a line printed under the plot (as in
-    :func:`hyperparameter_figure`). Returns the figure."""
+    {metric: value}, higher better (M3 as 1 - T). ``m3_device``: the device M3 was timed on
+    (:func:`gtg_core.paper.m3_device`), named on its axis. ``provenance``: a line printed under the plot
+    (wrapped). Each signal has its own marker and line style, so polygons that coincide stay visible.
+    Returns the figure."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     metrics = [m for m in METRIC_LABELS if any(m in v for v in values.values())]
@@ -454,20 +571,44 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
     lo, hi = np.nanmin(table, 0), np.nanmax(table, 0)
     scaled = np.where(hi > lo, (table - lo) / np.where(hi > lo, hi - lo, 1), 1.0)
     angles = np.linspace(0, 2 * np.pi, len(metrics), endpoint=False).tolist()
-    fig = plt.figure(figsize=(7, 7))
+    fig = plt.figure(figsize=(7.5, 7.5))
     ax = fig.add_subplot(polar=True)
-    for s, row in zip(signals, scaled):
-        ax.plot(angles + angles[:1], list(row) + [row[0]], marker="o", label=s)
+    for i, (s, row) in enumerate(zip(signals, scaled)):
+        marker, ls = _signal_style(s)
+        ax.plot(angles + angles[:1], list(row) + [row[0]], marker=marker, ls=ls, label=s, lw=1.6,
+                ms=7 - 0.6 * i, alpha=0.9)
     labels = []
     for j, m in enumerate(metrics):
-        order = [signals[i] for i in np.argsort(-np.nan_to_num(table[:, j], nan=-np.inf))]
-        labels.append(METRIC_LABELS[m] + "\n" + " > ".join(order[:3]) + (" ..." if len(order) > 3 else ""))
+        order = [signals[i] for i in np.argsort(-np.nan_to_num(table[:, j], nan=-np.inf)) if table[i, j] == table[i, j]]
+        name = METRIC_LABELS[m] + (f"\n(timed on {m3_device})" if m.startswith("M3") and m3_device else "")
+        labels.append(name + "\n" + " > ".join(order[:3]) + (" ..." if len(order) > 3 else ""))
     ax.set_xticks(angles)
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_yticklabels([])
     ax.set_title(title)
     ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
     if provenance:
-        fig.text(0.01, 0.01, provenance, fontsize=6, wrap=True)
-    fig.tight_layout()
+        fig.text(0.01, 0.01, "\n".join(textwrap.wrap(provenance, 130)), fontsize=6.5, va="bottom")
+    fig.tight_layout(rect=(0, 0.05 if provenance else 0, 1, 1))
+    return fig
+
+
+def dice_curve_figure(curves, *, provenance: str | None = None, title: str = "Dice per click, seeds pooled"):
+    """Mean Dice after each click, one line per column of ``curves`` (:func:`gtg_core.study.dice_curves`),
+    each signal with its own marker and line style (coinciding curves stay visible); ``provenance`` is
+    printed under the axes, clear of the x label. Returns the figure."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    lines = textwrap.wrap(provenance, 110) if provenance else []
+    fig, ax = plt.subplots(figsize=(7, 4.2 + 0.15 * len(lines)))
+    for i, column in enumerate(curves.columns):
+        marker, ls = _signal_style(column)
+        ax.plot(curves.index, curves[column], marker=marker, ls=ls, label=column, ms=6.5 - 0.5 * i)
+    ax.set(xlabel="corrective clicks (0 = seed clicks only)", ylabel="mean validation Dice", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout(rect=(0, 0.035 * len(lines), 1, 1))
+    if lines:
+        fig.text(0.01, 0.005, "\n".join(lines), fontsize=6.5, va="bottom")
     return fig

@@ -11,11 +11,12 @@ from gtg_core.guidance import PAPER_SETTINGS
 
 
 def row(signal="heatmap", sigma=1.0, theta=0.0, adaptor="concat", p=1.0, seed=36, m1=0.9, m2=0.8, m3=0.05,
-        m4=0.6, m5=0.5, status="done"):
-    name = f"s/{signal}-s{sigma}-t{theta}-{adaptor}-p{p}-seed{seed}"
+        m4=0.6, m5=0.5, status="done", m2_none=0.4, device="cpu"):
+    name = f"s/{signal}-s{sigma}-t{theta}-{adaptor}-p{p}-seed{seed}-{device}"
     return {"run": name, "status": status, "signal": signal, "sigma": sigma, "theta": theta, "adaptor": adaptor,
             "p_volume": p, "seed": seed, "variant": "paper", "M1_final_dice": m1, "M2_initial_dice_with_seeds": m2,
-            "M3_step_time_s": m3, "M4_consistent_improvement": m4, "M5_gt_overlap_last": m5}
+            "M2_initial_dice_no_guidance": m2_none, "M3_step_time_s": m3, "M3_efficiency_step": 1 - m3,
+            "M4_consistent_improvement": m4, "M5_gt_overlap_last": m5, "device": device}
 
 
 def table(rows):
@@ -74,7 +75,7 @@ def test_high_p_and_convergence():
 
 @pytest.mark.parametrize("good", [True, False])
 def test_p50_below_baseline(good):
-    rows = [row(p=0.0, m1=0.9), row(p=0.5, m1=0.85 if good else 0.95)]
+    rows = [row(p=0.0, m1=0.1, m2_none=0.9), row(p=0.5, m1=0.85 if good else 0.95)]
     assert paper.claim_p50_below_baseline(table(rows)).verdict == (paper.HOLDS if good else paper.FAILS)
 
 
@@ -117,11 +118,14 @@ PILOT = Path(__file__).resolve().parent.parent / "studies" / "results" / "phanto
 
 def test_table3_comparison_sets_our_numbers_beside_the_papers():
     rows = [row(signal="disk", seed=s, m1=m) for s, m in ((36, 0.90), (37, 0.94))]
-    rows += [row(signal="disk", sigma=9.0, m1=0.5), row(signal="heatmap", p=0.0, m1=0.8)]
+    rows += [row(signal="disk", sigma=9.0, m1=0.5), row(signal="heatmap", p=0.0, m1=0.8, m2_none=0.7)]
     out = paper.table3_comparison(table(rows)).set_index("signal")
     assert out.loc["disk", "paper_dice"] == 95.9 and out.loc["disk", "ours_dice"] == 92.0
     assert out.loc["disk", "ours_dice_sd"] == pytest.approx(2.8, abs=0.05) and out.loc["disk", "ours_seeds"] == 2
-    assert out.loc["non_interactive", "ours_dice"] == 80.0 and out.loc["non_interactive", "paper_dice"] == 94.9
+    # the paper's non-interactive row is the p = 0 model without guidance; with clicks it is another row
+    assert out.loc["non_interactive", "ours_dice"] == 70.0 and out.loc["non_interactive", "paper_dice"] == 94.9
+    assert out.loc["non_interactive_clicked", "ours_dice"] == 80.0
+    assert pd.isna(out.loc["non_interactive_clicked", "paper_dice"])
     assert pd.isna(out.loc["gdt", "ours_dice"])  # not run: no number invented
     assert paper.table3_comparison(table(rows), "autopet").set_index("signal").loc["disk", "paper_dice"] == 78.2
     with pytest.raises(ValueError, match="dataset"):
@@ -152,10 +156,37 @@ def test_hyperparameter_figure_on_the_pilot_says_what_was_not_measured():
 
     fig = viz.hyperparameter_figure(pd.read_csv(PILOT / "results.csv"), provenance="pilot, NVIDIA H200")
     axes = fig.axes
-    assert len(axes) == 6 and axes[0].has_data() and axes[2].has_data()  # sigma and theta were run
-    texts = [t.get_text() for t in axes[3].texts]
-    assert "not measured" in texts  # no adaptor comparison in the pilot
-    assert any("H200" in t.get_text() for t in axes[5].texts)
+    assert len(axes) == 6 and axes[0].has_data() and axes[2].has_data()  # sigma (b, c) and theta were run
+    for ax in axes[4:]:  # no adaptor or p comparison in the pilot
+        assert "not measured" in [t.get_text() for t in ax.texts]
+    assert any("H200" in t.get_text() for t in fig.texts)
+
+
+PHANTOM_MINI = PILOT.parent / "phantom-mini"
+
+
+def test_hyperparameter_figure_on_phantom_mini_measures_every_panel_with_seeds_and_noise():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gtg_core import viz
+
+    results = pd.read_csv(PHANTOM_MINI / "results.csv")
+    fig = viz.hyperparameter_figure(results)
+    spread = paper.seed_spread(results)
+    assert 0.01 < spread["sd"] < 0.04 and spread["settings"] == 6  # five Table 3 settings + adaptive
+    for ax in fig.axes:
+        texts = [t.get_text() for t in ax.texts]
+        assert "not measured" not in texts, ax.get_title()
+        assert any(t.startswith("±1 seed SD") and f"{spread['sd']:.3f}" in t for t in texts), ax.get_title()
+    adaptors, p_panel = fig.axes[4], fig.axes[5]
+    # the adaptors at each signal's h3h4 setting: Concat there has three seeds, DMF and Conv1S one
+    labels = sorted(t.get_text() for t in adaptors.texts if t.get_text().startswith("n="))
+    assert labels == ["n=1"] * 4 + ["n=3"] * 2
+    assert len(p_panel.patches) == 6 and any("no guidance" in t.get_text()
+                                             for t in p_panel.get_legend().get_texts())
+    # the theta sweep (panel d) holds only the (signal, sigma) pairs run at every theta: four lines
+    assert len(fig.axes[3].get_lines()) >= 4 and len(fig.axes[3].get_legend().get_texts()) == 4
 
 
 def test_claims_table_lists_every_claim_with_its_numbers():
@@ -170,3 +201,77 @@ def test_claims_table_lists_every_claim_with_its_numbers():
     assert table.loc["small_sigma", "verdict"] == paper.HOLDS
     assert "1: 0.900; 9: 0.700" in table.loc["small_sigma", "numbers"] and "best_sigma: 1" in table.loc["small_sigma", "numbers"]
     assert table.loc["concat", "verdict"] == paper.NOT_MEASURED and table.loc["concat", "numbers"] == ""
+
+
+def test_settings_are_averaged_over_seeds_before_they_are_pooled():
+    # sigma 1: one setting with three seeds (0.9 each) and one with one seed (0.6): 0.75, not 0.825
+    rows = [row(signal="disk", sigma=1.0, seed=s, m1=0.9) for s in (36, 37, 38)]
+    rows += [row(signal="heatmap", sigma=1.0, m1=0.6), row(signal="disk", sigma=13.0, m1=0.7)]
+    v = paper.claim_small_sigma(table(rows))
+    assert v.numbers["M1_by_sigma"][1.0] == pytest.approx(0.75)
+
+
+def test_theta_is_compared_at_the_sigmas_run_at_every_theta():
+    # theta 10 also ran at sigma 13, where every signal is bad: that must not count against it
+    rows = [row(signal=s, sigma=1.0, theta=t, m1=0.9 + (0.02 if t == 10.0 else 0.0)) for s in ("edt", "gdt")
+            for t in (0.0, 10.0, 30.0)]
+    rows += [row(signal=s, sigma=13.0, theta=10.0, m1=0.3) for s in ("edt", "gdt")]
+    v = paper.claim_theta_10(table(rows))
+    assert v.verdict == paper.HOLDS and v.numbers["M1_by_theta"][10.0] == pytest.approx(0.92)
+    assert "sigma 1" in v.note
+
+
+def test_m3_is_compared_within_one_device_and_says_which():
+    # on the GPU every signal ran and the disk is fastest; two CPU runs (much slower) must not mix in
+    rows = [row(signal=s, m3=t, device="NVIDIA H200") for s, t in (("disk", 0.01), ("heatmap", 0.02), ("gdt", 0.05))]
+    rows += [row(signal="disk", seed=37, m3=0.9, device="cpu (x86_64)"),
+             row(signal="heatmap", seed=37, m3=0.001, device="cpu (x86_64)")]
+    assert paper.m3_device(table(rows)) == "NVIDIA H200"
+    v = paper.claim_disks_fastest(table(rows))
+    assert v.verdict == paper.HOLDS and v.numbers["M3_step_time_s"]["disk"] == 0.01 and "NVIDIA H200" in v.note
+    values = paper.best_setting_metrics(table(rows))
+    assert values["disk"]["M3_efficiency_step"] == pytest.approx(0.99)  # the GPU's run only
+    assert values["disk"]["M1_final_dice"] == pytest.approx(0.9)  # accuracy pools both devices' seeds
+    # the disk timed on one device and the others on another: nothing to compare
+    split = [row(signal="disk", device="a"), row(signal="heatmap", device="b"), row(signal="gdt", device="b")]
+    v = paper.claim_disks_fastest(table(split))
+    assert v.verdict == paper.NOT_MEASURED and "b" in v.note
+
+
+def test_seed_spread_pools_the_settings_with_several_seeds():
+    rows = [row(signal="disk", seed=s, m1=m) for s, m in ((36, 0.8), (37, 0.9))]  # var 0.005
+    rows += [row(signal="gdt", seed=s, m1=m) for s, m in ((36, 0.7), (37, 0.7), (38, 1.0))]  # var 0.03
+    rows += [row(signal="edt", m1=0.1), row(signal="heatmap", p=0.0, seed=37, m1=0.0), row(signal="heatmap", p=0.0)]
+    spread = paper.seed_spread(table(rows))
+    assert spread["sd"] == pytest.approx(((1 * 0.005 + 2 * 0.03) / 3) ** 0.5)
+    assert spread["settings"] == 2 and spread["seeds"] == 3  # the one-seed edt and the p = 0 baseline left out
+    assert paper.seed_spread(table(rows[-3:-2]))["settings"] == 0
+
+
+def test_p50_is_compared_with_the_baseline_without_guidance():
+    rows = [row(p=0.0, m1=0.5, m2_none=0.9), row(p=0.5, m1=0.8)]
+    v = paper.claim_p50_below_baseline(table(rows))
+    assert v.verdict == paper.HOLDS and v.numbers["baseline_dice"] == 0.9 and "without guidance" in v.note
+
+
+def test_ranking_comparison_calls_only_gaps_beyond_the_seed_spread_a_win():
+    rows = []
+    for signal, values in {"disk": (0.80, 0.82, 0.81), "heatmap": (0.70, 0.72, 0.71),
+                           "edt": (0.79, 0.83, 0.81)}.items():
+        rows += [row(signal=signal, seed=36 + i, m1=v) for i, v in enumerate(values)]
+    rows.append(row(signal="gdt", m1=0.99))  # one seed: no SD, separated from nothing
+    out = paper.ranking_comparison(paper.table3_comparison(table(rows), "autopet"))
+    assert out["ours"] == ["gdt", "disk", "edt", "heatmap"]
+    # disk 81.0 (SD 1.0) and edt 81.0 (SD 2.0) beat the heatmap 71.0 (SD 1.0) by 10 points; disk vs edt: 0
+    assert sorted(out["separated"]) == [("disk", "heatmap", 10.0), ("edt", "heatmap", 10.0)]
+    assert out["pairs"] == 6 and out["paper"][0] == "adaptive_heatmap" and len(out["paper"]) == 6
+    assert "disk = heatmap (78.2)" in out["text"] and "2 differ by more than" in out["text"]
+
+
+def test_table3_display_is_short_and_blank_where_nothing_was_measured():
+    rows = [row(signal="disk", seed=s, m1=m) for s, m in ((36, 0.90), (37, 0.94))] + [row(signal="heatmap", p=0.0)]
+    shown = paper.table3_display(paper.table3_comparison(table(rows), "autopet"))
+    assert list(shown.columns) == list(paper.TABLE3_HEADERS.values()) and len(shown) == 8
+    assert shown.loc["disk", "our Dice %"] == "92.0" and shown.loc["disk", "our σ"] == "1"
+    assert shown.loc["gdt", "our Dice %"] == "" and shown.loc["non_interactive_clicked", "paper Dice %"] == ""
+    assert shown.loc["non_interactive", "our Dice %"] == "40.0"  # the p = 0 model without guidance

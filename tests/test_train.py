@@ -273,3 +273,40 @@ def test_provenance_names_the_code_the_process_loaded_not_a_later_commit(monkeyp
     prov = train.provenance(torch.device("cpu"), train.TrainConfig(), 1.0)
     assert prov["source_digest"] == loaded["source_digest"] != "edited-later"
     assert prov["git_commit"] == loaded["git_commit"] != "a-later-commit"
+
+
+def test_a_history_without_a_checkpoint_restarts_cleanly(tmp_path):
+    # a run folder as a device export leaves it: config and history of two epochs, no checkpoint
+    cfg = small_config(tmp_path, name="exported", epochs=1, n_clicks=1, n_cases=4, filters=(4, 8, 16))
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(cfg.to_yaml())
+    stale = pd.DataFrame({"epoch": [0, 1], "train_loss": [9.0, 8.0], "time_s": [1.0, 1.0]})
+    (folder / "history.csv").write_text(stale.to_csv(index=False))
+    from gtg_core import study
+
+    stage_run = study.Run("exported", "s", cfg.to_dict())
+    assert study.run_state(stage_run, tmp_path)[0] == "to do"  # not partial: nothing to resume from
+    seen = []
+    with pytest.warns(train.SmallLabelWarning, match="crop_shape"):  # 32 x 32 x 16 without a crop: ~50 voxels
+        train.fit(cfg, progress=False, on_epoch_end=lambda e, r: seen.append(e))
+    assert seen == [0]  # trained from epoch 0, not from the stale history's end
+    history = pd.read_csv(folder / "history.csv")
+    assert list(history["epoch"]) == [0] and history["train_loss"].iloc[0] != 9.0  # replaced, not appended
+
+
+def test_a_label_that_is_a_tiny_share_of_a_small_volume_warns_and_names_crop_shape():
+    def volume(fg_voxels, shape=(32, 32, 16)):
+        label = torch.zeros(shape)
+        label.view(-1)[:fg_voxels] = 1
+        return train.Volume("case", torch.zeros(shape), label, (1.0, 1.0, 1.0))
+
+    cfg = TrainConfig(name="tiny", phantom_shape=(32, 32, 16))
+    with pytest.warns(train.SmallLabelWarning, match=r"50 voxels, 0\.31 %.*crop_shape"):
+        assert train.warn_small_labels([volume(50), volume(51), volume(49)], cfg) == pytest.approx(50 / 16384)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train.warn_small_labels([volume(400)], cfg)  # 2.4 %: learnable
+        train.warn_small_labels([volume(460, (64, 64, 32))], cfg)  # 0.35 % but 460 voxels: learnt (measured)

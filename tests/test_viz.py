@@ -158,3 +158,26 @@ def test_spider_plot_carries_the_provenance_line():
     fig = viz.spider_plot(values, provenance="study x; 2 of 2 runs done")
     assert [t.get_text() for t in fig.texts] == ["study x; 2 of 2 runs done"]
     assert viz.spider_plot(values).texts == []
+
+
+def test_study_figures_keep_coinciding_lines_apart_and_the_footnote_clear_of_the_axis_label():
+    import pandas as pd
+
+    curves = pd.DataFrame({"disk": [0.5, 0.7, 0.8], "heatmap": [0.5, 0.7, 0.8]}, index=[0, 1, 2])
+    fig = viz.dice_curve_figure(curves, provenance="study x; " + "a long provenance line " * 12)
+    ax = fig.axes[0]
+    disk, heatmap = ax.get_lines()
+    assert (disk.get_marker(), disk.get_linestyle()) != (heatmap.get_marker(), heatmap.get_linestyle())
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    xlabel = ax.xaxis.label.get_window_extent(renderer)
+    footnote = fig.texts[0].get_window_extent(renderer)
+    assert footnote.y1 < xlabel.y0  # under the label, not over it
+    assert footnote.x1 <= fig.bbox.x1 + 1  # wrapped to the figure's width
+    values = {"disk": {"M1_final_dice": 0.8, "M3_efficiency_step": 0.9},
+              "heatmap": {"M1_final_dice": 0.8, "M3_efficiency_step": 0.9}}
+    spider = viz.spider_plot(values, m3_device="NVIDIA H200")
+    labels = [t.get_text() for t in spider.axes[0].get_xticklabels()]
+    assert any("M3" in label and "timed on NVIDIA H200" in label for label in labels)
+    a, b = spider.axes[0].get_lines()
+    assert (a.get_marker(), a.get_linestyle()) != (b.get_marker(), b.get_linestyle())
