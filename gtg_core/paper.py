@@ -466,3 +466,28 @@ def table3_display(table):
     shown = shown[[c for c in TABLE3_HEADERS if c in shown]]
     shown = shown.apply(lambda col: col.map(lambda v: text(v, col.name)))
     return shown.rename(columns=TABLE3_HEADERS)
+
+
+def table3_summary(table) -> dict:
+    """The numbers a page says about :func:`table3_comparison`'s table: ``best_signal`` and ``best_dice``
+    (our highest mean Dice, %), ``baseline_none`` and ``baseline_clicked`` (the p = 0 model without
+    guidance and with the clicks, %) and ``baseline_sd``, ``spread_min`` / ``spread_max`` (the smallest and
+    largest seed SD of a signal, points), ``gap_range`` (best minus worst signal, points) and
+    ``ranking_text`` (:func:`ranking_comparison`). NaN where nothing was measured."""
+    nan = float("nan")
+    by = table.set_index("signal")
+    signals = table[table["signal"].isin(SIGNAL_ORDER)].dropna(subset=["ours_dice"]) \
+        if "ours_dice" in table else table.iloc[:0]
+
+    def ours(signal, column="ours_dice"):
+        return float(by.loc[signal, column]) if signal in by.index and column in by else nan
+
+    best = signals.loc[signals["ours_dice"].idxmax()] if len(signals) else None
+    return {"best_signal": best["signal"] if best is not None else "none",
+            "best_dice": float(best["ours_dice"]) if best is not None else nan,
+            "baseline_none": ours("non_interactive"), "baseline_clicked": ours("non_interactive_clicked"),
+            "baseline_sd": ours("non_interactive_clicked", "ours_dice_sd"),
+            "spread_min": float(signals["ours_dice_sd"].min()) if len(signals) else nan,
+            "spread_max": float(signals["ours_dice_sd"].max()) if len(signals) else nan,
+            "gap_range": float(signals["ours_dice"].max() - signals["ours_dice"].min()) if len(signals) else nan,
+            "ranking_text": ranking_comparison(table)["text"]}

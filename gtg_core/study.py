@@ -745,6 +745,17 @@ class StudyResults:
                       & ~done["run"].isin(shown)]
         return pd.concat([rows, others.assign(same_as=None)], ignore_index=True)
 
+    def summary(self) -> dict:
+        """The numbers a page says about the study: ``runs_done`` / ``runs_total`` (run folders),
+        ``n_interactive`` (finished runs with p > 0), ``n_gap`` (of those, how many gain at least 0.1 Dice
+        from the corrective clicks: M1 - M2 with the seed clicks), ``gap_median`` and ``m2_median``."""
+        done = self.done
+        interactive = done[done["p_volume"] > 0] if "p_volume" in done else done
+        gap = interactive["M1_final_dice"] - interactive["M2_initial_dice_with_seeds"]
+        return {"runs_done": int(len(done)), "runs_total": int(len(self.results)),
+                "n_interactive": int(len(interactive)), "n_gap": int((gap >= 0.1).sum()),
+                "gap_median": float(gap.median()), "m2_median": float(interactive["M2_initial_dice_with_seeds"].median())}
+
     def stage_table(self):
         """One row per stage: its note (from the study file as run), the runs it planned, how many of them
         reuse an earlier stage's run (``same_as``), how many finished, on which devices, with which seeds.

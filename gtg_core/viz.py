@@ -268,6 +268,9 @@ def slice_viewer(image, *overlays, clicks=None, axis: int = -1, **kwargs) -> Sli
 
 
 MAX_PANELS_PER_ROW = 4
+#: The book's content width in inches at matplotlib's 100 dpi (about 784 px in the theme at 1400 px): a
+#: figure wider than this is shrunk by the page, and its tick labels with it.
+PAGE_WIDTH_IN = 7.8
 
 
 def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, suptitle=None, colorbar: bool = True,
@@ -289,8 +292,11 @@ def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, supt
         raise ValueError(f"cmap: give one colour map or one per panel ({n}), got {len(cmaps)}")
     ncols = min(ncols or n, MAX_PANELS_PER_ROW)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols * (1.25 if colorbar else 1), size * nrows),
-                             squeeze=False)
+    width = size * ncols * (1.25 if colorbar else 1)
+    if width > PAGE_WIDTH_IN:  # drawn at the page's width, so the page never shrinks its text
+        size *= PAGE_WIDTH_IN / width
+        width = PAGE_WIDTH_IN
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, size * nrows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for i, panel in enumerate(panels):
@@ -306,9 +312,9 @@ def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, supt
             ax.set_title(titles[i], fontsize=9)
         if colorbar and panel.ndim == 2 and cmaps[i] not in ("gray", "grey", "Greys_r"):
             bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
-            bar.ax.tick_params(labelsize=7)
+            bar.ax.tick_params(labelsize=8)
             if label:
-                bar.set_label(label, fontsize=7)
+                bar.set_label(label, fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

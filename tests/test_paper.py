@@ -275,3 +275,16 @@ def test_table3_display_is_short_and_blank_where_nothing_was_measured():
     assert shown.loc["disk", "our Dice %"] == "92.0" and shown.loc["disk", "our σ"] == "1"
     assert shown.loc["gdt", "our Dice %"] == "" and shown.loc["non_interactive_clicked", "paper Dice %"] == ""
     assert shown.loc["non_interactive", "our Dice %"] == "40.0"  # the p = 0 model without guidance
+
+
+def test_table3_summary_says_the_best_signal_both_baselines_and_the_spread():
+    rows = [row(signal="disk", seed=s, m1=m) for s, m in ((36, 0.80), (37, 0.84))]
+    rows += [row(signal="gdt", seed=s, m1=m) for s, m in ((36, 0.70), (37, 0.71))]
+    rows += [row(signal="heatmap", p=0.0, seed=s, m1=0.5, m2_none=0.6) for s in (36, 37)]
+    out = paper.table3_summary(paper.table3_comparison(table(rows), "autopet"))
+    assert out["best_signal"] == "disk" and out["best_dice"] == 82.0 and out["gap_range"] == pytest.approx(11.5)
+    assert out["baseline_none"] == 60.0 and out["baseline_clicked"] == 50.0 and out["baseline_sd"] == 0.0
+    assert out["spread_min"] == pytest.approx(0.7) and out["spread_max"] == pytest.approx(2.8)
+    assert "disk > gdt" in out["ranking_text"]
+    empty = paper.table3_summary(paper.table3_comparison(table([row(status="failed")]), "autopet"))
+    assert empty["best_signal"] == "none" and empty["gap_range"] != empty["gap_range"]

@@ -181,3 +181,15 @@ def test_study_figures_keep_coinciding_lines_apart_and_the_footnote_clear_of_the
     assert any("M3" in label and "timed on NVIDIA H200" in label for label in labels)
     a, b = spider.axes[0].get_lines()
     assert (a.get_marker(), a.get_linestyle()) != (b.get_marker(), b.get_linestyle())
+
+
+def test_panel_figures_are_drawn_at_the_page_width_so_colour_bar_ticks_stay_readable():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = viz.show_panels([np.random.rand(8, 8)] * 4, titles=list("abcd"), label="guidance")
+    assert fig.get_figwidth() <= viz.PAGE_WIDTH_IN  # the page shows it at 100 %: 8 pt ticks stay 8 pt
+    bars = [ax for ax in fig.axes if not ax.get_title()]
+    assert len(bars) == 4 and all(t.get_fontsize() >= 8 for ax in bars for t in ax.get_yticklabels())
+    small = viz.show_panels([np.random.rand(8, 8)], titles=["a"])
+    assert small.get_figwidth() == pytest.approx(2.6 * 1.25)  # one panel keeps its natural size
