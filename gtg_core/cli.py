@@ -75,7 +75,7 @@ def cmd_evaluate(args) -> int:
 
     from . import train
 
-    out = train.evaluate(args.run_dir, dataset=args.dataset, device=args.device)
+    out = train.evaluate(args.run_dir, dataset=args.dataset, device=args.device, split=args.split)
     print(json.dumps(out["metrics"], indent=2))
     return 0
 
@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--dataset", help="another dataset folder (default: the run's validation cases)")
     e.add_argument("--device", help="override the run's device")
+    e.add_argument("--split", choices=("validation", "test"), default="validation",
+                   help="the run's validation cases (default) or its held-out test cases (test_cases > 0)")
     e.set_defaults(func=cmd_evaluate)
 
     d = sub.add_parser("data", help="synthetic phantoms and dataset checks")

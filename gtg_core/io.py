@@ -33,3 +33,13 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
 
 def atomic_write_text(path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def read_json(path):
+    """The JSON in ``path``, or None when it is missing, unreadable or not JSON (a half-written file)."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -4,8 +4,11 @@
 - :data:`TABLE3`: the optimal settings and Dice per dataset (from :data:`gtg_core.guidance.PAPER_SETTINGS`).
 - :data:`CLAIMS`: the findings of section 3 and the conclusion, each a function of a results table as
   :func:`gtg_core.study.collect` writes it (one row per run: config fields, M1-M5, ``status``) that answers
-  ``"holds"``, ``"does not hold"`` or ``"not measured"``, with the numbers behind the answer
-  (:func:`check_claims`). Runs that share a setting and differ only in ``seed`` are averaged first.
+  ``"holds"``, ``"does not hold"``, ``"inconclusive"`` or ``"not measured"``, with the numbers behind the
+  answer (:func:`check_claims`). Runs that share a setting and differ only in ``seed`` are averaged first.
+  Each claim is a *margin* (> 0 where it holds); with the study's traces its 95 % interval under the paired
+  two-stage bootstrap of :mod:`gtg_core.study.stats` decides: above zero holds, below does not hold,
+  across zero inconclusive.
 - :data:`DIVERGENCES`: where the paper's text, the authors' code (162e680 and HEAD) and gtg_core differ,
   and the option that reproduces each reading.
 
@@ -31,7 +34,7 @@ TABLE3 = {dataset: {signal: {**setting, "dice": PAPER_SETTINGS[dataset]["dice_ta
 
 SIGNAL_ORDER = ("disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap")
 GEODESIC = ("gdt", "exp_gdt")
-HOLDS, FAILS, NOT_MEASURED = "holds", "does not hold", "not measured"
+HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED = "holds", "does not hold", "inconclusive", "not measured"
 
 
 @dataclass
@@ -41,8 +44,8 @@ class Verdict:
     verdict: str
     numbers: dict = field(default_factory=dict)
     note: str = ""
-
-
+    margin: float | None = None  # the decisive difference: > 0 where the claim holds
+    interval: tuple | None = None  # its 95 % bootstrap interval (low, high), when traces were given
 
 
 #: The fields that name a setting; runs that share them differ only in the seed (and the device).
@@ -90,20 +93,127 @@ def _interactive(rows):
     return rows[(rows["p_volume"] > 0)] if "p_volume" in rows else rows
 
 
-def claim_small_sigma(results) -> Verdict:
+# ---------------------------------------------------------------------------------------------- evidence
+#
+# A claim is a margin: a number computed from the settings' means that is > 0 where the claim holds. With
+# the study's traces, the margin is recomputed on every draw of the paired two-stage bootstrap
+# (gtg_core.study.stats) and the verdict is read from its interval: holds, does not hold, or inconclusive.
+# Without traces the verdict is the margin's sign, and says so.
+
+
+def _label(row) -> str:
+    return "|".join(f"{row[k]:g}" if isinstance(row[k], float) else str(row[k]) for k in SETTING_KEYS if k in row)
+
+
+def _with_setting(rows):
+    return rows.assign(setting=rows.apply(_label, axis=1)) if rows is not None and len(rows) else rows
+
+
+@dataclass
+class Evidence:
+    """What the claims need beyond the results table: the study's traces (per volume, per click) for
+    intervals, the number of bootstrap draws, the seed of the draws and the interval's level."""
+
+    traces: object = None
+    n_draws: int = 2000
+    seed: int = 0
+    level: float = 0.95
+    _volumes: object = None
+
+    def volumes(self):
+        """Per-volume metrics of every run in the traces (:func:`gtg_core.study.stats.per_volume`), once."""
+        if self._volumes is None:
+            from .study import stats
+
+            self._volumes = stats.per_volume(self.traces)
+        return self._volumes
+
+
+def _point(rows, metrics) -> dict:
+    """metric -> setting label -> mean over the setting's seeds."""
+    return {m: {k: float(v) for k, v in rows.groupby("setting")[m].mean().items()} for m in metrics if m in rows}
+
+
+def _judge(name, text, rows, metrics, margin, numbers, evidence, note="") -> Verdict:
+    """The verdict of a claim whose ``margin(values)`` (values: metric -> setting -> mean) is > 0 where it
+    holds; with ``evidence.traces``, from the margin's bootstrap interval (three outcomes)."""
+    rows = _with_setting(rows)
+    estimate = float(margin(_point(rows, metrics)))
+    if evidence is None or evidence.traces is None:
+        verdict = HOLDS if estimate > 0 else FAILS
+        note = "; ".join(n for n in (note, "no traces: the sign of the margin, without an interval") if n)
+        return Verdict(name, text, verdict, numbers, note, estimate)
+    from .study import stats
+
+    keyed = rows.assign(run=rows["same_as"].where(rows["same_as"].notna(), rows["run"])) \
+        if "same_as" in rows else rows
+    table = evidence.volumes().merge(keyed[["run", "setting", "seed"]], on="run")
+    if table.empty:
+        return Verdict(name, text, NOT_MEASURED, numbers, "the runs have no traces", estimate)
+    present = [m for m in metrics if m in table]
+    settings = stats.settings_from(table, "setting", metrics=present)
+    estimate, samples = stats.margin_samples(settings, present, margin, n_draws=evidence.n_draws,
+                                             seed=evidence.seed)
+    verdict, lo, hi = stats.decide(samples, estimate, level=evidence.level)
+    return Verdict(name, text, verdict, numbers, note, estimate, (lo, hi))
+
+
+def _main_theta(rows):
+    """Per signal, the rows at the theta run at the most sigma values (the sigma sweep's, not H2's)."""
+    counts = rows.groupby(["signal", "theta"])["sigma"].nunique().reset_index()
+    main = counts.loc[counts.groupby("signal")["sigma"].idxmax(), ["signal", "theta"]]
+    return rows.merge(main, on=["signal", "theta"])
+
+
+def _varied(rows, field_name, reference):
+    """The settings where ``field_name`` differs from ``reference`` and the reference rows of exactly those
+    settings (every other setting field equal): a comparison of ``field_name`` at fixed other values."""
+    import pandas as pd
+
+    others = [k for k in SETTING_KEYS if k != field_name and k in rows]
+    varied = rows[rows[field_name] != reference]
+    if varied.empty:
+        return varied
+    base = rows[rows[field_name] == reference].merge(varied[others].drop_duplicates(), on=others)
+    return pd.concat([varied, base], ignore_index=True)
+
+
+def _group_best(rows, field_name, keep, metric="M1_final_dice"):
+    """A function of the values (metric -> setting -> mean): the max over the values v of ``field_name``
+    with keep(v) of the mean over the settings at v."""
+    groups = {}
+    for setting, value in rows.drop_duplicates("setting")[["setting", field_name]].itertuples(index=False):
+        if keep(value):
+            groups.setdefault(value, []).append(setting)
+
+    def best(values):
+        means = [sum(values[metric][s] for s in group) / len(group) for group in groups.values()]
+        return max(means) if means else float("nan")
+    return best
+
+
+def claim_small_sigma(results, evidence=None) -> Verdict:
     text = "sigma <= 5 gives the best final Dice (H1; Fig. 1b, section 4)"
     rows = finished(results)
     if rows is not None and len(rows):
         rows = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)
                     & rows["signal"].isin(["disk", "heatmap", "edt", "gdt", "exp_gdt"])]
+        rows = _main_theta(rows) if len(rows) else rows
     by_sigma = _mean_by(rows, "sigma", "M1_final_dice")
-    if len(by_sigma) < 2 or not any(s > 5 for s in by_sigma):
+    if len(by_sigma) < 2 or not any(s > 5 for s in by_sigma) or not any(s <= 5 for s in by_sigma):
         return Verdict("small_sigma", text, NOT_MEASURED, by_sigma, "needs sigma values on both sides of 5")
     best = max(by_sigma, key=by_sigma.get)
-    return Verdict("small_sigma", text, HOLDS if best <= 5 else FAILS, {"M1_by_sigma": by_sigma, "best_sigma": best})
+    rows = _with_setting(rows)
+
+    small, large = _group_best(rows, "sigma", lambda s: s <= 5), _group_best(rows, "sigma", lambda s: s > 5)
+
+    def margin(v):
+        return small(v) - large(v)
+    return _judge("small_sigma", text, rows, ["M1_final_dice"], margin, {"M1_by_sigma": by_sigma, "best_sigma": best},
+                  evidence, "margin: best sigma <= 5 minus best sigma > 5 (signals averaged, sigma-sweep theta)")
 
 
-def claim_theta_10(results) -> Verdict:
+def claim_theta_10(results, evidence=None) -> Verdict:
     text = "theta = 10 % gives the best final Dice for EDT and GDT (H2; Fig. 1d)"
     rows = finished(results)
     if rows is not None and len(rows):
@@ -116,54 +226,75 @@ def claim_theta_10(results) -> Verdict:
         return Verdict("theta_10", text, NOT_MEASURED, by_theta, "needs theta 10 and another value at one sigma")
     best = max(by_theta, key=by_theta.get)
     sigmas = sorted({float(s) for s in rows["sigma"]})
-    return Verdict("theta_10", text, HOLDS if best == 10.0 else FAILS, {"M1_by_theta": by_theta, "best_theta": best},
-                   f"EDT and GDT at sigma {', '.join(f'{s:g}' for s in sigmas)} (run at every theta)")
+    rows = _with_setting(rows)
+
+    ten, other = _group_best(rows, "theta", lambda t: t == 10.0), _group_best(rows, "theta", lambda t: t != 10.0)
+
+    def margin(v):
+        return ten(v) - other(v)
+    return _judge("theta_10", text, rows, ["M1_final_dice"], margin, {"M1_by_theta": by_theta, "best_theta": best},
+                  evidence, f"EDT and GDT at sigma {', '.join(f'{s:g}' for s in sigmas)} (run at every theta); "
+                  "margin: theta 10 minus the best other theta")
 
 
-def claim_concat(results) -> Verdict:
+def claim_concat(results, evidence=None) -> Verdict:
     text = "Concat is the best input adaptor (H3; Fig. 1e)"
     rows = finished(results)
     if rows is not None and len(rows):
-        rows = rows[rows["p_volume"] == 1.0]
-        # compare on the signals that were run with more than one adaptor
-        signals = rows.groupby("signal")["adaptor"].nunique()
-        rows = rows[rows["signal"].isin(signals[signals > 1].index)]
+        rows = _varied(rows[rows["p_volume"] == 1.0], "adaptor", "concat")
     by_adaptor = _mean_by(rows, "adaptor", "M1_final_dice")
     if "concat" not in by_adaptor or len(by_adaptor) < 2:
         return Verdict("concat", text, NOT_MEASURED, by_adaptor, "needs Concat and another adaptor on one signal")
-    best = max(by_adaptor, key=by_adaptor.get)
-    return Verdict("concat", text, HOLDS if best == "concat" else FAILS, {"M1_by_adaptor": by_adaptor})
+    rows = _with_setting(rows)
+
+    concat = _group_best(rows, "adaptor", lambda a: a == "concat")
+    other = _group_best(rows, "adaptor", lambda a: a != "concat")
+
+    def margin(v):
+        return concat(v) - other(v)
+    return _judge("concat", text, rows, ["M1_final_dice"], margin, {"M1_by_adaptor": by_adaptor}, evidence,
+                  "each signal at the setting its adaptors were compared at; margin: Concat minus the best other")
 
 
-def claim_high_p(results, histories=None) -> Verdict:
+def _epochs_to_95(rows, histories):
+    speed = {}
+    for p in (0.75, 1.0):
+        names = set(rows.loc[rows["p_volume"] == p, "run"])
+        epochs = []
+        for _, h in histories[histories["run"].isin(names)].groupby("run"):
+            h = h.dropna(subset=["val_final_dice"])
+            if len(h):
+                target = 0.95 * h["val_final_dice"].max()
+                epochs.append(int(h.loc[h["val_final_dice"] >= target, "epoch"].iloc[0]))
+        if epochs:
+            speed[p] = sum(epochs) / len(epochs)
+    return speed
+
+
+def claim_high_p(results, histories=None, evidence=None) -> Verdict:
     text = "p >= 75 % gives the best final Dice, and p = 75 % converges faster than 100 % (H4; Fig. 1e)"
     rows = finished(results)
     if rows is not None and len(rows):
-        rows = rows[rows["adaptor"] == "concat"]
-        signals = rows[rows["p_volume"] > 0].groupby("signal")["p_volume"].nunique()
-        rows = rows[rows["signal"].isin(signals[signals > 1].index) & (rows["p_volume"] > 0)]
+        rows = _varied(rows[(rows["adaptor"] == "concat") & (rows["p_volume"] > 0)], "p_volume", 1.0)
     by_p = _mean_by(rows, "p_volume", "M1_final_dice")
     if len(by_p) < 2 or not any(p < 0.75 for p in by_p) or not any(p >= 0.75 for p in by_p):
         return Verdict("high_p", text, NOT_MEASURED, by_p, "needs p below and at or above 75 % on one signal")
-    best = max(by_p, key=by_p.get)
-    numbers = {"M1_by_p": by_p, "best_p": best}
-    verdict = HOLDS if best >= 0.75 else FAILS
+    numbers = {"M1_by_p": by_p, "best_p": max(by_p, key=by_p.get)}
+    rows = _with_setting(rows)
+
+    high, low = _group_best(rows, "p_volume", lambda p: p >= 0.75), _group_best(rows, "p_volume", lambda p: p < 0.75)
+
+    def margin(v):
+        return high(v) - low(v)
+    out = _judge("high_p", text, rows, ["M1_final_dice"], margin, numbers, evidence,
+                 "margin: the best p >= 75 % minus the best p < 75 %")
     if histories is not None and len(histories) and {0.75, 1.0} <= set(by_p):
-        speed = {}
-        for p in (0.75, 1.0):
-            names = set(rows.loc[rows["p_volume"] == p, "run"])
-            epochs = []
-            for _, h in histories[histories["run"].isin(names)].groupby("run"):
-                h = h.dropna(subset=["val_final_dice"])
-                if len(h):
-                    target = 0.95 * h["val_final_dice"].max()
-                    epochs.append(int(h.loc[h["val_final_dice"] >= target, "epoch"].iloc[0]))
-            if epochs:
-                speed[p] = sum(epochs) / len(epochs)
+        speed = _epochs_to_95(rows, histories)
         numbers["epochs_to_95pct_of_best"] = speed
-        if len(speed) == 2 and speed[0.75] >= speed[1.0]:
-            verdict = FAILS
-    return Verdict("high_p", text, verdict, numbers)
+        if len(speed) == 2 and speed[0.75] >= speed[1.0] and out.verdict == HOLDS:
+            out.verdict = FAILS
+            out.note += "; p = 75 % did not converge faster (epochs, no interval)"
+    return out
 
 
 def _best_rows_per_signal(results):
@@ -206,7 +337,15 @@ def _ranking(results, metric, *, lower_is_better=False, device=None):
     return values, order
 
 
-def claim_disks_fastest(results) -> Verdict:
+def _by_signal(rows, metric):
+    """A function of the values (metric -> setting -> mean): signal -> mean of its settings' values."""
+    groups = {}
+    for setting, signal in rows.drop_duplicates("setting")[["setting", "signal"]].itertuples(index=False):
+        groups.setdefault(signal, []).append(setting)
+    return lambda values: {s: sum(values[metric][k] for k in g) / len(g) for s, g in groups.items()}
+
+
+def claim_disks_fastest(results, evidence=None) -> Verdict:
     text = "disks are the most efficient signal (M3; Fig. 2)"
     device = m3_device(results)
     values, order = _ranking(results, "M3_step_time_s", lower_is_better=True, device=device)
@@ -214,64 +353,106 @@ def claim_disks_fastest(results) -> Verdict:
     if "disk" not in values or len(values) < 2:
         return Verdict("disks_fastest", text, NOT_MEASURED, values,
                        f"needs the disk and another signal timed on one device ({where})")
-    return Verdict("disks_fastest", text, HOLDS if order[0] == "disk" else FAILS,
-                   {"M3_step_time_s": values, "fastest_first": order}, where)
+    rows = _with_setting(_on_device(_best_rows_per_signal(results), device))
+
+    by_signal = _by_signal(rows, "M3_step_time_s")
+
+    def margin(v):
+        times = by_signal(v)
+        return min(t for s, t in times.items() if s != "disk") - times["disk"]
+    return _judge("disks_fastest", text, rows, ["M3_step_time_s"], margin,
+                  {"M3_step_time_s": values, "fastest_first": order}, evidence,
+                  f"{where}; margin: the fastest other signal's step time minus the disk's (s)")
 
 
-def claim_geodesic_least_consistent(results) -> Verdict:
+def claim_geodesic_least_consistent(results, evidence=None) -> Verdict:
     text = "the geodesic signals (GDT, exp-GDT) improve least consistently (M4; Fig. 2)"
     values, order = _ranking(results, "M4_consistent_improvement")
     geodesic = [s for s in order if s in GEODESIC]
     others = [s for s in order if s not in GEODESIC and s != "adaptive_heatmap"]
     if not geodesic or not others:
         return Verdict("geodesic_least_consistent", text, NOT_MEASURED, values)
-    holds = max(values[s] for s in geodesic) < min(values[s] for s in others)
-    return Verdict("geodesic_least_consistent", text, HOLDS if holds else FAILS,
-                   {"M4_consistent_improvement": values, "most_consistent_first": order})
+    rows = _with_setting(_best_rows_per_signal(results))
+    rows = rows[rows["signal"].isin(geodesic + others)]
+
+    by_signal = _by_signal(rows, "M4_consistent_improvement")
+
+    def margin(v):
+        m4 = by_signal(v)
+        return min(m4[s] for s in others if s in m4) - max(m4[s] for s in geodesic if s in m4)
+    return _judge("geodesic_least_consistent", text, rows, ["M4_consistent_improvement"], margin,
+                  {"M4_consistent_improvement": values, "most_consistent_first": order}, evidence,
+                  "margin: the least consistent non-geodesic signal's M4 minus the most consistent geodesic one's")
 
 
-def claim_adaptive_best(results) -> Verdict:
+ADAPTIVE_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M4_consistent_improvement", "M5_gt_overlap_last")
+
+
+def claim_adaptive_best(results, evidence=None) -> Verdict:
     text = "the adaptive heatmap has the best M1, M2, M4 and M5 of all signals (Table 3, Fig. 2)"
-    metrics = ("M1_final_dice", "M2_initial_dice_with_seeds", "M4_consistent_improvement", "M5_gt_overlap_last")
     numbers, verdicts = {}, []
-    for metric in metrics:
+    for metric in ADAPTIVE_METRICS:
         values, order = _ranking(results, metric)
         if "adaptive_heatmap" not in values or len(values) < 2:
             return Verdict("adaptive_best", text, NOT_MEASURED, numbers,
                            "needs the adaptive heatmap and another signal")
         numbers[metric] = values
         verdicts.append(order[0] == "adaptive_heatmap")
-    numbers["best_in"] = [m for m, v in zip(metrics, verdicts) if v]
-    return Verdict("adaptive_best", text, HOLDS if all(verdicts) else FAILS, numbers)
+    numbers["best_in"] = [m for m, v in zip(ADAPTIVE_METRICS, verdicts) if v]
+    rows = _with_setting(_best_rows_per_signal(results))
+
+    by_signal = [_by_signal(rows, metric) for metric in ADAPTIVE_METRICS]
+
+    def margin(v):
+        gaps = []
+        for by in (f(v) for f in by_signal):
+            gaps.append(by["adaptive_heatmap"] - max(x for s, x in by.items() if s != "adaptive_heatmap"))
+        return min(gaps)
+    return _judge("adaptive_best", text, rows, list(ADAPTIVE_METRICS), margin, numbers, evidence,
+                  "margin: the smallest, over M1, M2, M4, M5, of the adaptive heatmap minus the best other signal")
 
 
-def claim_p50_below_baseline(results) -> Verdict:
+def claim_p50_below_baseline(results, evidence=None) -> Verdict:
     text = "with p = 50 % the final Dice is below the non-interactive baseline's (H4, MSD Spleen)"
     rows = finished(results)
     if rows is None or not len(rows):
         return Verdict("p50_below_baseline", text, NOT_MEASURED)
     baseline = rows[rows["p_volume"] == 0.0]
-    p50 = rows.loc[rows["p_volume"] == 0.5, "M1_final_dice"]
+    p50 = rows[rows["p_volume"] == 0.5]
     if baseline.empty or p50.empty:
         return Verdict("p50_below_baseline", text, NOT_MEASURED)
     # the paper's baseline is the non-interactive model's Dice without guidance, when the table has it
     column = "M2_initial_dice_no_guidance" if "M2_initial_dice_no_guidance" in baseline else "M1_final_dice"
-    numbers = {"baseline_dice": float(baseline[column].mean()), "p50_M1": float(p50.mean())}
+    numbers = {"baseline_dice": float(baseline[column].mean()), "p50_M1": float(p50["M1_final_dice"].mean())}
     note = ("baseline: the p = 0 model without guidance" if column != "M1_final_dice"
             else "baseline: the p = 0 model's M1 (no no-guidance Dice in the table)")
-    return Verdict("p50_below_baseline", text, HOLDS if numbers["p50_M1"] < numbers["baseline_dice"] else FAILS,
-                   numbers, note)
+    import pandas as pd
+
+    both = _with_setting(pd.concat([baseline, p50], ignore_index=True))
+    base_labels = set(_with_setting(baseline)["setting"])
+
+    def margin(v):
+        base = [v[column][k] for k in base_labels if k in v[column]]
+        others = [x for k, x in v["M1_final_dice"].items() if k not in base_labels]
+        return sum(base) / len(base) - sum(others) / len(others)
+    return _judge("p50_below_baseline", text, both, sorted({column, "M1_final_dice"}), margin, numbers, evidence,
+                  note + "; margin: baseline minus p = 50 %")
 
 
 CLAIMS = (claim_small_sigma, claim_theta_10, claim_concat, claim_high_p, claim_p50_below_baseline,
           claim_disks_fastest, claim_geodesic_least_consistent, claim_adaptive_best)
 
 
-def check_claims(results, histories=None) -> list[Verdict]:
-    """Every claim of :data:`CLAIMS` on a results table (and the per-epoch histories, for convergence)."""
+def check_claims(results, histories=None, traces=None, *, n_draws: int = 2000, seed: int = 0) -> list[Verdict]:
+    """Every claim of :data:`CLAIMS` on a results table (and the per-epoch histories, for convergence). With
+    the study's ``traces``, each verdict comes from the 95 % interval of its margin under the paired
+    two-stage bootstrap (``n_draws`` draws, ``seed``): holds, does not hold or inconclusive; without, from
+    the margin's sign."""
+    evidence = Evidence(traces, n_draws, seed)
     out = []
     for claim in CLAIMS:
-        out.append(claim(results, histories) if claim is claim_high_p else claim(results))
+        out.append(claim(results, histories, evidence=evidence) if claim is claim_high_p
+                   else claim(results, evidence=evidence))
     return out
 
 
@@ -286,14 +467,21 @@ def _compact(value) -> str:
     return str(value)
 
 
-def claims_table(results, histories=None):
+def claims_table(results, histories=None, traces=None, **kw):
     """:func:`check_claims` as a table for the book: one row per claim with its text, the verdict, the
-    numbers behind it (short text) and a note. A pandas DataFrame indexed by the claim's name."""
+    decisive margin with its 95 % interval (when ``traces`` are given), the numbers behind it (short text)
+    and a note saying what the margin compares. A pandas DataFrame indexed by the claim's name."""
     import pandas as pd
 
-    rows = [{"claim": v.claim, "what the paper says": v.text, "verdict": v.verdict,
+    def margin(v):
+        if v.margin is None:
+            return ""
+        text = f"{v.margin:+.3f}"
+        return text + (f" [{v.interval[0]:+.3f}, {v.interval[1]:+.3f}]" if v.interval else "")
+
+    rows = [{"claim": v.claim, "what the paper says": v.text, "verdict": v.verdict, "margin [95 % CI]": margin(v),
              "numbers": "; ".join(f"{k}: {_compact(n)}" for k, n in v.numbers.items()), "note": v.note}
-            for v in check_claims(results, histories)]
+            for v in check_claims(results, histories, traces, **kw)]
     return pd.DataFrame(rows).set_index("claim")
 
 
@@ -338,7 +526,19 @@ def _seed_stats(rows, metric):
     return float(values.mean()), (float(values.std(ddof=1)) if len(values) > 1 else float("nan")), int(len(values))
 
 
-def table3_comparison(results, dataset: str = "msd_spleen"):
+def _interval_pct(rows, metric, traces, seed=0):
+    """The 95 % two-stage bootstrap interval (%) of ``metric`` over ``rows`` (one setting's seeds)."""
+    from .study import stats
+
+    table = stats.per_volume(traces, rows)
+    if table.empty or metric not in table or table[metric].isna().all():
+        return float("nan"), float("nan")
+    settings = stats.settings_from(table.assign(setting="s"), "setting", metrics=[metric])
+    out = stats.interval(settings, metric, seed=seed).iloc[0]
+    return round(100 * out["low"], 1), round(100 * out["high"], 1)
+
+
+def table3_comparison(results, dataset: str = "msd_spleen", traces=None):
     """Table 3 side by side: per signal, the paper's setting and Dice (%) on ``dataset`` next to ours: the
     setting with the best mean M1 among the finished runs (pass
     :meth:`gtg_core.study.StudyResults.table3_rows` for a study with a Table 3 stage), its mean Dice (%), the
@@ -347,7 +547,10 @@ def table3_comparison(results, dataset: str = "msd_spleen"):
     The non-interactive baseline (p = 0: trained with all-zero guidance, no seeds and no clicks) has two
     rows. ``non_interactive`` is the paper's: its Dice without any guidance
     (``M2_initial_dice_no_guidance``). ``non_interactive_clicked`` is the same model evaluated as every
-    other model is, with the seed clicks and N corrective clicks (its M1); the paper has no such number."""
+    other model is, with the seed clicks and N corrective clicks (its M1); the paper has no such number.
+
+    With the study's ``traces``, ``ours_low`` / ``ours_high`` give the 95 % interval of our Dice (%) under the
+    two-stage bootstrap over seeds and volumes (:func:`gtg_core.study.stats.interval`)."""
     import pandas as pd
 
     if dataset not in TABLE3:
@@ -375,6 +578,8 @@ def table3_comparison(results, dataset: str = "msd_spleen"):
                        ours_seeds=n)
             if signal.startswith("non_interactive"):
                 row.update(ours_sigma=float("nan"), ours_theta=float("nan"))
+            if traces is not None:
+                row["ours_low"], row["ours_high"] = _interval_pct(mine, metric, traces)
         out.append(row)
     return pd.DataFrame(out)
 
@@ -448,8 +653,8 @@ def ranking_comparison(table) -> dict:
 
 #: :func:`table3_display`'s short headers, so that Table 3 fits the book's page width.
 TABLE3_HEADERS = {"paper_sigma": "paper σ", "paper_theta": "paper θ %", "paper_dice": "paper Dice %",
-                  "ours_sigma": "our σ", "ours_theta": "our θ %", "ours_dice": "our Dice %", "ours_dice_sd": "SD",
-                  "ours_seeds": "seeds"}
+                  "ours_sigma": "our σ", "ours_theta": "our θ %", "ours_dice": "our Dice %", "ours_ci": "95 % CI",
+                  "ours_dice_sd": "seed SD", "ours_seeds": "seeds"}
 
 
 def table3_display(table):
@@ -463,6 +668,9 @@ def table3_display(table):
         return str(value)
 
     shown = table.set_index("signal")
+    if "ours_low" in shown:
+        shown = shown.assign(ours_ci=[f"{lo:.1f}-{hi:.1f}" if lo == lo else ""
+                                      for lo, hi in zip(shown["ours_low"], shown["ours_high"])])
     shown = shown[[c for c in TABLE3_HEADERS if c in shown]]
     shown = shown.apply(lambda col: col.map(lambda v: text(v, col.name)))
     return shown.rename(columns=TABLE3_HEADERS)
@@ -491,3 +699,55 @@ def table3_summary(table) -> dict:
             "spread_max": float(signals["ours_dice_sd"].max()) if len(signals) else nan,
             "gap_range": float(signals["ours_dice"].max() - signals["ours_dice"].min()) if len(signals) else nan,
             "ranking_text": ranking_comparison(table)["text"]}
+
+
+def best_setting_intervals(results, traces, *, seed: int = 0) -> dict:
+    """signal -> {metric: (low, high)}: the within-volume 95 % intervals (:func:`gtg_core.study.stats.
+    interval` with ``paired=True``) of :func:`best_setting_metrics`' values, for the spider plot's error
+    bars. M3 is timed on :func:`m3_device` only and given as 1 - T, as the plot shows it."""
+    from .study import stats
+
+    rows = _with_setting(_best_rows_per_signal(results))
+    if rows is None or not len(rows) or traces is None:
+        return {}
+    device = m3_device(results)
+    volumes = stats.per_volume(traces)
+    out = {}
+    for metric in SPIDER_METRICS:
+        source = "M3_step_time_s" if metric in TIME_METRICS else metric
+        chosen = _on_device(rows, device) if metric in TIME_METRICS else rows
+        keyed = chosen.assign(run=chosen["same_as"].where(chosen["same_as"].notna(), chosen["run"])) \
+            if "same_as" in chosen else chosen
+        table = volumes.merge(keyed[["run", "signal", "seed"]], on="run")
+        if table.empty or source not in table or table[source].isna().all() or table["signal"].nunique() < 2:
+            continue
+        ci = stats.interval(stats.settings_from(table, "signal", metrics=[source]), source, paired=True, seed=seed)
+        for signal, r in ci.iterrows():
+            low, high = (1 - r["high"], 1 - r["low"]) if metric in TIME_METRICS else (r["low"], r["high"])
+            out.setdefault(signal, {})[metric] = (float(low), float(high))
+    return out
+
+
+def rank_stability(results, traces, *, n_draws: int = 2000, seed: int = 0) -> dict:
+    """For each metric of the spider plot: the distribution of each signal's rank (at its best setting)
+    over the paired two-stage bootstrap draws (:func:`gtg_core.study.stats.rank_distribution`), keyed
+    "M1" .. "M5". M3 ranks the step times T (lower is better) of :func:`m3_device`'s runs only."""
+    from .study import stats
+
+    rows = _best_rows_per_signal(results)
+    if rows is None or not len(rows) or traces is None:
+        return {}
+    device = m3_device(results)
+    volumes = stats.per_volume(traces)
+    out = {}
+    for metric in SPIDER_METRICS:
+        source = "M3_step_time_s" if metric in TIME_METRICS else metric
+        chosen = _on_device(rows, device) if metric in TIME_METRICS else rows
+        keyed = chosen.assign(run=chosen["same_as"].where(chosen["same_as"].notna(), chosen["run"])) \
+            if "same_as" in chosen else chosen
+        table = volumes.merge(keyed[["run", "signal", "seed"]], on="run")
+        if table.empty or table["signal"].nunique() < 2:
+            continue
+        settings = stats.settings_from(table, "signal", metrics=[source])
+        out[metric.split("_")[0]] = stats.rank_distribution(settings, source, n_draws=n_draws, seed=seed)
+    return out

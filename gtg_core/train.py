@@ -83,6 +83,7 @@ class TrainConfig:
     amp: bool = False
     dataset: str = "spleen_ct"  # a phantom kind, or a folder (Decathlon / AutoPET / generic layout)
     n_cases: int = 16  # phantoms only
+    test_cases: int = 0  # held-out test volumes (0: the paper's 80/20 split only); see split_volumes
     phantom_shape: tuple = (64, 64, 32)  # phantoms only
     profile: str = "auto"  # auto: msd_spleen for spleen_ct, autopet for lesion_pet, generic otherwise
     target_shape: object = "auto"  # "auto", None or (X, Y, Z): see the module docstring
@@ -97,9 +98,9 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         self.loop_config((1.0, 1.0, 1.0)).validate()  # signal, variant, user, sigma, theta, p_volume, p_click, n_clicks
         check_choice(self.adaptor, ADAPTORS, "adaptor")
-        for name in ("n_clicks", "epochs", "batch_size", "val_every", "n_cases", "seed", "data_seed"):
+        for name in ("n_clicks", "epochs", "batch_size", "val_every", "n_cases", "seed", "data_seed", "test_cases"):
             value = getattr(self, name)
-            low = 0 if name in ("n_clicks", "seed", "data_seed") else 1
+            low = 0 if name in ("n_clicks", "seed", "data_seed", "test_cases") else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -314,8 +315,52 @@ def warn_small_labels(volumes, cfg: TrainConfig) -> float:
 
 
 def split_volumes(volumes, cfg: TrainConfig):
-    """(train, validation): the authors' seeded 80/20 split; a single volume serves as both."""
+    """(train, validation): the authors' seeded 80/20 split; a single volume serves as both. A dataset
+    folder's test cases (``cfg.test_cases``) are held out first (:func:`hold_out_test`); phantom sets draw
+    theirs fresh (:func:`held_out_volumes`), so their train and validation volumes stay the paper's split."""
+    if cfg.test_cases and cfg.dataset not in data.KINDS:
+        volumes, _ = hold_out_test(volumes, cfg)
     return data.split_cases(volumes, seed=cfg.data_seed) if len(volumes) > 1 else (volumes, volumes)
+
+
+#: The test cases of a dataset folder come from a shuffle with this offset to ``data_seed``, independent of
+#: the 80/20 split's.
+TEST_SEED_OFFSET = 1
+
+
+def hold_out_test(volumes, cfg: TrainConfig):
+    """(rest, test): the last ``cfg.test_cases`` of a seeded shuffle (``data_seed`` + 1) of a dataset
+    folder's volumes. At least two volumes must remain for the 80/20 split; the error names the field."""
+    volumes = list(volumes)
+    if len(volumes) - cfg.test_cases < 2:
+        raise ValueError(f"test_cases {cfg.test_cases} leaves {len(volumes) - cfg.test_cases} of the dataset's "
+                         f"{len(volumes)} cases for training and validation (at least 2 needed)")
+    order = np.random.RandomState(cfg.data_seed + TEST_SEED_OFFSET).permutation(len(volumes))
+    keep = sorted(order[: len(volumes) - cfg.test_cases])
+    test = sorted(order[len(volumes) - cfg.test_cases:])
+    return [volumes[i] for i in keep], [volumes[i] for i in test]
+
+
+def held_out_folder(cfg: TrainConfig) -> Path:
+    """A phantom run's test set: ``cfg.test_cases`` fresh phantoms that continue the training set's numbering
+    and seeds (cases n_cases, n_cases + 1, ...), written once under the output's ``_data``."""
+    shape = "x".join(str(int(s)) for s in cfg.phantom_shape)
+    folder = Path(cfg.output) / "_data" / (f"{cfg.dataset}-{shape}-n{cfg.test_cases}-seed{cfg.data_seed}"
+                                           f"-from{cfg.n_cases}")
+    if not (folder / "dataset.json").is_file():
+        data.write_dataset(folder, cfg.dataset, n_cases=cfg.test_cases, shape=tuple(cfg.phantom_shape),
+                           seed=cfg.data_seed, start=cfg.n_cases)
+    return folder
+
+
+def held_out_volumes(cfg: TrainConfig, device) -> list:
+    """The held-out test volumes of a run (empty when ``cfg.test_cases`` is 0): fresh phantoms for a phantom
+    kind, the held-out cases of a dataset folder (:func:`hold_out_test`)."""
+    if not cfg.test_cases:
+        return []
+    if cfg.dataset in data.KINDS:
+        return load_volumes(cfg, device, folder=held_out_folder(cfg))
+    return hold_out_test(load_volumes(cfg, device), cfg)[1]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -522,9 +567,17 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     finally:
         bar.close()
 
-    # the best model on the validation cases: trace and metrics
+    # the best model (chosen on the validation cases): the held-out test cases first, then the validation
+    # trace and metrics.json, which marks the run done
     state = torch.load(run_dir / "model.pt", map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
+    extra = {}
+    test_set = held_out_volumes(cfg, device)
+    if test_set:
+        test = _write_results(run_dir / "test", evaluate_volumes(model, test_set, cfg, amp=amp), cfg, device,
+                              time.perf_counter() - started, extra={"evaluated_on": "test split",
+                                                                     "test_cases": [v.id for v in test_set]})
+        extra = {"test_metrics": test["metrics"], "test_cases": [v.id for v in test_set]}
     trace = evaluate_volumes(model, val_set, cfg, amp=amp)
     pooled = None
     if cfg.metric_convention == "reference_code":  # the authors pooled M4 over every validation epoch
@@ -533,7 +586,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
         pooled = improved / transitions if transitions else float("nan")
     _write_results(run_dir, trace, cfg, device, time.perf_counter() - started, m4_pooled=pooled,
                    extra={"best_epoch": state["epoch"], "train_cases": [v.id for v in train_set],
-                          "val_cases": [v.id for v in val_set]})
+                          "val_cases": [v.id for v in val_set], **extra})
     return run_dir
 
 
@@ -559,12 +612,17 @@ def _write_results(folder: Path, trace, cfg: TrainConfig, device, wall: float, e
     return out
 
 
-def evaluate(run_dir, *, dataset=None, device: str | None = None) -> dict:
-    """Evaluate a run's best model: on its validation cases, or on every case of another ``dataset`` folder.
+SPLITS = ("validation", "test")
 
-    Writes ``trace.csv`` and ``metrics.json`` into the run folder, or into ``run_dir/eval-<folder name>/``
-    for another dataset. Returns the metrics.json content.
+
+def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "validation") -> dict:
+    """Evaluate a run's best model: on its validation cases, its held-out test cases (``split="test"``, a
+    run trained with ``test_cases``), or every case of another ``dataset`` folder.
+
+    Writes ``trace.csv`` and ``metrics.json`` into the run folder (validation), ``run_dir/test/`` (test), or
+    ``run_dir/eval-<folder name>/`` for another dataset. Returns the metrics.json content.
     """
+    check_choice(split, SPLITS, "split")
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
@@ -574,17 +632,25 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None) -> dict:
     cfg.output = str(run_dir.parent)  # the run's phantom cache sits beside it, wherever we are called from
     if device is not None:
         cfg.device = device
+    if split == "test" and dataset is not None:
+        raise ValueError("split='test' evaluates the run's own held-out cases: give dataset or split, not both")
+    if split == "test" and not cfg.test_cases:
+        raise ValueError(f"split='test': {run_dir} was trained without a test split (test_cases 0)")
     dev = resolve_device(cfg.device)
     started = time.perf_counter()
     model = build_model(cfg, dev)
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location=dev, weights_only=True)["model"])
-    if dataset is None:
+    extra = {"evaluated_on": str(dataset or f"{split} split")}
+    if dataset is not None:
+        volumes = load_volumes(cfg, dev, folder=dataset)
+        folder = run_dir / f"eval-{Path(dataset).name}"
+    elif split == "test":
+        volumes = held_out_volumes(cfg, dev)
+        folder = run_dir / "test"
+        extra["test_cases"] = [v.id for v in volumes]
+    else:
         volumes = load_volumes(cfg, dev)
         _, volumes = split_volumes(volumes, cfg)
         folder = run_dir
-    else:
-        volumes = load_volumes(cfg, dev, folder=dataset)
-        folder = run_dir / f"eval-{Path(dataset).name}"
     trace = evaluate_volumes(model, volumes, cfg, amp=bool(cfg.amp and dev.type == "cuda"))
-    return _write_results(folder, trace, cfg, dev, time.perf_counter() - started,
-                          extra={"evaluated_on": str(dataset or "validation split")})
+    return _write_results(folder, trace, cfg, dev, time.perf_counter() - started, extra=extra)

@@ -422,8 +422,9 @@ def _noise_ruler(ax, spread):
                 ha="center", va="top", fontsize=7, color="0.35")
 
 
-def _setting_lines(ax, rows, x, by, *, metric="M1_final_dice", jitter=0.0, dashed_metric=None):
-    """One line per value of ``by`` (seeds of a setting averaged), points labelled with their seed count."""
+def _setting_lines(ax, rows, x, by, *, metric="M1_final_dice", jitter=0.0, dashed_metric=None, intervals=None):
+    """One line per value of ``by`` (seeds of a setting averaged), points labelled with their seed count;
+    ``intervals`` (setting label -> (low, high)) draws each point's interval as an error bar."""
     for i, (key, group) in enumerate(rows.groupby(by, sort=True)):
         name = key if isinstance(key, str) else " ".join(map(str, key))
         signal = key if isinstance(key, str) else key[0]
@@ -432,41 +433,58 @@ def _setting_lines(ax, rows, x, by, *, metric="M1_final_dice", jitter=0.0, dashe
         xs = agg.index.to_numpy(dtype=float) + jitter * (i - (rows.groupby(by).ngroups - 1) / 2)
         line, = ax.plot(xs, agg["mean"], marker=marker, ls=ls, label=name, ms=5)
         _seed_labels(ax, xs, agg["mean"], agg["count"])
+        if intervals:
+            _error_bars(ax, xs, agg["mean"].to_numpy(), group.groupby(x)["setting"].first(), intervals,
+                        line.get_color())
         if dashed_metric is not None and dashed_metric in group:
             initial = group.groupby(x)[dashed_metric].mean()
             ax.plot(xs, initial.values, marker=marker, ls="none", mfc="none", color=line.get_color(), ms=5,
                     alpha=0.7)
 
 
-def _varied_against(rows, field, reference, keys=("signal", "sigma", "theta", "adaptor", "p_volume")):
-    """The rows of the settings where ``field`` differs from ``reference``, and the reference rows of
-    exactly those settings (the other ``keys`` equal): a comparison of ``field`` at fixed other values."""
-    import pandas as pd
-
-    others = [k for k in keys if k != field and k in rows]
-    varied = rows[rows[field] != reference]
-    if varied.empty:
-        return varied
-    base = rows[rows[field] == reference].merge(varied[others].drop_duplicates(), on=others)
-    return pd.concat([varied, base], ignore_index=True)
+def _error_bars(ax, xs, ys, settings, intervals, colour):
+    for x, y, setting in zip(xs, ys, settings):
+        if setting in intervals:
+            low, high = intervals[setting]
+            ax.errorbar([x], [y], yerr=[[y - low], [high - y]], color=colour, capsize=2, lw=0.9, alpha=0.8)
 
 
-def _grouped_bars(ax, rows, by, groups, order, *, metric="M1_final_dice", labels=None):
-    """Bars of ``metric`` (seeds averaged) for each ``by`` value within each of ``groups``, labelled n=."""
+def _grouped_bars(ax, rows, by, groups, order, *, metric="M1_final_dice", labels=None, intervals=None):
+    """Bars of ``metric`` (seeds averaged) for each ``by`` value within each of ``groups``, labelled n=;
+    ``intervals`` (setting label -> (low, high)) adds each bar's interval."""
     width = 0.8 / max(1, len(order))
     for i, value in enumerate(order):
         sub = rows[rows[by] == value]
         for j, g in enumerate(groups):
-            cell = sub[sub["signal"] == g][metric]
+            cell = sub[sub["signal"] == g]
             if len(cell):
-                x = j + (i - (len(order) - 1) / 2) * width
-                ax.bar(x, cell.mean(), width, color=f"C{i}", label=(labels or {}).get(value, value) if j == 0 else None)
-                ax.annotate(f"n={len(cell)}", (x, cell.mean()), textcoords="offset points", xytext=(0, 2),
-                            ha="center", fontsize=7)
+                x, y = j + (i - (len(order) - 1) / 2) * width, cell[metric].mean()
+                ax.bar(x, y, width, color=f"C{i}", label=(labels or {}).get(value, value) if j == 0 else None)
+                if intervals:
+                    _error_bars(ax, [x], [y], [cell["setting"].iloc[0]], intervals, "k")
+                ax.annotate(f"n={len(cell)}", (x, y), textcoords="offset points", xytext=(3, 2), ha="left",
+                            fontsize=7)
     ax.set_xticks(range(len(groups)), groups)
 
 
-def hyperparameter_figure(results, *, provenance: str | None = None):
+def _paired_intervals(rows, volumes):
+    """Setting label -> (low, high): the within-volume 95 % intervals of M1 (:func:`gtg_core.study.stats.
+    interval` with ``paired=True``) of the settings in ``rows``, from the per-volume table ``volumes``."""
+    from .study import stats
+
+    if volumes is None or rows is None or not len(rows):
+        return None
+    keyed = rows.assign(run=rows["same_as"].where(rows["same_as"].notna(), rows["run"])) \
+        if "same_as" in rows else rows
+    table = volumes.merge(keyed[["run", "setting", "seed"]], on="run")
+    if table.empty or table["setting"].nunique() < 2:
+        return None
+    out = stats.interval(stats.settings_from(table, "setting", metrics=["M1_final_dice"]), "M1_final_dice",
+                         paired=True)
+    return {k: (r["low"], r["high"]) for k, r in out.iterrows()}
+
+
+def hyperparameter_figure(results, *, provenance: str | None = None, traces=None):
     """The analogues of the paper's Fig. 1b-e from a study's results table (:func:`gtg_core.study.collect`):
     b) final Dice (M1) against sigma and against theta, the signals aggregated; c) M1 per signal against
     sigma (filled markers; M2 with the seed clicks as open markers); d) M1 of EDT and GDT against theta per
@@ -476,19 +494,36 @@ def hyperparameter_figure(results, *, provenance: str | None = None):
     ``n=``. Every panel carries the study's seed noise (:func:`gtg_core.paper.seed_spread`: the pooled SD of
     one run, measured on the settings with several seeds) as a grey bar at its right edge, so a difference
     smaller than the bar is visibly not evidence. Curves that coincide are drawn with different markers and
-    line styles and a small horizontal offset. Panels without data say *not measured*. Returns the figure."""
+    line styles and a small horizontal offset. Panels without data say *not measured*. With the study's
+    ``traces``, every point of c-e carries its within-volume 95 % interval (seeds and volumes resampled,
+    the volumes' shared difficulty removed: :func:`gtg_core.study.stats.interval` with ``paired=True``,
+    computed among the points of its panel); a one-seed point's interval covers its volumes only. Returns
+    the figure."""
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context(PAGE_TEXT):
+        return _hyperparameter_figure(results, provenance, traces)
+
+
+#: Text sizes for a figure of several panels drawn at the page's width.
+PAGE_TEXT = {"axes.titlesize": 8.5, "axes.labelsize": 8, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
+             "legend.fontsize": 7}
+
+
+def _hyperparameter_figure(results, provenance, traces):
     import textwrap
 
     import matplotlib.pyplot as plt
 
-    from .paper import _setting_means, seed_spread
-    from .study import finished
+    from .paper import _setting_means, _varied, _with_setting, seed_spread
+    from .study import finished, stats
 
-    rows = finished(results)
+    rows = _with_setting(finished(results))
+    volumes = stats.per_volume(traces) if traces is not None else None
     spread = seed_spread(rows)
     sweep = rows[(rows["adaptor"] == "concat") & (rows["p_volume"] == 1.0)
                  & (rows["signal"] != "adaptive_heatmap")]
-    fig, axes = plt.subplots(3, 2, figsize=(11, 12.5))
+    fig, axes = plt.subplots(3, 2, figsize=(PAGE_WIDTH_IN, 10.5))  # the page's width: nothing shrinks
     ax = axes[0, 0]
     per_signal = _setting_means(sweep, "M1_final_dice").groupby(["signal", "sigma"])["M1_final_dice"].mean()
     if len(per_signal):
@@ -511,25 +546,28 @@ def hyperparameter_figure(results, *, provenance: str | None = None):
     counts = sweep.groupby(["signal", "theta"])["sigma"].nunique().reset_index()
     main_theta = counts.loc[counts.groupby("signal")["sigma"].idxmax(), ["signal", "theta"]]
     if len(sweep):
-        _setting_lines(ax, sweep.merge(main_theta, on=["signal", "theta"]), "sigma", "signal", jitter=0.25, dashed_metric="M2_initial_dice_with_seeds")
+        swept = sweep.merge(main_theta, on=["signal", "theta"])
+        _setting_lines(ax, swept, "sigma", "signal", jitter=0.25, dashed_metric="M2_initial_dice_with_seeds",
+                       intervals=_paired_intervals(swept, volumes))
     ax.set(title="c) per signal: M1 (filled), M2 with seeds (open)", xlabel="sigma (voxels)", ylabel="Dice")
     ax = axes[1, 1]
     if len(distance):
         _setting_lines(ax, distance.assign(sigma=distance["sigma"].map(lambda v: f"sigma {v:g}")), "theta",
-                       ["signal", "sigma"], jitter=0.8)
+                       ["signal", "sigma"], jitter=0.8, intervals=_paired_intervals(distance, volumes))
     ax.set(title="d) M1 vs theta per signal and sigma", xlabel="theta (%)", ylabel="M1 final Dice")
     ax = axes[2, 0]
-    compared = _varied_against(rows[rows["p_volume"] == 1.0], "adaptor", "concat")
+    compared = _varied(rows[rows["p_volume"] == 1.0], "adaptor", "concat")
     if len(compared):
         _grouped_bars(ax, compared, "adaptor", sorted(compared["signal"].unique()),
-                      [a for a in ("concat", "dmf", "conv1s") if a in set(compared["adaptor"])])
+                      [a for a in ("concat", "dmf", "conv1s") if a in set(compared["adaptor"])],
+                      intervals=_paired_intervals(compared, volumes))
     ax.set(title="e) input adaptors (p = 100 %, each signal's setting)", ylabel="M1 final Dice")
     ax = axes[2, 1]
-    compared = _varied_against(rows[(rows["adaptor"] == "concat") & (rows["p_volume"] > 0)], "p_volume", 1.0)
+    compared = _varied(rows[(rows["adaptor"] == "concat") & (rows["p_volume"] > 0)], "p_volume", 1.0)
     if len(compared):
         order = sorted(compared["p_volume"].unique())
         _grouped_bars(ax, compared, "p_volume", sorted(compared["signal"].unique()), order,
-                      labels={p: f"p = {100 * p:.0f} %" for p in order})
+                      labels={p: f"p = {100 * p:.0f} %" for p in order}, intervals=_paired_intervals(compared, volumes))
     baseline = rows[rows["p_volume"] == 0]
     if len(baseline) and len(compared):
         ax.axhline(baseline["M1_final_dice"].mean(), color="k", ls=":",
@@ -544,27 +582,33 @@ def hyperparameter_figure(results, *, provenance: str | None = None):
             continue
         if ax in (axes[2, 0], axes[2, 1]):
             heights = [b.get_height() for b in ax.patches] + [ln.get_ydata()[0] for ln in ax.lines]
+            heights += [y for c in ax.collections for seg in c.get_segments() for _, y in seg]
             ax.set_ylim(max(0.0, min(heights) - 0.1), min(1.0, max(heights) + 0.05))
         _noise_ruler(ax, spread)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
     note = ("Points: the mean over a setting's seeds; n= labels points with more than one seed (unlabelled: "
             "one seed). Grey bar: +-1 SD of one run over seeds, pooled over "
-            f"{spread.get('settings', 0)} settings with several seeds.")
-    lines = textwrap.wrap(note, 150) + (textwrap.wrap(provenance, 150) if provenance else [])
+            f"{spread.get('settings', 0)} settings with several seeds."
+            + (" Error bars: within-volume 95 % bootstrap intervals among a panel's points; a one-seed point's bar "
+               "covers its volumes only (the grey bar is the seed noise it cannot show)." if traces is not None
+               else ""))
+    lines = textwrap.wrap(note, 125) + (textwrap.wrap(provenance, 125) if provenance else [])
     fig.tight_layout(rect=(0, 0.012 * (len(lines) + 1), 1, 1))
-    fig.text(0.01, 0.005, "\n".join(lines), fontsize=7.5, va="bottom")
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=6.5, va="bottom")
     return fig
 
 
 def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best setting",
-                provenance: str | None = None, m3_device: str | None = None):
+                provenance: str | None = None, m3_device: str | None = None, intervals: dict | None = None):
     """The paper's Fig. 2: one polygon per signal over the metrics, each metric scaled to [0, 1] across the
     signals (best = 1); the ranking per metric is printed under its name, best first. ``values``: signal ->
     {metric: value}, higher better (M3 as 1 - T). ``m3_device``: the device M3 was timed on
     (:func:`gtg_core.paper.m3_device`), named on its axis. ``provenance``: a line printed under the plot
     (wrapped). Each signal has its own marker and line style, so polygons that coincide stay visible.
-    Returns the figure."""
+    ``intervals``: signal -> {metric: (low, high)} in the metric's units (M3 as 1 - T), drawn as radial
+    error bars on the same per-metric scale (:func:`gtg_core.paper.best_setting_intervals`). Returns the
+    figure."""
     import textwrap
 
     import matplotlib.pyplot as plt
@@ -579,10 +623,17 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
     angles = np.linspace(0, 2 * np.pi, len(metrics), endpoint=False).tolist()
     fig = plt.figure(figsize=(7.5, 7.5))
     ax = fig.add_subplot(polar=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
     for i, (s, row) in enumerate(zip(signals, scaled)):
         marker, ls = _signal_style(s)
-        ax.plot(angles + angles[:1], list(row) + [row[0]], marker=marker, ls=ls, label=s, lw=1.6,
-                ms=7 - 0.6 * i, alpha=0.9)
+        line, = ax.plot(angles + angles[:1], list(row) + [row[0]], marker=marker, ls=ls, label=s, lw=1.6,
+                        ms=7 - 0.6 * i, alpha=0.9)
+        for j, m in enumerate(metrics):
+            low_high = (intervals or {}).get(s, {}).get(m)
+            if low_high is not None and hi[j] > lo[j]:
+                r = [(v - lo[j]) / span[j] for v in low_high]
+                offset = 0.012 * (i - (len(signals) - 1) / 2)  # side by side, not on top of each other
+                ax.plot([angles[j] + offset] * 2, r, color=line.get_color(), lw=1.2, alpha=0.75)
     labels = []
     for j, m in enumerate(metrics):
         order = [signals[i] for i in np.argsort(-np.nan_to_num(table[:, j], nan=-np.inf)) if table[i, j] == table[i, j]]
@@ -591,6 +642,7 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
     ax.set_xticks(angles)
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_yticklabels([])
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(1.0, ax.get_ylim()[1]))
     ax.set_title(title)
     ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
     if provenance:
@@ -617,4 +669,81 @@ def dice_curve_figure(curves, *, provenance: str | None = None, title: str = "Di
     fig.tight_layout(rect=(0, 0.035 * len(lines), 1, 1))
     if lines:
         fig.text(0.01, 0.005, "\n".join(lines), fontsize=6.5, va="bottom")
+    return fig
+
+
+def improvement_figure(matrix, *, title: str = "P(row beats column) on a random volume and seeds"):
+    """The probability-of-improvement matrix (:func:`gtg_core.study.stats.improvement_matrix`) as a
+    heatmap with its numbers, 0.5 (a coin toss) white, rows that win blue. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    n = len(matrix)
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH_IN, 1.6 + 0.75 * n), 1.2 + 0.6 * n))
+    shown = ax.imshow(matrix.to_numpy(dtype=float), cmap="RdBu", vmin=0, vmax=1)
+    ax.set_xticks(range(n), matrix.columns, rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(n), matrix.index, fontsize=8)
+    for i in range(n):
+        for j in range(n):
+            value = matrix.iloc[i, j]
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7.5,
+                    color="white" if abs(value - 0.5) > 0.3 else "black")
+    bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
+    bar.ax.tick_params(labelsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def rank_blobs(ranks, *, title: str = "Rank over bootstrap draws (area: share of draws)"):
+    """challengeR's blob plot: one column per setting, one row per rank (1 on top), a disc whose area is
+    the share of bootstrap draws in which the setting took that rank (:func:`gtg_core.study.stats.
+    rank_distribution`), and a cross at its median rank. ``ranks``: one such table, or a dict of them
+    (panel title -> table, e.g. one per metric of the spider plot), drawn side by side. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    panels = ranks if isinstance(ranks, dict) else {title: ranks}
+    first = next(iter(panels.values()))
+    names, n = list(first.index), first.shape[1]
+    width = min(PAGE_WIDTH_IN, (1.5 + 0.9 * len(names)) * len(panels))
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 1.6 + 0.45 * n), squeeze=False, sharey=True)
+    scale = 600 / len(panels)
+    for ax, (name, table) in zip(axes[0], panels.items()):
+        for i, setting in enumerate(table.index):
+            shares = table.loc[setting].to_numpy(dtype=float)
+            places = np.arange(1, table.shape[1] + 1)
+            ax.scatter([i] * len(places), places, s=scale * shares, color=f"C{names.index(setting) % 10}"
+                       if setting in names else "grey", alpha=0.75, edgecolor="k", lw=0.4)
+            ax.plot(i, places[np.searchsorted(np.cumsum(shares), 0.5)], "kx", ms=5)
+        ax.set_xticks(range(len(table.index)), table.index, rotation=40, ha="right", fontsize=7)
+        ax.set_ylim(n + 0.6, 0.4)
+        ax.set_title(name, fontsize=8.5)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].set_yticks(range(1, n + 1))
+    axes[0, 0].set_ylabel("rank (1 = best)")
+    fig.tight_layout()
+    return fig
+
+
+def power_figure(components: dict, *, differences=None, volumes=(12, 25, 50, 100), power: float = 0.8):
+    """Seeds per setting needed to resolve a Dice difference with ``power`` (two-sided, 5 %), one line per
+    number of validation volumes, from a study's variance components
+    (:func:`gtg_core.study.stats.variance_components`). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .study import stats
+
+    differences = np.linspace(0.005, 0.06, 23) if differences is None else np.asarray(differences)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for i, v in enumerate(volumes):
+        needed = [stats.seeds_needed(components, d, v, power=power) for d in differences]
+        ax.plot(100 * differences, [np.nan if k is None else k for k in needed], marker="o", ms=3,
+                ls=["-", "--", ":", "-."][i % 4], label=f"{v} volumes")
+    ax.set_yscale("log")
+    ax.set(xlabel="Dice difference to resolve (points)", ylabel="seeds per setting",
+           title=f"Seeds for {100 * power:.0f} % power (seed var {components['seed']:.1e}, "
+                 f"volume var {components['volume']:.1e})")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig

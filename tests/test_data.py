@@ -241,3 +241,15 @@ def test_report_text_of_a_folder_without_pairs_says_so_and_does_not_change_the_r
     text = report.to_text()
     assert "problem: no image/label pairs found" in text and not report.ok
     assert report.to_text() == text and report.problems == []  # rendering twice shows it once, adds nothing
+
+
+def test_write_dataset_can_continue_a_set_with_new_cases(tmp_path):
+    first = data.write_dataset(tmp_path / "a", "spleen_ct", n_cases=3, shape=(24, 24, 12), seed=5)
+    more = data.write_dataset(tmp_path / "b", "spleen_ct", n_cases=1, shape=(24, 24, 12), seed=5, start=3)
+    assert [c.id for c in first] == ["spleen_ct_000", "spleen_ct_001", "spleen_ct_002"]
+    assert [c.id for c in more] == ["spleen_ct_003"]
+    longer = data.write_dataset(tmp_path / "c", "spleen_ct", n_cases=4, shape=(24, 24, 12), seed=5)
+    import nibabel as nib
+
+    same = nib.load(str(longer[3].image)).get_fdata(), nib.load(str(more[0].image)).get_fdata()
+    assert (same[0] == same[1]).all()  # case 3 is case 3, whichever set it was written in

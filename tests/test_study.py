@@ -327,3 +327,48 @@ def test_finished_keeps_the_done_rows_and_passes_other_tables_through():
     assert study.finished(None) is None
     plain = pd.DataFrame({"run": ["a"]})
     assert study.finished(plain) is plain
+
+
+def test_the_quick_study_reports_on_a_held_out_test_split(tmp_path, capsys):
+    """Selection on validation, the report on test: both in metrics.json and results.csv, the volumes of
+    each split named; `gtg evaluate RUN --split test` reproduces the test metrics from the saved model."""
+    quick = study.load_study(STUDIES / "quick.yml")
+    assert quick.base["test_cases"] == 2
+    study.run(quick, tmp_path, progress=False)
+    table = study.collect(tmp_path)
+    done = table[table["status"] == "done"]
+    assert len(done) == 3 and done["test_M1_final_dice"].notna().all() and (done["test_volumes"] == 2).all()
+    assert (tmp_path / "test_traces.csv").is_file()
+    run = tmp_path / done["run"].iloc[0]
+    saved = json.loads((run / "metrics.json").read_text())
+    train_ids, val_ids, test_ids = set(saved["train_cases"]), set(saved["val_cases"]), set(saved["test_cases"])
+    assert len(test_ids) == 2 and not test_ids & (train_ids | val_ids) and len(val_ids) == 1
+    assert saved["test_metrics"]["M1_final_dice"] == pytest.approx(
+        done.set_index("run").loc[done["run"].iloc[0], "test_M1_final_dice"])
+    assert main(["evaluate", str(run), "--split", "test"]) == 0
+    again = json.loads((run / "test" / "metrics.json").read_text())
+    assert again["metrics"]["M1_final_dice"] == pytest.approx(saved["test_metrics"]["M1_final_dice"])
+    assert sorted(again["test_cases"]) == sorted(test_ids)
+    res = study.load_results(tmp_path)
+    assert res.test_traces is not None and set(res.test_traces["volume"]) == test_ids
+
+
+def test_a_folder_dataset_holds_its_test_cases_out_of_the_80_20_split():
+    cfg = train.TrainConfig(test_cases=3, data_seed=36)
+    volumes = [train.Volume(f"case_{i}", None, None, (1, 1, 1)) for i in range(12)]
+    rest, test = train.hold_out_test(volumes, cfg)
+    assert len(test) == 3 and len(rest) == 9 and not {v.id for v in test} & {v.id for v in rest}
+    assert [v.id for v in train.hold_out_test(volumes, cfg)[1]] == [v.id for v in test]  # seeded
+    with pytest.raises(ValueError, match="test_cases 11"):
+        train.hold_out_test(volumes, train.TrainConfig(test_cases=11))
+    with pytest.raises(ValueError, match="split"):
+        train.evaluate(STUDIES, split="holdout")
+
+
+def test_runs_of_a_study_made_before_test_cases_existed_stay_done(tmp_path):
+    from gtg_core.study import spec
+
+    cfg = train.TrainConfig(name="s/a", output=str(tmp_path)).to_dict()
+    older = {k: v for k, v in cfg.items() if k != "test_cases"}  # a metrics.json written before the field
+    assert spec._identity(older) == spec._identity(cfg)
+    assert spec._identity({**cfg, "test_cases": 2}) != spec._identity(cfg)

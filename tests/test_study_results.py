@@ -83,3 +83,49 @@ def test_dice_curves_read_a_shared_run_under_its_stage_name():
     runs = set(disk["same_as"].dropna()) | set(disk.loc[disk["same_as"].isna(), "run"])
     expected = own[own["run"].isin(runs) & (own["click"] == 0)].groupby("run")["dice"].mean().mean()
     assert len(runs) == 3 and curves.loc[0, "disk"] == pytest.approx(expected)
+
+
+def test_table3_intervals_hold_each_mean_and_widen_for_the_noisy_baseline():
+    res = study.load_results(PHANTOM_MINI)
+    out = paper.table3_comparison(res.table3_rows(), "autopet", res.traces).set_index("signal")
+    measured = out.dropna(subset=["ours_dice"])
+    assert len(measured) == 8
+    assert ((measured["ours_low"] <= measured["ours_dice"]) & (measured["ours_dice"] <= measured["ours_high"])).all()
+    width = measured["ours_high"] - measured["ours_low"]
+    assert width.loc["non_interactive_clicked"] > width.loc["exp_gdt"]  # seed SD 5.9 against 1.0
+    shown = paper.table3_display(paper.table3_comparison(res.table3_rows(), "autopet", res.traces))
+    assert "95 % CI" in shown.columns and shown.loc["disk", "95 % CI"].count("-") == 1
+
+
+def test_spider_intervals_and_rank_stability_read_each_signal_at_its_table3_setting():
+    res = study.load_results(PHANTOM_MINI)
+    rows = res.table3_rows()
+    values = paper.best_setting_metrics(rows)
+    intervals = paper.best_setting_intervals(rows, res.traces)
+    assert set(intervals) == set(values) == {"disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap"}
+    for signal, metrics in intervals.items():
+        for metric, (low, high) in metrics.items():
+            assert low <= values[signal][metric] + 1e-9 and values[signal][metric] <= high + 1e-9, (signal, metric)
+    ranks = paper.rank_stability(rows, res.traces, n_draws=300)
+    assert list(ranks) == ["M1", "M2", "M3", "M4", "M5"]
+    for table in ranks.values():
+        assert len(table) == 6 and ((table.sum(axis=1) - 1).abs() < 1e-9).all()
+    assert ranks["M1"].loc["exp_gdt", 1] > ranks["M1"].loc["heatmap", 1]
+
+
+def test_best_of_choices_report_the_near_ties_and_the_rule_that_broke_them():
+    res = study.load_results(PHANTOM_MINI)
+    choices = study.best_of_choices(res.study, res.results)
+    assert set(choices["stage"]) == {"h3h4", "table3"} and len(choices) == 2 + 5
+    heatmap = choices[(choices["stage"] == "table3") & (choices["group"] == "heatmap")].iloc[0]
+    # the example: sigma 13 over sigma 5 by 0.001 on one seed
+    assert heatmap["chosen"] == "sigma 13.0, theta 0.0" and heatmap["runner_up"].startswith("sigma 5.0")
+    assert 0 < heatmap["gap"] < 0.002 and heatmap["tie"] and "near-tie" in heatmap["rule"]
+    assert heatmap["seeds"] == 1 and heatmap["runner_up_seeds"] == 1
+    clear = choices[~choices["tie"]]
+    assert len(clear) and (clear["gap"] >= study.TIE_TOLERANCE).all() and (clear["rule"] == "the highest mean over seeds").all()
+    # the choices are the plan's: each table3 run's setting is its group's winner
+    stage = res.stage_rows("table3")
+    for _, row in choices[choices["stage"] == "table3"].iterrows():
+        sigma = float(row["chosen"].split(",")[0].split()[1])
+        assert (stage.loc[stage["signal"] == row["group"], "sigma"] == sigma).all()

@@ -193,3 +193,21 @@ def test_panel_figures_are_drawn_at_the_page_width_so_colour_bar_ticks_stay_read
     assert len(bars) == 4 and all(t.get_fontsize() >= 8 for ax in bars for t in ax.get_yticklabels())
     small = viz.show_panels([np.random.rand(8, 8)], titles=["a"])
     assert small.get_figwidth() == pytest.approx(2.6 * 1.25)  # one panel keeps its natural size
+
+
+def test_evidence_figures_draw_the_matrix_the_rank_blobs_and_the_power_curves():
+    import matplotlib
+    import pandas as pd
+
+    matplotlib.use("Agg")
+    matrix = pd.DataFrame([[0.5, 0.9], [0.1, 0.5]], index=["a", "b"], columns=["a", "b"])
+    fig = viz.improvement_figure(matrix)
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["0.10", "0.50", "0.50", "0.90"]
+    ranks = pd.DataFrame({1: [0.9, 0.1], 2: [0.1, 0.9]}, index=["a", "b"])
+    fig = viz.rank_blobs({"M1": ranks, "M4": ranks[::-1]})
+    assert len(fig.axes) == 2 and [ax.get_title() for ax in fig.axes] == ["M1", "M4"]
+    sizes = fig.axes[0].collections[0].get_sizes()  # setting a: large disc at rank 1, small at rank 2
+    assert sizes[0] > 5 * sizes[1]
+    fig = viz.power_figure({"seed": 2e-4, "volume": 4e-3}, differences=[0.01, 0.02, 0.05], volumes=(12, 100))
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2 and (lines[1].get_ydata() <= lines[0].get_ydata()).all()  # more volumes, fewer seeds

@@ -62,11 +62,12 @@ def save_nifti(path, array, spacing, *, dtype=None) -> Path:
     return atomic_write(path, lambda tmp: nib.save(img, str(tmp)))
 
 
-def write_dataset(root, kind: str, *, n_cases: int, shape=(96, 96, 48), seed: int = 0) -> list[Case]:
+def write_dataset(root, kind: str, *, n_cases: int, shape=(96, 96, 48), seed: int = 0, start: int = 0) -> list[Case]:
     """Write ``n_cases`` phantoms of ``kind`` in the Medical Segmentation Decathlon layout.
 
     ``root/imagesTr/<kind>_NNN.nii.gz``, ``root/labelsTr/<kind>_NNN.nii.gz`` and ``root/dataset.json``.
-    Case i uses seed ``seed + i``. Every file is written atomically and ``dataset.json`` last, so an
+    Case i (numbered from ``start``: NNN = i) uses seed ``seed + i``, so ``start=n`` continues a set of n
+    cases with new ones (a held-out test set). Every file is written atomically and ``dataset.json`` last, so an
     interrupted run leaves only whole files and no dataset.json that points at missing ones.
     """
     if kind not in KINDS:
@@ -75,7 +76,7 @@ def write_dataset(root, kind: str, *, n_cases: int, shape=(96, 96, 48), seed: in
         raise ValueError(f"n_cases must be >= 1, got {n_cases!r}")
     root = Path(root)
     cases, training = [], []
-    for i in range(int(n_cases)):
+    for i in range(int(start), int(start) + int(n_cases)):
         image, label, spacing = phantom(kind, shape=shape, seed=int(seed) + i)
         cid = f"{kind}_{i:03d}"
         img_path = save_nifti(root / "imagesTr" / f"{cid}.nii.gz", image.numpy(), spacing, dtype=np.float32)
@@ -91,7 +92,7 @@ def write_dataset(root, kind: str, *, n_cases: int, shape=(96, 96, 48), seed: in
         "numTest": 0,
         "training": training,
         "test": [],
-        "gtg": {"kind": kind, "shape": list(shape), "seed": int(seed)},
+        "gtg": {"kind": kind, "shape": list(shape), "seed": int(seed), **({"start": int(start)} if start else {})},
     }
     atomic_write_text(root / "dataset.json", json.dumps(meta, indent=2))
     return cases

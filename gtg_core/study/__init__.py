@@ -1,0 +1,57 @@
+"""Studies: many training runs described as data, run and resumed from the filesystem, collected in one table.
+
+A study is a YAML file::
+
+    name: phantom-mini
+    description: what it is for
+    deviations: [what differs from the paper, as sentences]
+    base: {TrainConfig fields shared by every run}
+    stages:
+      - name: h1h2
+        grids:                       # a union of cartesian grids over TrainConfig fields
+          - {signal: [disk, heatmap, exp_gdt], sigma: [0, 1, 5, 9, 13]}
+          - {signal: [edt, gdt], sigma: [0, 1, 5, 9, 13], theta: [0, 10, 30, 50]}
+      - name: h3h4
+        best_of: {stage: h1h2, metric: M1_final_dice, per: [signal], take: [sigma, theta]}
+        grid: {adaptor: [concat, dmf, conv1s], p_volume: [0.5, 0.75, 1.0]}
+
+``grid`` is one mapping, ``grids`` a list of them. ``best_of`` makes the paper's staged search data: for
+each value of the ``per`` fields, the earlier stage's (or stages', a list) setting with the highest mean
+``metric`` (over seeds) supplies the ``take`` fields, and this stage's grid is crossed with it; ``where``
+(field -> allowed values) limits the source rows, e.g. to the signals a theta sweep concerns. A stage with
+``best_of`` can be planned once its source stages are done; until then it is *pending*.
+
+Runs have stable, readable names: ``<stage>/<signal>-s<sigma>-t<theta>-<adaptor>-p<percent>`` followed by
+``-<field><value>`` for every other field the stage varies (``h1h2/gdt-s5-t10-concat-p100-seed37``). A run
+whose configuration equals an earlier run's is not trained again (``same_as``).
+
+The filesystem is the truth (as nnU-Net's and Auto3DSeg's run folders): ``root/<stage>/<slug>/`` is a
+:func:`gtg_core.train.fit` run folder. A run whose metrics.json holds its configuration is done and never
+trained again; one with a checkpoint continues from it (so killing a study loses at most the epoch in
+progress); one that raised leaves ``failed.json`` and is retried by the next :func:`run`; a ``.lock`` file
+keeps two executors that share a folder from training the same run. Phantom data is written once, by
+:func:`run`, before any worker starts.
+
+Executors: any :class:`concurrent.futures.Executor` (a process pool, Dask's ``client.get_executor()``,
+submitit's or dask-jobqueue's); None runs in this process. :func:`make_executor` builds the command line's
+``local[:N]`` and ``dask[:ADDRESS]``. Nothing here schedules, queues or opens sockets itself.
+
+Rooms, one idea each: :mod:`~gtg_core.study.spec` (the file and its plan), :mod:`~gtg_core.study.runner`
+(state, running, executors, cost), :mod:`~gtg_core.study.collect` (tables and provenance),
+:mod:`~gtg_core.study.results` (reading results for the book) and :mod:`~gtg_core.study.stats` (intervals,
+P(improvement), rank stability, power). The names below are the package's public ones.
+"""
+
+from __future__ import annotations
+
+from . import stats
+from .collect import collect, export, provenance
+from .results import StudyResults, dice_curves, finished, load_results, metrics_by_convention
+from .runner import (DATA_FIELDS, estimate_seconds, make_executor, prepare_data, run, run_state, train_run)
+from .spec import (BEST_OF_KEYS, LOCK_NAME, NAME_FIELDS, STAGE_KEYS, STATES, STUDY_KEYS, TIE_TOLERANCE, Run, Stage,
+                   Study, StudyError, best_of_choices, load_study, plan, run_slug, study_from_dict)
+
+__all__ = ["BEST_OF_KEYS", "DATA_FIELDS", "LOCK_NAME", "NAME_FIELDS", "STAGE_KEYS", "STATES", "STUDY_KEYS",
+           "TIE_TOLERANCE", "Run", "Stage", "Study", "StudyError", "StudyResults", "best_of_choices", "collect", "dice_curves", "estimate_seconds", "export",
+           "finished", "load_results", "load_study", "make_executor", "metrics_by_convention", "plan",
+           "prepare_data", "provenance", "run", "run_slug", "run_state", "stats", "study_from_dict", "train_run"]

@@ -1,0 +1,141 @@
+"""Collecting a study folder into tables: one row per run (configuration, metrics, provenance), every epoch,
+every click; the provenance of the whole; the export that is committed under ``studies/results/``."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import warnings
+from pathlib import Path
+
+from ..io import atomic_write_text, read_json
+from .spec import Study, StudyError, _at_later_default
+
+def _run_folders(root: Path):
+    """Run folders ``root/<stage>/<slug>``: those with a config.yaml, or a failed.json (a run that failed
+    before it wrote its configuration)."""
+    found = {p.parent for pattern in ("*/*/config.yaml", "*/*/failed.json") for p in root.glob(pattern)}
+    for folder in sorted(found):
+        if not folder.parent.name.startswith("_"):
+            yield folder
+
+
+def _flat(value):
+    return "x".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def collect(root, *, write: bool = True, out=None):
+    """One row per run folder under ``root``: status, configuration fields, M1-M5, NoC, AUC, best epoch,
+    wall time, device, git commit, date, and ``test_*`` metrics for runs with a held-out test split. With
+    ``write``, also ``results.csv``, ``histories.csv`` (every epoch of every run, with its name), ``traces.csv``
+    (every click of every finished run) and ``test_traces.csv`` (their test volumes, if any) in ``out``
+    (default ``root``). A run folder whose metrics.json cannot be read is reported (status ``unreadable``,
+    a warning), never skipped."""
+    import pandas as pd
+
+    from ..train import TrainConfig
+
+    root = Path(root)
+    if not root.is_dir():
+        raise StudyError(f"study folder {root} does not exist")
+    rows, histories, traces, test_traces = [], [], [], []
+    for folder in _run_folders(root):
+        name = f"{folder.parent.name}/{folder.name}"
+        if not (folder / "config.yaml").exists():
+            rows.append({"run": name, "stage": folder.parent.name, "status": "failed",
+                         "error": (read_json(folder / "failed.json") or {}).get("error")})
+            continue
+        try:
+            cfg = TrainConfig.from_yaml(folder / "config.yaml").to_dict()
+        except (ValueError, FileNotFoundError) as exc:
+            rows.append({"run": name, "stage": folder.parent.name, "status": "unreadable", "error": str(exc)})
+            warnings.warn(f"{folder / 'config.yaml'}: {exc}", stacklevel=2)
+            continue
+        row = {"run": name, "stage": folder.parent.name}
+        row.update({k: _flat(v) for k, v in cfg.items()
+                    if k not in ("name", "output", "options") and not _at_later_default(k, v)})
+        row["options"] = json.dumps(cfg.get("options") or {}, sort_keys=True)
+        metrics_path = folder / "metrics.json"
+        if metrics_path.exists():
+            saved = read_json(metrics_path)
+            if saved is None or not isinstance(saved.get("metrics"), dict):
+                row.update(status="unreadable", error=f"{metrics_path} is truncated or not JSON")
+                warnings.warn(f"{metrics_path} cannot be read (truncated?); the run is listed as unreadable",
+                              stacklevel=2)
+            else:
+                row["status"] = "done"
+                row.update(saved["metrics"])
+                prov = saved.get("provenance", {})
+                row.update(best_epoch=saved.get("best_epoch"), wall_time_s=prov.get("wall_time_s"),
+                           device=prov.get("device"), git_commit=prov.get("git_commit"),
+                           git_dirty=prov.get("git_dirty"), source_digest=prov.get("source_digest"),
+                           date=prov.get("date"), torch=prov.get("torch"), gtg_core=prov.get("gtg_core"))
+                for key, value in (saved.get("resolved") or {}).items():
+                    row[f"resolved_{key}"] = _flat(value)
+                if saved.get("test_metrics"):  # the held-out test split (selection used validation only)
+                    row.update({f"test_{k}": v for k, v in saved["test_metrics"].items() if k != "convention"})
+        elif (folder / "failed.json").exists():
+            row.update(status="failed", error=(read_json(folder / "failed.json") or {}).get("error"))
+        else:
+            row["status"] = "partial" if (folder / "checkpoint.pt").exists() else "to do"
+        rows.append(row)
+        if write and (folder / "history.csv").is_file():
+            histories.append(pd.read_csv(folder / "history.csv").assign(run=name))
+        if write and row["status"] == "done" and (folder / "trace.csv").is_file():
+            traces.append(pd.read_csv(folder / "trace.csv").assign(run=name))
+        if write and row["status"] == "done" and (folder / "test" / "trace.csv").is_file():
+            test_traces.append(pd.read_csv(folder / "test" / "trace.csv").assign(run=name))
+    table = pd.DataFrame(rows, columns=None if rows else ["run", "stage", "status"])
+    if write:
+        out = Path(out or root)
+        atomic_write_text(out / "results.csv", table.to_csv(index=False))
+        if histories:
+            atomic_write_text(out / "histories.csv", pd.concat(histories).to_csv(index=False))
+        if traces:
+            atomic_write_text(out / "traces.csv", pd.concat(traces).to_csv(index=False))
+        if test_traces:
+            atomic_write_text(out / "test_traces.csv", pd.concat(test_traces).to_csv(index=False))
+    return table
+
+
+def provenance(root, study: Study | None = None, *, table=None) -> dict:
+    """Where the collected results came from: the study file, the runs' git commits, devices and dates.
+    ``table``: :func:`collect`'s table of ``root``, when the caller has it already."""
+    from .. import __version__
+    from ..train import _git_commit, source_digest
+
+    table = collect(root, write=False) if table is None else table
+    done = table[table["status"] == "done"] if len(table) else table
+    summary = {"study": study.name if study else None, "study_file": str(study.path) if study and study.path else None,
+               "runs": int(len(table)), "runs_done": int(len(done)),
+               "statuses": {k: int(v) for k, v in table["status"].value_counts().items()} if len(table) else {},
+               "collected_with_gtg_core": __version__, "collected_at_commit": _git_commit(),
+               "collected_source_digest": source_digest(),
+               "collected_on": time.strftime("%Y-%m-%d %H:%M:%S"), "collected_host": platform.node()}
+    for key in ("git_commit", "source_digest", "device", "torch", "gtg_core"):
+        if key in done:
+            summary[f"{key}s"] = sorted({str(v) for v in done[key].dropna()})
+    if "date" in done and len(done):
+        summary["first_run_finished"], summary["last_run_finished"] = str(done["date"].min()), str(done["date"].max())
+    if "wall_time_s" in done and len(done):
+        summary["total_wall_time_s"] = round(float(done["wall_time_s"].sum()), 1)
+    if study is not None:
+        summary["deviations_from_the_paper"] = study.deviations
+    return summary
+
+
+def export(root, out, study: Study | None = None):
+    """Collect ``root`` into ``out`` (results.csv, histories.csv, traces.csv, test_traces.csv when the runs
+    have a test split, provenance.json, the study file): what is committed under ``studies/results/<study>/``;
+    never models. Returns the results table."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = collect(root, out=out)
+    if (table["status"] == "unreadable").any():
+        raise StudyError(f"{root}: unreadable run folder(s) {list(table.loc[table['status'] == 'unreadable', 'run'])}")
+    atomic_write_text(out / "provenance.json", json.dumps(provenance(root, study, table=table), indent=2,
+                                                          default=str))
+    if study is not None and study.path is not None:
+        atomic_write_text(out / "study.yml", Path(study.path).read_text(encoding="utf-8"))
+    return table

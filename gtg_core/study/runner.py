@@ -1,0 +1,266 @@
+"""Running a study: the state of each run in its folder (done, partial, failed, running, to do), locks, the
+training of one run as executors call it, the loop over stages, the executors (a local process pool, Dask),
+and the cost of what is left."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+
+from ..io import atomic_write_text, read_json
+from .collect import _run_folders, collect
+from .spec import LOCK_NAME, Run, Study, _identity, plan
+
+def _same_config(saved: dict, config: dict) -> bool:
+    return _identity(saved) == _identity(config) and saved.get("name") == config.get("name")
+
+
+def run_state(run: Run, root) -> tuple[str, str]:
+    """(state, detail) of a run in ``root``: one of :data:`STATES`, and e.g. ``"3 of 20 epochs"``."""
+    folder = run.folder(root)
+    metrics_json = read_json(folder / "metrics.json")
+    if metrics_json is not None and _same_config(metrics_json.get("config", {}), run.config
+                                                  if run.same_as is None else {**run.config, "name": run.same_as}):
+        return "done", ""
+    lock = read_json(folder / LOCK_NAME)
+    if lock is not None and not _stale(lock):
+        return "running", f"{lock.get('host')} pid {lock.get('pid')}"
+    failed = read_json(folder / "failed.json")
+    if failed is not None:
+        return "failed", failed.get("error", "")
+    history = folder / "history.csv"
+    if (folder / "checkpoint.pt").is_file() and history.is_file():
+        epochs = max(0, len(history.read_text(encoding="utf-8").strip().splitlines()) - 1)
+        return "partial", f"{epochs} of {run.config['epochs']} epochs"
+    return "to do", ""
+
+
+def _stale(lock: dict) -> bool:
+    """A lock of a dead process on this host (other hosts' locks are trusted)."""
+    if lock.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(lock.get("pid", -1)), 0)
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _acquire(folder: Path) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            lock = read_json(path)
+            if lock is not None and not _stale(lock):
+                return False
+            path.unlink(missing_ok=True)  # a dead process's lock (or a half-written one)
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}, f)
+        return True
+    return False
+
+
+def train_run(payload: dict) -> dict:
+    """Train one run (the function executors call; picklable, top level).
+
+    ``payload``: ``{"config": TrainConfig dict, "threads": int or None}``. Never raises for a failing
+    run: the error goes to ``failed.json`` and the returned status. Returns ``{"name", "status", "error",
+    "wall_s"}``; status ``"skipped"`` when another executor holds the run's lock.
+    """
+    import torch
+
+    from .. import train
+
+    if payload.get("threads"):
+        torch.set_num_threads(int(payload["threads"]))
+    cfg = train.TrainConfig.from_dict(payload["config"])
+    folder = Path(cfg.output) / cfg.name
+    if not _acquire(folder):
+        return {"name": cfg.name, "status": "skipped", "error": "locked by another executor", "wall_s": 0.0}
+    started = time.perf_counter()
+    try:
+        train.fit(cfg, progress=False)
+        (folder / "failed.json").unlink(missing_ok=True)
+        return {"name": cfg.name, "status": "done", "error": None, "wall_s": time.perf_counter() - started}
+    except Exception as exc:  # noqa: BLE001 - a failing run is recorded; the others go on
+        error = f"{type(exc).__name__}: {exc}"
+        atomic_write_text(folder / "failed.json", json.dumps(
+            {"error": error, "traceback": traceback.format_exc(), "host": socket.gethostname(),
+             "date": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
+        return {"name": cfg.name, "status": "failed", "error": error, "wall_s": time.perf_counter() - started}
+    finally:
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+
+
+DATA_FIELDS = ("dataset", "phantom_shape", "n_cases", "data_seed", "profile", "target_shape", "crop_shape",
+               "filters", "output")
+
+
+def prepare_data(runs) -> None:
+    """Write every phantom dataset the runs share and its preprocessed volumes, once, before any worker
+    starts (workers then only read them; see :func:`gtg_core.train.load_volumes`)."""
+    from .. import train
+
+    seen = set()
+    for r in runs:
+        key = json.dumps([r.config.get(k) for k in DATA_FIELDS], default=str)
+        if r.same_as is not None or key in seen or r.config["dataset"] not in train.data.KINDS:
+            continue
+        seen.add(key)
+        train.load_volumes(train.TrainConfig.from_dict(r.config), "cpu")
+
+
+def run(study: Study, root, executor=None, *, threads: int | None = None, progress: bool = True) -> dict:
+    """Run every run of ``study`` under ``root`` that is not done, stage after stage (a stage with
+    ``best_of`` waits for its source). ``executor``: any ``concurrent.futures.Executor``; None runs in this
+    process. ``threads``: torch threads per run (set in the worker).
+
+    Returns ``{"done": [...], "failed": {name: error}, "skipped": [...], "pending": [...]}``; failures do
+    not stop the other runs.
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    _write_study_copy(study, root)
+    summary = {"done": [], "failed": {}, "skipped": [], "pending": []}
+    attempted = set()  # each run at most once per call: a failure is retried by the next call, not in a loop
+    while True:
+        runs, pending = plan(study, root)
+        todo = [r for r in runs if r.same_as is None and r.name not in attempted and run_state(r, root)[0] != "done"]
+        if not todo:
+            summary["pending"] = pending
+            break
+        attempted.update(r.name for r in todo)
+        prepare_data(todo)
+        payloads = [{"config": r.config, "threads": threads} for r in todo]
+        bar = tqdm(total=len(payloads), disable=not progress, desc=study.name, unit="run")
+        results = map(train_run, payloads) if executor is None else _as_completed(executor, payloads)
+        for result in results:
+            bar.update(1)
+            bar.set_postfix_str(result["name"][-40:])
+            if result["status"] == "done":
+                summary["done"].append(result["name"])
+            elif result["status"] == "failed":
+                summary["failed"][result["name"]] = result["error"]
+            else:
+                summary["skipped"].append(result["name"])
+        bar.close()
+    collect(root)
+    return summary
+
+
+def _as_completed(executor, payloads):
+    from concurrent.futures import as_completed
+
+    futures = [executor.submit(train_run, p) for p in payloads]
+    for future in as_completed(futures):
+        yield future.result()
+
+
+def _write_study_copy(study: Study, root: Path) -> None:
+    if study.path is not None:
+        atomic_write_text(root / "study.yml", Path(study.path).read_text(encoding="utf-8"))
+
+
+def _worker_init(threads: int, counter, n_gpus: int) -> None:
+    """Process-pool initialiser: one GPU per worker (round robin) and the thread count, before torch uses
+    either (CUDA_VISIBLE_DEVICES is read when CUDA initialises)."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if n_gpus:
+        with counter.get_lock():
+            index = counter.value
+            counter.value += 1
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index % n_gpus)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def make_executor(spec: str = "local"):
+    """``"local"`` / ``"local:N"``: a spawn process pool of N workers (N = 1: None, in-process); on a CPU
+    machine each worker uses cores // N threads, on a GPU machine workers take the GPUs round robin (one
+    worker per GPU by default). ``"dask"`` / ``"dask:ADDRESS"``: a Dask ``distributed`` client's executor
+    (without an address, a ``LocalCluster`` of one one-thread worker per core); runs need a ``GPU`` resource when the
+    workers advertise one. Returns ``(executor, threads_per_run, close)``."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    kind, _, arg = spec.partition(":")
+    cores = os.cpu_count() or 1
+    if kind == "local":
+        import torch
+
+        n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        workers = int(arg) if arg else (n_gpus or 1)
+        if workers < 1:
+            raise ValueError(f"--executor local:N needs N >= 1, got {spec!r}")
+        threads = max(1, cores // workers)
+        if workers == 1 and n_gpus <= 1:
+            return None, threads, lambda: None
+        ctx = mp.get_context("spawn")
+        counter = ctx.Value("i", 0)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                   initargs=(threads, counter, n_gpus))
+        return pool, threads, lambda: pool.shutdown(wait=True, cancel_futures=True)
+    if kind == "dask":
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise ImportError("the dask executor needs Dask's distributed scheduler: "
+                              "pip install 'gtg_core[cluster]'") from None
+        if arg:
+            client, cluster = Client(arg), None
+        else:
+            cluster = LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+        info = client.scheduler_info().get("workers", {})
+        gpu = any("GPU" in (w.get("resources") or {}) for w in info.values())
+        threads = min((w.get("nthreads", 1) for w in info.values()), default=1)
+        executor = client.get_executor(resources={"GPU": 1}) if gpu else client.get_executor()
+
+        def close():
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return executor, threads, close
+    raise ValueError(f"unknown executor {spec!r}: use local, local:N, dask or dask:ADDRESS")
+
+
+def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) -> float:
+    """Seconds to finish ``runs`` (those not done): epochs left x training volumes x seconds per training
+    iteration. The rate comes from the finished epochs under ``root`` (history.csv time_s per training
+    volume) when there are any, else ``seconds_per_iteration`` (default 2.3 s: one iteration at 64 x 64 x 24
+    with filters 16..128 on one CPU thread, measured here)."""
+    import pandas as pd
+
+    from ..data import split_cases
+
+    rates = []
+    for folder in _run_folders(Path(root)) if root is not None and Path(root).is_dir() else []:
+        metrics_json = read_json(folder / "metrics.json") or {}
+        n_train = len(metrics_json.get("train_cases") or [])
+        if n_train and (folder / "history.csv").is_file():
+            history = pd.read_csv(folder / "history.csv")
+            rates.append(float(history["time_s"].mean()) / n_train)
+    rate = sum(rates) / len(rates) if rates else (seconds_per_iteration or 2.3)
+    total = 0.0
+    for r in runs:
+        if r.same_as is not None:
+            continue
+        state, detail = run_state(r, root) if root is not None else ("to do", "")
+        if state == "done":
+            continue
+        done_epochs = int(detail.split()[0]) if state == "partial" else 0
+        n_cases = r.config["n_cases"]
+        n_train = len(split_cases(range(n_cases))[0]) if n_cases > 1 else 1  # the runs' own 80/20 split
+        total += (r.config["epochs"] - done_epochs) * n_train * rate
+    return total

@@ -1,0 +1,345 @@
+"""Evidence, not only numbers: intervals, P(improvement), rank stability and power for a study's runs.
+
+Every signal of a study is evaluated on the same validation volumes with the same seeds' clicks, so settings
+are compared **paired**. A setting's runs (one per seed) give a matrix of per-volume values (seeds x
+volumes) for each metric (:func:`per_volume`, from traces.csv). The bootstrap (:func:`bootstrap`) resamples
+in two stages, as the variance has two sources: the seeds of a setting (which model was trained), then the
+volumes (which cases it was tested on), one volume draw shared by every setting (paired), one seed draw
+shared by settings with the same seeds. rliable's stratified bootstrap (Agarwal et al., NeurIPS 2021) and
+challengeR's rank bootstrap (Wiesenfarth et al., Sci Rep 2021) are the models; ``scipy.stats.bootstrap``
+resamples one level of independent observations, not seeds and then volumes, so the two-stage draw is done
+here with numpy (vectorised over the draws) and the percentile interval read from it.
+
+- :func:`interval`: a setting's estimate and 95 % interval for any metric that is a mean over volumes (M1,
+  M2, M4 as improved / N transitions per volume, M5, NoC, AUC, M3's step time).
+- :func:`compare`: the interval of a difference between two settings, and P(A > B): the probability that A
+  beats B on a random volume with a random seed of each (rliable's probability of improvement, ties 1/2).
+- :func:`improvement_matrix`, :func:`rank_distribution`: every pair, and each setting's rank over draws.
+- :func:`decide`: a claim's verdict from the interval of its margin: holds, does not hold, inconclusive.
+- :func:`variance_components`, :func:`seeds_needed`: how many seeds and volumes resolve a difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: Per-volume metrics :func:`per_volume` computes from a trace (all "higher is better" except NoC and M3).
+VOLUME_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M2_initial_dice_no_guidance",
+                  "M4_consistent_improvement", "M5_gt_overlap_last", "auc", "NoC@80", "NoC@85", "NoC@90",
+                  "M3_step_time_s")
+LOWER_IS_BETTER = ("NoC@80", "NoC@85", "NoC@90", "M3_step_time_s")
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+DEFAULT_DRAWS = 2000
+SETTING_KEYS = ("signal", "sigma", "theta", "variant", "adaptor", "p_volume")
+
+
+def _noc(curves: np.ndarray, threshold: float) -> np.ndarray:
+    """Per volume: the first click with Dice >= threshold, or the last click (a failure) when none."""
+    n = curves.shape[1] - 1
+    hit = curves >= threshold
+    return np.where(hit.any(1), hit.argmax(1), n).astype(float)
+
+
+def per_volume(traces, results=None) -> pd.DataFrame:
+    """One row per (run, volume) with the metrics of :data:`VOLUME_METRICS` for that volume alone, as
+    :func:`gtg_core.metrics.summary` computes them over all volumes (paper convention): M1 at the last click,
+    M2 at click 0 (seeds) and -1 (no guidance), M4 = rises / N, M5 at the last click, AUC (trapezoids / N),
+    NoC@x (first click reaching x, N when never), M3's mean step time (s) over clicks 1..N.
+
+    ``results``: a results table (or :meth:`StudyResults.stage_rows` rows, whose ``same_as`` names the run
+    that holds the trace); when given, its setting fields, ``seed`` and ``device`` are joined and only its
+    finished runs are kept (under the row's run name)."""
+    t = traces[["run", "volume", "click", "dice"] + [c for c in ("overlap", "step_time_s") if c in traces]]
+    rows = []
+    for (run, volume), g in t.groupby(["run", "volume"], sort=False):
+        g = g.sort_values("click")
+        curve = g.loc[g["click"] >= 0, "dice"].to_numpy(dtype=float)
+        if not len(curve):
+            continue
+        n = len(curve) - 1
+        none = g.loc[g["click"] == -1, "dice"]
+        last = g[g["click"] >= 0].iloc[-1]
+        x = np.arange(n + 1, dtype=float)
+        rows.append({"run": run, "volume": volume, "M1_final_dice": curve[-1], "M2_initial_dice_with_seeds": curve[0],
+                     "M2_initial_dice_no_guidance": float(none.iloc[-1]) if len(none) else np.nan,
+                     "M4_consistent_improvement": float((np.diff(curve) > 0).sum() / n) if n else np.nan,
+                     "M5_gt_overlap_last": float(last["overlap"]) if "overlap" in g else np.nan,
+                     "auc": float(np.trapezoid(curve, x) / n) if n else float(curve[0]),
+                     **{f"NoC@{p}": float(_noc(curve[None], p / 100)[0]) for p in (80, 85, 90)},
+                     "M3_step_time_s": float(g.loc[g["click"] >= 1, "step_time_s"].mean())
+                     if "step_time_s" in g else np.nan})
+    table = pd.DataFrame(rows)
+    if results is None:
+        return table
+    runs = results[results["status"] == "done"] if "status" in results else results
+    runs = runs.assign(trace_run=runs["same_as"].where(runs["same_as"].notna(), runs["run"])
+                       if "same_as" in runs else runs["run"])
+    keep = [k for k in SETTING_KEYS + ("seed", "device") if k in runs]
+    merged = table.rename(columns={"run": "trace_run"}).merge(runs[["run", "trace_run"] + keep], on="trace_run")
+    return merged.drop(columns="trace_run")
+
+
+@dataclass
+class Setting:
+    """The per-volume values of one setting: ``values[metric]`` is a (seeds x volumes) array, rows in the
+    order of ``seeds``, columns in the order of ``volumes``."""
+
+    name: str
+    seeds: tuple
+    volumes: tuple
+    values: dict = field(default_factory=dict)
+
+
+def settings_from(table: pd.DataFrame, by="signal", metrics=VOLUME_METRICS) -> dict:
+    """:func:`per_volume` rows grouped into :class:`Setting` objects by ``by`` (a column or a list of them;
+    the label is the value, or the values joined by " "). Every setting must have been evaluated on the
+    same volumes (the paired design); a run with missing volumes is an error naming it."""
+    keys = [by] if isinstance(by, str) else list(by)
+    volumes = tuple(sorted(table["volume"].unique(), key=str))
+    out = {}
+    for label, group in table.groupby(keys, sort=False):
+        label = label if isinstance(label, str) else " ".join(map(str, np.atleast_1d(label)))
+        seeds = tuple(sorted(group["seed"].unique()))
+        values = {}
+        for metric in metrics:
+            if metric not in group:
+                continue
+            grid = group.pivot_table(index="seed", columns="volume", values=metric, aggfunc="mean")
+            grid = grid.reindex(index=list(seeds), columns=list(volumes))
+            if grid.isna().all(axis=None):
+                continue
+            if grid.isna().any(axis=None) and metric != "M2_initial_dice_no_guidance":
+                missing = grid.columns[grid.isna().any()].tolist()
+                raise ValueError(f"setting {label!r}: no {metric} for volume(s) {missing[:5]}: every setting "
+                                 "must be evaluated on the same volumes")
+            values[metric] = grid.to_numpy(dtype=float)
+        out[label] = Setting(label, seeds, volumes, values)
+    return out
+
+
+def _draws(settings: dict, n_draws: int, seed: int):
+    """Index draws: one volume draw (n_draws x volumes) shared by all settings, and one seed draw per
+    distinct seed list (settings with the same seeds share it: paired by seed too)."""
+    rng = np.random.default_rng(seed)
+    n_vol = len(next(iter(settings.values())).volumes)
+    vol = rng.integers(0, n_vol, size=(n_draws, n_vol))
+    seeds = {}
+    for s in settings.values():
+        if s.seeds not in seeds:
+            seeds[s.seeds] = rng.integers(0, len(s.seeds), size=(n_draws, len(s.seeds)))
+    return vol, seeds
+
+
+def bootstrap(settings: dict, metric: str, *, n_draws: int = DEFAULT_DRAWS, seed: int = 0) -> pd.DataFrame:
+    """The two-stage paired bootstrap: a DataFrame of ``n_draws`` rows (draws) and one column per setting,
+    each the mean of ``metric`` over the drawn seeds and the drawn volumes of that draw. A setting without
+    the metric is left out. Fixed ``seed``: the same draws every time."""
+    settings = {k: s for k, s in settings.items() if metric in s.values}
+    if not settings:
+        raise ValueError(f"no setting has per-volume values of {metric!r}")
+    vol, seed_draws = _draws(settings, n_draws, seed)
+    out = {}
+    for name, s in settings.items():
+        x = s.values[metric]
+        si = seed_draws[s.seeds]
+        picked = x[si[:, :, None], vol[:, None, :]]  # draws x seeds x volumes
+        out[name] = np.nanmean(picked, axis=(1, 2))
+    return pd.DataFrame(out)
+
+
+def _percentiles(samples, level):
+    alpha = (1 - level) / 2
+    return float(np.nanquantile(samples, alpha)), float(np.nanquantile(samples, 1 - alpha))
+
+
+def within_volume(settings: dict, metric: str) -> dict:
+    """The settings with each volume's shared difficulty removed (Cousineau 2005, with Morey's 2008
+    correction): x - (the volume's mean over all settings) + (the grand mean), scaled about the grand mean by
+    sqrt(J / (J - 1)) for J settings. Intervals of these values show the differences *between* settings that
+    a paired comparison sees; a single setting's level is read from :func:`interval` without it."""
+    names = [n for n, s in settings.items() if metric in s.values]
+    stacked = np.vstack([settings[n].values[metric] for n in names])
+    difficulty, grand = np.nanmean(stacked, axis=0), float(np.nanmean(stacked))
+    scale = np.sqrt(len(names) / (len(names) - 1)) if len(names) > 1 else 1.0
+    out = {}
+    for n in names:
+        s = settings[n]
+        centred = grand + scale * (s.values[metric] - difficulty[None, :])  # recentred by interval()
+        out[n] = Setting(s.name, s.seeds, s.volumes, {metric: centred})
+    return out
+
+
+def interval(settings: dict, metric: str, *, level: float = 0.95, n_draws: int = DEFAULT_DRAWS,
+             seed: int = 0, paired: bool = False) -> pd.DataFrame:
+    """Per setting: the estimate (mean over seeds and volumes), the ``level`` percentile interval of the
+    two-stage bootstrap, the number of seeds and volumes. A DataFrame indexed by setting.
+
+    ``paired=False``: the interval of the setting's own mean (how well it is known on this population of
+    volumes; the volumes' spread in difficulty counts). ``paired=True``: the within-volume interval
+    (:func:`within_volume`): the same centre, without the difficulty all settings share, for figures that
+    compare settings (two such intervals that do not overlap mark a difference :func:`compare` confirms)."""
+    source = within_volume(settings, metric) if paired else settings
+    draws = bootstrap(source, metric, n_draws=n_draws, seed=seed)
+    rows = []
+    for name in draws:
+        s = settings[name]
+        centre = float(np.nanmean(s.values[metric]))
+        lo, hi = _percentiles(draws[name].to_numpy(), level)
+        if paired:  # centred on the setting's own mean
+            shift = centre - float(np.nanmean(source[name].values[metric]))
+            lo, hi = lo + shift, hi + shift
+        rows.append({"setting": name, "estimate": centre, "low": lo, "high": hi,
+                     "seeds": len(s.seeds), "volumes": len(s.volumes)})
+    return pd.DataFrame(rows).set_index("setting")
+
+
+def _p_improvement(x: np.ndarray, y: np.ndarray) -> float:
+    """P(X > Y) + P(X = Y) / 2 over volumes and all seed pairs: x, y are (seeds x volumes) on the same
+    volumes."""
+    gt = (x[:, None, :] > y[None, :, :]).mean(axis=(0, 1))
+    eq = (x[:, None, :] == y[None, :, :]).mean(axis=(0, 1))
+    return float(np.nanmean(gt + eq / 2))
+
+
+def compare(settings: dict, a: str, b: str, metric: str, *, level: float = 0.95, n_draws: int = DEFAULT_DRAWS,
+            seed: int = 0) -> dict:
+    """A against B on ``metric``: ``difference`` (A - B, mean over seeds and volumes), its ``low`` / ``high``
+    bootstrap interval, ``p_improvement`` (P(A beats B on a random volume and seeds), rliable's definition,
+    oriented so that > 0.5 favours A whatever the metric's direction) with its interval."""
+    pair = {a: settings[a], b: settings[b]}
+    draws = bootstrap(pair, metric, n_draws=n_draws, seed=seed)
+    diff = (draws[a] - draws[b]).to_numpy()
+    x, y = settings[a].values[metric], settings[b].values[metric]
+    if metric in LOWER_IS_BETTER:
+        x, y = -x, -y
+    p = _p_improvement(x, y)
+    vol, seed_draws = _draws(pair, n_draws, seed + 1)
+    p_draws = np.empty(n_draws)
+    for i in range(n_draws):  # a few thousand small arrays: fast enough
+        xs = x[seed_draws[settings[a].seeds][i]][:, vol[i]]
+        ys = y[seed_draws[settings[b].seeds][i]][:, vol[i]]
+        p_draws[i] = _p_improvement(xs, ys)
+    lo, hi = _percentiles(diff, level)
+    p_lo, p_hi = _percentiles(p_draws, level)
+    estimate = float(np.nanmean(settings[a].values[metric]) - np.nanmean(settings[b].values[metric]))
+    return {"a": a, "b": b, "metric": metric, "difference": estimate, "low": lo, "high": hi,
+            "p_improvement": p, "p_low": p_lo, "p_high": p_hi}
+
+
+def comparison_text(result: dict, *, scale: float = 100.0, unit: str = "points") -> str:
+    """:func:`compare`'s result as one line: "a against b: +4.3 points [+0.7, +8.6], P(improvement) 0.68
+    [0.42, 0.92]" (differences times ``scale``, in ``unit``)."""
+    r = result
+    return (f"{r['a']} against {r['b']}: {scale * r['difference']:+.1f} {unit} [{scale * r['low']:+.1f}, "
+            f"{scale * r['high']:+.1f}], P(improvement) {r['p_improvement']:.2f} [{r['p_low']:.2f}, {r['p_high']:.2f}]")
+
+
+def improvement_matrix(settings: dict, metric: str = "M1_final_dice") -> pd.DataFrame:
+    """P(row beats column) for every pair of settings (:func:`compare`'s point estimate); the diagonal is
+    0.5."""
+    names = [n for n, s in settings.items() if metric in s.values]
+    out = pd.DataFrame(0.5, index=names, columns=names)
+    for a in names:
+        for b in names:
+            if a != b:
+                x, y = settings[a].values[metric], settings[b].values[metric]
+                if metric in LOWER_IS_BETTER:
+                    x, y = -x, -y
+                out.loc[a, b] = _p_improvement(x, y)
+    return out
+
+
+def rank_distribution(settings: dict, metric: str = "M1_final_dice", *, n_draws: int = DEFAULT_DRAWS,
+                      seed: int = 0) -> pd.DataFrame:
+    """challengeR's rank stability: the share of bootstrap draws in which each setting (rows) takes each
+    rank (columns, 1 = best), from the paired two-stage draws."""
+    draws = bootstrap(settings, metric, n_draws=n_draws, seed=seed)
+    values = -draws if metric not in LOWER_IS_BETTER else draws
+    ranks = values.rank(axis=1, method="min")
+    n = draws.shape[1]
+    return pd.DataFrame({r: (ranks == r).mean() for r in range(1, n + 1)}).loc[list(draws.columns)]
+
+
+def decide(samples, estimate: float, *, level: float = 0.95) -> tuple[str, float, float]:
+    """A claim's verdict from its margin (positive: the claim holds) and the margin's bootstrap samples:
+    ``holds`` when the interval lies above zero, ``does not hold`` when below, ``inconclusive`` when it
+    contains zero. Returns (verdict, low, high)."""
+    lo, hi = _percentiles(np.asarray(samples, dtype=float), level)
+    verdict = HOLDS if lo > 0 else FAILS if hi < 0 else INCONCLUSIVE
+    return verdict, lo, hi
+
+
+def margin_samples(settings: dict, metrics, margin, *, n_draws: int = DEFAULT_DRAWS, seed: int = 0):
+    """``margin(values)`` on the point estimates and on every bootstrap draw: ``values`` maps metric ->
+    setting -> mean. One draw is shared by all metrics (the same seeds and volumes). Returns (estimate,
+    samples)."""
+    metrics = list(metrics)
+    draws = {m: bootstrap(settings, m, n_draws=n_draws, seed=seed) for m in metrics}
+    point = {m: {name: float(np.nanmean(s.values[m])) for name, s in settings.items() if m in s.values}
+             for m in metrics}
+    records = {m: draws[m].to_dict("records") for m in metrics}
+    samples = np.array([margin({m: records[m][i] for m in metrics}) for i in range(n_draws)])
+    return float(margin(point)), samples
+
+
+# ---------------------------------------------------------------------------------------------- power
+
+
+def variance_components(settings: dict, metric: str = "M1_final_dice") -> dict:
+    """The two sources of noise of a setting's mean, from a study's per-volume values: ``seed`` (the variance
+    of a run's mean over volumes between seeds of one setting, beyond what its volumes explain) and
+    ``volume`` (the variance over volumes of a run's per-volume values once the volume's shared difficulty,
+    its mean over all settings, is removed: what does not cancel in a paired comparison). Method of
+    moments, pooled over settings; ``seed`` is floored at 0. Also the number of settings with several
+    seeds that ``seed`` rests on."""
+    names = [n for n, s in settings.items() if metric in s.values]
+    if not names:
+        raise ValueError(f"no setting has per-volume values of {metric!r}")
+    difficulty = np.nanmean(np.vstack([settings[n].values[metric] for n in names]), axis=0)
+    within, within_df, between, between_df = 0.0, 0, 0.0, 0
+    n_vol = len(difficulty)
+    for n in names:
+        x = settings[n].values[metric]
+        resid = x - difficulty[None, :]
+        resid = resid - resid.mean(axis=1, keepdims=True)
+        within += float((resid ** 2).sum())
+        within_df += x.shape[0] * (n_vol - 1)
+        if x.shape[0] > 1:
+            means = x.mean(axis=1)
+            between += float(((means - means.mean()) ** 2).sum())
+            between_df += x.shape[0] - 1
+    volume = within / within_df if within_df else float("nan")
+    seed = max(0.0, between / between_df - volume / n_vol) if between_df else float("nan")
+    return {"seed": seed, "volume": volume, "volumes": n_vol,
+            "settings_with_seeds": sum(settings[n].values[metric].shape[0] > 1 for n in names)}
+
+
+def difference_se(components: dict, seeds: int, volumes: int) -> float:
+    """Standard error of the difference of two settings' means, each from ``seeds`` runs evaluated on the
+    same ``volumes`` volumes: sqrt(2 (seed / n_s + volume / (n_s n_v)))."""
+    return float(np.sqrt(2 * (components["seed"] / seeds + components["volume"] / (seeds * volumes))))
+
+
+def seeds_needed(components: dict, difference: float, volumes: int, *, power: float = 0.8, alpha: float = 0.05,
+                 max_seeds: int = 1000) -> int | None:
+    """The fewest seeds per setting for a two-sided test at ``alpha`` to detect ``difference`` (in the
+    metric's units, e.g. 0.02 Dice) with ``power``, on ``volumes`` validation volumes (normal
+    approximation: difference >= (z_{1-alpha/2} + z_power) SE). None when more than ``max_seeds``."""
+    from scipy.stats import norm
+
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    for n in range(1, max_seeds + 1):
+        if z * difference_se(components, n, volumes) <= abs(difference):
+            return n
+    return None
+
+
+def power_table(components: dict, differences=(0.005, 0.01, 0.02, 0.03, 0.05), volumes=(12, 25, 50, 100),
+                **kw) -> pd.DataFrame:
+    """Seeds per setting needed (:func:`seeds_needed`) for each Dice difference (rows, in points) and number
+    of validation volumes (columns)."""
+    table = {f"{v} volumes": [seeds_needed(components, d, v, **kw) for d in differences] for v in volumes}
+    return pd.DataFrame(table, index=pd.Index([round(100 * d, 1) for d in differences], name="difference (points)"))
