@@ -46,6 +46,7 @@ bench: setup
 	$(VENV)/bin/gtg bench ops
 	$(VENV)/bin/gtg bench local
 	$(VENV)/bin/gtg bench study
+	$(VENV)/bin/gtg bench run
 
 clean:
 	rm -rf _build book/_executed

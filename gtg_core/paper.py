@@ -145,9 +145,7 @@ def _judge(name, text, rows, metrics, margin, numbers, evidence, note="") -> Ver
         return Verdict(name, text, verdict, numbers, note, estimate)
     from .study import stats
 
-    keyed = rows.assign(run=rows["same_as"].where(rows["same_as"].notna(), rows["run"])) \
-        if "same_as" in rows else rows
-    table = evidence.volumes().merge(keyed[["run", "setting", "seed"]], on="run")
+    table = evidence.volumes().merge(stats.trace_runs(rows)[["run", "setting", "seed"]], on="run")
     if table.empty:
         return Verdict(name, text, NOT_MEASURED, numbers, "the runs have no traces", estimate)
     present = [m for m in metrics if m in table]
@@ -701,28 +699,32 @@ def table3_summary(table) -> dict:
             "ranking_text": ranking_comparison(table)["text"]}
 
 
+def _spider_settings(results, traces):
+    """(metric, the per-volume column it reads, Setting objects by signal) for each metric of the spider
+    plot: each signal's best-setting rows, M3 as the step time T on :func:`m3_device`'s runs only."""
+    from .study import stats
+
+    rows = _best_rows_per_signal(results)
+    if rows is None or not len(rows) or traces is None:
+        return
+    device, volumes = m3_device(results), stats.per_volume(traces)
+    for metric in SPIDER_METRICS:
+        source = "M3_step_time_s" if metric in TIME_METRICS else metric
+        chosen = _on_device(rows, device) if metric in TIME_METRICS else rows
+        settings = stats.volume_settings(volumes, chosen, "signal", [source])
+        if settings is not None:
+            yield metric, source, settings
+
+
 def best_setting_intervals(results, traces, *, seed: int = 0) -> dict:
     """signal -> {metric: (low, high)}: the within-volume 95 % intervals (:func:`gtg_core.study.stats.
     interval` with ``paired=True``) of :func:`best_setting_metrics`' values, for the spider plot's error
     bars. M3 is timed on :func:`m3_device` only and given as 1 - T, as the plot shows it."""
     from .study import stats
 
-    rows = _with_setting(_best_rows_per_signal(results))
-    if rows is None or not len(rows) or traces is None:
-        return {}
-    device = m3_device(results)
-    volumes = stats.per_volume(traces)
     out = {}
-    for metric in SPIDER_METRICS:
-        source = "M3_step_time_s" if metric in TIME_METRICS else metric
-        chosen = _on_device(rows, device) if metric in TIME_METRICS else rows
-        keyed = chosen.assign(run=chosen["same_as"].where(chosen["same_as"].notna(), chosen["run"])) \
-            if "same_as" in chosen else chosen
-        table = volumes.merge(keyed[["run", "signal", "seed"]], on="run")
-        if table.empty or source not in table or table[source].isna().all() or table["signal"].nunique() < 2:
-            continue
-        ci = stats.interval(stats.settings_from(table, "signal", metrics=[source]), source, paired=True, seed=seed)
-        for signal, r in ci.iterrows():
+    for metric, source, settings in _spider_settings(results, traces):
+        for signal, r in stats.interval(settings, source, paired=True, seed=seed).iterrows():
             low, high = (1 - r["high"], 1 - r["low"]) if metric in TIME_METRICS else (r["low"], r["high"])
             out.setdefault(signal, {})[metric] = (float(low), float(high))
     return out
@@ -734,20 +736,5 @@ def rank_stability(results, traces, *, n_draws: int = 2000, seed: int = 0) -> di
     "M1" .. "M5". M3 ranks the step times T (lower is better) of :func:`m3_device`'s runs only."""
     from .study import stats
 
-    rows = _best_rows_per_signal(results)
-    if rows is None or not len(rows) or traces is None:
-        return {}
-    device = m3_device(results)
-    volumes = stats.per_volume(traces)
-    out = {}
-    for metric in SPIDER_METRICS:
-        source = "M3_step_time_s" if metric in TIME_METRICS else metric
-        chosen = _on_device(rows, device) if metric in TIME_METRICS else rows
-        keyed = chosen.assign(run=chosen["same_as"].where(chosen["same_as"].notna(), chosen["run"])) \
-            if "same_as" in chosen else chosen
-        table = volumes.merge(keyed[["run", "signal", "seed"]], on="run")
-        if table.empty or table["signal"].nunique() < 2:
-            continue
-        settings = stats.settings_from(table, "signal", metrics=[source])
-        out[metric.split("_")[0]] = stats.rank_distribution(settings, source, n_draws=n_draws, seed=seed)
-    return out
+    return {metric.split("_")[0]: stats.rank_distribution(settings, source, n_draws=n_draws, seed=seed)
+            for metric, source, settings in _spider_settings(results, traces)}

@@ -474,13 +474,10 @@ def _paired_intervals(rows, volumes):
 
     if volumes is None or rows is None or not len(rows):
         return None
-    keyed = rows.assign(run=rows["same_as"].where(rows["same_as"].notna(), rows["run"])) \
-        if "same_as" in rows else rows
-    table = volumes.merge(keyed[["run", "setting", "seed"]], on="run")
-    if table.empty or table["setting"].nunique() < 2:
+    settings = stats.volume_settings(volumes, rows, "setting", ["M1_final_dice"])
+    if settings is None:
         return None
-    out = stats.interval(stats.settings_from(table, "setting", metrics=["M1_final_dice"]), "M1_final_dice",
-                         paired=True)
+    out = stats.interval(settings, "M1_final_dice", paired=True)
     return {k: (r["low"], r["high"]) for k, r in out.iterrows()}
 
 

@@ -83,3 +83,25 @@ def test_a_click_round_on_the_cuda_path_reads_little_back(signal, variant, sigma
     geodesic_reads = 3 * fastgeodis_calls  # per channel: finiteness, percentile count and compaction
     assert counts["host_reads"] <= 1 + erosion_checks + 2 + 1 + geodesic_reads
     assert counts["kernels"] < 150 + 30 * fastgeodis_calls
+
+
+def test_the_run_profile_splits_a_runs_time_and_compares_the_paths(tmp_path):
+    """Structure only (timing stays out of pass/fail tests): every part measured, the parts add up to the
+    wall time, both paths train the run, the levers' path validates once fewer, and the traces are compared."""
+    from gtg_core.bench import run
+
+    tiny = {"dataset": "spleen_ct", "n_cases": 5, "phantom_shape": (48, 48, 24), "crop_shape": None,
+            "target_shape": (32, 32, 16), "filters": (4, 8, 16), "n_clicks": 2, "signal": "heatmap", "sigma": 1.0}
+    out = run.bench_run(out_dir=tmp_path, config=tiny, print_fn=lambda *a: None)
+    for key in ("today", "fast"):
+        profile = out[key]
+        parts = profile["parts"]
+        assert set(parts) == set(run.PARTS)
+        assert all(parts[p] > 0 for p in ("click forward (no grad)", "simulated user", "guidance", "training step",
+                                          "validation forward"))
+        assert parts["other"] > -1e-6 and sum(parts.values()) == pytest.approx(profile["wall_s"])
+    assert out["traces"]["rows"] > 0 and 0 <= out["traces"]["max_dice_diff"] <= 1
+    assert out["today"]["validations"] == 2 and out["fast"]["validations"] == 1  # the final one reused
+    assert out["per_run"]["today"] > 0 and out["per_run"]["levers"] > 0
+    assert {r["lever"] for r in out["levers"]} >= {"every convolution on oneDNN (exact up to rounding)"}
+    assert list(tmp_path.glob("run-profile-*.md")) and list(tmp_path.glob("forward-levers-*.md"))

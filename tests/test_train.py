@@ -310,3 +310,57 @@ def test_a_label_that_is_a_tiny_share_of_a_small_volume_warns_and_names_crop_sha
         warnings.simplefilter("error")
         train.warn_small_labels([volume(400)], cfg)  # 2.4 %: learnable
         train.warn_small_labels([volume(460, (64, 64, 32))], cfg)  # 0.35 % but 460 voxels: learnt (measured)
+
+
+@pytest.mark.parametrize("adaptor, style", [("concat", "paper"), ("dmf", "paper"), ("conv1s", "reference_code")])
+def test_convolutions_on_onednn_give_todays_outputs_and_gradients(adaptor, style):
+    import copy
+
+    from gtg_core.model import CpuConv3d, DeepEditNet, fast_cpu_convolutions
+
+    torch.manual_seed(0)
+    today = DeepEditNet(adaptor, filters=(8, 16, 32), adaptor_style=style)
+    fast = fast_cpu_convolutions(copy.deepcopy(today))
+    assert any(isinstance(m, CpuConv3d) for m in fast.modules())
+    assert list(fast.state_dict()) == list(today.state_dict())  # checkpoints load either way
+    x = torch.rand(1, 3, 32, 32, 16)
+    today.eval(), fast.eval()  # the adaptors' dropout off: the same function on both sides
+    a, b = today(x), fast(x)
+    assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+    a.square().mean().backward()
+    b.square().mean().backward()
+    for (name, p), q in zip(today.named_parameters(), fast.parameters()):
+        if p.grad is not None:
+            assert torch.allclose(p.grad, q.grad, atol=1e-5, rtol=1e-3), name
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # bf16: the plain Conv3d path
+        assert fast(x).dtype == torch.bfloat16
+
+
+def test_the_last_validation_is_reused_and_onednn_evaluates_a_model_to_the_same_trace(tmp_path, monkeypatch):
+    """The final evaluation is the last validation's trace when that model is the best (one evaluation
+    fewer, the same trace as a fresh one); and a saved model evaluated with cpu_conv onednn gives the trace
+    it gives with PyTorch's own convolutions."""
+    calls = []
+    original = train.evaluate_volumes
+    monkeypatch.setattr(train, "evaluate_volumes", lambda *a, **k: calls.append(1) or original(*a, **k))
+    for reuse in (False, True):
+        monkeypatch.setattr(train, "REUSE_LAST_VALIDATION", reuse)
+        calls.clear()
+        cfg = small_config(tmp_path, name=f"reuse-{reuse}", epochs=1, n_clicks=3, n_cases=5, filters=(4, 8, 16),
+                           phantom_shape=(48, 48, 24), target_shape=(32, 32, 16))
+        train.fit(cfg, progress=False)
+        assert len(calls) == (1 if reuse else 2)  # one validation (epoch 1 is the best), then none again
+    a, b = (pd.read_csv(tmp_path / f"reuse-{r}" / "trace.csv") for r in (False, True))
+    assert a["dice"].tolist() == b["dice"].tolist()  # the reused trace is the fresh evaluation's
+    cfg = train.TrainConfig.from_yaml(tmp_path / "reuse-True" / "config.yaml")
+    cfg.output = str(tmp_path)
+    volumes = train.split_volumes(train.load_volumes(cfg, "cpu"), cfg)[1]
+    state = torch.load(tmp_path / "reuse-True" / "model.pt", weights_only=True)["model"]
+    traces = []
+    for conv in train.CPU_CONVOLUTIONS:
+        model = train.build_model(train.TrainConfig(**{**cfg.to_dict(), "cpu_conv": conv}), "cpu")
+        model.load_state_dict(state)
+        traces.append(train.evaluate_volumes(model, volumes, cfg)["dice"].tolist())
+    assert traces[0] == traces[1]
+    with pytest.raises(ValueError, match="cpu_conv"):
+        train.TrainConfig(cpu_conv="mkl").validate()

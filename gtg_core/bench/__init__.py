@@ -9,7 +9,9 @@ CSV under ``benchmarks/results/`` named by the device; timing lives here, never 
 - :mod:`.train`: one training iteration vs the MONAI-driven one (``gtg bench train``);
 - :mod:`.data`: the phantoms (``gtg bench data``);
 - :mod:`.ops`: kernels and host reads on the CUDA code path, counted on any machine (``gtg bench ops``);
-- :mod:`.study`: the quick study with 1 and 2 local workers and a Dask LocalCluster (``gtg bench study``).
+- :mod:`.study`: the quick study with 1 and 2 local workers and a Dask LocalCluster (``gtg bench study``);
+- :mod:`.run`: where a phantom-mini run's time goes on the CPU, today's path against the CPU levers
+  (``gtg bench run``).
 """
 
 from ._inputs import ellipsoid_volume, synthetic_prediction
@@ -19,10 +21,11 @@ from .data import bench_phantoms
 from .guidance import (DEFAULT_SIZES, TIMED_VARIANTS, bench_guidance, bench_local, fastgeodis_soft_mask,
                        profile_signal, time_signals)
 from .ops import bench_ops, count_ops, cuda_code_paths
+from .run import bench_run, forward_levers, profile_run
 from .study import bench_study
 from .train import bench_train
 
 __all__ = ["DEFAULT_SIZES", "TIMED_VARIANTS", "bench_clicks", "bench_guidance", "bench_local", "bench_ops",
-           "bench_phantoms", "bench_study", "bench_train", "count_ops", "cuda_code_paths", "device_name",
+           "bench_phantoms", "bench_run", "bench_study", "bench_train", "forward_levers", "profile_run", "count_ops", "cuda_code_paths", "device_name",
            "ellipsoid_volume", "fastgeodis_soft_mask", "gtg_click_step", "monai_click_step", "profile_signal",
            "synthetic_prediction", "time_call", "time_pair", "time_signals", "write_table"]

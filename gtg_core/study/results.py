@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..io import read_json
+from . import stats
 from .collect import _run_folders
 from .spec import Study, StudyError, load_study, plan
 
@@ -51,8 +52,6 @@ class StudyResults:
         runs; e.g. :meth:`table3_rows`, whose shared runs read their source's trace) grouped by ``by`` into
         :class:`gtg_core.study.stats.Setting` objects, the input of every interval and comparison. The
         non-interactive baseline is labelled ``non_interactive`` when ``by`` is ``"signal"``."""
-        from . import stats
-
         if self.traces is None:
             raise StudyError(f"{self.source}: no traces.csv, so no per-volume values for intervals")
         rows = self.done if rows is None else rows
@@ -212,8 +211,7 @@ def dice_curves(traces, results, *, by: str = "signal"):
     if traces is None or not len(traces):
         raise StudyError("dice_curves needs the study's traces (traces.csv)")
     rows = finished(results)
-    if "same_as" in rows:  # a stage's run that reuses an earlier stage's model has that run's trace
-        rows = rows.assign(run=rows["same_as"].where(rows["same_as"].notna(), rows["run"]))
+    rows = stats.trace_runs(rows)  # a stage's run that reuses an earlier stage's model reads that run's trace
     merged = traces[traces["click"] >= 0].merge(rows[["run", by]], on="run")
     per_run = merged.groupby([by, "run", "click"])["dice"].mean().reset_index()
     return per_run.groupby([by, "click"])["dice"].mean().unstack(0)

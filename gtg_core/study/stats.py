@@ -75,11 +75,29 @@ def per_volume(traces, results=None) -> pd.DataFrame:
     if results is None:
         return table
     runs = results[results["status"] == "done"] if "status" in results else results
-    runs = runs.assign(trace_run=runs["same_as"].where(runs["same_as"].notna(), runs["run"])
-                       if "same_as" in runs else runs["run"])
+    runs = runs.assign(trace_run=trace_runs(runs)["run"])
     keep = [k for k in SETTING_KEYS + ("seed", "device") if k in runs]
     merged = table.rename(columns={"run": "trace_run"}).merge(runs[["run", "trace_run"] + keep], on="trace_run")
     return merged.drop(columns="trace_run")
+
+
+def trace_runs(rows):
+    """``rows`` with ``run`` naming the run folder whose trace they read: a stage's row that reuses an
+    earlier stage's model (``same_as``, :meth:`gtg_core.study.StudyResults.stage_rows`) reads that run's."""
+    if "same_as" not in rows:
+        return rows
+    return rows.assign(run=rows["same_as"].where(rows["same_as"].notna(), rows["run"]))
+
+
+def volume_settings(volumes, rows, by, metrics):
+    """:class:`Setting` objects of ``rows`` grouped by ``by``, from the per-volume table of all runs
+    (:func:`per_volume` without results): the rows' runs looked up through :func:`trace_runs`. None when
+    fewer than two settings have values of the metrics."""
+    table = volumes.merge(trace_runs(rows)[["run", by, "seed"]], on="run")
+    present = [m for m in metrics if m in table and not table[m].isna().all()]
+    if table.empty or not present or table[by].nunique() < 2:
+        return None
+    return settings_from(table, by, metrics=present)
 
 
 @dataclass
