@@ -442,7 +442,7 @@ CPU_CONVOLUTIONS = ("pytorch", "onednn")
 
 def build_model(cfg: TrainConfig, device) -> DeepEditNet:
     """The run's network on ``device``. ``cfg.cpu_conv == "onednn"`` runs every convolution on oneDNN on the
-    CPU (:func:`gtg_core.model.fast_cpu_convolutions`: 1.34x a forward pass at 64 x 64 x 32, measured by
+    CPU (:func:`gtg_core.model.fast_cpu_convolutions`: 1.2-1.3x a forward pass at 64 x 64 x 32, measured by
     ``gtg bench run``). A given model predicts the same with either (logits within 1e-5), but a training run
     is chaotic: the rounding differences change a click now and then, and the run goes another way, as
     with another seed. So it is an option, recorded in the run's configuration, not the default."""

@@ -701,10 +701,14 @@ def rank_blobs(ranks, *, title: str = "Rank over bootstrap draws (area: share of
     panels = ranks if isinstance(ranks, dict) else {title: ranks}
     first = next(iter(panels.values()))
     names, n = list(first.index), first.shape[1]
-    width = min(PAGE_WIDTH_IN, (1.5 + 0.9 * len(names)) * len(panels))
-    fig, axes = plt.subplots(1, len(panels), figsize=(width, 1.6 + 0.45 * n), squeeze=False, sharey=True)
-    scale = 600 / len(panels)
-    for ax, (name, table) in zip(axes[0], panels.items()):
+    ncols = min(3, len(panels))  # at most three panels a row: the signal names stay readable
+    nrows = -(-len(panels) // ncols)
+    width = min(PAGE_WIDTH_IN, (1.5 + 0.9 * len(names)) * ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, nrows * (1.9 + 0.38 * n)), squeeze=False, sharey=True)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    scale = 600 / ncols
+    for ax, (name, table) in zip(axes.ravel(), panels.items()):
         for i, setting in enumerate(table.index):
             shares = table.loc[setting].to_numpy(dtype=float)
             places = np.arange(1, table.shape[1] + 1)
@@ -712,11 +716,13 @@ def rank_blobs(ranks, *, title: str = "Rank over bootstrap draws (area: share of
                        if setting in names else "grey", alpha=0.75, edgecolor="k", lw=0.4)
             ax.plot(i, places[np.searchsorted(np.cumsum(shares), 0.5)], "kx", ms=5)
         ax.set_xticks(range(len(table.index)), table.index, rotation=40, ha="right", fontsize=7)
+        ax.set_xlim(-0.6, len(table.index) - 0.4)
         ax.set_ylim(n + 0.6, 0.4)
         ax.set_title(name, fontsize=8.5)
         ax.grid(axis="y", alpha=0.3)
-    axes[0, 0].set_yticks(range(1, n + 1))
-    axes[0, 0].set_ylabel("rank (1 = best)")
+    for row in axes:
+        row[0].set_yticks(range(1, n + 1))
+        row[0].set_ylabel("rank (1 = best)", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -136,7 +136,7 @@ class StudyResults:
         start = re.search(r"^stages:", text, flags=re.M)
         return text[start.start():].rstrip() if start else ""
 
-    def describe(self, width: int = 96) -> str:
+    def describe(self, width: int = 84) -> str:
         """What a page prints under a study: the provenance line and the deviations from the paper, wrapped
         at ``width`` characters (no line wider than the page)."""
         import textwrap
