@@ -334,7 +334,7 @@ def training_loop_figure():
     ax.axis("off")
     boxes = {
         "seeds": (0.1, 2.2, "initial seed clicks\n(fg: in the label,\nbg: outside it)"),
-        "coin": (2.6, 2.2, "with probability p (H4):\ninteract? (else: all-zero\nguidance, no seeds, no clicks)"),
+        "coin": (2.6, 2.2, "with probability p (H4):\ninteract? If not: all-zero\nguidance (no seeds,\nno clicks)"),
         "predict": (5.1, 2.2, "predict (no gradient)\nnetwork(image, G_fg, G_bg)"),
         "click": (7.6, 2.2, "simulated user: one fg click\nin the misses, one bg click\nin the extras"),
         "guidance": (5.1, 0.3, "guidance of all clicks so far\n(signal, sigma H1, theta H2)\n-> G_fg, G_bg"),

@@ -211,3 +211,11 @@ def test_evidence_figures_draw_the_matrix_the_rank_blobs_and_the_power_curves():
     fig = viz.power_figure({"seed": 2e-4, "volume": 4e-3}, differences=[0.01, 0.02, 0.05], volumes=(12, 100))
     lines = fig.axes[0].get_lines()
     assert len(lines) == 2 and (lines[1].get_ydata() <= lines[0].get_ydata()).all()  # more volumes, fewer seeds
+
+
+def test_the_training_loop_figure_says_what_p_0_trains_on():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    texts = " ".join(t.get_text() for t in viz.training_loop_figure().axes[0].texts)
+    assert "all-zero" in texts and "no seeds" in texts and "seeds only" not in texts  # review item 1
