@@ -231,7 +231,8 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
         if evaluate:
             rows.append({"volume": volume_id, "click": j, "dice": metrics.dice(pred, label), "n_fg": len(fg),
                          "n_bg": len(bg), "new_fg": new_fg, "new_bg": new_bg, "signal_time_s": signal_time,
-                         "step_time_s": step_time, "overlap": metrics.guidance_overlap(g_fg, label)})
+                         "step_time_s": step_time, "overlap": metrics.guidance_overlap(g_fg, label),
+                         "nsd": metrics.surface_dice(pred, label, spacing=cfg.spacing)})
         if j == int(cfg.n_clicks):
             break
         if not evaluate and not _bernoulli(cfg.click_probability(j), generator):
@@ -243,7 +244,7 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
             new_fg = add_fg[0].tolist() if len(add_fg) else None
             new_bg = add_bg[0].tolist() if len(add_bg) else None
     for row in rows:  # the scalars come to the host once, at the end
-        for key in ("dice", "overlap"):
+        for key in ("dice", "overlap", "nsd"):
             if isinstance(row.get(key), torch.Tensor):
                 row[key] = float(row[key])
         row["kind"] = "+".join(k for k, v in (("fg", row.get("new_fg")), ("bg", row.get("new_bg"))) if v) or None

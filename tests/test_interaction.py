@@ -235,3 +235,14 @@ def test_fastgeodis_adds_the_channels_changes():
     twice = distance.geodesic_distance(torch.stack([image, image]), seeds, lamb=1.0, iterations=2)
     torch.testing.assert_close(zeros, one)
     assert float((twice - one).abs().max()) > 0.1
+
+
+def test_an_evaluation_trace_scores_each_prediction_with_nsd_too():
+    image, label, pred = volume()
+    cfg = LoopConfig(signal="heatmap", sigma=1.5, n_clicks=2, spacing=(2.0, 2.0, 3.0))
+    rows = run_episode(FixedPrediction(pred), image, label, cfg, torch.Generator().manual_seed(5), evaluate=True).rows
+    scored = [r for r in rows if r["click"] >= 0]
+    expected = float(metrics.surface_dice(pred, label, spacing=(2.0, 2.0, 3.0)))
+    assert [r["nsd"] for r in scored] == pytest.approx([expected] * 3)  # the fixed prediction, each click
+    assert all(isinstance(r["nsd"], float) for r in scored)  # on the host once, at the end, as the Dice
+    assert not any("nsd" in r for r in rows if r["click"] == -1)

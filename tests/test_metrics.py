@@ -134,3 +134,32 @@ def test_m3_can_go_negative_for_slow_steps():
     t = _crafted_trace()
     t["step_time_s"] = t["step_time_s"] * 10
     assert M.efficiency(t) == pytest.approx(1 - 3.0)
+
+
+def test_normalised_surface_dice_counts_boundaries_within_the_tolerance():
+    label = torch.zeros(24, 24, 12, dtype=torch.bool)
+    label[6:16, 6:16, 3:9] = True
+    shifted = torch.roll(label, 1, dims=0)  # every boundary one voxel (2 mm along X) away or on it
+    assert float(M.surface_dice(label, label)) == pytest.approx(1.0)
+    assert float(M.surface_dice(shifted, label, spacing=(2.0, 1.0, 1.0), tolerance_mm=2.0)) == pytest.approx(1.0)
+    tight = float(M.surface_dice(shifted, label, spacing=(2.0, 1.0, 1.0), tolerance_mm=1.0))
+    assert 0.3 < tight < 1.0  # the X faces moved 2 mm: out of a 1 mm tolerance; the rest still touch
+    far = torch.zeros_like(label)
+    far[18:22, 18:22, 1:3] = True
+    assert float(M.surface_dice(far, label)) == 0.0
+    empty = torch.zeros_like(label)
+    assert float(M.surface_dice(empty, empty)) == 1.0 and float(M.surface_dice(empty, label)) == 0.0
+    with pytest.raises(ValueError, match="tolerance_mm"):
+        M.surface_dice(label, label, tolerance_mm=0)
+    with pytest.raises(ValueError, match="shapes differ"):
+        M.surface_dice(label[:-1], label)
+
+
+def test_the_summary_scores_nsd_at_the_last_click_and_over_the_clicks():
+    trace = M.trace_frame([{"volume": v, "click": c, "dice": 0.5, "nsd": n}
+                                 for v in ("a", "b") for c, n in enumerate((0.2, 0.6, 1.0))])
+    out = M.summary(trace)
+    assert out["nsd_final"] == pytest.approx(1.0) and out["nsd_auc"] == pytest.approx((0.4 + 0.8) / 2)
+    assert M.summary(trace, convention="reference_code")["nsd_final"] == pytest.approx(0.6)
+    old = trace.drop(columns="nsd")  # a trace recorded before NSD was
+    assert math.isnan(M.summary(old)["nsd_final"])

@@ -159,8 +159,10 @@ def test_claims_on_the_committed_studies_come_with_intervals_and_some_are_inconc
 def test_per_volume_metrics_average_to_the_committed_run_metrics():
     res = study.load_results(ROOT / "studies" / "results" / "phantom-mini")
     table = stats.per_volume(res.traces, res.results)
-    means = table.groupby("run")[list(stats.VOLUME_METRICS)].mean()
-    committed = res.results.set_index("run").loc[means.index, list(stats.VOLUME_METRICS)]
+    recorded = [m for m in stats.VOLUME_METRICS if m in res.results]  # NSD came later: not in this study
+    assert len(recorded) == len(stats.VOLUME_METRICS) - 2 and table["nsd_final"].isna().all()
+    means = table.groupby("run")[recorded].mean()
+    committed = res.results.set_index("run").loc[means.index, recorded]
     assert np.allclose(means.to_numpy(), committed.to_numpy(), atol=1e-9, equal_nan=True)
     assert len(means) == 61 and (table.groupby("run")["volume"].nunique() == 12).all()
 
@@ -189,3 +191,12 @@ def test_a_comparison_reads_as_one_line():
     text = stats.comparison_text({"a": "x", "b": "y", "difference": 0.043, "low": 0.007, "high": 0.086,
                                   "p_improvement": 0.676, "p_low": 0.42, "p_high": 0.92})
     assert text == "x against y: +4.3 points [+0.7, +8.6], P(improvement) 0.68 [0.42, 0.92]"
+
+
+def test_per_volume_nsd_when_the_trace_has_it():
+    rows = [{"run": "s/a", "volume": v, "click": c, "dice": 0.5, "nsd": (0.2, 0.6, 1.0)[c]}
+            for v in ("v1", "v2") for c in range(3)]
+    table = stats.per_volume(pd.DataFrame(rows))
+    assert table["nsd_final"].tolist() == [1.0, 1.0] and table["nsd_auc"].tolist() == pytest.approx([0.6, 0.6])
+    old = stats.per_volume(pd.DataFrame(rows).drop(columns="nsd"))  # the committed studies' traces
+    assert old["nsd_final"].isna().all()

@@ -11,7 +11,7 @@ resamples one level of independent observations, not seeds and then volumes, so 
 here with numpy (vectorised over the draws) and the percentile interval read from it.
 
 - :func:`interval`: a setting's estimate and 95 % interval for any metric that is a mean over volumes (M1,
-  M2, M4 as improved / N transitions per volume, M5, NoC, AUC, M3's step time).
+  M2, M4 as improved / N transitions per volume, M5, NoC, AUC, M3's step time, NSD and its AUC).
 - :func:`compare`: the interval of a difference between two settings, and P(A > B): the probability that A
   beats B on a random volume with a random seed of each (rliable's probability of improvement, ties 1/2).
 - :func:`improvement_matrix`, :func:`rank_distribution`: every pair, and each setting's rank over draws.
@@ -29,7 +29,9 @@ import pandas as pd
 #: Per-volume metrics :func:`per_volume` computes from a trace (all "higher is better" except NoC and M3).
 VOLUME_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M2_initial_dice_no_guidance",
                   "M4_consistent_improvement", "M5_gt_overlap_last", "auc", "NoC@80", "NoC@85", "NoC@90",
-                  "M3_step_time_s")
+                  "M3_step_time_s", "nsd_final", "nsd_auc")
+#: Metrics a trace may lack (no no-guidance row; a run recorded before NSD was).
+OPTIONAL_METRICS = ("M2_initial_dice_no_guidance", "nsd_final", "nsd_auc")
 LOWER_IS_BETTER = ("NoC@80", "NoC@85", "NoC@90", "M3_step_time_s")
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 DEFAULT_DRAWS = 2000
@@ -52,7 +54,7 @@ def per_volume(traces, results=None) -> pd.DataFrame:
     ``results``: a results table (or :meth:`StudyResults.stage_rows` rows, whose ``same_as`` names the run
     that holds the trace); when given, its setting fields, ``seed`` and ``device`` are joined and only its
     finished runs are kept (under the row's run name)."""
-    t = traces[["run", "volume", "click", "dice"] + [c for c in ("overlap", "step_time_s") if c in traces]]
+    t = traces[["run", "volume", "click", "dice"] + [c for c in ("overlap", "step_time_s", "nsd") if c in traces]]
     rows = []
     for (run, volume), g in t.groupby(["run", "volume"], sort=False):
         g = g.sort_values("click")
@@ -70,7 +72,7 @@ def per_volume(traces, results=None) -> pd.DataFrame:
                      "auc": float(np.trapezoid(curve, x) / n) if n else float(curve[0]),
                      **{f"NoC@{p}": float(_noc(curve[None], p / 100)[0]) for p in (80, 85, 90)},
                      "M3_step_time_s": float(g.loc[g["click"] >= 1, "step_time_s"].mean())
-                     if "step_time_s" in g else np.nan})
+                     if "step_time_s" in g else np.nan, **_nsd(g, n, x)})
     table = pd.DataFrame(rows)
     if results is None:
         return table
@@ -98,6 +100,15 @@ def volume_settings(volumes, rows, by, metrics):
     if table.empty or not present or table[by].nunique() < 2:
         return None
     return settings_from(table, by, metrics=present)
+
+
+def _nsd(g, n, x) -> dict:
+    """One volume's NSD after its last click and the area under its NSD-per-click curve / N (NaN without
+    NSD in the trace)."""
+    nsd = g.loc[g["click"] >= 0, "nsd"].to_numpy(dtype=float) if "nsd" in g else np.array([])
+    if not len(nsd) or np.isnan(nsd).all():
+        return {"nsd_final": np.nan, "nsd_auc": np.nan}
+    return {"nsd_final": float(nsd[-1]), "nsd_auc": float(np.trapezoid(nsd, x) / n) if n else float(nsd[0])}
 
 
 @dataclass
@@ -129,7 +140,7 @@ def settings_from(table: pd.DataFrame, by="signal", metrics=VOLUME_METRICS) -> d
             grid = grid.reindex(index=list(seeds), columns=list(volumes))
             if grid.isna().all(axis=None):
                 continue
-            if grid.isna().any(axis=None) and metric != "M2_initial_dice_no_guidance":
+            if grid.isna().any(axis=None) and metric not in OPTIONAL_METRICS:
                 missing = grid.columns[grid.isna().any()].tolist()
                 raise ValueError(f"setting {label!r}: no {metric} for volume(s) {missing[:5]}: every setting "
                                  "must be evaluated on the same volumes")
