@@ -106,7 +106,10 @@ def _label(row) -> str:
 
 
 def _with_setting(rows):
-    return rows.assign(setting=rows.apply(_label, axis=1)) if rows is not None and len(rows) else rows
+    """``rows`` with a ``setting`` column (:func:`_label`), as they are when they have one already."""
+    if rows is None or not len(rows) or "setting" in rows:
+        return rows
+    return rows.assign(setting=rows.apply(_label, axis=1))
 
 
 @dataclass
@@ -118,15 +121,6 @@ class Evidence:
     n_draws: int = 2000
     seed: int = 0
     level: float = 0.95
-    _volumes: object = None
-
-    def volumes(self):
-        """Per-volume metrics of every run in the traces (:func:`gtg_core.study.stats.per_volume`), once."""
-        if self._volumes is None:
-            from .study import stats
-
-            self._volumes = stats.per_volume(self.traces)
-        return self._volumes
 
 
 def _point(rows, metrics) -> dict:
@@ -145,7 +139,7 @@ def _judge(name, text, rows, metrics, margin, numbers, evidence, note="") -> Ver
         return Verdict(name, text, verdict, numbers, note, estimate)
     from .study import stats
 
-    table = evidence.volumes().merge(stats.trace_runs(rows)[["run", "setting", "seed"]], on="run")
+    table = stats.per_volume(evidence.traces).merge(stats.trace_runs(rows)[["run", "setting", "seed"]], on="run")
     if table.empty:
         return Verdict(name, text, NOT_MEASURED, numbers, "the runs have no traces", estimate)
     present = [m for m in metrics if m in table]
@@ -176,18 +170,20 @@ def _varied(rows, field_name, reference):
     return pd.concat([varied, base], ignore_index=True)
 
 
-def _group_best(rows, field_name, keep, metric="M1_final_dice"):
-    """A function of the values (metric -> setting -> mean): the max over the values v of ``field_name``
-    with keep(v) of the mean over the settings at v."""
+def _means_by(rows, field_name, metric="M1_final_dice", keep=lambda value: True):
+    """A function of the values (metric -> setting -> mean): value of ``field_name`` (those with keep(v))
+    -> the mean of ``metric`` over the settings at that value. The settings are read once, here."""
     groups = {}
     for setting, value in rows.drop_duplicates("setting")[["setting", field_name]].itertuples(index=False):
         if keep(value):
             groups.setdefault(value, []).append(setting)
+    return lambda values: {v: sum(values[metric][s] for s in group) / len(group) for v, group in groups.items()}
 
-    def best(values):
-        means = [sum(values[metric][s] for s in group) / len(group) for group in groups.values()]
-        return max(means) if means else float("nan")
-    return best
+
+def _group_best(rows, field_name, keep, metric="M1_final_dice"):
+    """A function of the values: the best (max) of :func:`_means_by` over the values v with keep(v)."""
+    means = _means_by(rows, field_name, metric, keep)
+    return lambda values: max(means(values).values(), default=float("nan"))
 
 
 def claim_small_sigma(results, evidence=None) -> Verdict:
@@ -335,14 +331,6 @@ def _ranking(results, metric, *, lower_is_better=False, device=None):
     return values, order
 
 
-def _by_signal(rows, metric):
-    """A function of the values (metric -> setting -> mean): signal -> mean of its settings' values."""
-    groups = {}
-    for setting, signal in rows.drop_duplicates("setting")[["setting", "signal"]].itertuples(index=False):
-        groups.setdefault(signal, []).append(setting)
-    return lambda values: {s: sum(values[metric][k] for k in g) / len(g) for s, g in groups.items()}
-
-
 def claim_disks_fastest(results, evidence=None) -> Verdict:
     text = "disks are the most efficient signal (M3; Fig. 2)"
     device = m3_device(results)
@@ -353,7 +341,7 @@ def claim_disks_fastest(results, evidence=None) -> Verdict:
                        f"needs the disk and another signal timed on one device ({where})")
     rows = _with_setting(_on_device(_best_rows_per_signal(results), device))
 
-    by_signal = _by_signal(rows, "M3_step_time_s")
+    by_signal = _means_by(rows, "signal", "M3_step_time_s")
 
     def margin(v):
         times = by_signal(v)
@@ -373,7 +361,7 @@ def claim_geodesic_least_consistent(results, evidence=None) -> Verdict:
     rows = _with_setting(_best_rows_per_signal(results))
     rows = rows[rows["signal"].isin(geodesic + others)]
 
-    by_signal = _by_signal(rows, "M4_consistent_improvement")
+    by_signal = _means_by(rows, "signal", "M4_consistent_improvement")
 
     def margin(v):
         m4 = by_signal(v)
@@ -399,7 +387,7 @@ def claim_adaptive_best(results, evidence=None) -> Verdict:
     numbers["best_in"] = [m for m, v in zip(ADAPTIVE_METRICS, verdicts) if v]
     rows = _with_setting(_best_rows_per_signal(results))
 
-    by_signal = [_by_signal(rows, metric) for metric in ADAPTIVE_METRICS]
+    by_signal = [_means_by(rows, "signal", metric) for metric in ADAPTIVE_METRICS]
 
     def margin(v):
         gaps = []
@@ -528,7 +516,7 @@ def _interval_pct(rows, metric, traces, seed=0):
     """The 95 % two-stage bootstrap interval (%) of ``metric`` over ``rows`` (one setting's seeds)."""
     from .study import stats
 
-    table = stats.per_volume(traces, rows)
+    table = stats.per_volume(traces).merge(stats.trace_runs(rows)[["run", "seed"]], on="run")
     if table.empty or metric not in table or table[metric].isna().all():
         return float("nan"), float("nan")
     settings = stats.settings_from(table.assign(setting="s"), "setting", metrics=[metric])
@@ -555,6 +543,7 @@ def table3_comparison(results, dataset: str = "msd_spleen", traces=None):
         raise ValueError(f"dataset must be one of {', '.join(TABLE3)}, got {dataset!r}")
     rows = finished(results)
     baseline = rows[rows["p_volume"] == 0] if rows is not None and len(rows) else None
+    best_rows = _best_rows_per_signal(rows) if rows is not None and len(rows) else None
     out = []
     for signal in SIGNAL_ORDER + ("non_interactive", "non_interactive_clicked"):
         paper_row = TABLE3[dataset].get(signal, {})  # the paper has no non_interactive_clicked
@@ -565,9 +554,8 @@ def table3_comparison(results, dataset: str = "msd_spleen", traces=None):
             mine, metric = baseline, "M2_initial_dice_no_guidance"
         elif signal == "non_interactive_clicked":
             mine = baseline
-        elif rows is not None and len(rows):
-            mine = _best_rows_per_signal(rows)
-            mine = mine[mine["signal"] == signal] if mine is not None and len(mine) else mine
+        elif best_rows is not None and len(best_rows):
+            mine = best_rows[best_rows["signal"] == signal]
         if mine is not None and len(mine) and metric in mine:
             mean, sd, n = _seed_stats(mine, metric)
             first = mine.iloc[0]

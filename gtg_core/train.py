@@ -303,9 +303,9 @@ def warn_small_labels(volumes, cfg: TrainConfig) -> float:
     pointing at ``crop_shape``. Returns the median share (foreground voxels / voxels)."""
     if not volumes:
         return 1.0
-    counts = sorted(int((v.label > 0).sum()) for v in volumes)
-    shares = sorted(float((v.label > 0).float().mean()) for v in volumes)
-    median_count, median = counts[len(counts) // 2], shares[len(shares) // 2]
+    counts = [int((v.label > 0).sum()) for v in volumes]  # one pass over the labels
+    median_count = sorted(counts)[len(counts) // 2]
+    median = sorted(c / v.label.numel() for c, v in zip(counts, volumes))[len(counts) // 2]
     if median_count < SMALL_LABEL_VOXELS and median < SMALL_LABEL_SHARE:
         shape = " x ".join(map(str, volumes[0].label.shape))
         hint = ("crop around the label with crop_shape (e.g. crop_shape: [64, 64, 32] with a larger "

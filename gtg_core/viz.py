@@ -512,7 +512,7 @@ def _hyperparameter_figure(results, provenance, traces):
 
     import matplotlib.pyplot as plt
 
-    from .paper import _setting_means, _varied, _with_setting, seed_spread
+    from .paper import _main_theta, _setting_means, _varied, _with_setting, seed_spread
     from .study import finished, stats
 
     rows = _with_setting(finished(results))
@@ -539,11 +539,8 @@ def _hyperparameter_figure(results, provenance, traces):
         ax.plot(per_theta.index, per_theta.values, marker="o", color="k")
     ax.set(title="b) M1 vs theta, EDT and GDT averaged", xlabel="theta (%)", ylabel="M1 final Dice")
     ax = axes[1, 0]
-    # the sigma sweep: per signal, the theta run at the most sigma values (h1's)
-    counts = sweep.groupby(["signal", "theta"])["sigma"].nunique().reset_index()
-    main_theta = counts.loc[counts.groupby("signal")["sigma"].idxmax(), ["signal", "theta"]]
     if len(sweep):
-        swept = sweep.merge(main_theta, on=["signal", "theta"])
+        swept = _main_theta(sweep)  # the sigma sweep: per signal, the theta run at the most sigmas
         _setting_lines(ax, swept, "sigma", "signal", jitter=0.25, dashed_metric="M2_initial_dice_with_seeds",
                        intervals=_paired_intervals(swept, volumes))
     ax.set(title="c) per signal: M1 (filled), M2 with seeds (open)", xlabel="sigma (voxels)", ylabel="Dice")

@@ -26,6 +26,7 @@ from .study import bench_study
 from .train import bench_train
 
 __all__ = ["DEFAULT_SIZES", "TIMED_VARIANTS", "bench_clicks", "bench_guidance", "bench_local", "bench_ops",
-           "bench_phantoms", "bench_run", "bench_study", "bench_train", "forward_levers", "profile_run", "count_ops", "cuda_code_paths", "device_name",
-           "ellipsoid_volume", "fastgeodis_soft_mask", "gtg_click_step", "monai_click_step", "profile_signal",
+           "bench_phantoms", "bench_run", "bench_study", "bench_train", "count_ops", "cuda_code_paths", "device_name",
+           "ellipsoid_volume", "fastgeodis_soft_mask", "forward_levers", "gtg_click_step", "monai_click_step",
+           "profile_run", "profile_signal",
            "synthetic_prediction", "time_call", "time_pair", "time_signals", "write_table"]

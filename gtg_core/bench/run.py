@@ -21,6 +21,8 @@ import torch
 
 from ._timing import write_table
 
+#: The study whose design :func:`profile_run` trains (its ``base``), from the book's checkout.
+PROFILED_STUDY = "studies/phantom-mini.yml"
 PARTS = ("click forward (no grad)", "simulated user", "guidance", "augmentation", "training step",
          "validation forward", "validation user + guidance", "data", "other")
 
@@ -46,9 +48,6 @@ def _timers(totals: dict):
                 totals[key] = totals.get(key, 0.0) + time.perf_counter() - t0
         setattr(module, name, timed)
         return module, name, original
-
-    def evaluate_part(phase_):
-        return "validation total"
 
     original_evaluate = train.evaluate_volumes
 
@@ -97,21 +96,18 @@ def _levers(on: bool):
 
 def profile_run(config: dict | None = None, *, threads: int = 1, out=None, levers: bool = True) -> dict:
     """Train one run with timers (:data:`PARTS`) and return ``{"parts": {part: seconds}, "wall_s",
-    "iterations", "validations", "run_dir", "config"}``. ``config``: TrainConfig fields; by default the
-    phantom-mini design's base (studies/phantom-mini.yml) with the heatmap at sigma 13, for one epoch (its
-    validation and the final evaluation of the best model included). ``levers=False``: today's path;
+    "iterations", "validations", "run_dir", "config"}``. ``config``: TrainConfig fields over the phantom-mini
+    design's base (read from studies/phantom-mini.yml), here the heatmap at sigma 13 on the CPU for one epoch
+    (its validation and the final evaluation of the best model included). ``levers=False``: today's path;
     ``True``: ``cpu_conv="onednn"`` and the last validation reused (:data:`gtg_core.train.
     REUSE_LAST_VALIDATION`). The run folder is temporary unless ``out`` is given."""
-    from .. import train
+    from .. import book, study, train
 
     torch.set_num_threads(threads)
-    fields = {"name": "profile", "dataset": "lesion_pet", "n_cases": 60, "phantom_shape": (192, 192, 256),
-              "target_shape": None, "crop_shape": (64, 64, 32), "filters": (16, 32, 64, 128), "epochs": 1,
-              "val_every": 1, "lr": 1e-3, "n_clicks": 10, "device": "cpu", "seed": 36, "data_seed": 36,
-              "signal": "heatmap", "sigma": 13.0}
-    fields.update(config or {})
+    fields = {**study.load_study(book.locate(PROFILED_STUDY)).base, "name": "profile", "epochs": 1,
+              "val_every": 1, "device": "cpu", "signal": "heatmap", "sigma": 13.0, **(config or {})}
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="gtg-profile-"))
-    cfg = train.TrainConfig(**{**fields, "output": str(folder), "cpu_conv": "onednn" if levers else "pytorch"})
+    cfg = train.TrainConfig.from_dict({**fields, "output": str(folder), "cpu_conv": "onednn" if levers else "pytorch"})
     train.load_volumes(cfg, "cpu")  # the phantoms once, outside the timed run (a study prepares them)
     totals: dict = {}
     with _levers(levers), _timers(totals):
@@ -226,7 +222,8 @@ def bench_run(*, out_dir="benchmarks/results", threads: int = 1, print_fn=print,
     title = (f"One phantom-mini epoch profiled on one CPU thread, today's path and the CPU levers (cpu_conv "
              f"onednn, the last validation reused): {today['iterations']} training iterations, "
              f"{today['validations']} / {fast['validations']} validations; measured speed-up "
-             f"{today['wall_s'] / fast['wall_s']:.2f}x, estimated per 3-epoch run {totals['today'] / totals['levers']:.2f}x. "
+             f"{today['wall_s'] / fast['wall_s']:.2f}x, estimated per 3-epoch run "
+             f"{totals['today'] / totals['levers']:.2f}x. "
              f"The two trainings diverge (rounding changes a click, then the run): max |Dice diff| "
              f"{same['max_dice_diff']:.2g} over {same['rows']} trace rows, M1 {same['M1_a']:.4f} vs {same['M1_b']:.4f}")
     write_table(rows, "run-profile", cpu, title, out_dir)

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..io import atomic_write_text, read_json
 from .spec import Study, StudyError, _at_later_default
 
+
 def _run_folders(root: Path):
     """Run folders ``root/<stage>/<slug>``: those with a config.yaml, or a failed.json (a run that failed
     before it wrote its configuration)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ..io import read_json
@@ -12,12 +13,22 @@ from . import stats
 from .collect import _run_folders
 from .spec import Study, StudyError, load_study, plan
 
+
 def finished(results):
     """The rows of a results table (:func:`collect`) whose run is done; a table without a ``status`` column
     as it is, and None as None."""
     if results is None or "status" not in results:
         return results
     return results[results["status"] == "done"]
+
+
+def with_baseline_label(rows):
+    """``rows`` with the non-interactive baseline (p = 0) under its own signal name, ``"non_interactive"``:
+    its model is trained with all-zero guidance (no seeds, no clicks), whatever signal its configuration
+    names, so grouping by signal must not mix it into that signal."""
+    if "p_volume" not in rows or "signal" not in rows:
+        return rows
+    return rows.assign(signal=rows["signal"].where(rows["p_volume"] > 0, "non_interactive"))
 
 
 @dataclass
@@ -39,13 +50,14 @@ class StudyResults:
 
     @property
     def done_by_signal(self):
-        """The finished runs with the non-interactive baseline (p = 0) under its own signal name,
-        ``"non_interactive"`` (its model is trained with some signal's seed clicks, but never with
-        corrections), so that grouping by signal does not mix it into that signal."""
-        done = self.done
-        if "p_volume" not in done or "signal" not in done:
-            return done
-        return done.assign(signal=done["signal"].where(done["p_volume"] > 0, "non_interactive"))
+        """The finished runs, the non-interactive baseline labelled as such (:func:`with_baseline_label`)."""
+        return with_baseline_label(self.done)
+
+    @cached_property
+    def planned(self):
+        """(runs, pending stages): the study file's plan on these results (:func:`gtg_core.study.plan`),
+        made once."""
+        return plan(self.study, results=self.results)
 
     def settings(self, rows=None, by="signal"):
         """The per-volume values (:func:`gtg_core.study.stats.per_volume`) of ``rows`` (default: the finished
@@ -55,8 +67,8 @@ class StudyResults:
         if self.traces is None:
             raise StudyError(f"{self.source}: no traces.csv, so no per-volume values for intervals")
         rows = self.done if rows is None else rows
-        if by == "signal" and "p_volume" in rows:
-            rows = rows.assign(signal=rows["signal"].where(rows["p_volume"] > 0, "non_interactive"))
+        if by == "signal":
+            rows = with_baseline_label(rows)
         return stats.settings_from(stats.per_volume(self.traces, rows), by)
 
     def stage_rows(self, stage: str):
@@ -67,7 +79,7 @@ class StudyResults:
 
         if self.study is None or stage not in [s.name for s in self.study.stages]:
             return None
-        runs, _ = plan(self.study, results=self.results)
+        runs, _ = self.planned
         done = self.done.set_index("run")
         rows = []
         for r in runs:
@@ -96,13 +108,15 @@ class StudyResults:
     def summary(self) -> dict:
         """The numbers a page says about the study: ``runs_done`` / ``runs_total`` (run folders),
         ``n_interactive`` (finished runs with p > 0), ``n_gap`` (of those, how many gain at least 0.1 Dice
-        from the corrective clicks: M1 - M2 with the seed clicks), ``gap_median`` and ``m2_median``."""
+        from the corrective clicks: M1 - M2 with the seed clicks), ``gap_median``, and the median and the
+        smallest M2 with the seed clicks (``m2_median``, ``m2_min``)."""
         done = self.done
         interactive = done[done["p_volume"] > 0] if "p_volume" in done else done
-        gap = interactive["M1_final_dice"] - interactive["M2_initial_dice_with_seeds"]
+        m2 = interactive["M2_initial_dice_with_seeds"]
+        gap = interactive["M1_final_dice"] - m2
         return {"runs_done": int(len(done)), "runs_total": int(len(self.results)),
                 "n_interactive": int(len(interactive)), "n_gap": int((gap >= 0.1).sum()),
-                "gap_median": float(gap.median()), "m2_median": float(interactive["M2_initial_dice_with_seeds"].median())}
+                "gap_median": float(gap.median()), "m2_median": float(m2.median()), "m2_min": float(m2.min())}
 
     def stage_table(self):
         """One row per stage: its note (from the study file as run), the runs it planned, how many of them
@@ -115,7 +129,7 @@ class StudyResults:
             groups = done.groupby("stage")
             return pd.DataFrame({"runs": groups.size(), "devices": groups["device"].agg(_joined),
                                  "seeds": groups["seed"].agg(_joined)}) if "stage" in done else pd.DataFrame()
-        runs, pending = plan(self.study, results=self.results)
+        runs, pending = self.planned
         rows = []
         for stage in self.study.stages:
             mine = self.stage_rows(stage.name)

@@ -15,6 +15,7 @@ from ..io import atomic_write_text, read_json
 from .collect import _run_folders, collect
 from .spec import LOCK_NAME, Run, Study, _identity, plan
 
+
 def _same_config(saved: dict, config: dict) -> bool:
     return _identity(saved) == _identity(config) and saved.get("name") == config.get("name")
 

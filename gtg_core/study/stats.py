@@ -53,7 +53,34 @@ def per_volume(traces, results=None) -> pd.DataFrame:
 
     ``results``: a results table (or :meth:`StudyResults.stage_rows` rows, whose ``same_as`` names the run
     that holds the trace); when given, its setting fields, ``seed`` and ``device`` are joined and only its
-    finished runs are kept (under the row's run name)."""
+    finished runs are kept (under the row's run name). The per-volume table of one traces object is computed
+    once (a book page asks for it several times) and handed out as a copy."""
+    table = _volume_table(traces).copy()
+    if results is None:
+        return table
+    runs = results[results["status"] == "done"] if "status" in results else results
+    runs = runs.assign(trace_run=trace_runs(runs)["run"])
+    keep = [k for k in SETTING_KEYS + ("seed", "device") if k in runs]
+    merged = table.rename(columns={"run": "trace_run"}).merge(runs[["run", "trace_run"] + keep], on="trace_run")
+    return merged.drop(columns="trace_run")
+
+
+_TABLES: dict = {}  # id(traces) -> (weak reference to the traces, their per-volume table)
+
+
+def _volume_table(traces) -> pd.DataFrame:
+    import weakref
+
+    key = id(traces)
+    cached = _TABLES.get(key)
+    if cached is not None and cached[0]() is traces:
+        return cached[1]
+    table = _compute_volume_table(traces)
+    _TABLES[key] = (weakref.ref(traces, lambda _, key=key: _TABLES.pop(key, None)), table)
+    return table
+
+
+def _compute_volume_table(traces) -> pd.DataFrame:
     t = traces[["run", "volume", "click", "dice"] + [c for c in ("overlap", "step_time_s", "nsd") if c in traces]]
     rows = []
     for (run, volume), g in t.groupby(["run", "volume"], sort=False):
@@ -73,14 +100,7 @@ def per_volume(traces, results=None) -> pd.DataFrame:
                      **{f"NoC@{p}": float(_noc(curve[None], p / 100)[0]) for p in (80, 85, 90)},
                      "M3_step_time_s": float(g.loc[g["click"] >= 1, "step_time_s"].mean())
                      if "step_time_s" in g else np.nan, **_nsd(g, n, x)})
-    table = pd.DataFrame(rows)
-    if results is None:
-        return table
-    runs = results[results["status"] == "done"] if "status" in results else results
-    runs = runs.assign(trace_run=trace_runs(runs)["run"])
-    keep = [k for k in SETTING_KEYS + ("seed", "device") if k in runs]
-    merged = table.rename(columns={"run": "trace_run"}).merge(runs[["run", "trace_run"] + keep], on="trace_run")
-    return merged.drop(columns="trace_run")
+    return pd.DataFrame(rows)
 
 
 def trace_runs(rows):
