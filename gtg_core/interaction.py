@@ -192,6 +192,7 @@ class Episode:
     rows: list = field(default_factory=list)
 
 
+@torch.no_grad()  # the loop's guidance is data; a learned radius gets its gradient in the training step
 def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator, *, evaluate: bool = False,
                 volume_id="0", amp: bool = False, no_guidance_row: bool = True) -> Episode:
     """The click loop for one volume.

@@ -20,6 +20,12 @@ Defaults follow the paper's text; where the authors' code differs, the field say
   (:func:`gtg_core.guidance.adaptive_table_for_profile`); the run's metrics.json records the choice.
 - ``adaptive_units`` ``"native"``: the paper's Eq. 6 radii computed on the image in the profile's
   native units (HU, SUV) rather than on the normalised [0, 1] image, where every click gets sigma 12-13.
+- ``learn_radius`` False: with True (the paper's adaptive heatmap only), Eq. 6's a and b are trained with
+  the network (:mod:`gtg_core.guidance.learned`, the paper's footnote 1) by Adam at ``radius_lr`` (0.05:
+  Adam moves a parameter by about its lr per step, so at the network's 1e-3 the 144 steps of a phantom study
+  could move a and b's sigmoid arguments by 0.14 at most; at 0.05, across their whole range); they live
+  in the model (``model.radius``, so model.pt, the checkpoint and a resumed run carry them), history.csv
+  records them after every epoch (``radius_a``, ``radius_b``) and metrics.json the final ones.
 - ``target_shape`` ``"auto"``: a plain resize to 64 x 64 x 32 for phantoms without ``crop_shape`` (quick
   runs), none for dataset folders, which the profile resamples to its spacing. ``crop_shape`` crops
   around the label's largest component after preprocessing, keeping the profile's voxel size (sigma is in
@@ -82,6 +88,8 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = False
     cpu_conv: str = "pytorch"  # "onednn": every convolution on oneDNN on the CPU (faster; see build_model)
+    learn_radius: bool = False  # Eq. 6's a and b trained with the network (adaptive_heatmap, paper variant)
+    radius_lr: float = 0.05  # Adam's lr for a and b (see learn_radius in the module docstring)
     dataset: str = "spleen_ct"  # a phantom kind, or a folder (Decathlon / AutoPET / generic layout)
     n_cases: int = 16  # phantoms only
     test_cases: int = 0  # held-out test volumes (0: the paper's 80/20 split only); see split_volumes
@@ -113,6 +121,17 @@ class TrainConfig:
         check_choice(self.adaptive_units, ADAPTIVE_UNITS, "adaptive_units")
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
+        if not isinstance(self.learn_radius, bool):
+            raise ValueError(f"learn_radius must be true or false, got {self.learn_radius!r}")
+        if self.learn_radius and (self.signal != "adaptive_heatmap" or self.variant != "paper"):
+            raise ValueError(f"learn_radius needs Eq. 6 to learn: signal 'adaptive_heatmap' with variant 'paper' "
+                             f"(got signal {self.signal!r}, variant {self.variant!r}; the authors' code looks the "
+                             "radius up in a table, which has no a or b)")
+        if self.learn_radius and {"a", "b"} & set(self.options):
+            raise ValueError("learn_radius: options a and b would be ignored (a and b start at the paper's "
+                             "13 and 0.15 and are learned); remove them")
+        if not (isinstance(self.radius_lr, (int, float)) and math.isfinite(self.radius_lr) and self.radius_lr > 0):
+            raise ValueError(f"radius_lr must be a positive number, got {self.radius_lr!r}")
         if len(tuple(self.filters)) < 3:
             raise ValueError(f"filters must list at least three U-Net levels, got {self.filters!r}")
         mult = size_multiple(len(tuple(self.filters)))
@@ -164,12 +183,17 @@ class TrainConfig:
                                   else self.adaptive_table)
         return options
 
-    def loop_config(self, spacing) -> interaction.LoopConfig:
+    def loop_config(self, spacing, model=None) -> interaction.LoopConfig:
+        """The click loop's settings at a volume's ``spacing``; with ``model``, its learned radius (if any)
+        computes the adaptive heatmap."""
+        options = self.resolved_options()
+        if getattr(model, "radius", None) is not None:
+            options["radius"] = model.radius
         return interaction.LoopConfig(signal=self.signal, sigma=self.sigma, theta=self.theta, variant=self.variant,
                                       spacing=tuple(spacing), n_clicks=self.n_clicks, p_volume=self.p_volume,
                                       p_click=self.p_click, user=self.user,
                                       skip_duplicate_clicks=self.skip_duplicate_clicks,
-                                      geodesic_image=self.geodesic_image, options=self.resolved_options())
+                                      geodesic_image=self.geodesic_image, options=options)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -189,7 +213,7 @@ class TrainConfig:
             if isinstance(d.get(key), list):
                 d[key] = tuple(d[key])
         # one spelling per value (sigma 5 and 5.0, a seed read back as 36.0), so equal configs compare equal
-        for key in ("sigma", "theta", "p_volume", "lr", "p_click"):
+        for key in ("sigma", "theta", "p_volume", "lr", "p_click", "radius_lr"):
             if isinstance(d.get(key), (int, float)) and not isinstance(d.get(key), bool):
                 d[key] = float(d[key])
         for key in ("n_clicks", "epochs", "batch_size", "seed", "data_seed", "n_cases", "val_every"):
@@ -449,7 +473,26 @@ def build_model(cfg: TrainConfig, device) -> DeepEditNet:
     model = DeepEditNet(cfg.adaptor, filters=cfg.filters, adaptor_style=cfg.adaptor_style)
     if cfg.cpu_conv == "onednn":
         fast_cpu_convolutions(model)
+    if cfg.learn_radius:
+        model.radius = guidance.LearnedRadius()  # a submodule: in the state dict, the checkpoint, model.pt
     return model.to(device)
+
+
+def learned_radius_record(model) -> dict:
+    """``{"radius_a": a, "radius_b": b}`` of a model with a learned radius, else {}."""
+    radius = getattr(model, "radius", None)
+    return {} if radius is None else {f"radius_{k}": v for k, v in radius.values().items()}
+
+
+def make_optimiser(model, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam at ``cfg.lr`` for the network, at ``cfg.radius_lr`` for a learned radius's a and b."""
+    radius = getattr(model, "radius", None)
+    if radius is None:
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    own = {id(p) for p in radius.parameters()}
+    network = [p for p in model.parameters() if id(p) not in own]
+    return torch.optim.Adam([{"params": network, "lr": cfg.lr},
+                             {"params": list(radius.parameters()), "lr": cfg.radius_lr}])
 
 
 def train_step(model, optimiser, loss_fn, inputs: torch.Tensor, labels: torch.Tensor, *, amp: bool = False):
@@ -469,7 +512,7 @@ def warm_up(model, volume: Volume, cfg: TrainConfig, *, amp: bool = False) -> No
     """One untimed prediction and click round on ``volume`` with a throwaway generator, so that lazy
     initialisation (kernels, caches, allocator) is not timed as the first click step of M3."""
     gen = torch.Generator(device=volume.image.device).manual_seed(0)
-    loop = cfg.loop_config(volume.spacing)
+    loop = cfg.loop_config(volume.spacing, model)
     fg, bg = clicks.initial_clicks(volume.label, generator=gen)
     g_fg, g_bg = interaction.compute_guidance(volume.image, fg, bg, loop)
     pred = interaction.predict(model, volume.image, g_fg, g_bg, amp=amp)
@@ -486,8 +529,8 @@ def evaluate_volumes(model, volumes, cfg: TrainConfig, *, seed: int | None = Non
     gen = torch.Generator(device=device).manual_seed(cfg.seed if seed is None else seed)
     rows = []
     for vol in volumes:
-        ep = interaction.run_episode(model, vol.image, vol.label, cfg.loop_config(vol.spacing), gen, evaluate=True,
-                                     volume_id=vol.id, amp=amp)
+        ep = interaction.run_episode(model, vol.image, vol.label, cfg.loop_config(vol.spacing, model), gen,
+                                     evaluate=True, volume_id=vol.id, amp=amp)
         rows += ep.rows
     return metrics.trace_frame(rows)
 
@@ -526,7 +569,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     if cfg.batch_size > 1 and len({tuple(v.image.shape) for v in train_set}) > 1:
         raise ValueError("batch_size > 1 needs volumes of one shape: set target_shape")
     model = build_model(cfg, device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimiser = make_optimiser(model, cfg)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     start_epoch, history, best, earlier_s = 0, [], -1.0, 0.0
@@ -556,12 +599,17 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                     image, label = vol.image, vol.label
                     if cfg.augment:
                         image, label = augmentation.augment(image, label, gen)
-                    ep = interaction.run_episode(model, image, label, cfg.loop_config(vol.spacing), gen, amp=amp)
-                    inputs.append(interaction.network_input(image, ep.g_fg, ep.g_bg))
+                    loop = cfg.loop_config(vol.spacing, model)
+                    ep = interaction.run_episode(model, image, label, loop, gen, amp=amp)
+                    g_fg, g_bg = ep.g_fg, ep.g_bg
+                    if cfg.learn_radius and ep.interactive:  # again, with the gradient to a and b
+                        g_fg, g_bg = interaction.compute_guidance(image, ep.fg, ep.bg, loop)
+                    inputs.append(interaction.network_input(image, g_fg, g_bg))
                     labels.append(label[None].float())
                 losses.append(train_step(model, optimiser, loss_fn, torch.stack(inputs), torch.stack(labels), amp=amp))
                 bar.update(len(batch))
-            row = {"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "time_s": time.perf_counter() - t0}
+            row = {"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "time_s": time.perf_counter() - t0,
+                   **learned_radius_record(model)}
             if (epoch + 1) % cfg.val_every == 0 or epoch == cfg.epochs - 1:
                 trace = evaluate_volumes(model, val_set, cfg, amp=amp)
                 last_validation = (epoch, trace)
@@ -590,13 +638,13 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     # trace and metrics.json, which marks the run done
     state = torch.load(run_dir / "model.pt", map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
-    extra = {}
+    extra = learned_radius_extra(model)
     test_set = held_out_volumes(cfg, device)
     if test_set:
         test = _write_results(run_dir / "test", evaluate_volumes(model, test_set, cfg, amp=amp), cfg, device,
                               time.perf_counter() - started, extra={"evaluated_on": "test split",
                                                                      "test_cases": [v.id for v in test_set]})
-        extra = {"test_metrics": test["metrics"], "test_cases": [v.id for v in test_set]}
+        extra.update({"test_metrics": test["metrics"], "test_cases": [v.id for v in test_set]})
     if REUSE_LAST_VALIDATION and last_validation is not None and last_validation[0] == state["epoch"]:
         trace = last_validation[1]  # the best model is the one just validated: the same clicks, the same trace
     else:
@@ -610,6 +658,17 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                    extra={"best_epoch": state["epoch"], "train_cases": [v.id for v in train_set],
                           "val_cases": [v.id for v in val_set], **extra})
     return run_dir
+
+
+def learned_radius_extra(model) -> dict:
+    """metrics.json's ``learned_radius`` entry (a, b and their bounds) for a model with one, else {}."""
+    record = learned_radius_record(model)
+    if not record:
+        return {}
+    return {"learned_radius": {"a": record["radius_a"], "b": record["radius_b"],
+                               "a_bounds": list(guidance.learned.A_BOUNDS),
+                               "b_bounds": list(guidance.learned.B_BOUNDS),
+                               "sigma_min": guidance.learned.SIGMA_MIN}}
 
 
 def resolved(cfg: TrainConfig) -> dict:
@@ -662,7 +721,7 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
     started = time.perf_counter()
     model = build_model(cfg, dev)
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location=dev, weights_only=True)["model"])
-    extra = {"evaluated_on": str(dataset or f"{split} split")}
+    extra = {"evaluated_on": str(dataset or f"{split} split"), **learned_radius_extra(model)}
     if dataset is not None:
         volumes = load_volumes(cfg, dev, folder=dataset)
         folder = run_dir / f"eval-{Path(dataset).name}"

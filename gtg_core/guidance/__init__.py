@@ -11,7 +11,8 @@ The readings live in rooms of their own, one per thing the book teaches:
 - :mod:`.paper`: the paper's definitions (Eq. 1-6), variant ``"paper"``;
 - :mod:`.reference`: the authors' code at 162e680 (``"reference_code"``, the paper's experiments) and at
   HEAD 51cf4a4 (``"reference_code_head"``: the heatmap no longer squared, no adaptive radius);
-- :mod:`.adaptive`: the adaptive heatmap's radii, Eq. 6 beside the authors' lookup table.
+- :mod:`.adaptive`: the adaptive heatmap's radii, Eq. 6 beside the authors' lookup table;
+- :mod:`.learned`: Eq. 6 with a and b learned with the network (the paper's footnote 1).
 
 Conventions (shared by every signal; stated once here)
 ------------------------------------------------------
@@ -35,6 +36,7 @@ from .. import distance
 from .._checks import as_clicks, as_spacing, as_volume, check_choice, check_finite, check_sigma, check_theta
 from . import paper, reference
 from ._common import percentile
+from .learned import LearnedRadius
 from .adaptive import (ADAPTIVE_A, ADAPTIVE_B, REFERENCE_ADAPTIVE_TABLES, UniformRadiiWarning,
                        adaptive_sigmas, adaptive_table_for_profile, eq6_sigma, reference_adaptive_sigmas_from_map,
                        reference_lookup_sigma)
@@ -52,7 +54,7 @@ GEODESIC_DEFAULTS = {"paper": paper.GEODESIC_DEFAULTS, "reference_code": referen
 _OPTIONS = {"paper": paper.OPTIONS, "reference_code": reference.OPTIONS,
             "reference_code_head": reference.OPTIONS_HEAD}
 
-__all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "PAPER_SETTINGS",
+__all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius", "PAPER_SETTINGS",
            "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "SIGNALS", "UniformRadiiWarning", "VARIANTS",
            "adaptive_sigmas", "adaptive_table_for_profile", "compute", "eq6_sigma", "percentile",
            "reference_adaptive_sigmas_from_map", "reference_lookup_sigma"]
@@ -125,7 +127,9 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
     **options
         Geodesic signals: ``lamb`` (FastGeodis' lambda in [0, 1], default 1.0) and ``iterations`` (raster
         passes; default 2 for the paper variant, 4 for the reference code, see :data:`GEODESIC_DEFAULTS`).
-        Paper ``adaptive_heatmap``: ``a``, ``b`` (Eq. 6) and ``intensity_scale`` (:mod:`.adaptive`).
+        Paper ``adaptive_heatmap``: ``a``, ``b`` (Eq. 6) and ``intensity_scale`` (:mod:`.adaptive`), or
+        ``radius``, a :class:`~.learned.LearnedRadius` whose trainable a and b replace them (no floor; the
+        map is differentiable in a and b, :mod:`.learned`).
         Reference ``adaptive_heatmap``: ``dataset`` (``"autopet"`` or ``"msd_spleen"``, the lookup table)
         and ``channel`` (``"foreground"`` or ``"background"``; background clicks get sigma 1). The reference
         ``edt`` always uses lamb 0. Reference geodesic signals: ``geodesic_image``, a (C, X, Y, Z) tensor on
@@ -161,6 +165,11 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
         check_choice(options["channel"], ("foreground", "background"), "channel")
     if "dataset" in options:
         check_choice(options["dataset"], tuple(REFERENCE_ADAPTIVE_TABLES), "dataset")
+    if options.get("radius") is not None:
+        if not isinstance(options["radius"], LearnedRadius):
+            raise ValueError(f"radius must be a LearnedRadius, got {type(options['radius']).__name__}")
+        if "a" in options or "b" in options:
+            raise ValueError("give radius (learned a and b) or the constants a and b, not both")
     if "lamb" in options and not 0.0 <= float(options["lamb"]) <= 1.0:
         raise ValueError(f"lamb must be in [0, 1], got {options['lamb']!r}")
     if "iterations" in options and (int(options["iterations"]) != options["iterations"] or options["iterations"] < 1):

@@ -83,7 +83,7 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
         normalised image, the width of its intensity window gives the native units (436 for MSD Spleen's
         -224..212 HU window, 43 for AutoPET's 0..43 SUV); with lamb = 1 this scales x_i exactly.
     local : bool
-        True (default): the GDT in a box around each click (see ``_adaptive_sigmas``); False: on the whole
+        True (default): the GDT in a box around each click (see ``_adaptive_means``); False: on the whole
         volume, as Eq. 6 reads.
 
     Returns
@@ -125,7 +125,19 @@ def _gdt_to_clicks(image, clicks, spacing, lamb, iterations) -> torch.Tensor:
 
 def _adaptive_sigmas(image, clicks, *, a, b, spacing, lamb, iterations, intensity_scale=1.0, host=None,
                      local=False) -> torch.Tensor:
-    """:func:`adaptive_sigmas` on checked inputs (``compute`` has read the clicks once already).
+    """:func:`adaptive_sigmas` on checked inputs (``compute`` has read the clicks once already): Eq. 6 on
+    the means of :func:`_adaptive_means`."""
+    if not len(clicks):
+        return torch.zeros(0, dtype=torch.int64, device=image.device)
+    x = _adaptive_means(image, clicks, spacing=spacing, lamb=lamb, iterations=iterations,
+                        intensity_scale=intensity_scale, host=host, local=local)
+    return eq6_sigma(x, float(a), float(b)).to(torch.int64)
+
+
+def _adaptive_means(image, clicks, *, spacing, lamb, iterations, intensity_scale=1.0, host=None,
+                    local=False) -> torch.Tensor:
+    """x_i of Eq. 6 for every click: (N,) float tensor on the image's device, the mean GDT to all the clicks
+    over the 3 x 3 in-plane neighbourhood of click i, on ``image * intensity_scale``.
 
     ``local`` (with ``host``, the clicks as a list): the GDT runs in a box of :data:`LOCAL_MARGIN` voxels
     around each click (boxes that overlap merged, the clicks inside a box its seeds) instead of the whole
@@ -133,13 +145,12 @@ def _adaptive_sigmas(image, clicks, *, a, b, spacing, lamb, iterations, intensit
     which the tests measure (at :data:`LOCAL_MARGIN` the radius equals the whole volume's for every click).
     """
     if not len(clicks):
-        return torch.zeros(0, dtype=torch.int64, device=image.device)
+        return torch.zeros(0, device=image.device)
     if intensity_scale != 1.0:
         image = image * intensity_scale
     if not local:
         x = _neighbourhood_mean(_gdt_to_clicks(image, clicks, spacing, lamb, iterations))
-        x = x[clicks[:, 0], clicks[:, 1], clicks[:, 2]]
-        return eq6_sigma(x, float(a), float(b)).to(torch.int64)
+        return x[clicks[:, 0], clicks[:, 1], clicks[:, 2]]
     shape = tuple(image.shape)
     x = torch.zeros(len(host), device=image.device)
     for box in _click_boxes(host, LOCAL_MARGIN, shape, 0):
@@ -147,7 +158,7 @@ def _adaptive_sigmas(image, clicks, *, a, b, spacing, lamb, iterations, intensit
         local_clicks = clicks[members] - torch.as_tensor(corner, device=clicks.device)
         mean = _neighbourhood_mean(_gdt_to_clicks(image[_slices(box)], local_clicks, spacing, lamb, iterations))
         x[members] = mean[local_clicks[:, 0], local_clicks[:, 1], local_clicks[:, 2]]
-    return eq6_sigma(x, float(a), float(b)).to(torch.int64)
+    return x
 
 
 def _reference_windows(host, shape) -> np.ndarray:

@@ -7,7 +7,8 @@
   inverted to 1 - d / t with t the (100 - theta)-th percentile of d (H2); beyond t the guidance is 0.
 - ``exp_gdt`` (Eq. 5): 1 - exp(-GDT), normalised, truncated by theta and inverted like the distances
   (H2's text names Eq. 3-5; Table 1's grid and Table 3 use theta = 0 for exp-GDT).
-- ``adaptive_heatmap`` (Eq. 6): a heatmap of per-click radius sigma_i (:mod:`.adaptive`).
+- ``adaptive_heatmap`` (Eq. 6): a heatmap of per-click radius sigma_i (:mod:`.adaptive`); with the option
+  ``radius`` (a :class:`~.learned.LearnedRadius`), Eq. 6 with learned a and b (:mod:`.learned`).
 
 The shared conventions (shapes, units, devices) are in :mod:`gtg_core.guidance`.
 """
@@ -23,13 +24,14 @@ from . import _common as _c
 from ._common import (_OFFSET_CACHE, _ball_offsets, _box, _clicks_by_sigma, _offsets, _scatter_patches, _seed_voxels,
                       _set_click_voxels, percentile)
 from .adaptive import ADAPTIVE_A, ADAPTIVE_B, _adaptive_sigmas, check_intensity_scale, warn_if_uniform
+from .learned import learned_adaptive_heatmap
 
 #: FastGeodis options of the paper variant: FastGeodis' own default of 2 raster iterations, lamb = 1.
 GEODESIC_DEFAULTS = {"lamb": 1.0, "iterations": 2}
 
 OPTIONS = {"disk": set(), "heatmap": set(), "edt": set(), "gdt": {"lamb", "iterations"},
            "exp_gdt": {"lamb", "iterations"},
-           "adaptive_heatmap": {"lamb", "iterations", "a", "b", "intensity_scale", "local"}}
+           "adaptive_heatmap": {"lamb", "iterations", "a", "b", "intensity_scale", "local", "radius"}}
 
 
 def _paper_gaussian_patch(sigma: float, device):
@@ -120,6 +122,10 @@ def compute_signal(name, image, clicks, host, sigma, theta, spacing, options) ->
         return _paper_heatmap(shape, clicks, host, [sigma] * len(host), device)
     lamb = float(options.get("lamb", GEODESIC_DEFAULTS["lamb"]))
     iterations = int(options.get("iterations", GEODESIC_DEFAULTS["iterations"]))
+    if name == "adaptive_heatmap" and options.get("radius") is not None:  # Eq. 6 learned (.learned)
+        return learned_adaptive_heatmap(image, clicks, options["radius"], spacing=spacing, lamb=lamb,
+                                        iterations=iterations, host=host, local=bool(options.get("local", True)),
+                                        intensity_scale=check_intensity_scale(options.get("intensity_scale", 1.0)))
     if name == "adaptive_heatmap":
         sig = _adaptive_sigmas(image, clicks, a=options.get("a", ADAPTIVE_A), b=options.get("b", ADAPTIVE_B),
                                spacing=spacing, lamb=lamb, iterations=iterations,

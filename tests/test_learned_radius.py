@@ -1,0 +1,157 @@
+"""Eq. 6 with learned a and b (gtg_core.guidance.learned): gradients, bounds, the paper's start, training."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from gtg_core import guidance, train
+from gtg_core.guidance import learned
+from gtg_core.guidance.paper import _paper_heatmap
+
+from test_train import small_config
+
+CLICKS = torch.tensor([[3, 4, 2], [8, 7, 5], [5, 9, 3]])
+
+
+def _loss(a, b, x, weights):
+    sigmas = learned.learned_sigmas(x, a, b)
+    return (weights * learned.gaussian_heatmap(weights.shape, CLICKS, sigmas)).sum()
+
+
+def test_gradient_reaches_b_and_a_as_finite_differences_say():
+    gen = torch.Generator().manual_seed(3)
+    weights = torch.rand((12, 12, 8), generator=gen, dtype=torch.float64) - 0.5
+    x = torch.tensor([0.4, 2.0, 9.0], dtype=torch.float64)  # radii about 12, 9.6 and 3.4
+    a = torch.tensor(13.0, dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(0.15, dtype=torch.float64, requires_grad=True)
+    _loss(a, b, x, weights).backward()
+    eps = 1e-6
+    fd_b = (_loss(13.0, 0.15 + eps, x, weights) - _loss(13.0, 0.15 - eps, x, weights)) / (2 * eps)
+    fd_a = (_loss(13.0 + eps, 0.15, x, weights) - _loss(13.0 - eps, 0.15, x, weights)) / (2 * eps)
+    assert abs(float(b.grad)) > 1e-3  # a real gradient, not zero
+    assert float(b.grad) == pytest.approx(float(fd_b), rel=1e-5)
+    assert float(a.grad) == pytest.approx(float(fd_a), rel=1e-5)
+
+
+def test_gradient_reaches_the_raw_parameter_through_compute():
+    """The whole signal (x_i from the GDT of a real image, as the loop computes it), finite differences on
+    the module's unconstrained parameter of b."""
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand((16, 16, 8), generator=gen) * 3.0
+    weights = torch.rand(image.shape, generator=gen) - 0.5
+    radius = learned.LearnedRadius()
+    g = guidance.compute("adaptive_heatmap", image, CLICKS, sigma=0, radius=radius, intensity_scale=4.0)
+    (weights * g).sum().backward()
+    grad = float(radius.raw_b.grad)
+    eps = 1e-2
+    values = []
+    for step in (eps, -eps):
+        with torch.no_grad():
+            radius.raw_b += step
+            g = guidance.compute("adaptive_heatmap", image, CLICKS, sigma=0, radius=radius, intensity_scale=4.0)
+            radius.raw_b -= step
+        values.append(float((weights * g).sum()))
+    assert abs(grad) > 1e-3
+    assert grad == pytest.approx((values[0] - values[1]) / (2 * eps), rel=2e-2)
+
+
+def test_starts_at_the_paper_constants_and_differs_from_eq6_only_by_the_floor():
+    radius = learned.LearnedRadius()
+    assert radius.values() == pytest.approx({"a": 13.0, "b": 0.15}, abs=1e-5)
+    x = torch.linspace(0, 15, 61)
+    sig = radius(x).detach()
+    floor = guidance.eq6_sigma(x)
+    inside = floor >= 1  # above SIGMA_MIN the learned radius is Eq. 6 before its floor
+    assert torch.all(sig[inside] - floor[inside] >= -1e-4) and torch.all(sig[inside] - floor[inside] < 1)
+    assert torch.all(sig >= learned.SIGMA_MIN)
+
+
+def test_with_integer_radii_the_heatmap_is_the_papers():
+    sigmas = torch.tensor([1.0, 3.0, 2.0])
+    mine = learned.gaussian_heatmap((16, 16, 10), CLICKS, sigmas)
+    paper = _paper_heatmap((16, 16, 10), CLICKS, CLICKS.tolist(), [1, 3, 2], torch.device("cpu"))
+    assert torch.allclose(mine, paper, atol=1e-6)
+
+
+@pytest.mark.parametrize("raw", [-1e4, -30.0, 0.0, 30.0, 1e4])
+def test_bounds_hold_for_any_raw_value(raw):
+    radius = learned.LearnedRadius()
+    with torch.no_grad():
+        radius.raw_a.fill_(raw)
+        radius.raw_b.fill_(-raw)
+    v = radius.values()
+    assert learned.A_BOUNDS[0] <= v["a"] <= learned.A_BOUNDS[1]
+    assert learned.B_BOUNDS[0] <= v["b"] <= learned.B_BOUNDS[1]
+    sig = radius(torch.tensor([0.0, 1.0, 100.0]))
+    assert torch.all(sig >= learned.SIGMA_MIN) and torch.all(sig <= learned.A_BOUNDS[1] + 1e-4)
+
+
+def test_bounds_hold_under_a_violent_optimiser():
+    radius = learned.LearnedRadius()
+    opt = torch.optim.SGD(radius.parameters(), lr=1e6)
+    for sign in (1.0, -1.0, 1.0):
+        opt.zero_grad()
+        (sign * (radius.a + radius.b)).backward()
+        opt.step()
+        v = radius.values()
+        assert learned.A_BOUNDS[0] <= v["a"] <= learned.A_BOUNDS[1]
+        assert learned.B_BOUNDS[0] <= v["b"] <= learned.B_BOUNDS[1]
+
+
+def test_configurations_that_cannot_learn_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="learn_radius.*heatmap"):
+        small_config(tmp_path, learn_radius=True).validate()  # a plain heatmap has no Eq. 6
+    with pytest.raises(ValueError, match="learn_radius.*reference_code"):
+        small_config(tmp_path, signal="adaptive_heatmap", variant="reference_code", learn_radius=True).validate()
+    with pytest.raises(ValueError, match="learn_radius: options a and b"):
+        small_config(tmp_path, signal="adaptive_heatmap", learn_radius=True, options={"b": 0.3}).validate()
+    with pytest.raises(ValueError, match="radius_lr"):
+        small_config(tmp_path, signal="adaptive_heatmap", learn_radius=True, radius_lr=0).validate()
+    with pytest.raises(ValueError, match="radius must be a LearnedRadius"):
+        guidance.compute("adaptive_heatmap", torch.rand(8, 8, 4), CLICKS[:1], sigma=0, radius=(13, 0.15))
+    with pytest.raises(ValueError, match="not both"):
+        guidance.compute("adaptive_heatmap", torch.rand(8, 8, 4), CLICKS[:1], sigma=0,
+                         radius=learned.LearnedRadius(), b=0.2)
+    with pytest.raises(ValueError, match="unknown option"):
+        guidance.compute("adaptive_heatmap", torch.rand(8, 8, 4), CLICKS[:1], sigma=0, variant="reference_code",
+                         radius=learned.LearnedRadius())
+
+
+def _learning_config(tmp_path, name):
+    return small_config(tmp_path, name=name, signal="adaptive_heatmap", sigma=0, learn_radius=True, epochs=3,
+                        n_clicks=2, n_cases=4, filters=(4, 8, 16), lr=1e-2)
+
+
+@pytest.mark.filterwarnings("ignore::gtg_core.train.SmallLabelWarning")
+def test_a_and_b_learn_are_recorded_and_restored_on_resume(tmp_path):
+    straight = train.fit(_learning_config(tmp_path, "straight"), progress=False)
+    history = pd.read_csv(straight / "history.csv")
+    assert {"radius_a", "radius_b"} <= set(history.columns)
+    assert abs(history["radius_b"].iloc[-1] - 0.15) > 1e-3  # the loss's gradient reached b
+    out = json.loads((straight / "metrics.json").read_text())
+    best = torch.load(straight / "model.pt", weights_only=True)
+    model = train.build_model(_learning_config(tmp_path, "straight"), "cpu")
+    model.load_state_dict(best["model"])
+    assert out["learned_radius"]["a"] == pytest.approx(model.radius.values()["a"])
+    assert out["learned_radius"]["b"] == pytest.approx(model.radius.values()["b"])
+    assert out["learned_radius"]["b_bounds"] == list(learned.B_BOUNDS)
+    assert history.loc[history["epoch"] == best["epoch"], "radius_b"].item() == pytest.approx(
+        out["learned_radius"]["b"])
+
+    def die_after_first(epoch, row):
+        if epoch == 0:
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(_learning_config(tmp_path, "resumed"), progress=False, on_epoch_end=die_after_first)
+    resumed = train.fit(_learning_config(tmp_path, "resumed"), progress=False)
+    again = pd.read_csv(resumed / "history.csv")
+    # the checkpoint carried a, b and their optimiser state: the same values as the uninterrupted run
+    assert again["radius_a"].tolist() == pytest.approx(history["radius_a"].tolist(), abs=1e-6)
+    assert again["radius_b"].tolist() == pytest.approx(history["radius_b"].tolist(), abs=1e-6)
+    # an evaluation of the saved model uses its learned radius and records it
+    res = train.evaluate(straight)
+    assert res["learned_radius"]["b"] == pytest.approx(out["learned_radius"]["b"])
+    assert res["metrics"]["M1_final_dice"] == pytest.approx(out["metrics"]["M1_final_dice"])
