@@ -77,7 +77,7 @@ def cmd_evaluate(args) -> int:
 
     from . import train
 
-    out = train.evaluate(args.run_dir, dataset=args.dataset, device=args.device, split=args.split)
+    out = train.evaluate(args.run_dir, dataset=args.dataset, device=args.device, split=args.split, user=args.user)
     print(json.dumps(out["metrics"], indent=2))
     return 0
 
@@ -137,9 +137,18 @@ def cmd_study(args) -> int:
         return 0
     executor, threads, close = study.make_executor(args.executor)
     try:
-        out = study.run(spec, args.root, executor, threads=threads, progress=not args.quiet)
+        if args.study_cmd == "evaluate":
+            out = study.evaluate_users(spec, args.root, args.user, executor, threads=threads, progress=not args.quiet)
+        else:
+            out = study.run(spec, args.root, executor, threads=threads, progress=not args.quiet)
     finally:
         close()
+    if args.study_cmd == "evaluate":
+        print(f"evaluated with user {args.user}: {len(out['done'])} now; skipped (not done, already evaluated): "
+              f"{len(out['skipped'])}; failed: {len(out['failed'])}")
+        for name, error in out["failed"].items():
+            print(f"gtg: run {name}: {error}", file=sys.stderr)
+        return 1 if out["failed"] else 0
     print(f"done: {len(out['done'])} trained now; failed: {len(out['failed'])}; "
           f"skipped (locked elsewhere): {len(out['skipped'])}; pending stages: {', '.join(out['pending']) or 'none'}")
     for name, error in out["failed"].items():
@@ -196,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", help="override the run's device")
     e.add_argument("--split", choices=("validation", "test"), default="validation",
                    help="the run's validation cases (default) or its held-out test cases (test_cases > 0)")
+    e.add_argument("--user", help="click with this simulated user (gtg_core.clicks.USERS, e.g. center) instead "
+                                  "of the run's own (written to RUN/user-USER/)")
     e.set_defaults(func=cmd_evaluate)
 
     d = sub.add_parser("data", help="synthetic phantoms and dataset checks")
@@ -225,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     sr.add_argument("--executor", default="local",
                     help="local (in-process or one worker per GPU), local:N (N processes), dask or dask:ADDRESS")
     sr.add_argument("--quiet", action="store_true", help="no progress bar")
+    se = stsub.add_parser("evaluate", help="evaluate every done run's saved model with another simulated user "
+                                           "(nothing is trained; RUN/user-USER/, collected to user_traces.csv)")
+    se.add_argument("file")
+    se.add_argument("--root", required=True, help="the study folder")
+    se.add_argument("--user", required=True, help="a simulated user of gtg_core.clicks.USERS, e.g. center")
+    se.add_argument("--executor", default="local", help="as for run")
+    se.add_argument("--quiet", action="store_true", help="no progress bar")
     sc = stsub.add_parser("collect", help="results.csv, histories.csv and traces.csv of a study folder")
     sc.add_argument("root")
     sc.add_argument("--out", help="write the tables, provenance.json and the study file there instead")

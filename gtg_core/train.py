@@ -696,23 +696,43 @@ def _write_results(folder: Path, trace, cfg: TrainConfig, device, wall: float, e
 SPLITS = ("validation", "test")
 
 
-def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "validation") -> dict:
+def run_output(run_dir: Path, name: str) -> Path:
+    """The ``output`` folder a run folder belongs to: ``run_dir`` is ``output / name``, and a study's run
+    names have a stage in front (``h1/gdt-s5-...``), so its phantom data sit two levels up."""
+    parts = Path(name).parts
+    if len(parts) > 1 and run_dir.resolve().parts[-len(parts):] == parts:
+        return run_dir.resolve().parents[len(parts) - 1]
+    return run_dir.parent
+
+
+def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "validation",
+             user: str | None = None) -> dict:
     """Evaluate a run's best model: on its validation cases, its held-out test cases (``split="test"``, a
-    run trained with ``test_cases``), or every case of another ``dataset`` folder.
+    run trained with ``test_cases``), or every case of another ``dataset`` folder; with ``user``, clicked by
+    that simulated user (:data:`gtg_core.clicks.USERS`) instead of the one it was trained with.
 
     Writes ``trace.csv`` and ``metrics.json`` into the run folder (validation), ``run_dir/test/`` (test), or
-    ``run_dir/eval-<folder name>/`` for another dataset. Returns the metrics.json content.
+    ``run_dir/eval-<folder name>/`` for another dataset; another user's evaluation of the validation cases
+    goes to ``run_dir/user-<user>/`` (the same volumes and the same evaluation seed; the model is the saved
+    one, nothing is trained). Returns the metrics.json content.
     """
     check_choice(split, SPLITS, "split")
+    if user is not None:
+        check_choice(user, clicks.USERS, "user")
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
     if not (run_dir / "model.pt").is_file():
         raise FileNotFoundError(f"{run_dir / 'model.pt'} is missing: the run has not finished a validation yet")
     cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
-    cfg.output = str(run_dir.parent)  # the run's phantom cache sits beside it, wherever we are called from
+    cfg.output = str(run_output(run_dir, cfg.name))  # where the run's phantom cache is, wherever we are called from
     if device is not None:
         cfg.device = device
+    other_user = user is not None and user != cfg.user
+    if other_user and (split == "test" or dataset is not None):
+        raise ValueError("user: another user evaluates the run's validation cases; give user, or split / dataset")
+    if other_user:
+        trained_with, cfg.user = cfg.user, user
     if split == "test" and dataset is not None:
         raise ValueError("split='test' evaluates the run's own held-out cases: give dataset or split, not both")
     if split == "test" and not cfg.test_cases:
@@ -733,5 +753,8 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
         volumes = load_volumes(cfg, dev)
         _, volumes = split_volumes(volumes, cfg)
         folder = run_dir
+        if other_user:
+            folder = run_dir / f"user-{user}"
+            extra.update(evaluated_with_user=user, trained_with_user=trained_with)
     trace = evaluate_volumes(model, volumes, cfg, amp=bool(cfg.amp and dev.type == "cuda"))
     return _write_results(folder, trace, cfg, dev, time.perf_counter() - started, extra=extra)

@@ -372,3 +372,50 @@ def test_runs_of_a_study_made_before_test_cases_existed_stay_done(tmp_path):
     older = {k: v for k, v in cfg.items() if k != "test_cases"}  # a metrics.json written before the field
     assert spec._identity(older) == spec._identity(cfg)
     assert spec._identity({**cfg, "test_cases": 2}) != spec._identity(cfg)
+
+
+def test_another_user_evaluates_the_saved_models(tmp_path, capsys):
+    """`gtg study evaluate --user center`: every done run's saved model, its validation volumes, nothing
+    trained; resumable; collected into user_traces.csv and read per user by StudyResults.clicked_by."""
+    file = str(STUDIES / "quick.yml")
+    q = quick()
+    study.run(q, tmp_path, progress=False)
+    runs = [r for r in study.plan(q, tmp_path)[0] if r.same_as is None]
+    folders = [r.folder(tmp_path) for r in runs]
+    models = [(f / "model.pt").read_bytes() for f in folders]
+    assert main(["study", "evaluate", file, "--root", str(tmp_path), "--user", "center", "--quiet"]) == 0
+    assert "3 now" in capsys.readouterr().out
+    assert [(f / "model.pt").read_bytes() for f in folders] == models  # nothing trained
+    assert not list(tmp_path.glob("*/_data"))  # the study's own phantoms were read, not written again
+    moved = False
+    for folder in folders:
+        own, other = pd.read_csv(folder / "trace.csv"), pd.read_csv(folder / "user-center" / "trace.csv")
+        pair = own.merge(other, on=["volume", "click"], suffixes=("_own", "_center"))
+        assert len(pair) == len(own) == len(other)  # the same volumes and clicks counted
+        no_guidance = pair[pair["click"] == -1]
+        assert (no_guidance["dice_own"] == no_guidance["dice_center"]).all()  # the same model on the same volume
+        moved |= bool((pair["new_fg_own"].astype(str) != pair["new_fg_center"].astype(str)).any())
+        saved = json.loads((folder / "user-center" / "metrics.json").read_text())
+        assert saved["evaluated_with_user"] == "center" and saved["trained_with_user"] == "deepedit"
+    assert moved  # the center user clicked elsewhere than the DeepEdit user somewhere
+    user_traces = pd.read_csv(tmp_path / "user_traces.csv")
+    assert set(user_traces["eval_user"]) == {"center"} and user_traces["run"].nunique() == 3
+    assert main(["study", "evaluate", file, "--root", str(tmp_path), "--user", "center", "--quiet"]) == 0
+    assert "0 now" in capsys.readouterr().out  # resumes: every run was evaluated already
+    res = study.load_results(tmp_path)
+    assert res.clicked_by("deepedit")["run"].nunique() == 3
+    by_center = res.clicked_by("center")
+    assert sorted(by_center["run"].unique()) == sorted(res.done["run"])
+    assert by_center["dice"].tolist() == user_traces["dice"].tolist()
+    center = res.settings(user="center")
+    own = res.settings()
+    assert set(center) == set(own)
+    # a run whose model is missing (a study that came back without models) is reported, not skipped
+    shutil.rmtree(folders[0] / "user-center")
+    (folders[0] / "model.pt").unlink()
+    assert main(["study", "evaluate", file, "--root", str(tmp_path), "--user", "center", "--quiet"]) == 1
+    assert "model.pt is missing" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="user"):
+        train.evaluate(folders[1], user="oracle")
+    with pytest.raises(ValueError, match="user"):
+        train.evaluate(folders[1], user="center", split="test")

@@ -47,12 +47,13 @@ from __future__ import annotations
 from . import stats
 from .collect import collect, export, provenance
 from .results import StudyResults, dice_curves, finished, load_results, metrics_by_convention, with_baseline_label
-from .runner import (DATA_FIELDS, estimate_seconds, make_executor, prepare_data, run, run_state, train_run)
+from .runner import (DATA_FIELDS, estimate_seconds, evaluate_run, evaluate_users, make_executor, prepare_data, run,
+                     run_state, train_run)
 from .spec import (BEST_OF_KEYS, LOCK_NAME, NAME_FIELDS, STAGE_KEYS, STATES, STUDY_KEYS, TIE_TOLERANCE, Run, Stage,
                    Study, StudyError, best_of_choices, load_study, plan, run_slug, study_from_dict)
 
 __all__ = ["BEST_OF_KEYS", "DATA_FIELDS", "LOCK_NAME", "NAME_FIELDS", "STAGE_KEYS", "STATES", "STUDY_KEYS",
            "TIE_TOLERANCE", "Run", "Stage", "Study", "StudyError", "StudyResults", "best_of_choices", "collect",
-           "dice_curves", "estimate_seconds", "export", "finished", "load_results", "load_study", "make_executor",
+           "dice_curves", "estimate_seconds", "evaluate_run", "evaluate_users", "export", "finished", "load_results", "load_study", "make_executor",
            "metrics_by_convention", "plan", "prepare_data", "provenance", "run", "run_slug", "run_state", "stats",
            "study_from_dict", "train_run", "with_baseline_label"]

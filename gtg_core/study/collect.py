@@ -30,7 +30,8 @@ def collect(root, *, write: bool = True, out=None):
     """One row per run folder under ``root``: status, configuration fields, M1-M5, NoC, AUC, best epoch,
     wall time, device, git commit, date, and ``test_*`` metrics for runs with a held-out test split. With
     ``write``, also ``results.csv``, ``histories.csv`` (every epoch of every run, with its name), ``traces.csv``
-    (every click of every finished run) and ``test_traces.csv`` (their test volumes, if any) in ``out``
+    (every click of every finished run), ``test_traces.csv`` (their test volumes, if any) and
+    ``user_traces.csv`` (evaluations by another user, ``user-<user>/``, with an ``eval_user`` column) in ``out``
     (default ``root``). A run folder whose metrics.json cannot be read is reported (status ``unreadable``,
     a warning), never skipped."""
     import pandas as pd
@@ -40,7 +41,7 @@ def collect(root, *, write: bool = True, out=None):
     root = Path(root)
     if not root.is_dir():
         raise StudyError(f"study folder {root} does not exist")
-    rows, histories, traces, test_traces = [], [], [], []
+    rows, histories, traces, test_traces, user_traces = [], [], [], [], []
     for folder in _run_folders(root):
         name = f"{folder.parent.name}/{folder.name}"
         if not (folder / "config.yaml").exists():
@@ -87,6 +88,9 @@ def collect(root, *, write: bool = True, out=None):
             traces.append(pd.read_csv(folder / "trace.csv").assign(run=name))
         if write and row["status"] == "done" and (folder / "test" / "trace.csv").is_file():
             test_traces.append(pd.read_csv(folder / "test" / "trace.csv").assign(run=name))
+        if write and row["status"] == "done":
+            for path in sorted(folder.glob("user-*/trace.csv")):
+                user_traces.append(pd.read_csv(path).assign(run=name, eval_user=path.parent.name[len("user-"):]))
     table = pd.DataFrame(rows, columns=None if rows else ["run", "stage", "status"])
     if write:
         out = Path(out or root)
@@ -97,6 +101,8 @@ def collect(root, *, write: bool = True, out=None):
             atomic_write_text(out / "traces.csv", pd.concat(traces).to_csv(index=False))
         if test_traces:
             atomic_write_text(out / "test_traces.csv", pd.concat(test_traces).to_csv(index=False))
+        if user_traces:
+            atomic_write_text(out / "user_traces.csv", pd.concat(user_traces).to_csv(index=False))
     return table
 
 
@@ -128,7 +134,8 @@ def provenance(root, study: Study | None = None, *, table=None) -> dict:
 
 def export(root, out, study: Study | None = None):
     """Collect ``root`` into ``out`` (results.csv, histories.csv, traces.csv, test_traces.csv when the runs
-    have a test split, provenance.json, the study file): what is committed under ``studies/results/<study>/``;
+    have a test split, user_traces.csv when they were evaluated by another user, provenance.json, the study
+    file): what is committed under ``studies/results/<study>/``;
     never models. Returns the results table."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

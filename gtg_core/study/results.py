@@ -42,6 +42,8 @@ class StudyResults:
     provenance: dict = field(default_factory=dict)  # provenance.json, or {}
     study: Study | None = None  # the study file as run (study.yml beside results.csv), or None
     test_traces: object = None  # every click of the held-out test volumes (test_traces.csv), or None
+    user_traces: object = None  # evaluations by another user (user_traces.csv, column eval_user), or None
+    _by_user: dict = field(default_factory=dict, repr=False)
 
     @property
     def done(self):
@@ -59,17 +61,37 @@ class StudyResults:
         made once."""
         return plan(self.study, results=self.results)
 
-    def settings(self, rows=None, by="signal"):
+    def settings(self, rows=None, by="signal", *, user: str | None = None):
         """The per-volume values (:func:`gtg_core.study.stats.per_volume`) of ``rows`` (default: the finished
         runs; e.g. :meth:`table3_rows`, whose shared runs read their source's trace) grouped by ``by`` into
         :class:`gtg_core.study.stats.Setting` objects, the input of every interval and comparison. The
-        non-interactive baseline is labelled ``non_interactive`` when ``by`` is ``"signal"``."""
-        if self.traces is None:
+        non-interactive baseline is labelled ``non_interactive`` when ``by`` is ``"signal"``. ``user``: the
+        evaluations by that user (:meth:`clicked_by`) instead of each run's own."""
+        traces = self.traces if user is None else self.clicked_by(user)
+        if traces is None:
             raise StudyError(f"{self.source}: no traces.csv, so no per-volume values for intervals")
         rows = self.done if rows is None else rows
         if by == "signal":
             rows = with_baseline_label(rows)
-        return stats.settings_from(stats.per_volume(self.traces, rows), by)
+        return stats.settings_from(stats.per_volume(traces, rows), by)
+
+    def clicked_by(self, user: str):
+        """Every finished run's validation trace as ``user`` clicked it: the run's own trace (traces.csv)
+        when it was trained with that user, else its evaluation by that user (user_traces.csv, made by
+        ``gtg study evaluate --user``). Runs evaluated by neither are left out. Built once per user."""
+        import pandas as pd
+
+        if user not in self._by_user:
+            if self.traces is None:
+                raise StudyError(f"{self.source}: no traces.csv")
+            own = set(self.done.loc[self.done.get("user", pd.Series("deepedit", index=self.done.index)) == user,
+                                    "run"])
+            parts = [self.traces[self.traces["run"].isin(own)]]
+            if self.user_traces is not None:
+                other = self.user_traces[(self.user_traces["eval_user"] == user) & ~self.user_traces["run"].isin(own)]
+                parts.append(other.drop(columns="eval_user"))
+            self._by_user[user] = pd.concat(parts, ignore_index=True)
+        return self._by_user[user]
 
     def stage_rows(self, stage: str):
         """The finished rows of ``stage`` as the study file planned them, a run that an earlier stage had
@@ -214,7 +236,7 @@ def load_results(path) -> StudyResults:
     study_file = folder / "study.yml"
     study = load_study(study_file) if study_file.is_file() else None
     return StudyResults(path, results, optional("histories.csv"), optional("traces.csv"), prov, study,
-                        optional("test_traces.csv"))
+                        optional("test_traces.csv"), optional("user_traces.csv"))
 
 
 def dice_curves(traces, results, *, by: str = "signal"):

@@ -11,6 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
+from .._checks import check_choice
 from ..io import atomic_write_text, read_json
 from .collect import _run_folders, collect
 from .spec import LOCK_NAME, Run, Study, _identity, plan
@@ -159,10 +160,68 @@ def run(study: Study, root, executor=None, *, threads: int | None = None, progre
     return summary
 
 
-def _as_completed(executor, payloads):
+def evaluate_run(payload: dict) -> dict:
+    """Evaluate one done run's saved model with another user (the function executors call; top level).
+    ``payload``: ``{"folder", "user", "threads"}``. Returns ``{"name", "status", "error"}``; never raises."""
+    import torch
+
+    from .. import train
+
+    if payload.get("threads"):
+        torch.set_num_threads(int(payload["threads"]))
+    folder = Path(payload["folder"])
+    name = f"{folder.parent.name}/{folder.name}"
+    try:
+        train.evaluate(folder, user=payload["user"])
+        return {"name": name, "status": "done", "error": None}
+    except Exception as exc:  # noqa: BLE001 - reported; the other runs go on
+        return {"name": name, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+
+
+def evaluate_users(study: Study, root, user: str, executor=None, *, threads: int | None = None,
+                   progress: bool = True) -> dict:
+    """Evaluate every done run of ``study`` under ``root`` with ``user``: its saved model (model.pt), its
+    validation volumes, the evaluation seed it was evaluated with, written to ``<run>/user-<user>/``
+    (:func:`gtg_core.train.evaluate`). Nothing is trained. A run trained with ``user`` is its own evaluation
+    and is left alone; a run already evaluated is skipped (resumes); a done run without its model (a
+    study folder that came back without models) is reported as failed, to be trained again. Collects the
+    folder at the end (``user_traces.csv``). Returns ``{"done", "failed", "skipped"}`` as :func:`run`."""
+    from tqdm.auto import tqdm
+
+    from .. import clicks
+
+    check_choice(user, clicks.USERS, "user")
+    root = Path(root)
+    runs, _ = plan(study, root)
+    summary = {"done": [], "failed": {}, "skipped": []}
+    payloads = []
+    for r in runs:
+        folder = r.folder(root)
+        if r.same_as is not None or r.config.get("user", "deepedit") == user:
+            continue
+        if run_state(r, root)[0] != "done":
+            summary["skipped"].append(r.name)
+        elif (folder / f"user-{user}" / "metrics.json").is_file():
+            summary["skipped"].append(r.name)
+        else:
+            payloads.append({"folder": str(folder), "user": user, "threads": threads})
+    bar = tqdm(total=len(payloads), disable=not progress, desc=f"{study.name}: user {user}", unit="run")
+    results = map(evaluate_run, payloads) if executor is None else _as_completed(executor, payloads, evaluate_run)
+    for result in results:
+        bar.update(1)
+        if result["status"] == "done":
+            summary["done"].append(result["name"])
+        else:
+            summary["failed"][result["name"]] = result["error"]
+    bar.close()
+    collect(root)
+    return summary
+
+
+def _as_completed(executor, payloads, function=None):
     from concurrent.futures import as_completed
 
-    futures = [executor.submit(train_run, p) for p in payloads]
+    futures = [executor.submit(function or train_run, p) for p in payloads]
     for future in as_completed(futures):
         yield future.result()
 
