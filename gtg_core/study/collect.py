@@ -75,6 +75,8 @@ def collect(root, *, write: bool = True, out=None):
                            date=prov.get("date"), torch=prov.get("torch"), gtg_core=prov.get("gtg_core"))
                 for key, value in (saved.get("resolved") or {}).items():
                     row[f"resolved_{key}"] = _flat(value)
+                if saved.get("learned_radius"):  # Eq. 6's learned constants (learn_radius)
+                    row.update(learned_a=saved["learned_radius"]["a"], learned_b=saved["learned_radius"]["b"])
                 if saved.get("test_metrics"):  # the held-out test split (selection used validation only)
                     row.update({f"test_{k}": v for k, v in saved["test_metrics"].items() if k != "convention"})
         elif (folder / "failed.json").exists():

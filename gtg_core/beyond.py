@@ -1,0 +1,208 @@
+"""Beyond the paper: the two questions of the book's last chapter, read from a study of the beyond-mini design
+(``studies/beyond-mini.yml``) with the intervals of :mod:`gtg_core.study.stats`.
+
+1. **A learned Eq. 6** (the paper's footnote 1). Stage ``eq6``: the plain heatmap, the adaptive heatmap with
+   the paper's fixed (a, b) and with (a, b) learned with the network (:mod:`gtg_core.guidance.learned`),
+   seeds paired. :func:`eq6_comparisons` answers "does learning help, hurt, or not matter";
+   :func:`learned_constants` gives a and b after every epoch.
+2. **Another user.** Stages ``deepedit`` and ``center``: the Table 3 settings trained with each user; every
+   model is evaluated by both (``gtg study evaluate --user``), so four (trained, evaluated) cells.
+   :func:`user_table` gives each signal's M1 (or any per-volume metric) with its interval per cell,
+   :func:`ranking_shift` whether the signal ranking changes between users (Kendall's tau with its interval,
+   and each pair of signals that swaps places), :func:`claims_by_user` the paper's Table 3 claims per cell.
+
+Nothing here trains or evaluates: it reads a collected study (:class:`gtg_core.study.StudyResults`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import paper
+from .study import stats
+
+EQ6_STAGE = "eq6"
+#: The encodings of stage eq6, as the book names them.
+HEATMAP, FIXED, LEARNED = "heatmap", "Eq. 6 fixed", "Eq. 6 learned"
+#: The questions of stage eq6: (A, B) pairs compared as A - B.
+EQ6_PAIRS = ((LEARNED, FIXED), (LEARNED, HEATMAP), (FIXED, HEATMAP))
+#: Which stage trained with which user.
+USER_STAGES = {"deepedit": "deepedit", "center": "center"}
+#: The paper's claims that concern Table 3's signals, checked per (trained, evaluated) user.
+TABLE3_CLAIMS = (paper.claim_disks_fastest, paper.claim_geodesic_least_consistent, paper.claim_adaptive_best)
+
+
+def encoding(rows) -> pd.Series:
+    """Each row's encoding: :data:`LEARNED` (adaptive heatmap, learn_radius), :data:`FIXED` (adaptive
+    heatmap), :data:`HEATMAP` (the plain heatmap), else the signal's name."""
+    learned = rows["learn_radius"].fillna(False).astype(bool) if "learn_radius" in rows else False
+    adaptive = rows["signal"] == "adaptive_heatmap"
+    out = rows["signal"].where(~adaptive & (rows["signal"] != "heatmap"), HEATMAP)
+    out = out.where(~adaptive, FIXED)
+    return out.where(~(adaptive & learned), LEARNED)
+
+
+def _stage_rows(results, stage):
+    rows = results.stage_rows(stage)
+    if rows is None or not len(rows):
+        raise ValueError(f"{results.source}: no finished runs of stage {stage!r} (a beyond-mini study?)")
+    return rows
+
+
+def eq6_settings(results, metrics=stats.VOLUME_METRICS) -> dict:
+    """Stage eq6's per-volume values grouped by :func:`encoding` (:class:`gtg_core.study.stats.Setting`)."""
+    rows = _stage_rows(results, EQ6_STAGE)
+    rows = rows.assign(encoding=encoding(rows))
+    return stats.volume_settings(stats.per_volume(results.traces), rows, "encoding", metrics)
+
+
+def eq6_comparisons(results, metric: str = "M1_final_dice", *, n_draws: int = stats.DEFAULT_DRAWS,
+                    seed: int = 0) -> pd.DataFrame:
+    """The pairs of :data:`EQ6_PAIRS` on ``metric``: :func:`gtg_core.study.stats.compare`'s difference
+    (A - B) with its 95 % interval and P(improvement), and ``answer``: "A higher" / "A lower" when the
+    interval excludes 0, else "no difference resolved"."""
+    settings = eq6_settings(results)
+    rows = []
+    for a, b in EQ6_PAIRS:
+        if a not in settings or b not in settings:
+            continue
+        r = stats.compare(settings, a, b, metric, n_draws=n_draws, seed=seed)
+        better = "lower" if metric in stats.LOWER_IS_BETTER else "higher"
+        worse = "higher" if better == "lower" else "lower"
+        r["answer"] = (f"{a} {better}" if r["low"] > 0 else f"{a} {worse}" if r["high"] < 0
+                       else "no difference resolved")
+        if metric in stats.LOWER_IS_BETTER:
+            r["answer"] = r["answer"].replace(f"{a} lower", f"{a} better").replace(f"{a} higher", f"{a} worse")
+        rows.append(r)
+    return pd.DataFrame(rows)
+
+
+def learned_constants(results) -> pd.DataFrame:
+    """a and b after every epoch of every run that learned them (histories.csv): run, seed, epoch,
+    radius_a, radius_b; the paper's (13, 0.15) as epoch -1, where training started."""
+    from .guidance import ADAPTIVE_A, ADAPTIVE_B
+
+    histories = results.histories
+    if histories is None or "radius_a" not in histories:
+        raise ValueError(f"{results.source}: no learned radius in histories.csv")
+    rows = histories.dropna(subset=["radius_a"])[["run", "epoch", "radius_a", "radius_b"]]
+    seeds = results.done.set_index("run")["seed"]
+    start = pd.DataFrame({"run": rows["run"].unique(), "epoch": -1, "radius_a": ADAPTIVE_A, "radius_b": ADAPTIVE_B})
+    out = pd.concat([start, rows], ignore_index=True).sort_values(["run", "epoch"], ignore_index=True)
+    return out.assign(seed=out["run"].map(seeds))
+
+
+# ---------------------------------------------------------------------------------------------- users
+
+
+def _user_volumes(results, evaluated: str):
+    return stats.per_volume(results.clicked_by(evaluated))
+
+
+def user_settings(results, trained: str, evaluated: str, metrics=stats.VOLUME_METRICS) -> dict:
+    """The Table 3 signals trained with ``trained`` (its stage, :data:`USER_STAGES`), clicked by
+    ``evaluated``: per-volume values by signal."""
+    rows = _stage_rows(results, USER_STAGES[trained])
+    return stats.volume_settings(_user_volumes(results, evaluated), rows, "signal", metrics)
+
+
+def user_table(results, metric: str = "M1_final_dice", *, n_draws: int = stats.DEFAULT_DRAWS,
+               seed: int = 0) -> pd.DataFrame:
+    """One row per (trained, evaluated, signal): ``metric``'s estimate, its 95 % interval (two-stage
+    bootstrap), the number of seeds and volumes, and the signal's rank in that cell (1 = best)."""
+    parts = []
+    for trained in USER_STAGES:
+        for evaluated in USER_STAGES:
+            settings = user_settings(results, trained, evaluated)
+            table = stats.interval(settings, metric, n_draws=n_draws, seed=seed).reset_index()
+            ascending = metric in stats.LOWER_IS_BETTER
+            table["rank"] = table["estimate"].rank(ascending=ascending, method="min").astype(int)
+            parts.append(table.rename(columns={"setting": "signal"}).assign(trained=trained, evaluated=evaluated))
+    out = pd.concat(parts, ignore_index=True)
+    return out[["trained", "evaluated", "signal", "estimate", "low", "high", "rank", "seeds", "volumes"]]
+
+
+def _kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b between two score vectors over the same items (ties in either vector count neither
+    way, and the denominator leaves them out; NaN when one vector is all ties)."""
+    i, j = np.triu_indices(len(x), 1)
+    sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    denominator = np.sqrt(np.count_nonzero(sx) * np.count_nonzero(sy))
+    return float(np.sum(sx * sy) / denominator) if denominator else float("nan")
+
+
+def ranking_shift(results, trained: str = "deepedit", users=("deepedit", "center"), metric: str = "M1_final_dice",
+                  *, n_draws: int = stats.DEFAULT_DRAWS, seed: int = 0) -> dict:
+    """Does the ranking of the signals trained with ``trained`` survive when ``users[1]`` clicks instead of
+    ``users[0]``? The same models on the same volumes, so both users' values enter one paired bootstrap
+    (one volume draw, one seed draw, shared by the two users).
+
+    Returns ``tau`` (Kendall's tau-b between the two rankings of the mean ``metric``) with its 95 % interval
+    (``tau_low``, ``tau_high``); ``pairs``: per pair of signals, A - B under each user with intervals and
+    ``swap`` ("resolved" when the two intervals exclude 0 on opposite sides, "unresolved" when the signs
+    differ but an interval holds 0, "no" otherwise); ``gain``: per signal, the second user's value minus the
+    first's, with its interval."""
+    first, second = users
+    settings = {}
+    for user in users:
+        for name, s in user_settings(results, trained, user).items():
+            settings[(name, user)] = s
+    signals = sorted({name for name, _ in settings}, key=lambda s: paper.SIGNAL_ORDER.index(s)
+                     if s in paper.SIGNAL_ORDER else len(paper.SIGNAL_ORDER))
+    keyed = {f"{name} | {user}": s for (name, user), s in settings.items()}
+    draws = stats.bootstrap(keyed, metric, n_draws=n_draws, seed=seed)
+    point = {k: float(np.nanmean(s.values[metric])) for k, s in keyed.items()}
+    sign = -1.0 if metric in stats.LOWER_IS_BETTER else 1.0
+
+    def column(user, frame):
+        return np.array([frame[f"{s} | {user}"] for s in signals], dtype=float)
+
+    tau = _kendall_tau(sign * column(first, point), sign * column(second, point))
+    taus = [_kendall_tau(sign * column(first, row), sign * column(second, row)) for row in draws.to_dict("records")]
+    tau_low, tau_high = stats._percentiles(np.array(taus), 0.95)
+    pairs = []
+    for i, a in enumerate(signals):
+        for b in signals[i + 1:]:
+            row = {"a": a, "b": b}
+            for user in users:
+                diff = draws[f"{a} | {user}"] - draws[f"{b} | {user}"]
+                lo, hi = stats._percentiles(diff.to_numpy(), 0.95)
+                row.update({f"{user}": point[f"{a} | {user}"] - point[f"{b} | {user}"],
+                            f"{user}_low": lo, f"{user}_high": hi})
+            opposite = np.sign(row[first]) != np.sign(row[second])
+            resolved = (row[f"{first}_low"] > 0 and row[f"{second}_high"] < 0) or (
+                row[f"{first}_high"] < 0 and row[f"{second}_low"] > 0)
+            row["swap"] = "resolved" if resolved else "unresolved" if opposite else "no"
+            pairs.append(row)
+    gain = []
+    for s in signals:
+        diff = draws[f"{s} | {second}"] - draws[f"{s} | {first}"]
+        lo, hi = stats._percentiles(diff.to_numpy(), 0.95)
+        gain.append({"signal": s, "gain": point[f"{s} | {second}"] - point[f"{s} | {first}"], "low": lo, "high": hi})
+    return {"trained": trained, "users": tuple(users), "metric": metric, "tau": tau, "tau_low": tau_low,
+            "tau_high": tau_high, "pairs": pd.DataFrame(pairs), "gain": pd.DataFrame(gain)}
+
+
+def rows_as_clicked_by(results, rows, user: str):
+    """``rows`` (a stage's finished runs) with their per-volume metrics (:data:`stats.VOLUME_METRICS`)
+    replaced by the means over the volumes of the evaluation by ``user`` (for a run's own user, the same
+    values as its metrics.json: :func:`gtg_core.study.stats.per_volume` reproduces them)."""
+    volumes = stats.per_volume(results.clicked_by(user))
+    runs = stats.trace_runs(rows)["run"]
+    means = volumes.groupby("run")[[m for m in stats.VOLUME_METRICS if m in volumes]].mean()
+    replaced = means.reindex(runs.to_numpy())
+    out = rows.copy()
+    for metric in replaced:
+        out[metric] = replaced[metric].to_numpy()
+    return out
+
+
+def claims_by_user(results, trained: str, evaluated: str, *, n_draws: int = stats.DEFAULT_DRAWS,
+                   seed: int = 0) -> list:
+    """The paper's Table 3 claims (:data:`TABLE3_CLAIMS`: disks fastest, geodesic signals least consistent,
+    the adaptive heatmap best) on the signals trained with ``trained``, clicked by ``evaluated``, with
+    verdicts from their intervals (:func:`gtg_core.paper.check_claims`'s rule)."""
+    rows = rows_as_clicked_by(results, _stage_rows(results, USER_STAGES[trained]), evaluated)
+    evidence = paper.Evidence(results.clicked_by(evaluated), n_draws, seed)
+    return [claim(rows, evidence=evidence) for claim in TABLE3_CLAIMS]

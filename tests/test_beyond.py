@@ -1,0 +1,106 @@
+"""Beyond the paper (gtg_core.beyond) on studies/beyond-quick.yml: the learned Eq. 6 against the fixed one,
+and the ranking under another user, each read with intervals."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gtg_core import beyond, paper, study
+from gtg_core.guidance import ADAPTIVE_A, ADAPTIVE_B
+
+STUDIES = Path(__file__).resolve().parent.parent / "studies"
+DRAWS = 300
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("beyond-quick")
+    spec = study.load_study(STUDIES / "beyond-quick.yml")
+    with pytest.warns(Warning):  # the tiny phantoms' SmallLabelWarning (and uniform Eq. 6 radii)
+        out = study.run(spec, root, progress=False)
+        assert not out["failed"]
+        for user in ("center", "deepedit"):
+            assert not study.evaluate_users(spec, root, user, progress=False)["failed"]
+    return root, study.load_results(root)
+
+
+def test_the_eq6_comparisons_are_the_paired_differences_of_the_runs(quick_results):
+    root, res = quick_results
+    table = beyond.eq6_comparisons(res, n_draws=DRAWS)
+    assert [tuple(p) for p in table[["a", "b"]].to_numpy()] == list(beyond.EQ6_PAIRS)
+    rows = res.stage_rows("eq6")
+    m1 = rows.assign(encoding=beyond.encoding(rows)).groupby("encoding")["M1_final_dice"].mean()
+    for _, r in table.iterrows():
+        assert r["difference"] == pytest.approx(m1[r["a"]] - m1[r["b"]], abs=1e-9)
+        assert r["low"] <= r["difference"] <= r["high"]
+        expected = ("higher" if r["low"] > 0 else "lower" if r["high"] < 0 else None)
+        assert r["answer"] == (f"{r['a']} {expected}" if expected else "no difference resolved")
+    assert set(beyond.encoding(rows)) == {beyond.HEATMAP, beyond.FIXED, beyond.LEARNED}
+
+
+def test_learned_constants_start_at_the_paper_and_end_at_the_saved_model(quick_results):
+    root, res = quick_results
+    constants = beyond.learned_constants(res)
+    learned_runs = res.done[res.done["learn_radius"].fillna(False).astype(bool)]["run"]
+    assert set(constants["run"]) == set(learned_runs) and len(learned_runs) == 2
+    start = constants[constants["epoch"] == -1]
+    assert (start["radius_a"] == ADAPTIVE_A).all() and (start["radius_b"] == ADAPTIVE_B).all()
+    for run in learned_runs:
+        saved = json.loads((root / run / "metrics.json").read_text())
+        last = constants[(constants["run"] == run) & (constants["epoch"] == saved["best_epoch"])]
+        assert last["radius_b"].item() == pytest.approx(saved["learned_radius"]["b"])
+        assert res.done.set_index("run").loc[run, "learned_b"] == pytest.approx(saved["learned_radius"]["b"])
+
+
+def test_the_user_table_reads_each_users_evaluation_of_the_same_models(quick_results):
+    root, res = quick_results
+    table = beyond.user_table(res, n_draws=DRAWS)
+    assert len(table) == 4 * 3 and set(table["trained"]) == set(table["evaluated"]) == {"deepedit", "center"}
+    deepedit_rows = res.stage_rows("deepedit")
+    own = table[(table["trained"] == "deepedit") & (table["evaluated"] == "deepedit")].set_index("signal")
+    m1 = deepedit_rows.groupby("signal")["M1_final_dice"].mean()
+    for signal, value in m1.items():
+        assert own.loc[signal, "estimate"] == pytest.approx(value, abs=1e-9)
+    other = table[(table["trained"] == "deepedit") & (table["evaluated"] == "center")].set_index("signal")
+    for signal, group in deepedit_rows.groupby("signal"):
+        values = [json.loads((root / (r.same_as if isinstance(r.same_as, str) else r.run) / "user-center" /
+                              "metrics.json").read_text())["metrics"]["M1_final_dice"] for r in group.itertuples()]
+        assert other.loc[signal, "estimate"] == pytest.approx(np.mean(values), abs=1e-9)
+    for _, cell in table.groupby(["trained", "evaluated"]):
+        assert sorted(cell["rank"]) == list(range(1, 4)) or cell["estimate"].duplicated().any()
+
+
+def test_a_user_compared_with_itself_keeps_every_place(quick_results):
+    root, res = quick_results
+    same = beyond.ranking_shift(res, users=("deepedit", "deepedit"), n_draws=DRAWS)
+    assert same["tau"] == 1.0 and same["tau_low"] == 1.0 and (same["pairs"]["swap"] == "no").all()
+    assert np.allclose(same["gain"][["gain", "low", "high"]].to_numpy(), 0.0)
+    other = beyond.ranking_shift(res, n_draws=DRAWS)
+    assert -1.0 <= other["tau_low"] <= other["tau"] <= other["tau_high"] <= 1.0
+    assert len(other["pairs"]) == 3 and set(other["pairs"]["swap"]) <= {"no", "unresolved", "resolved"}
+    flips = np.sign(other["pairs"]["deepedit"]) != np.sign(other["pairs"]["center"])
+    assert ((other["pairs"]["swap"] != "no") == flips).all()
+
+
+def test_kendall_tau_known_values():
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert beyond._kendall_tau(x, x) == 1.0
+    assert beyond._kendall_tau(x, -x) == -1.0
+    assert beyond._kendall_tau(x, np.array([2.0, 1.0, 3.0, 4.0])) == pytest.approx(4 / 6)
+    tied = np.array([1.0, 1.0, 3.0, 4.0])
+    assert beyond._kendall_tau(tied, tied) == 1.0  # tau-b: ties do not lower a perfect agreement
+    assert beyond._kendall_tau(x, np.array([1.0, 1.0, 2.0, 3.0])) == pytest.approx(5 / np.sqrt(6 * 5))
+
+
+def test_claims_per_user_agree_with_check_claims_for_the_runs_own_user(quick_results):
+    root, res = quick_results
+    mine = {v.claim: v for v in beyond.claims_by_user(res, "deepedit", "deepedit", n_draws=DRAWS)}
+    rows = res.stage_rows("deepedit")
+    theirs = {v.claim: v for v in paper.check_claims(rows, traces=res.traces, n_draws=DRAWS)}
+    for claim in ("disks_fastest", "adaptive_best"):
+        assert mine[claim].verdict == theirs[claim].verdict
+        assert mine[claim].margin == pytest.approx(theirs[claim].margin)
+    center = {v.claim: v for v in beyond.claims_by_user(res, "deepedit", "center", n_draws=DRAWS)}
+    assert center["adaptive_best"].margin != pytest.approx(mine["adaptive_best"].margin)
