@@ -100,6 +100,17 @@ def _user_volumes(results, evaluated: str):
     return stats.per_volume(results.clicked_by(evaluated))
 
 
+def trained_users(results) -> list:
+    """The users of :data:`USER_STAGES` whose stage has finished runs (a study still running, or one that
+    came back in parts, may lack one)."""
+    out = []
+    for user, stage in USER_STAGES.items():
+        rows = results.stage_rows(stage)
+        if rows is not None and len(rows):
+            out.append(user)
+    return out
+
+
 def user_settings(results, trained: str, evaluated: str, metrics=stats.VOLUME_METRICS) -> dict:
     """The Table 3 signals trained with ``trained`` (its stage, :data:`USER_STAGES`), clicked by
     ``evaluated``: per-volume values by signal."""
@@ -109,10 +120,11 @@ def user_settings(results, trained: str, evaluated: str, metrics=stats.VOLUME_ME
 
 def user_table(results, metric: str = "M1_final_dice", *, n_draws: int = stats.DEFAULT_DRAWS,
                seed: int = 0) -> pd.DataFrame:
-    """One row per (trained, evaluated, signal): ``metric``'s estimate, its 95 % interval (two-stage
-    bootstrap), the number of seeds and volumes, and the signal's rank in that cell (1 = best)."""
+    """One row per (trained, evaluated, signal) of the :func:`trained_users` and every user they were
+    evaluated by: ``metric``'s estimate, its 95 % interval (two-stage bootstrap), the number of seeds and
+    volumes, and the signal's rank in that cell (1 = best)."""
     parts = []
-    for trained in USER_STAGES:
+    for trained in trained_users(results):
         for evaluated in USER_STAGES:
             settings = user_settings(results, trained, evaluated)
             table = stats.interval(settings, metric, n_draws=n_draws, seed=seed).reset_index()
@@ -121,6 +133,22 @@ def user_table(results, metric: str = "M1_final_dice", *, n_draws: int = stats.D
             parts.append(table.rename(columns={"setting": "signal"}).assign(trained=trained, evaluated=evaluated))
     out = pd.concat(parts, ignore_index=True)
     return out[["trained", "evaluated", "signal", "estimate", "low", "high", "rank", "seeds", "volumes"]]
+
+
+def cell_name(trained: str, evaluated: str) -> str:
+    """A (trained, evaluated) cell's short name: ``"deepedit → center"`` (trained with, clicked by)."""
+    return f"{trained} → {evaluated}"
+
+
+def user_table_wide(table, *, scale: float = 100.0):
+    """:func:`user_table` as the book shows it: signals (rows) by cells (:func:`cell_name`), each
+    "estimate [low, high]" times ``scale`` (Dice points by default)."""
+    text = [f"{scale * e:.1f} [{scale * lo:.1f}, {scale * hi:.1f}]"
+            for e, lo, hi in zip(table["estimate"], table["low"], table["high"])]
+    cells = [cell_name(t, e) for t, e in zip(table["trained"], table["evaluated"])]
+    wide = table.assign(cell=cells, value=text).pivot(index="signal", columns="cell", values="value")
+    order = [s for s in paper.SIGNAL_ORDER if s in wide.index]
+    return wide.loc[order + [s for s in wide.index if s not in order], list(dict.fromkeys(cells))]
 
 
 def _kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
@@ -206,3 +234,46 @@ def claims_by_user(results, trained: str, evaluated: str, *, n_draws: int = stat
     rows = rows_as_clicked_by(results, _stage_rows(results, USER_STAGES[trained]), evaluated)
     evidence = paper.Evidence(results.clicked_by(evaluated), n_draws, seed)
     return [claim(rows, evidence=evidence) for claim in TABLE3_CLAIMS]
+
+
+def claims_table(results, *, n_draws: int = stats.DEFAULT_DRAWS, seed: int = 0) -> pd.DataFrame:
+    """The Table 3 claims (rows) in every (trained, evaluated) cell (columns :func:`cell_name`): "verdict
+    margin [95 % CI]"."""
+    columns = {}
+    for trained in trained_users(results):
+        for evaluated in USER_STAGES:
+            verdicts = claims_by_user(results, trained, evaluated, n_draws=n_draws, seed=seed)
+            columns[cell_name(trained, evaluated)] = {
+                v.claim: v.verdict + ("" if v.interval is None else
+                                      f" {paper._compact(v.margin)} [{paper._compact(v.interval[0])}, "
+                                      f"{paper._compact(v.interval[1])}]") for v in verdicts}
+    return pd.DataFrame(columns)
+
+
+def eq6_text(table, *, scale: float = 100.0) -> str:
+    """:func:`eq6_comparisons` in sentences: each difference in Dice points with its interval and answer."""
+    return " ".join(f"{r.a} against {r.b}: {scale * r.difference:+.1f} points [{scale * r.low:+.1f}, "
+                    f"{scale * r.high:+.1f}], {r.answer}." for r in table.itertuples())
+
+
+def shift_text(shift) -> str:
+    """:func:`ranking_shift` in two sentences: tau-b with its interval, and the pairs that swap places."""
+    first, second = shift["users"]
+    pairs = shift["pairs"]
+    swapped = pairs[pairs["swap"] != "no"]
+    resolved = swapped[swapped["swap"] == "resolved"]
+    listing = ", ".join(f"{r.a} / {r.b}" for r in swapped.itertuples()) or "none"
+    return (f"Models trained with the {shift['trained']} user, clicked by the {second} user instead of the "
+            f"{first} user: Kendall's tau-b between the two rankings {shift['tau']:.2f} "
+            f"[{shift['tau_low']:.2f}, {shift['tau_high']:.2f}] (1: the same order). Pairs whose order flips: "
+            f"{listing}; of these, resolved by both intervals: {len(resolved)}.")
+
+
+def learned_mean(results) -> dict:
+    """The learned Eq. 6 constants of the finished runs, averaged over their seeds: ``{"a", "b", "runs"}``
+    (each run's values are its best model's, as metrics.json records them)."""
+    done = results.done
+    if "learned_a" not in done or done["learned_a"].isna().all():
+        raise ValueError(f"{results.source}: no run learned Eq. 6 (no learned_a in results.csv)")
+    rows = done.dropna(subset=["learned_a"])
+    return {"a": float(rows["learned_a"].mean()), "b": float(rows["learned_b"].mean()), "runs": int(len(rows))}

@@ -747,3 +747,57 @@ def power_figure(components: dict, *, differences=None, volumes=(12, 25, 50, 100
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------------------- beyond the paper
+
+
+def learned_constants_figure(constants, *, paper=(13.0, 0.15)):
+    """a and b of the learned Eq. 6 over training (:func:`gtg_core.beyond.learned_constants`: one line per
+    seed, epoch -1 the start), the paper's fixed values dashed. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 2.8))
+    for ax, column, value, name in zip(axes, ("radius_a", "radius_b"), paper, ("a (voxels)", "b")):
+        for seed, group in constants.groupby("seed"):
+            ax.plot(group["epoch"], group[column], marker="o", label=f"seed {seed}")
+        ax.axhline(value, color="grey", linestyle="--", linewidth=1, label="the paper's")
+        ax.set_xlabel("epoch (-1: start)", fontsize=8)
+        ax.set_ylabel(name, fontsize=8)
+        ax.set_xticks(sorted(constants["epoch"].unique()))
+        ax.tick_params(labelsize=8)
+    axes[0].legend(fontsize=7, frameon=False)
+    fig.suptitle("Eq. 6's constants learned with the network", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+USER_MARKERS = {"deepedit": "o", "center": "s"}
+
+
+def user_interval_figure(table, *, metric: str = "M1 (final Dice)"):
+    """Each signal's estimate with its 95 % interval in every (trained, evaluated) cell of
+    :func:`gtg_core.beyond.user_table`: colour = the user who clicked in the evaluation, marker = the user
+    the model was trained with (filled: the same user). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    signals = list(dict.fromkeys(table["signal"]))
+    cells = list(dict.fromkeys(zip(table["trained"], table["evaluated"])))
+    colours = {user: f"C{i}" for i, user in enumerate(dict.fromkeys(table["evaluated"]))}
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.2))
+    width = 0.7 / max(len(cells), 1)
+    for k, (trained, evaluated) in enumerate(cells):
+        part = table[(table["trained"] == trained) & (table["evaluated"] == evaluated)].set_index("signal")
+        xs = [i - 0.35 + width * (k + 0.5) for i, s in enumerate(signals) if s in part.index]
+        rows = part.loc[[s for s in signals if s in part.index]]
+        colour = colours[evaluated]
+        ax.errorbar(xs, rows["estimate"], yerr=[rows["estimate"] - rows["low"], rows["high"] - rows["estimate"]],
+                    fmt=USER_MARKERS.get(trained, "D"), color=colour, capsize=2, markersize=5,
+                    markerfacecolor=colour if trained == evaluated else "white",
+                    label=f"trained: {trained}, clicked by: {evaluated}")
+    ax.set_xticks(range(len(signals)), signals, fontsize=8)
+    ax.set_ylabel(metric, fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, frameon=False, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout()
+    return fig

@@ -16,7 +16,7 @@ NOTEBOOKS = book.notebooks(ROOT)
 
 def test_every_chapter_is_a_notebook_in_the_toc():
     assert [p.stem for p in NOTEBOOKS] == ["intro", "data", "guidance", "adaptive", "users_metrics", "training",
-                                           "study", "signals_compared", "paper_vs_code"]
+                                           "study", "signals_compared", "paper_vs_code", "beyond"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -38,7 +38,7 @@ from . import paper, reference
 from ._common import percentile
 from .learned import LearnedRadius
 from .adaptive import (ADAPTIVE_A, ADAPTIVE_B, REFERENCE_ADAPTIVE_TABLES, UniformRadiiWarning,
-                       adaptive_sigmas, adaptive_table_for_profile, eq6_sigma, reference_adaptive_sigmas_from_map,
+                       adaptive_means, adaptive_sigmas, adaptive_table_for_profile, eq6_sigma, reference_adaptive_sigmas_from_map,
                        reference_lookup_sigma)
 
 SIGNALS = ("disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap")
@@ -56,7 +56,7 @@ _OPTIONS = {"paper": paper.OPTIONS, "reference_code": reference.OPTIONS,
 
 __all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius", "PAPER_SETTINGS",
            "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "SIGNALS", "UniformRadiiWarning", "VARIANTS",
-           "adaptive_sigmas", "adaptive_table_for_profile", "compute", "eq6_sigma", "percentile",
+           "adaptive_means", "adaptive_sigmas", "adaptive_table_for_profile", "compute", "eq6_sigma", "percentile",
            "reference_adaptive_sigmas_from_map", "reference_lookup_sigma"]
 
 #: Optimal settings per dataset and signal: the paper's Table 3, and the authors' run scripts where they

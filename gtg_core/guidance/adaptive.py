@@ -99,6 +99,18 @@ def adaptive_sigmas(image, clicks, *, a: float = ADAPTIVE_A, b: float = ADAPTIVE
                             intensity_scale=check_intensity_scale(intensity_scale), host=host, local=local)
 
 
+def adaptive_means(image, clicks, *, spacing=(1.0, 1.0, 1.0), lamb: float = 1.0, iterations: int = 2,
+                   intensity_scale: float = 1.0, local: bool = True) -> torch.Tensor:
+    """x_i of Eq. 6 for every click: the mean GDT to all the clicks over the 3 x 3 in-plane neighbourhood
+    of click i, on ``image * intensity_scale`` ((N,) float tensor on the image's device; the arguments as
+    in :func:`adaptive_sigmas`, whose radii are ``eq6_sigma(adaptive_means(...), a, b)``). What the
+    learned Eq. 6 (:mod:`.learned`) maps to a radius with its own a and b."""
+    image = as_volume(image)
+    clicks, host = as_clicks(clicks, image.shape, image.device)
+    return _adaptive_means(image, clicks, spacing=spacing, lamb=lamb, iterations=iterations,
+                           intensity_scale=check_intensity_scale(intensity_scale), host=host, local=local)
+
+
 def check_intensity_scale(value) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise ValueError(f"intensity_scale must be a positive number, got {value!r}")
