@@ -100,13 +100,20 @@ def _user_volumes(results, evaluated: str):
     return stats.per_volume(results.clicked_by(evaluated))
 
 
+def stage_progress(results, stage: str) -> tuple[int, int]:
+    """(finished, planned) runs of ``stage``, shared runs included."""
+    planned = [r for r in results.planned[0] if r.stage == stage]
+    rows = results.stage_rows(stage)
+    return (0 if rows is None else len(rows)), len(planned)
+
+
 def trained_users(results) -> list:
-    """The users of :data:`USER_STAGES` whose stage has finished runs (a study still running, or one that
-    came back in parts, may lack one)."""
+    """The users of :data:`USER_STAGES` whose stage has every planned run finished: a study still running,
+    or one committed in parts, is read only where a stage is whole (a ranking of some signals is none)."""
     out = []
     for user, stage in USER_STAGES.items():
-        rows = results.stage_rows(stage)
-        if rows is not None and len(rows):
+        done, planned = stage_progress(results, stage)
+        if planned and done == planned:
             out.append(user)
     return out
 
@@ -277,3 +284,16 @@ def learned_mean(results) -> dict:
         raise ValueError(f"{results.source}: no run learned Eq. 6 (no learned_a in results.csv)")
     rows = done.dropna(subset=["learned_a"])
     return {"a": float(rows["learned_a"].mean()), "b": float(rows["learned_b"].mean()), "runs": int(len(rows))}
+
+
+def progress_text(results) -> str:
+    """Which stages this reading can use: "eq6 9 of 9 runs, deepedit 12 of 12, center 0 of 12", and the
+    stages left out because they are not whole."""
+    stages = [EQ6_STAGE] + list(USER_STAGES.values())
+    counts = {s: stage_progress(results, s) for s in stages}
+    text = ", ".join(f"{s} {d} of {p} runs" for s, (d, p) in counts.items())
+    missing = [s for s, (d, p) in counts.items() if d < p]
+    if missing:
+        text += (f"; not read until whole: {', '.join(missing)} (a ranking of some signals is none; the "
+                 "study folder's README says what is left to run)")
+    return f"Finished: {text}."

@@ -643,7 +643,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     if test_set:
         test = _write_results(run_dir / "test", evaluate_volumes(model, test_set, cfg, amp=amp), cfg, device,
                               time.perf_counter() - started, extra={"evaluated_on": "test split",
-                                                                     "test_cases": [v.id for v in test_set]})
+                                                                     "test_cases": [v.id for v in test_set],
+                                                                     **extra})
         extra.update({"test_metrics": test["metrics"], "test_cases": [v.id for v in test_set]})
     if REUSE_LAST_VALIDATION and last_validation is not None and last_validation[0] == state["epoch"]:
         trace = last_validation[1]  # the best model is the one just validated: the same clicks, the same trace

@@ -104,3 +104,18 @@ def test_claims_per_user_agree_with_check_claims_for_the_runs_own_user(quick_res
         assert mine[claim].margin == pytest.approx(theirs[claim].margin)
     center = {v.claim: v for v in beyond.claims_by_user(res, "deepedit", "center", n_draws=DRAWS)}
     assert center["adaptive_best"].margin != pytest.approx(mine["adaptive_best"].margin)
+
+
+def test_a_stage_is_read_only_when_whole(quick_results):
+    import dataclasses
+
+    root, res = quick_results
+    assert beyond.trained_users(res) == ["deepedit", "center"]
+    assert beyond.stage_progress(res, "center") == (6, 6)
+    dropped = res.results["run"] == "center/disk-s1-t0-concat-p100-seed1-usercenter"
+    assert dropped.sum() == 1
+    partial = dataclasses.replace(res, results=res.results[~dropped], _by_user={})
+    assert beyond.stage_progress(partial, "center") == (5, 6)
+    assert beyond.trained_users(partial) == ["deepedit"]
+    assert set(beyond.user_table(partial, n_draws=50)["trained"]) == {"deepedit"}
+    assert "center 5 of 6 runs; not read until whole: center" in beyond.progress_text(partial)

@@ -155,3 +155,20 @@ def test_a_and_b_learn_are_recorded_and_restored_on_resume(tmp_path):
     res = train.evaluate(straight)
     assert res["learned_radius"]["b"] == pytest.approx(out["learned_radius"]["b"])
     assert res["metrics"]["M1_final_dice"] == pytest.approx(out["metrics"]["M1_final_dice"])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cpu_and_cuda_agree_on_the_learned_map_and_its_gradient():
+    gen = torch.Generator().manual_seed(1)
+    image = torch.rand((24, 24, 12), generator=gen) * 3.0
+    maps, grads = [], []
+    for device in ("cpu", "cuda"):
+        radius = learned.LearnedRadius().to(device)
+        g = guidance.compute("adaptive_heatmap", image.to(device), CLICKS.to(device), sigma=0, radius=radius)
+        assert g.device.type == device  # the map stays on its input's device
+        g.sum().backward()
+        maps.append(g.detach().cpu())
+        grads.append(float(radius.raw_b.grad))
+    assert torch.allclose(maps[0], maps[1], atol=1e-5)
+    assert grads[0] == pytest.approx(grads[1], rel=1e-3)

@@ -58,7 +58,7 @@ def test_a_study_without_a_study_file_has_no_stage_rows(tmp_path):
     assert len(res.table3_rows()) == 61  # every finished row: paper.table3_comparison picks best settings
 
 
-@pytest.mark.parametrize("name", ["phantom-mini", "table3-pet-cpu", "phantom-mini-pilot-h200"])
+@pytest.mark.parametrize("name", ["phantom-mini", "table3-pet-cpu", "phantom-mini-pilot-h200", "beyond-mini"])
 def test_every_committed_study_has_provenance_and_its_study_file(name):
     res = study.load_results(RESULTS / name)
     assert res.study is not None and res.provenance.get("git_commits")
@@ -129,3 +129,35 @@ def test_best_of_choices_report_the_near_ties_and_the_rule_that_broke_them():
     for _, row in choices[choices["stage"] == "table3"].iterrows():
         sigma = float(row["chosen"].split(",")[0].split()[1])
         assert (stage.loc[stage["signal"] == row["group"], "sigma"] == sigma).all()
+
+
+BEYOND_MINI = RESULTS / "beyond-mini"
+
+
+def test_beyond_mini_recollected_from_its_run_folders_is_the_committed_table(tmp_path):
+    with tarfile.open(BEYOND_MINI / "runs.tar.gz") as archive:
+        archive.extractall(tmp_path / "runs", filter="data")
+    study.collect(tmp_path / "runs", out=tmp_path / "tables")
+    for name in ("results.csv", "histories.csv", "traces.csv", "user_traces.csv"):
+        assert (tmp_path / "tables" / name).read_bytes() == (BEYOND_MINI / name).read_bytes(), name
+
+
+def test_beyond_mini_is_its_study_file_as_run_with_every_model_clicked_by_both_users():
+    res = study.load_results(BEYOND_MINI)
+    assert (BEYOND_MINI / "study.yml").read_text() == (RESULTS.parent / "beyond-mini.yml").read_text()
+    runs, pending = study.plan(res.study, results=res.results)
+    assert not pending and len(runs) == 33 and sum(r.same_as is not None for r in runs) == 4
+    done = res.done
+    assert set(done["device"]) == {"cpu (x86_64)"} and set(done["cpu_conv"]) == {"onednn"}
+    for stage in ("eq6", "deepedit"):  # the stages every reading of the chapter needs
+        assert len(res.stage_rows(stage)) == {"eq6": 9, "deepedit": 12}[stage]
+    # every finished run is clicked by the user it was not trained with (user_traces.csv)
+    other = res.user_traces.groupby("run")["eval_user"].first()
+    for row in done.itertuples():
+        assert other[row.run] == ("deepedit" if row.user == "center" else "center")
+    # the learned constants: recorded per epoch, the best epoch's in results.csv, inside their bounds
+    learned = done[done["learn_radius"].fillna(False).astype(bool)]
+    assert len(learned) == 3 and learned["learned_b"].between(0, 5).all()
+    best = res.histories.merge(learned[["run", "best_epoch"]], left_on=["run", "epoch"],
+                               right_on=["run", "best_epoch"])
+    assert sorted(best["radius_b"]) == pytest.approx(sorted(learned["learned_b"]))

@@ -32,6 +32,10 @@ progress); one that raised leaves ``failed.json`` and is retried by the next :fu
 keeps two executors that share a folder from training the same run. Phantom data is written once, by
 :func:`run`, before any worker starts.
 
+Another user: :func:`evaluate_users` evaluates every done run's saved model with another simulated user
+(``<run>/user-<user>/``, nothing trained; collected into ``user_traces.csv``), for questions such as whether
+a ranking survives the center-of-error user of today's benchmarks (:mod:`gtg_core.beyond`).
+
 Executors: any :class:`concurrent.futures.Executor` (a process pool, Dask's ``client.get_executor()``,
 submitit's or dask-jobqueue's); None runs in this process. :func:`make_executor` builds the command line's
 ``local[:N]`` and ``dask[:ADDRESS]``. Nothing here schedules, queues or opens sockets itself.
