@@ -277,13 +277,15 @@ def shift_text(shift) -> str:
 
 
 def learned_mean(results) -> dict:
-    """The learned Eq. 6 constants of the finished runs, averaged over their seeds: ``{"a", "b", "runs"}``
-    (each run's values are its best model's, as metrics.json records them)."""
+    """The learned Eq. 6 constants of the finished runs, averaged over their seeds: ``{"a", "b", "runs"}``,
+    and each run's (``a_values``, ``b_values``, by seed); a run's values are its best model's, as metrics.json
+    records them."""
     done = results.done
     if "learned_a" not in done or done["learned_a"].isna().all():
         raise ValueError(f"{results.source}: no run learned Eq. 6 (no learned_a in results.csv)")
-    rows = done.dropna(subset=["learned_a"])
-    return {"a": float(rows["learned_a"].mean()), "b": float(rows["learned_b"].mean()), "runs": int(len(rows))}
+    rows = done.dropna(subset=["learned_a"]).sort_values("seed")
+    return {"a": float(rows["learned_a"].mean()), "b": float(rows["learned_b"].mean()), "runs": int(len(rows)),
+            "a_values": rows["learned_a"].tolist(), "b_values": rows["learned_b"].tolist()}
 
 
 def progress_text(results) -> str:
@@ -297,3 +299,30 @@ def progress_text(results) -> str:
         text += (f"; not read until whole: {', '.join(missing)} (a ranking of some signals is none; the "
                  "study folder's README says what is left to run)")
     return f"Finished: {text}."
+
+
+def ranking_facts(users, shift) -> dict:
+    """Short facts for the text: the spread of the signals' estimates in the cell where the models' own user
+    clicked (``own_spread``, points), how many pairs that user's intervals resolve (``own_resolved``), how
+    many pairs swap with the other user (``swapped``) and how many swaps are resolved (``swaps_resolved``),
+    each "k of n" over the pairs of :func:`ranking_shift`."""
+    trained, (first, _) = shift["trained"], shift["users"]
+    own = users[(users["trained"] == trained) & (users["evaluated"] == first)]
+    pairs = shift["pairs"]
+    n = len(pairs)
+    resolved = int(((pairs[f"{first}_low"] > 0) | (pairs[f"{first}_high"] < 0)).sum())
+    return {"own_spread": f"{100 * (own['estimate'].max() - own['estimate'].min()):.1f}",
+            "own_resolved": f"{resolved} of {n}", "swapped": f"{int((pairs['swap'] != 'no').sum())} of {n}",
+            "swaps_resolved": f"{int((pairs['swap'] == 'resolved').sum())} of {n}"}
+
+
+def claims_change_text(table) -> str:
+    """Whether a claim's verdict differs between the cells of :func:`claims_table`, in one sentence."""
+    words = (paper.FAILS, paper.HOLDS, paper.INCONCLUSIVE, paper.NOT_MEASURED)  # "does not hold" first
+
+    def verdict(text):
+        return next(w for w in words if text.startswith(w))
+    changed = [claim for claim, row in table.iterrows() if len({verdict(v) for v in row}) > 1]
+    if not changed:
+        return "No verdict changes with the user who clicks."
+    return f"Verdicts that change with the user: {', '.join(changed)}."
