@@ -8,7 +8,7 @@
 2. **Another user.** Stages ``deepedit`` and ``center``: the Table 3 settings trained with each user; every
    model is evaluated by both (``gtg study evaluate --user``), so four (trained, evaluated) cells.
    :func:`user_table` gives each signal's M1 (or any per-volume metric) with its interval per cell,
-   :func:`ranking_shift` whether the signal ranking changes between users (Kendall's tau with its interval,
+   :func:`ranking_shift` whether the signal ranking changes between users (Kendall's tau-b with its interval,
    and each pair of signals that swaps places), :func:`claims_by_user` the paper's Table 3 claims per cell.
 
 Nothing here trains or evaluates: it reads a collected study (:class:`gtg_core.study.StudyResults`).
@@ -61,19 +61,18 @@ def eq6_comparisons(results, metric: str = "M1_final_dice", *, n_draws: int = st
                     seed: int = 0) -> pd.DataFrame:
     """The pairs of :data:`EQ6_PAIRS` on ``metric``: :func:`gtg_core.study.stats.compare`'s difference
     (A - B) with its 95 % interval and P(improvement), and ``answer``: "A higher" / "A lower" when the
-    interval excludes 0, else "no difference resolved"."""
+    interval excludes 0 (with "(better)" / "(worse)" for a metric where lower is better, such as NoC and
+    M3), else "no difference resolved"."""
     settings = eq6_settings(results)
     rows = []
     for a, b in EQ6_PAIRS:
         if a not in settings or b not in settings:
             continue
         r = stats.compare(settings, a, b, metric, n_draws=n_draws, seed=seed)
-        better = "lower" if metric in stats.LOWER_IS_BETTER else "higher"
-        worse = "higher" if better == "lower" else "lower"
-        r["answer"] = (f"{a} {better}" if r["low"] > 0 else f"{a} {worse}" if r["high"] < 0
-                       else "no difference resolved")
-        if metric in stats.LOWER_IS_BETTER:
-            r["answer"] = r["answer"].replace(f"{a} lower", f"{a} better").replace(f"{a} higher", f"{a} worse")
+        direction = "higher" if r["low"] > 0 else "lower" if r["high"] < 0 else None
+        r["answer"] = "no difference resolved" if direction is None else f"{a} {direction}"
+        if direction and metric in stats.LOWER_IS_BETTER:  # a count of clicks or a time: lower is better
+            r["answer"] += " (worse)" if direction == "higher" else " (better)"
         rows.append(r)
     return pd.DataFrame(rows)
 

@@ -38,6 +38,14 @@ def test_the_eq6_comparisons_are_the_paired_differences_of_the_runs(quick_result
         expected = ("higher" if r["low"] > 0 else "lower" if r["high"] < 0 else None)
         assert r["answer"] == (f"{r['a']} {expected}" if expected else "no difference resolved")
     assert set(beyond.encoding(rows)) == {beyond.HEATMAP, beyond.FIXED, beyond.LEARNED}
+    steps = beyond.eq6_comparisons(res, "M3_step_time_s", n_draws=DRAWS)  # lower is better
+    for _, r in steps.iterrows():
+        if r["low"] > 0:
+            assert r["answer"] == f"{r['a']} higher (worse)"
+        elif r["high"] < 0:
+            assert r["answer"] == f"{r['a']} lower (better)"
+        else:
+            assert r["answer"] == "no difference resolved"
 
 
 def test_learned_constants_start_at_the_paper_and_end_at_the_saved_model(quick_results):
