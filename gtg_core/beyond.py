@@ -38,9 +38,9 @@ def encoding(rows) -> pd.Series:
     heatmap), :data:`HEATMAP` (the plain heatmap), else the signal's name."""
     learned = rows["learn_radius"].fillna(False).astype(bool) if "learn_radius" in rows else False
     adaptive = rows["signal"] == "adaptive_heatmap"
-    out = rows["signal"].where(~adaptive & (rows["signal"] != "heatmap"), HEATMAP)
-    out = out.where(~adaptive, FIXED)
-    return out.where(~(adaptive & learned), LEARNED)
+    named = np.select([adaptive & learned, adaptive, rows["signal"] == "heatmap"], [LEARNED, FIXED, HEATMAP],
+                      default=rows["signal"].astype(object))
+    return pd.Series(named, index=rows.index)
 
 
 def _stage_rows(results, stage):

@@ -36,10 +36,10 @@ from .. import distance
 from .._checks import as_clicks, as_spacing, as_volume, check_choice, check_finite, check_sigma, check_theta
 from . import paper, reference
 from ._common import percentile
-from .learned import LearnedRadius
 from .adaptive import (ADAPTIVE_A, ADAPTIVE_B, REFERENCE_ADAPTIVE_TABLES, UniformRadiiWarning,
-                       adaptive_means, adaptive_sigmas, adaptive_table_for_profile, eq6_sigma, reference_adaptive_sigmas_from_map,
-                       reference_lookup_sigma)
+                       adaptive_means, adaptive_sigmas, adaptive_table_for_profile, eq6_sigma,
+                       reference_adaptive_sigmas_from_map, reference_lookup_sigma)
+from .learned import LearnedRadius
 
 SIGNALS = ("disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap")
 VARIANTS = ("paper", "reference_code", "reference_code_head")

@@ -128,8 +128,6 @@ def run(study: Study, root, executor=None, *, threads: int | None = None, progre
     Returns ``{"done": [...], "failed": {name: error}, "skipped": [...], "pending": [...]}``; failures do
     not stop the other runs.
     """
-    from tqdm.auto import tqdm
-
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     _write_study_copy(study, root)
@@ -144,20 +142,26 @@ def run(study: Study, root, executor=None, *, threads: int | None = None, progre
         attempted.update(r.name for r in todo)
         prepare_data(todo)
         payloads = [{"config": r.config, "threads": threads} for r in todo]
-        bar = tqdm(total=len(payloads), disable=not progress, desc=study.name, unit="run")
-        results = map(train_run, payloads) if executor is None else _as_completed(executor, payloads)
-        for result in results:
-            bar.update(1)
-            bar.set_postfix_str(result["name"][-40:])
-            if result["status"] == "done":
-                summary["done"].append(result["name"])
-            elif result["status"] == "failed":
-                summary["failed"][result["name"]] = result["error"]
-            else:
-                summary["skipped"].append(result["name"])
-        bar.close()
+        _gather(train_run, payloads, executor, summary, desc=study.name, progress=progress)
     collect(root)
     return summary
+
+
+def _gather(function, payloads, executor, summary: dict, *, desc: str, progress: bool) -> None:
+    """Run ``function`` on every payload (in this process, or on ``executor`` as they complete) and file each
+    result's name under its status in ``summary``: done, failed (with its error) or skipped."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(payloads), disable=not progress, desc=desc, unit="run")
+    results = map(function, payloads) if executor is None else _as_completed(executor, payloads, function)
+    for result in results:
+        bar.update(1)
+        bar.set_postfix_str(result["name"][-40:])
+        if result["status"] == "failed":
+            summary["failed"][result["name"]] = result["error"]
+        else:
+            summary[result["status"]].append(result["name"])
+    bar.close()
 
 
 def evaluate_run(payload: dict) -> dict:
@@ -186,8 +190,6 @@ def evaluate_users(study: Study, root, user: str, executor=None, *, threads: int
     and is left alone; a run already evaluated is skipped (resumes); a done run without its model (a
     study folder that came back without models) is reported as failed, to be trained again. Collects the
     folder at the end (``user_traces.csv``). Returns ``{"done", "failed", "skipped"}`` as :func:`run`."""
-    from tqdm.auto import tqdm
-
     from .. import clicks
 
     check_choice(user, clicks.USERS, "user")
@@ -205,23 +207,15 @@ def evaluate_users(study: Study, root, user: str, executor=None, *, threads: int
             summary["skipped"].append(r.name)
         else:
             payloads.append({"folder": str(folder), "user": user, "threads": threads})
-    bar = tqdm(total=len(payloads), disable=not progress, desc=f"{study.name}: user {user}", unit="run")
-    results = map(evaluate_run, payloads) if executor is None else _as_completed(executor, payloads, evaluate_run)
-    for result in results:
-        bar.update(1)
-        if result["status"] == "done":
-            summary["done"].append(result["name"])
-        else:
-            summary["failed"][result["name"]] = result["error"]
-    bar.close()
+    _gather(evaluate_run, payloads, executor, summary, desc=f"{study.name}: user {user}", progress=progress)
     collect(root)
     return summary
 
 
-def _as_completed(executor, payloads, function=None):
+def _as_completed(executor, payloads, function):
     from concurrent.futures import as_completed
 
-    futures = [executor.submit(function or train_run, p) for p in payloads]
+    futures = [executor.submit(function, p) for p in payloads]
     for future in as_completed(futures):
         yield future.result()
 
