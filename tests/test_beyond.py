@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gtg_core import beyond, paper, study
@@ -127,3 +128,36 @@ def test_a_stage_is_read_only_when_whole(quick_results):
     assert beyond.trained_users(partial) == ["deepedit"]
     assert set(beyond.user_table(partial, n_draws=50)["trained"]) == {"deepedit"}
     assert "center 5 of 6 runs; not read until whole: center" in beyond.progress_text(partial)
+
+
+def test_the_texts_and_tables_of_the_chapter_say_what_the_numbers_say(quick_results):
+    root, res = quick_results
+    users = beyond.user_table(res, n_draws=DRAWS)
+    wide = beyond.user_table_wide(users)
+    assert list(wide.columns) == [beyond.cell_name(t, e) for t in ("deepedit", "center")
+                                  for e in ("deepedit", "center")]
+    own = users[(users["trained"] == "deepedit") & (users["evaluated"] == "deepedit")].set_index("signal")
+    assert wide.loc["disk", "deepedit → deepedit"].startswith(f"{100 * own.loc['disk', 'estimate']:.1f} [")
+    shift = beyond.ranking_shift(res, n_draws=DRAWS)
+    facts = beyond.ranking_facts(users, shift)
+    assert facts["own_spread"] == f"{100 * (own['estimate'].max() - own['estimate'].min()):.1f}"
+    assert facts["swapped"] == f"{int((shift['pairs']['swap'] != 'no').sum())} of 3"
+    learned = beyond.learned_mean(res)
+    assert learned["runs"] == 2 and learned["b"] == pytest.approx(np.mean(learned["b_values"]))
+    same = pd.DataFrame({"x → y": ["holds 0.1 [0.05, 0.2]"], "x → z": ["holds 0.2 [0.1, 0.3]"]}, index=["c"])
+    assert beyond.claims_change_text(same) == "No verdict changes with the user who clicks."
+    changed = same.assign(**{"x → z": ["does not hold -0.2 [-0.3, -0.1]"]})
+    assert beyond.claims_change_text(changed) == "Verdicts that change with the user: c."
+
+
+def test_the_figures_draw_every_cell_and_every_seed(quick_results):
+    import matplotlib.pyplot as plt
+
+    from gtg_core import viz
+
+    root, res = quick_results
+    fig = viz.user_interval_figure(beyond.user_table(res, n_draws=DRAWS))
+    assert len(fig.axes[0].get_legend().get_texts()) == 4  # one entry per (trained, clicked by) cell
+    fig2 = viz.learned_constants_figure(beyond.learned_constants(res))
+    assert len(fig2.axes) == 2 and len(fig2.axes[0].lines) == 2 + 1  # two seeds and the paper's line
+    plt.close("all")

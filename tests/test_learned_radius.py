@@ -172,3 +172,23 @@ def test_cpu_and_cuda_agree_on_the_learned_map_and_its_gradient():
         grads.append(float(radius.raw_b.grad))
     assert torch.allclose(maps[0], maps[1], atol=1e-5)
     assert grads[0] == pytest.approx(grads[1], rel=1e-3)
+
+
+def test_a_start_outside_the_bounds_is_an_error_naming_it():
+    with pytest.raises(ValueError, match=r"^a must lie strictly inside \(1.0, 26.0\)"):
+        learned.LearnedRadius(a=30.0)
+    with pytest.raises(ValueError, match=r"^b must lie strictly inside"):
+        learned.LearnedRadius(b=0.0)
+    radius = learned.LearnedRadius(a=8.5, b=0.3)
+    assert radius.values() == pytest.approx({"a": 8.5, "b": 0.3}, abs=1e-5)
+
+
+def test_adaptive_means_are_what_eq6_turns_into_the_radii():
+    gen = torch.Generator().manual_seed(2)
+    image = torch.rand((16, 16, 8), generator=gen) * 40.0
+    x = guidance.adaptive_means(image, CLICKS, spacing=(2.0, 2.0, 3.0))
+    assert x.shape == (3,) and torch.all(x >= 0)
+    assert guidance.eq6_sigma(x).to(torch.int64).tolist() == guidance.adaptive_sigmas(
+        image, CLICKS, spacing=(2.0, 2.0, 3.0)).tolist()
+    with pytest.raises(ValueError, match="intensity_scale"):
+        guidance.adaptive_means(image, CLICKS, intensity_scale=0)

@@ -38,10 +38,10 @@ B_BOUNDS = (0.0, 5.0)
 SIGMA_MIN = 0.5
 
 
-def _logit_within(value: float, bounds) -> float:
+def _logit_within(value: float, bounds, name: str) -> float:
     low, high = bounds
     if not low < value < high:
-        raise ValueError(f"initial value {value!r} must lie strictly inside {bounds}")
+        raise ValueError(f"{name} must lie strictly inside {bounds} (the bounds of the learned Eq. 6), got {value!r}")
     p = (value - low) / (high - low)
     return math.log(p / (1.0 - p))
 
@@ -56,8 +56,8 @@ class LearnedRadius(nn.Module):
 
     def __init__(self, a: float = ADAPTIVE_A, b: float = ADAPTIVE_B):
         super().__init__()
-        self.raw_a = nn.Parameter(torch.tensor(_logit_within(float(a), A_BOUNDS)))
-        self.raw_b = nn.Parameter(torch.tensor(_logit_within(float(b), B_BOUNDS)))
+        self.raw_a = nn.Parameter(torch.tensor(_logit_within(float(a), A_BOUNDS, "a")))
+        self.raw_b = nn.Parameter(torch.tensor(_logit_within(float(b), B_BOUNDS, "b")))
 
     @property
     def a(self) -> torch.Tensor:
