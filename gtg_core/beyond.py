@@ -8,8 +8,10 @@
 2. **Another user.** Stages ``deepedit`` and ``center``: the Table 3 settings trained with each user; every
    model is evaluated by both (``gtg study evaluate --user``), so four (trained, evaluated) cells.
    :func:`user_table` gives each signal's M1 (or any per-volume metric) with its interval per cell,
-   :func:`ranking_shift` whether the signal ranking changes between users (Kendall's tau-b with its interval,
-   and each pair of signals that swaps places), :func:`claims_by_user` the paper's Table 3 claims per cell.
+   :func:`ranking_shift` whether the signal ranking changes between two cells (Kendall's tau-b with its
+   interval, each pair of signals that swaps places, each signal's gain), :func:`user_comparisons` the
+   chapter's five such comparisons (the same models under another user; training for a user; each user's
+   own benchmark), :func:`claims_by_user` the paper's Table 3 claims per cell.
 
 Nothing here trains or evaluates: it reads a collected study (:class:`gtg_core.study.StudyResults`).
 """
@@ -166,56 +168,116 @@ def _kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.sum(sx * sy) / denominator) if denominator else float("nan")
 
 
-def ranking_shift(results, trained: str = "deepedit", users=("deepedit", "center"), metric: str = "M1_final_dice",
-                  *, n_draws: int = stats.DEFAULT_DRAWS, seed: int = 0) -> dict:
-    """Does the ranking of the signals trained with ``trained`` survive when ``users[1]`` clicks instead of
-    ``users[0]``? The same models on the same volumes, so both users' values enter one paired bootstrap
-    (one volume draw, one seed draw, shared by the two users).
+def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "center"),
+                  metric: str = "M1_final_dice", *, n_draws: int = stats.DEFAULT_DRAWS, seed: int = 0) -> dict:
+    """Does the ranking of the signals in cell ``first`` survive in cell ``second``? A cell is (trained,
+    evaluated): the Table 3 signals trained with one user (:data:`USER_STAGES`), clicked by one user. Every
+    cell is on the same validation volumes and the same seed numbers, so both cells' values enter one paired
+    bootstrap (one volume draw, one seed draw, shared by the two cells). The default compares the same models
+    clicked by another user; ``(("deepedit", "center"), ("center", "center"))`` asks what training for the
+    center user changes, ``(("deepedit", "deepedit"), ("center", "center"))`` what each user's benchmark
+    would report.
 
-    Returns ``tau`` (Kendall's tau-b between the two rankings of the mean ``metric``) with its 95 % interval
-    (``tau_low``, ``tau_high``); ``pairs``: per pair of signals, A - B under each user with intervals and
-    ``swap`` ("resolved" when the two intervals exclude 0 on opposite sides, "unresolved" when the signs
-    differ but an interval holds 0, "no" otherwise); ``gain``: per signal, the second user's value minus the
-    first's, with its interval."""
-    first, second = users
+    Returns ``first``, ``second``, ``tau`` (Kendall's tau-b between the two rankings of the mean ``metric``)
+    with its 95 % interval (``tau_low``, ``tau_high``); ``pairs``: per pair of signals, A - B in each cell
+    (columns ``first``, ``first_low``, ``first_high``, ``second``, ...) and ``swap`` ("resolved" when the two
+    intervals exclude 0 on opposite sides, "unresolved" when the signs differ but an interval holds 0, "no"
+    otherwise); ``gain``: per signal, the second cell's value minus the first's, with its interval."""
+    cells = {"first": tuple(first), "second": tuple(second)}
     settings = {}
-    for user in users:
-        for name, s in user_settings(results, trained, user).items():
-            settings[(name, user)] = s
-    signals = sorted({name for name, _ in settings}, key=lambda s: paper.SIGNAL_ORDER.index(s)
+    for role, (trained, evaluated) in cells.items():
+        for name, s in user_settings(results, trained, evaluated).items():
+            settings[f"{name} | {role}"] = s
+    signals = sorted({key.split(" | ")[0] for key in settings}, key=lambda s: paper.SIGNAL_ORDER.index(s)
                      if s in paper.SIGNAL_ORDER else len(paper.SIGNAL_ORDER))
-    keyed = {f"{name} | {user}": s for (name, user), s in settings.items()}
-    draws = stats.bootstrap(keyed, metric, n_draws=n_draws, seed=seed)
-    point = {k: float(np.nanmean(s.values[metric])) for k, s in keyed.items()}
+    draws = stats.bootstrap(settings, metric, n_draws=n_draws, seed=seed)
+    point = {k: float(np.nanmean(s.values[metric])) for k, s in settings.items()}
     sign = -1.0 if metric in stats.LOWER_IS_BETTER else 1.0
 
-    def column(user, frame):
-        return np.array([frame[f"{s} | {user}"] for s in signals], dtype=float)
+    def column(role, frame):
+        return np.array([frame[f"{s} | {role}"] for s in signals], dtype=float)
 
-    tau = _kendall_tau(sign * column(first, point), sign * column(second, point))
-    taus = [_kendall_tau(sign * column(first, row), sign * column(second, row)) for row in draws.to_dict("records")]
+    tau = _kendall_tau(sign * column("first", point), sign * column("second", point))
+    taus = [_kendall_tau(sign * column("first", row), sign * column("second", row))
+            for row in draws.to_dict("records")]
     tau_low, tau_high = stats._percentiles(np.array(taus), 0.95)
     pairs = []
     for i, a in enumerate(signals):
         for b in signals[i + 1:]:
             row = {"a": a, "b": b}
-            for user in users:
-                diff = draws[f"{a} | {user}"] - draws[f"{b} | {user}"]
+            for role in cells:
+                diff = draws[f"{a} | {role}"] - draws[f"{b} | {role}"]
                 lo, hi = stats._percentiles(diff.to_numpy(), 0.95)
-                row.update({f"{user}": point[f"{a} | {user}"] - point[f"{b} | {user}"],
-                            f"{user}_low": lo, f"{user}_high": hi})
-            opposite = np.sign(row[first]) != np.sign(row[second])
-            resolved = (row[f"{first}_low"] > 0 and row[f"{second}_high"] < 0) or (
-                row[f"{first}_high"] < 0 and row[f"{second}_low"] > 0)
+                row.update({role: point[f"{a} | {role}"] - point[f"{b} | {role}"],
+                            f"{role}_low": lo, f"{role}_high": hi})
+            opposite = np.sign(row["first"]) != np.sign(row["second"])
+            resolved = (row["first_low"] > 0 and row["second_high"] < 0) or (
+                row["first_high"] < 0 and row["second_low"] > 0)
             row["swap"] = "resolved" if resolved else "unresolved" if opposite else "no"
             pairs.append(row)
     gain = []
     for s in signals:
-        diff = draws[f"{s} | {second}"] - draws[f"{s} | {first}"]
+        diff = draws[f"{s} | second"] - draws[f"{s} | first"]
         lo, hi = stats._percentiles(diff.to_numpy(), 0.95)
-        gain.append({"signal": s, "gain": point[f"{s} | {second}"] - point[f"{s} | {first}"], "low": lo, "high": hi})
-    return {"trained": trained, "users": tuple(users), "metric": metric, "tau": tau, "tau_low": tau_low,
-            "tau_high": tau_high, "pairs": pd.DataFrame(pairs), "gain": pd.DataFrame(gain)}
+        gain.append({"signal": s, "gain": point[f"{s} | second"] - point[f"{s} | first"], "low": lo, "high": hi})
+    return {**cells, "metric": metric, "tau": tau, "tau_low": tau_low, "tau_high": tau_high,
+            "pairs": pd.DataFrame(pairs), "gain": pd.DataFrame(gain)}
+
+
+#: The chapter's comparisons of two cells (:func:`ranking_shift`): key -> (what it asks, first, second).
+USER_COMPARISONS = {
+    "same_models": ("the same models, clicked by the center user (trained with DeepEdit's)",
+                    ("deepedit", "deepedit"), ("deepedit", "center")),
+    "same_models_center_trained": ("the same models, clicked by the center user (trained with the center user)",
+                                   ("center", "deepedit"), ("center", "center")),
+    "trained_for_center": ("training for the center user (the center user clicks)",
+                           ("deepedit", "center"), ("center", "center")),
+    "trained_for_deepedit": ("training for the DeepEdit user (DeepEdit's user clicks)",
+                             ("center", "deepedit"), ("deepedit", "deepedit")),
+    "own_benchmarks": ("each user's own benchmark (trained and clicked by the same user)",
+                       ("deepedit", "deepedit"), ("center", "center")),
+}
+
+
+def user_comparisons(results, metric: str = "M1_final_dice", *, n_draws: int = stats.DEFAULT_DRAWS,
+                     seed: int = 0) -> dict:
+    """:func:`ranking_shift` for each comparison of :data:`USER_COMPARISONS` whose cells exist (both trained
+    users' stages whole, :func:`trained_users`): ``{key: shift}``, in that order."""
+    whole = set(trained_users(results))
+    return {key: ranking_shift(results, first, second, metric, n_draws=n_draws, seed=seed)
+            for key, (_, first, second) in USER_COMPARISONS.items() if {first[0], second[0]} <= whole}
+
+
+def comparison_table(comparisons, *, scale: float = 100.0) -> pd.DataFrame:
+    """One row per comparison of :func:`user_comparisons` (index: what it asks): the two cells, Kendall's
+    tau-b with its interval, how many pairs of signals swap places and how many swaps both intervals
+    resolve, the mean gain over the signals (second cell minus first, times ``scale``: Dice points) and the
+    signals whose gain is resolved up or down."""
+    rows = []
+    for key, shift in comparisons.items():
+        pairs, gain = shift["pairs"], shift["gain"]
+        rows.append({"question": USER_COMPARISONS[key][0], "from": cell_name(*shift["first"]),
+                     "to": cell_name(*shift["second"]),
+                     "tau_b": f"{shift['tau']:.2f} [{shift['tau_low']:.2f}, {shift['tau_high']:.2f}]",
+                     "pairs swapped": f"{int((pairs['swap'] != 'no').sum())} of {len(pairs)}",
+                     "swaps resolved": int((pairs["swap"] == "resolved").sum()),
+                     "mean gain": f"{scale * gain['gain'].mean():+.1f}",
+                     "resolved up": ", ".join(gain.loc[gain["low"] > 0, "signal"]) or "none",
+                     "resolved down": ", ".join(gain.loc[gain["high"] < 0, "signal"]) or "none"})
+    return pd.DataFrame(rows).set_index("question")
+
+
+def comparison_texts(results, comparisons) -> dict:
+    """The chapter's sentences for every comparison of :data:`USER_COMPARISONS`: ``"<key>_shift"``
+    (:func:`shift_text`) and ``"<key>_gain"`` (:func:`gain_text`); for a comparison whose stages are not
+    whole, both say so (:func:`progress_text`) instead of reading part of a stage."""
+    out = {}
+    for key in USER_COMPARISONS:
+        shift = comparisons.get(key)
+        missing = f"Not measured yet. {progress_text(results)}"
+        out[f"{key}_shift"] = shift_text(shift) if shift else missing
+        out[f"{key}_gain"] = gain_text(shift) if shift else missing
+    return out
 
 
 def rows_as_clicked_by(results, rows, user: str):
@@ -262,17 +324,35 @@ def eq6_text(table, *, scale: float = 100.0) -> str:
                     f"{scale * r.high:+.1f}], {r.answer}." for r in table.itertuples())
 
 
+def _comparison_words(shift) -> str:
+    (t1, e1), (t2, e2) = shift["first"], shift["second"]
+    if t1 == t2:
+        return f"Models trained with the {t1} user, clicked by the {e2} user instead of the {e1} user"
+    if e1 == e2:
+        return f"The {e1} user clicking models trained with the {t2} user instead of the {t1} user"
+    return f"{cell_name(t2, e2)} against {cell_name(t1, e1)}"
+
+
 def shift_text(shift) -> str:
     """:func:`ranking_shift` in two sentences: tau-b with its interval, and the pairs that swap places."""
-    first, second = shift["users"]
     pairs = shift["pairs"]
     swapped = pairs[pairs["swap"] != "no"]
     resolved = swapped[swapped["swap"] == "resolved"]
     listing = ", ".join(f"{r.a} / {r.b}" for r in swapped.itertuples()) or "none"
-    return (f"Models trained with the {shift['trained']} user, clicked by the {second} user instead of the "
-            f"{first} user: Kendall's tau-b between the two rankings {shift['tau']:.2f} "
+    return (f"{_comparison_words(shift)}: Kendall's tau-b between the two rankings {shift['tau']:.2f} "
             f"[{shift['tau_low']:.2f}, {shift['tau_high']:.2f}] (1: the same order). Pairs whose order flips: "
             f"{listing}; of these, resolved by both intervals: {len(resolved)}.")
+
+
+def gain_text(shift, *, scale: float = 100.0) -> str:
+    """:func:`ranking_shift`'s per-signal gain (second cell minus first) in one sentence, in Dice points
+    (``scale``), with how many of the intervals exclude zero."""
+    gain = shift["gain"]
+    listing = ", ".join(f"{r.signal} {scale * r.gain:+.1f} [{scale * r.low:+.1f}, {scale * r.high:+.1f}]"
+                        for r in gain.itertuples())
+    resolved = int(((gain["low"] > 0) | (gain["high"] < 0)).sum())
+    return (f"{_comparison_words(shift)}, per signal: {listing} points; intervals clear of zero: "
+            f"{resolved} of {len(gain)}.")
 
 
 def learned_mean(results) -> dict:
@@ -301,15 +381,15 @@ def progress_text(results) -> str:
 
 
 def ranking_facts(users, shift) -> dict:
-    """Short facts for the text: the spread of the signals' estimates in the cell where the models' own user
-    clicked (``own_spread``, points), how many pairs that user's intervals resolve (``own_resolved``), how
-    many pairs swap with the other user (``swapped``) and how many swaps are resolved (``swaps_resolved``),
-    each "k of n" over the pairs of :func:`ranking_shift`."""
-    trained, (first, _) = shift["trained"], shift["users"]
-    own = users[(users["trained"] == trained) & (users["evaluated"] == first)]
+    """Short facts for the text: the spread of the signals' estimates in :func:`ranking_shift`'s first cell
+    (``own_spread``, points), how many pairs that cell's intervals resolve (``own_resolved``), how many pairs
+    swap in the second cell (``swapped``) and how many swaps are resolved (``swaps_resolved``), each "k of n"
+    over the pairs of :func:`ranking_shift`."""
+    trained, evaluated = shift["first"]
+    own = users[(users["trained"] == trained) & (users["evaluated"] == evaluated)]
     pairs = shift["pairs"]
     n = len(pairs)
-    resolved = int(((pairs[f"{first}_low"] > 0) | (pairs[f"{first}_high"] < 0)).sum())
+    resolved = int(((pairs["first_low"] > 0) | (pairs["first_high"] < 0)).sum())
     return {"own_spread": f"{100 * (own['estimate'].max() - own['estimate'].min()):.1f}",
             "own_resolved": f"{resolved} of {n}", "swapped": f"{int((pairs['swap'] != 'no').sum())} of {n}",
             "swaps_resolved": f"{int((pairs['swap'] == 'resolved').sum())} of {n}"}

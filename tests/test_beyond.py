@@ -83,14 +83,53 @@ def test_the_user_table_reads_each_users_evaluation_of_the_same_models(quick_res
 
 def test_a_user_compared_with_itself_keeps_every_place(quick_results):
     root, res = quick_results
-    same = beyond.ranking_shift(res, users=("deepedit", "deepedit"), n_draws=DRAWS)
+    same = beyond.ranking_shift(res, ("deepedit", "deepedit"), ("deepedit", "deepedit"), n_draws=DRAWS)
     assert same["tau"] == 1.0 and same["tau_low"] == 1.0 and (same["pairs"]["swap"] == "no").all()
     assert np.allclose(same["gain"][["gain", "low", "high"]].to_numpy(), 0.0)
     other = beyond.ranking_shift(res, n_draws=DRAWS)
     assert -1.0 <= other["tau_low"] <= other["tau"] <= other["tau_high"] <= 1.0
     assert len(other["pairs"]) == 3 and set(other["pairs"]["swap"]) <= {"no", "unresolved", "resolved"}
-    flips = np.sign(other["pairs"]["deepedit"]) != np.sign(other["pairs"]["center"])
+    flips = np.sign(other["pairs"]["first"]) != np.sign(other["pairs"]["second"])
     assert ((other["pairs"]["swap"] != "no") == flips).all()
+    resolved = other["pairs"][other["pairs"]["swap"] == "resolved"]
+    assert (((resolved["first_low"] > 0) & (resolved["second_high"] < 0)) |
+            ((resolved["first_high"] < 0) & (resolved["second_low"] > 0))).all()
+
+
+def test_every_comparison_of_two_cells_is_the_difference_of_the_user_table(quick_results):
+    root, res = quick_results
+    users = beyond.user_table(res, n_draws=DRAWS).set_index(["trained", "evaluated", "signal"])
+    users = users.sort_index()["estimate"]
+    comparisons = beyond.user_comparisons(res, n_draws=DRAWS)
+    assert list(comparisons) == list(beyond.USER_COMPARISONS)
+    for key, shift in comparisons.items():
+        assert (shift["first"], shift["second"]) == beyond.USER_COMPARISONS[key][1:]
+        first, second = users.loc[shift["first"]], users.loc[shift["second"]]
+        gain = shift["gain"].set_index("signal")
+        for signal in gain.index:  # the gain is the second cell's mean minus the first's
+            assert gain.loc[signal, "gain"] == pytest.approx(second[signal] - first[signal], abs=1e-9)
+            assert gain.loc[signal, "low"] <= gain.loc[signal, "gain"] <= gain.loc[signal, "high"]
+        for r in shift["pairs"].itertuples():
+            assert r.first == pytest.approx(first[r.a] - first[r.b], abs=1e-9)
+            assert r.second == pytest.approx(second[r.a] - second[r.b], abs=1e-9)
+    table = beyond.comparison_table(comparisons)
+    assert list(table.index) == [beyond.USER_COMPARISONS[key][0] for key in comparisons]
+    for key, shift in comparisons.items():
+        row, gain = table.loc[beyond.USER_COMPARISONS[key][0]], shift["gain"]
+        assert row["from"] == beyond.cell_name(*shift["first"]) and row["to"] == beyond.cell_name(*shift["second"])
+        assert row["pairs swapped"] == f"{int((shift['pairs']['swap'] != 'no').sum())} of 3"
+        assert row["mean gain"] == f"{100 * gain['gain'].mean():+.1f}"
+        up = list(gain.loc[gain["low"] > 0, "signal"])
+        assert row["resolved up"] == (", ".join(up) or "none")
+    texts = beyond.comparison_texts(res, comparisons)
+    assert set(texts) == {f"{key}_{kind}" for key in beyond.USER_COMPARISONS for kind in ("shift", "gain")}
+    assert texts["trained_for_center_gain"].startswith(
+        "The center user clicking models trained with the center user instead of the deepedit user, per signal: ")
+    assert texts["same_models_shift"].startswith(
+        "Models trained with the deepedit user, clicked by the center user instead of the deepedit user: ")
+    gain = comparisons["trained_for_center"]["gain"]
+    resolved = int(((gain["low"] > 0) | (gain["high"] < 0)).sum())
+    assert texts["trained_for_center_gain"].endswith(f"intervals clear of zero: {resolved} of 3.")
 
 
 def test_kendall_tau_known_values():
@@ -127,6 +166,11 @@ def test_a_stage_is_read_only_when_whole(quick_results):
     assert beyond.stage_progress(partial, "center") == (5, 6)
     assert beyond.trained_users(partial) == ["deepedit"]
     assert set(beyond.user_table(partial, n_draws=50)["trained"]) == {"deepedit"}
+    comparisons = beyond.user_comparisons(partial, n_draws=50)
+    assert list(comparisons) == ["same_models"]
+    texts = beyond.comparison_texts(partial, comparisons)
+    assert texts["own_benchmarks_shift"].startswith("Not measured yet. Finished: ")
+    assert texts["same_models_shift"].startswith("Models trained with the deepedit user")
     assert "center 5 of 6 runs; not read until whole: center" in beyond.progress_text(partial)
 
 
