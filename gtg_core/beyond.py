@@ -2,8 +2,9 @@
 (``studies/beyond-mini.yml``) with the intervals of :mod:`gtg_core.study.stats`.
 
 1. **A learned Eq. 6** (the paper's footnote 1). Stage ``eq6``: the plain heatmap, the adaptive heatmap with
-   the paper's fixed (a, b) and with (a, b) learned with the network (:mod:`gtg_core.guidance.learned`),
-   seeds paired. :func:`eq6_comparisons` answers "does learning help, hurt, or not matter";
+   the paper's fixed (a, b), with (a, b) learned with the network (:mod:`gtg_core.guidance.learned`), and
+   the control: the learned form without its floor but frozen at the paper's (a, b) (``radius_lr`` 0); seeds
+   paired. :func:`eq6_comparisons` answers "does learning help, hurt, or not matter";
    :func:`learned_constants` gives a and b after every epoch.
 2. **Another user.** Stages ``deepedit`` and ``center``: the Table 3 settings trained with each user; every
    model is evaluated by both (``gtg study evaluate --user``), so four (trained, evaluated) cells.
@@ -27,8 +28,11 @@ from .study import stats
 EQ6_STAGE = "eq6"
 #: The encodings of stage eq6, as the book names them.
 HEATMAP, FIXED, LEARNED = "heatmap", "Eq. 6 fixed", "Eq. 6 learned"
-#: The questions of stage eq6: (A, B) pairs compared as A - B.
-EQ6_PAIRS = ((LEARNED, FIXED), (LEARNED, HEATMAP), (FIXED, HEATMAP))
+NO_FLOOR = "Eq. 6 no floor"  # the learned form frozen at (13, 0.15): the control
+#: The questions of stage eq6: (A, B) pairs compared as A - B. Learned against fixed is two changes at once;
+#: the control splits it into learning (learned - no floor) and dropping the floor (no floor - fixed).
+EQ6_PAIRS = ((LEARNED, FIXED), (LEARNED, NO_FLOOR), (NO_FLOOR, FIXED), (LEARNED, HEATMAP), (FIXED, HEATMAP))
+_RADIUS_LR = 0.05  # TrainConfig.radius_lr's default: a collected row leaves it out (spec.LATER_FIELDS)
 #: Which stage trained with which user.
 USER_STAGES = {"deepedit": "deepedit", "center": "center"}
 #: The paper's claims that concern Table 3's signals, checked per (trained, evaluated) user.
@@ -36,12 +40,14 @@ TABLE3_CLAIMS = (paper.claim_disks_fastest, paper.claim_geodesic_least_consisten
 
 
 def encoding(rows) -> pd.Series:
-    """Each row's encoding: :data:`LEARNED` (adaptive heatmap, learn_radius), :data:`FIXED` (adaptive
-    heatmap), :data:`HEATMAP` (the plain heatmap), else the signal's name."""
-    learned = rows["learn_radius"].fillna(False).astype(bool) if "learn_radius" in rows else False
+    """Each row's encoding: :data:`LEARNED` (adaptive heatmap, learn_radius), :data:`NO_FLOOR` (the same
+    with radius_lr 0: frozen), :data:`FIXED` (adaptive heatmap), :data:`HEATMAP` (the plain heatmap), else
+    the signal's name."""
+    learn = rows["learn_radius"].fillna(False).astype(bool) if "learn_radius" in rows else False
+    frozen = rows["radius_lr"].fillna(_RADIUS_LR) == 0 if "radius_lr" in rows else False
     adaptive = rows["signal"] == "adaptive_heatmap"
-    named = np.select([adaptive & learned, adaptive, rows["signal"] == "heatmap"], [LEARNED, FIXED, HEATMAP],
-                      default=rows["signal"].astype(object))
+    named = np.select([adaptive & learn & ~frozen, adaptive & learn, adaptive, rows["signal"] == "heatmap"],
+                      [LEARNED, NO_FLOOR, FIXED, HEATMAP], default=rows["signal"].astype(object))
     return pd.Series(named, index=rows.index)
 
 
@@ -80,14 +86,17 @@ def eq6_comparisons(results, metric: str = "M1_final_dice", *, n_draws: int = st
 
 
 def learned_constants(results) -> pd.DataFrame:
-    """a and b after every epoch of every run that learned them (histories.csv): run, seed, epoch,
-    radius_a, radius_b; the paper's (13, 0.15) as epoch -1, where training started."""
+    """a and b after every epoch of every run that learned them (histories.csv; not the frozen control):
+    run, seed, epoch, radius_a, radius_b; the paper's (13, 0.15) as epoch -1, where training started."""
     from .guidance import ADAPTIVE_A, ADAPTIVE_B
 
     histories = results.histories
     if histories is None or "radius_a" not in histories:
         raise ValueError(f"{results.source}: no learned radius in histories.csv")
-    rows = histories.dropna(subset=["radius_a"])[["run", "epoch", "radius_a", "radius_b"]]
+    done = results.done
+    learned_runs = done.loc[encoding(done) == LEARNED, "run"]
+    rows = histories.dropna(subset=["radius_a"])
+    rows = rows[rows["run"].isin(learned_runs)][["run", "epoch", "radius_a", "radius_b"]]
     seeds = results.done.set_index("run")["seed"]
     start = pd.DataFrame({"run": rows["run"].unique(), "epoch": -1, "radius_a": ADAPTIVE_A, "radius_b": ADAPTIVE_B})
     out = pd.concat([start, rows], ignore_index=True).sort_values(["run", "epoch"], ignore_index=True)
@@ -356,13 +365,13 @@ def gain_text(shift, *, scale: float = 100.0) -> str:
 
 
 def learned_mean(results) -> dict:
-    """The learned Eq. 6 constants of the finished runs, averaged over their seeds: ``{"a", "b", "runs"}``,
-    and each run's (``a_values``, ``b_values``, by seed); a run's values are its best model's, as metrics.json
-    records them."""
+    """The learned Eq. 6 constants of the finished runs that learned them (not the frozen control),
+    averaged over their seeds: ``{"a", "b", "runs"}``, and each run's (``a_values``, ``b_values``, by seed);
+    a run's values are its best model's, as metrics.json records them."""
     done = results.done
     if "learned_a" not in done or done["learned_a"].isna().all():
         raise ValueError(f"{results.source}: no run learned Eq. 6 (no learned_a in results.csv)")
-    rows = done.dropna(subset=["learned_a"]).sort_values("seed")
+    rows = done[encoding(done) == LEARNED].dropna(subset=["learned_a"]).sort_values("seed")
     return {"a": float(rows["learned_a"].mean()), "b": float(rows["learned_b"].mean()), "runs": int(len(rows)),
             "a_values": rows["learned_a"].tolist(), "b_values": rows["learned_b"].tolist()}
 

@@ -25,7 +25,9 @@ Defaults follow the paper's text; where the authors' code differs, the field say
   Adam moves a parameter by about its lr per step, so at the network's 1e-3 the 144 steps of a phantom study
   could move a and b's sigmoid arguments by 0.14 at most; at 0.05, across their whole range); they live
   in the model (``model.radius``, so model.pt, the checkpoint and a resumed run carry them), history.csv
-  records them after every epoch (``radius_a``, ``radius_b``) and metrics.json the final ones.
+  records them after every epoch (``radius_a``, ``radius_b``) and metrics.json the final ones. ``radius_lr``
+  0 freezes a and b at the paper's (13, 0.15): Eq. 6 without its floor and nothing learned, the control that
+  separates "learning a and b" from "dropping the floor".
 - ``target_shape`` ``"auto"``: a plain resize to 64 x 64 x 32 for phantoms without ``crop_shape`` (quick
   runs), none for dataset folders, which the profile resamples to its spacing. ``crop_shape`` crops
   around the label's largest component after preprocessing, keeping the profile's voxel size (sigma is in
@@ -130,8 +132,8 @@ class TrainConfig:
         if self.learn_radius and {"a", "b"} & set(self.options):
             raise ValueError("learn_radius: options a and b would be ignored (a and b start at the paper's "
                              "13 and 0.15 and are learned); remove them")
-        if not (isinstance(self.radius_lr, (int, float)) and math.isfinite(self.radius_lr) and self.radius_lr > 0):
-            raise ValueError(f"radius_lr must be a positive number, got {self.radius_lr!r}")
+        if not (isinstance(self.radius_lr, (int, float)) and math.isfinite(self.radius_lr) and self.radius_lr >= 0):
+            raise ValueError(f"radius_lr must be a number >= 0 (0: a and b frozen), got {self.radius_lr!r}")
         if len(tuple(self.filters)) < 3:
             raise ValueError(f"filters must list at least three U-Net levels, got {self.filters!r}")
         mult = size_multiple(len(tuple(self.filters)))
@@ -475,6 +477,7 @@ def build_model(cfg: TrainConfig, device) -> DeepEditNet:
         fast_cpu_convolutions(model)
     if cfg.learn_radius:
         model.radius = guidance.LearnedRadius()  # a submodule: in the state dict, the checkpoint, model.pt
+        model.radius.requires_grad_(cfg.radius_lr > 0)  # radius_lr 0: the floor-less Eq. 6, frozen
     return model.to(device)
 
 
@@ -485,12 +488,15 @@ def learned_radius_record(model) -> dict:
 
 
 def make_optimiser(model, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam at ``cfg.lr`` for the network, at ``cfg.radius_lr`` for a learned radius's a and b."""
+    """Adam at ``cfg.lr`` for the network, at ``cfg.radius_lr`` for a learned radius's a and b (none for a
+    frozen one, ``radius_lr`` 0)."""
     radius = getattr(model, "radius", None)
     if radius is None:
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
     own = {id(p) for p in radius.parameters()}
     network = [p for p in model.parameters() if id(p) not in own]
+    if cfg.radius_lr == 0:
+        return torch.optim.Adam(network, lr=cfg.lr)
     return torch.optim.Adam([{"params": network, "lr": cfg.lr},
                              {"params": list(radius.parameters()), "lr": cfg.radius_lr}])
 
@@ -602,7 +608,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                     loop = cfg.loop_config(vol.spacing, model)
                     ep = interaction.run_episode(model, image, label, loop, gen, amp=amp)
                     g_fg, g_bg = ep.g_fg, ep.g_bg
-                    if cfg.learn_radius and ep.interactive:  # again, with the gradient to a and b
+                    if cfg.learn_radius and cfg.radius_lr > 0 and ep.interactive:  # again, with a and b's gradient
                         g_fg, g_bg = interaction.compute_guidance(image, ep.fg, ep.bg, loop)
                     inputs.append(interaction.network_input(image, g_fg, g_bg))
                     labels.append(label[None].float())
@@ -662,11 +668,13 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
 
 
 def learned_radius_extra(model) -> dict:
-    """metrics.json's ``learned_radius`` entry (a, b and their bounds) for a model with one, else {}."""
+    """metrics.json's ``learned_radius`` entry (a, b, whether they were frozen, their bounds) for a model with
+    one, else {}."""
     record = learned_radius_record(model)
     if not record:
         return {}
-    return {"learned_radius": {"a": record["radius_a"], "b": record["radius_b"],
+    frozen = not any(p.requires_grad for p in model.radius.parameters())  # radius_lr 0
+    return {"learned_radius": {"a": record["radius_a"], "b": record["radius_b"], "frozen": frozen,
                                "a_bounds": list(guidance.learned.A_BOUNDS),
                                "b_bounds": list(guidance.learned.B_BOUNDS),
                                "sigma_min": guidance.learned.SIGMA_MIN}}

@@ -38,7 +38,10 @@ def test_the_eq6_comparisons_are_the_paired_differences_of_the_runs(quick_result
         assert r["low"] <= r["difference"] <= r["high"]
         expected = ("higher" if r["low"] > 0 else "lower" if r["high"] < 0 else None)
         assert r["answer"] == (f"{r['a']} {expected}" if expected else "no difference resolved")
-    assert set(beyond.encoding(rows)) == {beyond.HEATMAP, beyond.FIXED, beyond.LEARNED}
+    assert set(beyond.encoding(rows)) == {beyond.HEATMAP, beyond.FIXED, beyond.LEARNED, beyond.NO_FLOOR}
+    frozen = rows[beyond.encoding(rows) == beyond.NO_FLOOR]
+    assert len(frozen) == 2 and (frozen["radius_lr"] == 0).all()
+    assert np.allclose(frozen[["learned_a", "learned_b"]].to_numpy(float), [ADAPTIVE_A, ADAPTIVE_B], atol=1e-5)
     steps = beyond.eq6_comparisons(res, "M3_step_time_s", n_draws=DRAWS)  # lower is better
     for _, r in steps.iterrows():
         if r["low"] > 0:
@@ -53,6 +56,7 @@ def test_learned_constants_start_at_the_paper_and_end_at_the_saved_model(quick_r
     root, res = quick_results
     constants = beyond.learned_constants(res)
     learned_runs = res.done[res.done["learn_radius"].fillna(False).astype(bool)]["run"]
+    learned_runs = learned_runs[~learned_runs.str.contains("radius_lr0")]  # not the frozen control
     assert set(constants["run"]) == set(learned_runs) and len(learned_runs) == 2
     start = constants[constants["epoch"] == -1]
     assert (start["radius_a"] == ADAPTIVE_A).all() and (start["radius_b"] == ADAPTIVE_B).all()

@@ -1,6 +1,8 @@
 """Eq. 6 with learned a and b (gtg_core.guidance.learned): gradients, bounds, the paper's start, training."""
 
+import dataclasses
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -108,7 +110,7 @@ def test_configurations_that_cannot_learn_are_refused(tmp_path):
     with pytest.raises(ValueError, match="learn_radius: options a and b"):
         small_config(tmp_path, signal="adaptive_heatmap", learn_radius=True, options={"b": 0.3}).validate()
     with pytest.raises(ValueError, match="radius_lr"):
-        small_config(tmp_path, signal="adaptive_heatmap", learn_radius=True, radius_lr=0).validate()
+        small_config(tmp_path, signal="adaptive_heatmap", learn_radius=True, radius_lr=-0.1).validate()
     with pytest.raises(ValueError, match="radius must be a LearnedRadius"):
         guidance.compute("adaptive_heatmap", torch.rand(8, 8, 4), CLICKS[:1], sigma=0, radius=(13, 0.15))
     with pytest.raises(ValueError, match="not both"):
@@ -155,6 +157,28 @@ def test_a_and_b_learn_are_recorded_and_restored_on_resume(tmp_path):
     res = train.evaluate(straight)
     assert res["learned_radius"]["b"] == pytest.approx(out["learned_radius"]["b"])
     assert res["metrics"]["M1_final_dice"] == pytest.approx(out["metrics"]["M1_final_dice"])
+
+
+@pytest.mark.filterwarnings("ignore::gtg_core.train.SmallLabelWarning")
+def test_radius_lr_0_freezes_the_floorless_eq6_at_the_papers_constants(tmp_path):
+    cfg = dataclasses.replace(_learning_config(tmp_path, "frozen"), radius_lr=0)
+    model = train.build_model(cfg, "cpu")
+    optimiser = train.make_optimiser(model, cfg)
+    optimised = {id(p) for group in optimiser.param_groups for p in group["params"]}
+    assert not optimised & {id(p) for p in model.radius.parameters()}
+    assert optimised == {id(p) for name, p in model.named_parameters() if not name.startswith("radius.")}
+    with torch.no_grad():  # no floor: a radius between two integers stays there
+        sigma = model.radius(torch.tensor([2.0]))
+    assert sigma.item() == pytest.approx(13 * math.exp(-0.3)) and sigma.item() != math.floor(sigma.item())
+    run = train.fit(cfg, progress=False)
+    history = pd.read_csv(run / "history.csv")
+    assert history["radius_a"].tolist() == pytest.approx([13.0] * 3, abs=1e-5)
+    assert history["radius_b"].tolist() == pytest.approx([0.15] * 3, abs=1e-6)
+    assert history["train_loss"].nunique() > 1  # the network itself trained
+    out = json.loads((run / "metrics.json").read_text())
+    assert out["learned_radius"]["frozen"] is True
+    learning = train.build_model(_learning_config(tmp_path, "learning"), "cpu")
+    assert train.learned_radius_extra(learning)["learned_radius"]["frozen"] is False
 
 
 @pytest.mark.cuda
