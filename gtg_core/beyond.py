@@ -277,15 +277,21 @@ def comparison_table(comparisons, *, scale: float = 100.0) -> pd.DataFrame:
 
 
 def comparison_texts(results, comparisons) -> dict:
-    """The chapter's sentences for every comparison of :data:`USER_COMPARISONS`: ``"<key>_shift"``
-    (:func:`shift_text`) and ``"<key>_gain"`` (:func:`gain_text`); for a comparison whose stages are not
-    whole, both say so (:func:`progress_text`) instead of reading part of a stage."""
+    """The chapter's words for every comparison of :data:`USER_COMPARISONS`, keyed ``"<key>_<fact>"``:
+    ``shift`` (:func:`shift_text`), ``gain`` (:func:`gain_text`), and from :func:`comparison_table`
+    ``tau`` ("0.60 [-0.07, 0.87]"), ``mean`` (the mean gain, "+5.4" Dice points), ``up`` / ``down`` (the
+    signals whose gain is resolved up / down, or "none"). For a comparison whose stages are not whole, each
+    says so (:func:`progress_text`) instead of reading part of a stage."""
+    table = comparison_table(comparisons) if comparisons else None
     out = {}
-    for key in USER_COMPARISONS:
+    for key, (question, _, _) in USER_COMPARISONS.items():
         shift = comparisons.get(key)
         missing = f"Not measured yet. {progress_text(results)}"
         out[f"{key}_shift"] = shift_text(shift) if shift else missing
         out[f"{key}_gain"] = gain_text(shift) if shift else missing
+        for fact, column in (("tau", "tau_b"), ("mean", "mean gain"), ("up", "resolved up"),
+                             ("down", "resolved down")):
+            out[f"{key}_{fact}"] = table.loc[question, column] if shift else "(not measured yet)"
     return out
 
 

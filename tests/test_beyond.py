@@ -126,7 +126,12 @@ def test_every_comparison_of_two_cells_is_the_difference_of_the_user_table(quick
         up = list(gain.loc[gain["low"] > 0, "signal"])
         assert row["resolved up"] == (", ".join(up) or "none")
     texts = beyond.comparison_texts(res, comparisons)
-    assert set(texts) == {f"{key}_{kind}" for key in beyond.USER_COMPARISONS for kind in ("shift", "gain")}
+    facts = ("shift", "gain", "tau", "mean", "up", "down")
+    assert set(texts) == {f"{key}_{fact}" for key in beyond.USER_COMPARISONS for fact in facts}
+    for key in comparisons:
+        row = table.loc[beyond.USER_COMPARISONS[key][0]]
+        assert (texts[f"{key}_tau"], texts[f"{key}_mean"], texts[f"{key}_down"]) == (
+            row["tau_b"], row["mean gain"], row["resolved down"])
     assert texts["trained_for_center_gain"].startswith(
         "The center user clicking models trained with the center user instead of the deepedit user, per signal: ")
     assert texts["same_models_shift"].startswith(
@@ -174,6 +179,7 @@ def test_a_stage_is_read_only_when_whole(quick_results):
     assert list(comparisons) == ["same_models"]
     texts = beyond.comparison_texts(partial, comparisons)
     assert texts["own_benchmarks_shift"].startswith("Not measured yet. Finished: ")
+    assert texts["own_benchmarks_mean"] == "(not measured yet)"
     assert texts["same_models_shift"].startswith("Models trained with the deepedit user")
     assert "center 5 of 6 runs; not read until whole: center" in beyond.progress_text(partial)
 
