@@ -4,6 +4,7 @@ gives the same tables byte for byte, and the book's readers (stage rows, Table 3
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -143,21 +144,32 @@ def test_beyond_mini_recollected_from_its_run_folders_is_the_committed_table(tmp
 
 
 def test_beyond_mini_is_its_study_file_as_run_with_every_model_clicked_by_both_users():
+    from gtg_core import beyond
+
     res = study.load_results(BEYOND_MINI)
     assert (BEYOND_MINI / "study.yml").read_text() == (RESULTS.parent / "beyond-mini.yml").read_text()
     runs, pending = study.plan(res.study, results=res.results)
-    assert not pending and len(runs) == 33 and sum(r.same_as is not None for r in runs) == 4
+    assert not pending and len(runs) == 36 and sum(r.same_as is not None for r in runs) == 4
     done = res.done
+    assert len(done) == 32 and set(res.results["status"]) == {"done"}  # 36 planned, 4 shared
     assert set(done["device"]) == {"cpu (x86_64)"} and set(done["cpu_conv"]) == {"onednn"}
-    for stage in ("eq6", "deepedit"):  # the stages every reading of the chapter needs
-        assert len(res.stage_rows(stage)) == {"eq6": 9, "deepedit": 12}[stage]
+    for stage, count in {"eq6": 12, "deepedit": 12, "center": 12}.items():  # every stage whole
+        assert len(res.stage_rows(stage)) == count
+    assert beyond.trained_users(res) == ["deepedit", "center"]
     # every finished run is clicked by the user it was not trained with (user_traces.csv)
     other = res.user_traces.groupby("run")["eval_user"].first()
+    assert set(other.index) == set(done["run"])
     for row in done.itertuples():
         assert other[row.run] == ("deepedit" if row.user == "center" else "center")
     # the learned constants: recorded per epoch, the best epoch's in results.csv, inside their bounds
-    learned = done[done["learn_radius"].fillna(False).astype(bool)]
+    kinds = beyond.encoding(done)
+    learned = done[kinds == beyond.LEARNED]
     assert len(learned) == 3 and learned["learned_b"].between(0, 5).all()
     best = res.histories.merge(learned[["run", "best_epoch"]], left_on=["run", "epoch"],
                                right_on=["run", "best_epoch"])
     assert sorted(best["radius_b"]) == pytest.approx(sorted(learned["learned_b"]))
+    # the control kept the paper's constants in every epoch
+    frozen = done[kinds == beyond.NO_FLOOR]
+    assert len(frozen) == 3
+    history = res.histories[res.histories["run"].isin(frozen["run"])]
+    assert len(history) == 9 and np.allclose(history[["radius_a", "radius_b"]], [13.0, 0.15], atol=1e-5)
