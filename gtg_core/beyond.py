@@ -97,7 +97,7 @@ def learned_constants(results) -> pd.DataFrame:
     learned_runs = done.loc[encoding(done) == LEARNED, "run"]
     rows = histories.dropna(subset=["radius_a"])
     rows = rows[rows["run"].isin(learned_runs)][["run", "epoch", "radius_a", "radius_b"]]
-    seeds = results.done.set_index("run")["seed"]
+    seeds = done.set_index("run")["seed"]
     start = pd.DataFrame({"run": rows["run"].unique(), "epoch": -1, "radius_a": ADAPTIVE_A, "radius_b": ADAPTIVE_B})
     out = pd.concat([start, rows], ignore_index=True).sort_values(["run", "epoch"], ignore_index=True)
     return out.assign(seed=out["run"].map(seeds))
