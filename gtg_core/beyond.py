@@ -24,6 +24,7 @@ import pandas as pd
 
 from . import paper
 from .study import stats
+from .study.spec import LATER_FIELDS
 
 EQ6_STAGE = "eq6"
 #: The encodings of stage eq6, as the book names them.
@@ -32,7 +33,6 @@ NO_FLOOR = "Eq. 6 no floor"  # the learned form frozen at (13, 0.15): the contro
 #: The questions of stage eq6: (A, B) pairs compared as A - B. Learned against fixed is two changes at once;
 #: the control splits it into learning (learned - no floor) and dropping the floor (no floor - fixed).
 EQ6_PAIRS = ((LEARNED, FIXED), (LEARNED, NO_FLOOR), (NO_FLOOR, FIXED), (LEARNED, HEATMAP), (FIXED, HEATMAP))
-_RADIUS_LR = 0.05  # TrainConfig.radius_lr's default: a collected row leaves it out (spec.LATER_FIELDS)
 #: Which stage trained with which user.
 USER_STAGES = {"deepedit": "deepedit", "center": "center"}
 #: The paper's claims that concern Table 3's signals, checked per (trained, evaluated) user.
@@ -44,7 +44,8 @@ def encoding(rows) -> pd.Series:
     with radius_lr 0: frozen), :data:`FIXED` (adaptive heatmap), :data:`HEATMAP` (the plain heatmap), else
     the signal's name."""
     learn = rows["learn_radius"].fillna(False).astype(bool) if "learn_radius" in rows else False
-    frozen = rows["radius_lr"].fillna(_RADIUS_LR) == 0 if "radius_lr" in rows else False
+    # a collected row leaves radius_lr out at its default (spec.LATER_FIELDS)
+    frozen = rows["radius_lr"].fillna(LATER_FIELDS["radius_lr"]) == 0 if "radius_lr" in rows else False
     adaptive = rows["signal"] == "adaptive_heatmap"
     named = np.select([adaptive & learn & ~frozen, adaptive & learn, adaptive, rows["signal"] == "heatmap"],
                       [LEARNED, NO_FLOOR, FIXED, HEATMAP], default=rows["signal"].astype(object))
@@ -233,6 +234,16 @@ def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "
             "pairs": pd.DataFrame(pairs), "gain": pd.DataFrame(gain)}
 
 
+def _swaps(pairs) -> tuple[int, int]:
+    """(pairs that swap places, swaps that both intervals resolve) among :func:`ranking_shift`'s pairs."""
+    return int((pairs["swap"] != "no").sum()), int((pairs["swap"] == "resolved").sum())
+
+
+def _resolved_gains(gain) -> tuple[list, list]:
+    """The signals whose gain (:func:`ranking_shift`) has its interval above zero, and those below."""
+    return list(gain.loc[gain["low"] > 0, "signal"]), list(gain.loc[gain["high"] < 0, "signal"])
+
+
 #: The chapter's comparisons of two cells (:func:`ranking_shift`): key -> (what it asks, first, second).
 USER_COMPARISONS = {
     "same_models": ("the same models, clicked by the center user (trained with DeepEdit's)",
@@ -265,14 +276,13 @@ def comparison_table(comparisons, *, scale: float = 100.0) -> pd.DataFrame:
     rows = []
     for key, shift in comparisons.items():
         pairs, gain = shift["pairs"], shift["gain"]
+        (swapped, resolved), (up, down) = _swaps(pairs), _resolved_gains(gain)
         rows.append({"question": USER_COMPARISONS[key][0], "from": cell_name(*shift["first"]),
                      "to": cell_name(*shift["second"]),
                      "tau_b": f"{shift['tau']:.2f} [{shift['tau_low']:.2f}, {shift['tau_high']:.2f}]",
-                     "pairs swapped": f"{int((pairs['swap'] != 'no').sum())} of {len(pairs)}",
-                     "swaps resolved": int((pairs["swap"] == "resolved").sum()),
+                     "pairs swapped": f"{swapped} of {len(pairs)}", "swaps resolved": resolved,
                      "mean gain": f"{scale * gain['gain'].mean():+.1f}",
-                     "resolved up": ", ".join(gain.loc[gain["low"] > 0, "signal"]) or "none",
-                     "resolved down": ", ".join(gain.loc[gain["high"] < 0, "signal"]) or "none"})
+                     "resolved up": ", ".join(up) or "none", "resolved down": ", ".join(down) or "none"})
     return pd.DataFrame(rows).set_index("question")
 
 
@@ -351,12 +361,10 @@ def _comparison_words(shift) -> str:
 def shift_text(shift) -> str:
     """:func:`ranking_shift` in two sentences: tau-b with its interval, and the pairs that swap places."""
     pairs = shift["pairs"]
-    swapped = pairs[pairs["swap"] != "no"]
-    resolved = swapped[swapped["swap"] == "resolved"]
-    listing = ", ".join(f"{r.a} / {r.b}" for r in swapped.itertuples()) or "none"
+    listing = ", ".join(f"{r.a} / {r.b}" for r in pairs[pairs["swap"] != "no"].itertuples()) or "none"
     return (f"{_comparison_words(shift)}: Kendall's tau-b between the two rankings {shift['tau']:.2f} "
             f"[{shift['tau_low']:.2f}, {shift['tau_high']:.2f}] (1: the same order). Pairs whose order flips: "
-            f"{listing}; of these, resolved by both intervals: {len(resolved)}.")
+            f"{listing}; of these, resolved by both intervals: {_swaps(pairs)[1]}.")
 
 
 def gain_text(shift, *, scale: float = 100.0) -> str:
@@ -365,9 +373,9 @@ def gain_text(shift, *, scale: float = 100.0) -> str:
     gain = shift["gain"]
     listing = ", ".join(f"{r.signal} {scale * r.gain:+.1f} [{scale * r.low:+.1f}, {scale * r.high:+.1f}]"
                         for r in gain.itertuples())
-    resolved = int(((gain["low"] > 0) | (gain["high"] < 0)).sum())
+    up, down = _resolved_gains(gain)
     return (f"{_comparison_words(shift)}, per signal: {listing} points; intervals clear of zero: "
-            f"{resolved} of {len(gain)}.")
+            f"{len(up) + len(down)} of {len(gain)}.")
 
 
 def learned_mean(results) -> dict:
@@ -405,9 +413,10 @@ def ranking_facts(users, shift) -> dict:
     pairs = shift["pairs"]
     n = len(pairs)
     resolved = int(((pairs["first_low"] > 0) | (pairs["first_high"] < 0)).sum())
+    swapped, swaps_resolved = _swaps(pairs)
     return {"own_spread": f"{100 * (own['estimate'].max() - own['estimate'].min()):.1f}",
-            "own_resolved": f"{resolved} of {n}", "swapped": f"{int((pairs['swap'] != 'no').sum())} of {n}",
-            "swaps_resolved": f"{int((pairs['swap'] == 'resolved').sum())} of {n}"}
+            "own_resolved": f"{resolved} of {n}", "swapped": f"{swapped} of {n}",
+            "swaps_resolved": f"{swaps_resolved} of {n}"}
 
 
 def claims_change_text(table) -> str:

@@ -106,6 +106,11 @@ class TrainConfig:
 
     # ------------------------------------------------------------------ validation and YAML
 
+    @property
+    def trains_radius(self) -> bool:
+        """Whether Eq. 6's a and b are trained (``learn_radius`` with ``radius_lr`` > 0; at 0 they are frozen)."""
+        return self.learn_radius and self.radius_lr > 0
+
     def validate(self) -> "TrainConfig":
         self.loop_config((1.0, 1.0, 1.0)).validate()  # signal, variant, user, sigma, theta, p_volume, p_click, n_clicks
         check_choice(self.adaptor, ADAPTORS, "adaptor")
@@ -477,7 +482,7 @@ def build_model(cfg: TrainConfig, device) -> DeepEditNet:
         fast_cpu_convolutions(model)
     if cfg.learn_radius:
         model.radius = guidance.LearnedRadius()  # a submodule: in the state dict, the checkpoint, model.pt
-        model.radius.requires_grad_(cfg.radius_lr > 0)  # radius_lr 0: the floor-less Eq. 6, frozen
+        model.radius.requires_grad_(cfg.trains_radius)  # radius_lr 0: the floor-less Eq. 6, frozen
     return model.to(device)
 
 
@@ -491,11 +496,9 @@ def make_optimiser(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam at ``cfg.lr`` for the network, at ``cfg.radius_lr`` for a learned radius's a and b (none for a
     frozen one, ``radius_lr`` 0)."""
     radius = getattr(model, "radius", None)
-    if radius is None:
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    own = {id(p) for p in radius.parameters()}
+    own = set() if radius is None else {id(p) for p in radius.parameters()}
     network = [p for p in model.parameters() if id(p) not in own]
-    if cfg.radius_lr == 0:
+    if not cfg.trains_radius:
         return torch.optim.Adam(network, lr=cfg.lr)
     return torch.optim.Adam([{"params": network, "lr": cfg.lr},
                              {"params": list(radius.parameters()), "lr": cfg.radius_lr}])
@@ -608,7 +611,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                     loop = cfg.loop_config(vol.spacing, model)
                     ep = interaction.run_episode(model, image, label, loop, gen, amp=amp)
                     g_fg, g_bg = ep.g_fg, ep.g_bg
-                    if cfg.learn_radius and cfg.radius_lr > 0 and ep.interactive:  # again, with a and b's gradient
+                    if cfg.trains_radius and ep.interactive:  # again, with the gradient to a and b
                         g_fg, g_bg = interaction.compute_guidance(image, ep.fg, ep.bg, loop)
                     inputs.append(interaction.network_input(image, g_fg, g_bg))
                     labels.append(label[None].float())

@@ -41,7 +41,8 @@ SIGMA_MIN = 0.5
 def _logit_within(value: float, bounds, name: str) -> float:
     low, high = bounds
     if not low < value < high:
-        raise ValueError(f"{name} must lie strictly inside {bounds} (the bounds of the learned Eq. 6), got {value!r}")
+        raise ValueError(f"{name} must lie strictly inside {bounds} (the bounds of the learned Eq. 6), "
+                         f"got {value!r}")
     p = (value - low) / (high - low)
     return math.log(p / (1.0 - p))
 
