@@ -88,13 +88,15 @@ class TrainConfig:
     seed: int = 36  # model initialisation, clicks, augmentation
     data_seed: int = 36  # the phantoms and the 80/20 split (the authors' 36): fixed while seed varies
     device: str = "auto"
-    amp: bool = False
+    amp: bool = False  # bf16 autocast on any device (the CPU too); see resolved_precision
     cpu_conv: str = "pytorch"  # "onednn": every convolution on oneDNN on the CPU (faster; see build_model)
     learn_radius: bool = False  # Eq. 6's a and b trained with the network (adaptive_heatmap, paper variant)
     radius_lr: float = 0.05  # Adam's lr for a and b (see learn_radius in the module docstring)
     dataset: str = "spleen_ct"  # a phantom kind, or a folder (Decathlon / AutoPET / generic layout)
     n_cases: int = 16  # phantoms only
     test_cases: int = 0  # held-out test volumes (0: the paper's 80/20 split only); see split_volumes
+    test_data_seed: int | None = None  # the held-out phantoms' seed (None: data_seed); see held_out_folder
+    test_users: tuple = ()  # further simulated users who click the test split (test/user-<user>/)
     phantom_shape: tuple = (64, 64, 32)  # phantoms only
     profile: str = "auto"  # auto: msd_spleen for spleen_ct, autopet for lesion_pet, generic otherwise
     target_shape: object = "auto"  # "auto", None or (X, Y, Z): see the module docstring
@@ -114,9 +116,12 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         self.loop_config((1.0, 1.0, 1.0)).validate()  # signal, variant, user, sigma, theta, p_volume, p_click, n_clicks
         check_choice(self.adaptor, ADAPTORS, "adaptor")
-        for name in ("n_clicks", "epochs", "batch_size", "val_every", "n_cases", "seed", "data_seed", "test_cases"):
+        for name in ("n_clicks", "epochs", "batch_size", "val_every", "n_cases", "seed", "data_seed", "test_cases",
+                     "test_data_seed"):
             value = getattr(self, name)
-            low = 0 if name in ("n_clicks", "seed", "data_seed", "test_cases") else 1
+            if name == "test_data_seed" and value is None:
+                continue
+            low = 0 if name in ("n_clicks", "seed", "data_seed", "test_cases", "test_data_seed") else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -126,6 +131,18 @@ class TrainConfig:
         check_choice(self.metric_convention, metrics.CONVENTIONS, "metric_convention")
         check_choice(self.adaptive_table, ("auto",) + tuple(guidance.REFERENCE_ADAPTIVE_TABLES), "adaptive_table")
         check_choice(self.adaptive_units, ADAPTIVE_UNITS, "adaptive_units")
+        if not isinstance(self.amp, bool):
+            raise ValueError(f"amp must be true or false, got {self.amp!r}")
+        users = self.test_users
+        if isinstance(users, str) or not isinstance(users, (tuple, list)):
+            raise ValueError(f"test_users must be a list of simulated users, got {users!r}")
+        for user in users:
+            check_choice(user, clicks.USERS, "test_users")
+        if users and not self.test_cases:
+            raise ValueError(f"test_users {list(users)} click the test split: set test_cases too")
+        if self.user in users or len(set(users)) != len(users):
+            raise ValueError(f"test_users {list(users)} must not repeat a user or name the run's own user "
+                             f"({self.user!r}), who clicks the test split anyway")
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
         if not isinstance(self.learn_radius, bool):
@@ -216,14 +233,14 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
         d = dict(d)
-        for key in ("phantom_shape", "target_shape", "crop_shape", "filters"):
+        for key in ("phantom_shape", "target_shape", "crop_shape", "filters", "test_users"):
             if isinstance(d.get(key), list):
                 d[key] = tuple(d[key])
         # one spelling per value (sigma 5 and 5.0, a seed read back as 36.0), so equal configs compare equal
         for key in ("sigma", "theta", "p_volume", "lr", "p_click", "radius_lr"):
             if isinstance(d.get(key), (int, float)) and not isinstance(d.get(key), bool):
                 d[key] = float(d[key])
-        for key in ("n_clicks", "epochs", "batch_size", "seed", "data_seed", "n_cases", "val_every"):
+        for key in ("n_clicks", "epochs", "batch_size", "seed", "data_seed", "n_cases", "val_every", "test_data_seed"):
             if isinstance(d.get(key), float) and d[key].is_integer():
                 d[key] = int(d[key])
         return cls(**d)
@@ -362,27 +379,36 @@ TEST_SEED_OFFSET = 1
 
 
 def hold_out_test(volumes, cfg: TrainConfig):
-    """(rest, test): the last ``cfg.test_cases`` of a seeded shuffle (``data_seed`` + 1) of a dataset
+    """(rest, test): the last ``cfg.test_cases`` of a seeded shuffle (:func:`test_seed` + 1) of a dataset
     folder's volumes. At least two volumes must remain for the 80/20 split; the error names the field."""
     volumes = list(volumes)
     if len(volumes) - cfg.test_cases < 2:
         raise ValueError(f"test_cases {cfg.test_cases} leaves {len(volumes) - cfg.test_cases} of the dataset's "
                          f"{len(volumes)} cases for training and validation (at least 2 needed)")
-    order = np.random.RandomState(cfg.data_seed + TEST_SEED_OFFSET).permutation(len(volumes))
+    order = np.random.RandomState(test_seed(cfg) + TEST_SEED_OFFSET).permutation(len(volumes))
     keep = sorted(order[: len(volumes) - cfg.test_cases])
     test = sorted(order[len(volumes) - cfg.test_cases:])
     return [volumes[i] for i in keep], [volumes[i] for i in test]
 
 
+def test_seed(cfg: TrainConfig) -> int:
+    """The seed of a run's held-out test cases: ``test_data_seed``, or ``data_seed`` when it is None. A study
+    whose runs draw their own training data (``data_seed`` per seed) fixes ``test_data_seed``, so that every
+    run is tested on the same volumes (the comparison stays paired by test volume)."""
+    return cfg.data_seed if cfg.test_data_seed is None else cfg.test_data_seed
+
+
 def held_out_folder(cfg: TrainConfig) -> Path:
-    """A phantom run's test set: ``cfg.test_cases`` fresh phantoms that continue the training set's numbering
-    and seeds (cases n_cases, n_cases + 1, ...), written once under the output's ``_data``."""
+    """A phantom run's test set: ``cfg.test_cases`` fresh phantoms numbered after the training set (cases
+    n_cases, n_cases + 1, ...), case i drawn with seed :func:`test_seed` + i, written once under the output's
+    ``_data``. With ``test_data_seed`` None they continue the training set's seeds; a ``test_data_seed`` at
+    least ``n_cases`` away from every run's ``data_seed`` keeps them apart from every training set."""
     shape = "x".join(str(int(s)) for s in cfg.phantom_shape)
-    folder = Path(cfg.output) / "_data" / (f"{cfg.dataset}-{shape}-n{cfg.test_cases}-seed{cfg.data_seed}"
+    folder = Path(cfg.output) / "_data" / (f"{cfg.dataset}-{shape}-n{cfg.test_cases}-seed{test_seed(cfg)}"
                                            f"-from{cfg.n_cases}")
     if not (folder / "dataset.json").is_file():
         data.write_dataset(folder, cfg.dataset, n_cases=cfg.test_cases, shape=tuple(cfg.phantom_shape),
-                           seed=cfg.data_seed, start=cfg.n_cases)
+                           seed=test_seed(cfg), start=cfg.n_cases)
     return folder
 
 
@@ -590,7 +616,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
         gen.set_state(state["generator"].cpu())
         start_epoch, history, best = state["epoch"] + 1, state["history"], state["best"]
         earlier_s = float(state.get("elapsed_s", 0.0))  # the wall time of the interrupted sessions
-    amp = bool(cfg.amp and device.type == "cuda")
+    amp = cfg.amp
     started = time.perf_counter() - earlier_s
     total = max(0, cfg.epochs - start_epoch) * len(train_set)
     bar = tqdm(total=total, disable=not progress, desc=cfg.name, unit="vol")
@@ -650,11 +676,15 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     extra = learned_radius_extra(model)
     test_set = held_out_volumes(cfg, device)
     if test_set:
+        test_ids = [v.id for v in test_set]
         test = _write_results(run_dir / "test", evaluate_volumes(model, test_set, cfg, amp=amp), cfg, device,
                               time.perf_counter() - started, extra={"evaluated_on": "test split",
-                                                                     "test_cases": [v.id for v in test_set],
-                                                                     **extra})
-        extra.update({"test_metrics": test["metrics"], "test_cases": [v.id for v in test_set]})
+                                                                     "test_cases": test_ids, **extra})
+        extra.update({"test_metrics": test["metrics"], "test_cases": test_ids})
+        for user in cfg.test_users:  # the same model and volumes, clicked by another user
+            other = _evaluate_with_user(model, test_set, cfg, user, run_dir / "test" / f"user-{user}", device,
+                                        extra={"evaluated_on": "test split", "test_cases": test_ids})
+            extra.setdefault("test_user_metrics", {})[user] = other["metrics"]
     if REUSE_LAST_VALIDATION and last_validation is not None and last_validation[0] == state["epoch"]:
         trace = last_validation[1]  # the best model is the one just validated: the same clicks, the same trace
     else:
@@ -670,6 +700,17 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     return run_dir
 
 
+def _evaluate_with_user(model, volumes, cfg: TrainConfig, user: str, folder: Path, device, extra=None) -> dict:
+    """``model`` on ``volumes`` clicked by ``user`` instead of ``cfg.user`` (the same evaluation seed), written
+    to ``folder`` (trace.csv, metrics.json with both users named). Returns the metrics.json content."""
+    started = time.perf_counter()
+    clicked = dataclasses.replace(cfg, user=user, test_users=())
+    trace = evaluate_volumes(model, volumes, clicked, amp=cfg.amp)
+    return _write_results(folder, trace, clicked, device, time.perf_counter() - started,
+                          extra={**(extra or {}), **learned_radius_extra(model), "evaluated_with_user": user,
+                                 "trained_with_user": cfg.user})
+
+
 def learned_radius_extra(model) -> dict:
     """metrics.json's ``learned_radius`` entry (a, b, whether they were frozen, their bounds) for a model with
     one, else {}."""
@@ -683,11 +724,18 @@ def learned_radius_extra(model) -> dict:
                                "sigma_min": guidance.learned.SIGMA_MIN}}
 
 
+def resolved_precision(cfg: TrainConfig) -> str:
+    """The arithmetic of the run's forward passes: "fp32", or "bf16 autocast" with ``amp``, on any device (on
+    the CPU: oneDNN's bf16 kernels, 2.44x a forward pass at 64 x 64 x 32 on this project's CPU, not exact;
+    whether a study may use it is decided by a paired check against fp32, ``studies/results/table3-test``)."""
+    return "bf16 autocast" if cfg.amp else "fp32"
+
+
 def resolved(cfg: TrainConfig) -> dict:
-    """What "auto" fields became for this run (recorded in metrics.json)."""
+    """What "auto" fields became for this run (recorded in metrics.json), and its precision."""
     options = cfg.resolved_options()
-    return {"profile": cfg.resolved_profile(), "target_shape": cfg.resolved_target_shape(),
-            "adaptive_table": options.get("dataset"), "intensity_scale": options.get("intensity_scale"),
+    return {"precision": resolved_precision(cfg), "profile": cfg.resolved_profile(),
+            "target_shape": cfg.resolved_target_shape(), "adaptive_table": options.get("dataset"), "intensity_scale": options.get("intensity_scale"),
             "geodesic_image": "image+guidance" if cfg.loop_config((1, 1, 1)).multichannel_geodesic() else "image",
             "metric_convention": cfg.metric_convention}
 
@@ -725,8 +773,9 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
 
     Writes ``trace.csv`` and ``metrics.json`` into the run folder (validation), ``run_dir/test/`` (test), or
     ``run_dir/eval-<folder name>/`` for another dataset; another user's evaluation of the validation cases
-    goes to ``run_dir/user-<user>/`` (the same volumes and the same evaluation seed; the model is the saved
-    one, nothing is trained). Returns the metrics.json content.
+    goes to ``run_dir/user-<user>/``, of the test cases to ``run_dir/test/user-<user>/`` (the same volumes and
+    the same evaluation seed; the model is the saved one, nothing is trained). Returns the metrics.json
+    content.
     """
     check_choice(split, SPLITS, "split")
     if user is not None:
@@ -741,8 +790,8 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
     if device is not None:
         cfg.device = device
     other_user = user is not None and user != cfg.user
-    if other_user and (split == "test" or dataset is not None):
-        raise ValueError("user: another user evaluates the run's validation cases; give user, or split / dataset")
+    if other_user and dataset is not None:
+        raise ValueError("user: another user evaluates the run's validation or test cases; give user or dataset")
     if other_user:
         trained_with, cfg.user = cfg.user, user
     if split == "test" and dataset is not None:
@@ -765,8 +814,9 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
         volumes = load_volumes(cfg, dev)
         _, volumes = split_volumes(volumes, cfg)
         folder = run_dir
-        if other_user:
-            folder = run_dir / f"user-{user}"
-            extra.update(evaluated_with_user=user, trained_with_user=trained_with)
-    trace = evaluate_volumes(model, volumes, cfg, amp=bool(cfg.amp and dev.type == "cuda"))
+    if other_user:
+        folder = folder / f"user-{user}"
+        extra.update(evaluated_with_user=user, trained_with_user=trained_with)
+        cfg.test_users = ()
+    trace = evaluate_volumes(model, volumes, cfg, amp=cfg.amp)
     return _write_results(folder, trace, cfg, dev, time.perf_counter() - started, extra=extra)

@@ -417,5 +417,5 @@ def test_another_user_evaluates_the_saved_models(tmp_path, capsys):
     assert "model.pt is missing" in capsys.readouterr().err
     with pytest.raises(ValueError, match="user"):
         train.evaluate(folders[1], user="oracle")
-    with pytest.raises(ValueError, match="user"):
-        train.evaluate(folders[1], user="center", split="test")
+    with pytest.raises(ValueError, match="user"):  # another user clicks the run's own cases, not a dataset's
+        train.evaluate(folders[1], user="center", dataset=str(tmp_path))

@@ -41,7 +41,7 @@ def collect(root, *, write: bool = True, out=None):
     root = Path(root)
     if not root.is_dir():
         raise StudyError(f"study folder {root} does not exist")
-    rows, histories, traces, test_traces, user_traces = [], [], [], [], []
+    rows, histories, traces, test_traces, user_traces, test_user_traces = [], [], [], [], [], []
     for folder in _run_folders(root):
         name = f"{folder.parent.name}/{folder.name}"
         if not (folder / "config.yaml").exists():
@@ -79,6 +79,8 @@ def collect(root, *, write: bool = True, out=None):
                     row.update(learned_a=saved["learned_radius"]["a"], learned_b=saved["learned_radius"]["b"])
                 if saved.get("test_metrics"):  # the held-out test split (selection used validation only)
                     row.update({f"test_{k}": v for k, v in saved["test_metrics"].items() if k != "convention"})
+                for user, values in (saved.get("test_user_metrics") or {}).items():  # test_users
+                    row.update({f"test_{user}_{k}": v for k, v in values.items() if k != "convention"})
         elif (folder / "failed.json").exists():
             row.update(status="failed", error=(read_json(folder / "failed.json") or {}).get("error"))
         else:
@@ -93,6 +95,9 @@ def collect(root, *, write: bool = True, out=None):
         if write and row["status"] == "done":
             for path in sorted(folder.glob("user-*/trace.csv")):
                 user_traces.append(pd.read_csv(path).assign(run=name, eval_user=path.parent.name[len("user-"):]))
+            for path in sorted(folder.glob("test/user-*/trace.csv")):
+                test_user_traces.append(pd.read_csv(path).assign(run=name,
+                                                                 eval_user=path.parent.name[len("user-"):]))
     table = pd.DataFrame(rows, columns=None if rows else ["run", "stage", "status"])
     if write:
         out = Path(out or root)
@@ -105,6 +110,8 @@ def collect(root, *, write: bool = True, out=None):
             atomic_write_text(out / "test_traces.csv", pd.concat(test_traces).to_csv(index=False))
         if user_traces:
             atomic_write_text(out / "user_traces.csv", pd.concat(user_traces).to_csv(index=False))
+        if test_user_traces:
+            atomic_write_text(out / "test_user_traces.csv", pd.concat(test_user_traces).to_csv(index=False))
     return table
 
 

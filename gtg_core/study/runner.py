@@ -106,18 +106,29 @@ DATA_FIELDS = ("dataset", "phantom_shape", "n_cases", "data_seed", "profile", "t
                "filters", "output")
 
 
+TEST_FIELDS = ("test_cases", "test_data_seed")
+
+
 def prepare_data(runs) -> None:
-    """Write every phantom dataset the runs share and its preprocessed volumes, once, before any worker
-    starts (workers then only read them; see :func:`gtg_core.train.load_volumes`)."""
+    """Write every phantom dataset the runs share (their training and validation cases, and their held-out
+    test cases) and its preprocessed volumes, once, before any worker starts (workers then only read them;
+    see :func:`gtg_core.train.load_volumes`)."""
     from .. import train
 
     seen = set()
     for r in runs:
-        key = json.dumps([r.config.get(k) for k in DATA_FIELDS], default=str)
-        if r.same_as is not None or key in seen or r.config["dataset"] not in train.data.KINDS:
+        if r.same_as is not None or r.config["dataset"] not in train.data.KINDS:
             continue
-        seen.add(key)
-        train.load_volumes(train.TrainConfig.from_dict(r.config), "cpu")
+        cfg = train.TrainConfig.from_dict(r.config)
+        key = json.dumps([r.config.get(k) for k in DATA_FIELDS], default=str)
+        if key not in seen:
+            seen.add(key)
+            train.load_volumes(cfg, "cpu")
+        test_key = json.dumps([r.config.get(k) for k in DATA_FIELDS + TEST_FIELDS if k != "data_seed"]
+                              + [train.test_seed(cfg)], default=str)
+        if cfg.test_cases and test_key not in seen:
+            seen.add(test_key)
+            train.held_out_volumes(cfg, "cpu")
 
 
 def run(study: Study, root, executor=None, *, threads: int | None = None, progress: bool = True) -> dict:

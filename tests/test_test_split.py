@@ -1,0 +1,92 @@
+"""The held-out test split of a study whose seeds draw their own data (issue #25): the same test volumes for
+every run, apart from every training set; another user clicking them; bf16 autocast on the CPU recorded."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from gtg_core import train
+from gtg_core.study import spec
+from gtg_core.study.collect import collect
+from gtg_core.train import TrainConfig
+
+
+def tiny(tmp_path, **kw):
+    base = dict(name="tiny", signal="disk", sigma=2, epochs=1, lr=3e-3, n_cases=4, phantom_shape=(32, 32, 16),
+                target_shape=(32, 32, 16), filters=(4, 8, 16), n_clicks=2, output=str(tmp_path), device="cpu",
+                seed=0, data_seed=0, test_cases=2, test_data_seed=500, test_users=("center",))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_the_test_phantoms_follow_test_data_seed_not_data_seed(tmp_path):
+    one, other = tiny(tmp_path, data_seed=100), tiny(tmp_path, data_seed=200)
+    assert train.held_out_folder(one) == train.held_out_folder(other)
+    a = train.held_out_volumes(one, "cpu")
+    b = train.held_out_volumes(other, "cpu")
+    assert [v.id for v in a] == [v.id for v in b] == ["spleen_ct_004", "spleen_ct_005"]
+    assert all(torch.equal(x.image, y.image) for x, y in zip(a, b))
+    # training data differ between the two data seeds, and no test volume is a training volume
+    train_a, train_b = train.load_volumes(one, "cpu"), train.load_volumes(other, "cpu")
+    assert not torch.equal(train_a[0].image, train_b[0].image)
+    assert not any(torch.equal(t.image, x.image) for t in train_a + train_b for x in a)
+    # without test_data_seed the test phantoms continue the training set's seeds, as before
+    legacy = tiny(tmp_path, data_seed=100, test_data_seed=None)
+    assert train.test_seed(legacy) == 100 and "seed100-from4" in train.held_out_folder(legacy).name
+
+
+def test_a_folder_datasets_test_cases_follow_test_data_seed():
+    volumes = list(range(20))
+    _, test_a = train.hold_out_test(volumes, TrainConfig(test_cases=4, data_seed=1, test_data_seed=7))
+    _, test_b = train.hold_out_test(volumes, TrainConfig(test_cases=4, data_seed=2, test_data_seed=7))
+    _, test_c = train.hold_out_test(volumes, TrainConfig(test_cases=4, data_seed=1))
+    assert test_a == test_b and test_a != test_c
+
+
+@pytest.mark.parametrize("fields, match", [
+    ({"test_users": ("nobody",)}, "test_users"),
+    ({"test_users": ("deepedit",)}, "run's own user"),
+    ({"test_users": ("center", "center")}, "repeat"),
+    ({"test_users": "center"}, "list"),
+    ({"test_cases": 0}, "set test_cases"),
+    ({"test_data_seed": -1}, "test_data_seed"),
+    ({"amp": "yes"}, "amp"),
+])
+def test_bad_test_split_fields_are_errors_naming_them(tmp_path, fields, match):
+    with pytest.raises(ValueError, match=match):
+        tiny(tmp_path, **fields).validate()
+
+
+def test_a_run_with_test_users_and_bf16_writes_both_users_test_results(tmp_path):
+    cfg = tiny(tmp_path, amp=True, name="stage/tiny")  # a study's run name: collect finds stage/run folders
+    run = train.fit(cfg, progress=False)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["resolved"]["precision"] == "bf16 autocast"
+    own = pd.read_csv(run / "test" / "trace.csv")
+    center = pd.read_csv(run / "test" / "user-center" / "trace.csv")
+    assert set(own["volume"]) == set(center["volume"]) == set(saved["test_cases"])
+    center_json = json.loads((run / "test" / "user-center" / "metrics.json").read_text())
+    assert center_json["evaluated_with_user"] == "center" and center_json["trained_with_user"] == "deepedit"
+    assert center_json["config"]["user"] == "center"
+    assert saved["test_user_metrics"]["center"]["M1_final_dice"] == center_json["metrics"]["M1_final_dice"]
+    # the seed clicks are the user's own (deepedit and center place the first click alike); later clicks differ
+    assert not own[["new_fg", "new_bg"]].astype(str).equals(center[["new_fg", "new_bg"]].astype(str))
+    # gtg evaluate --split test --user center recomputes the same trace from the saved model
+    again = train.evaluate(run, split="test", user="center")
+    assert again["metrics"]["M1_final_dice"] == pytest.approx(center_json["metrics"]["M1_final_dice"])
+    # collected: the other user's test metrics in results.csv, its clicks in test_user_traces.csv
+    row = collect(tmp_path).set_index("run").loc["stage/tiny"]
+    table = pd.read_csv(tmp_path / "test_user_traces.csv")
+    assert set(table["eval_user"]) == {"center"} and len(table) == len(center)
+    assert row["test_center_M1_final_dice"] == center_json["metrics"]["M1_final_dice"]
+    assert row["test_M1_final_dice"] == saved["test_metrics"]["M1_final_dice"]
+
+
+def test_fp32_runs_record_their_precision_and_new_fields_leave_old_identities_alone(tmp_path):
+    assert train.resolved(tiny(tmp_path))["precision"] == "fp32"
+    cfg = TrainConfig().to_dict()
+    older = {k: v for k, v in cfg.items() if k not in ("test_data_seed", "test_users")}
+    assert spec._identity(cfg) == spec._identity(older)
+    assert spec._identity({**cfg, "test_users": ["center"]}) != spec._identity(cfg)
