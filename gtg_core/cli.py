@@ -100,8 +100,9 @@ def cmd_study(args) -> int:
     if args.study_cmd == "collect":
         spec = study.load_study(args.study) if args.study else None
         if args.out:
-            table = study.export(args.root, args.out, spec)
-            print(f"wrote {args.out}: results.csv, histories.csv, traces.csv, provenance.json")
+            table = study.export(args.root, args.out, spec, runs=args.runs)
+            print(f"wrote {args.out}: results.csv, histories.csv, traces.csv, provenance.json"
+                  + (", runs/ (every finished run folder, without models)" if args.runs else ""))
         else:
             table = study.collect(args.root)
             print(f"wrote {args.root}/results.csv")
@@ -110,6 +111,10 @@ def cmd_study(args) -> int:
         if bad:
             print(f"gtg: unreadable run folder(s): {', '.join(bad)}", file=sys.stderr)
             return 1
+        return 0
+    if args.study_cmd == "restore":
+        restored = study.restore_runs(args.source, args.root)
+        print(f"restored {len(restored)} finished run(s) from {args.source} into {args.root}")
         return 0
     spec = study.load_study(args.file)
     if args.study_cmd == "prepare":
@@ -247,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("root")
     sc.add_argument("--out", help="write the tables, provenance.json and the study file there instead")
     sc.add_argument("--study", help="the study file (copied to --out, its deviations into provenance.json)")
+    sc.add_argument("--runs", action="store_true", help="with --out: also every finished run folder as "
+                    "runs/<stage>/<run>.tar.gz (no models), which gtg study restore brings back")
+    sre = stsub.add_parser("restore", help="unpack the finished runs a collect --runs committed into a study "
+                           "folder, so that run trains only the rest")
+    sre.add_argument("source", help="the folder collect --out --runs wrote (e.g. studies/results/<study>)")
+    sre.add_argument("--root", required=True, help="the study folder")
     st.set_defaults(func=cmd_study)
 
     k = sub.add_parser("book", help="execute the notebooks and build the book")

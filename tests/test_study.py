@@ -419,3 +419,46 @@ def test_another_user_evaluates_the_saved_models(tmp_path, capsys):
         train.evaluate(folders[1], user="oracle")
     with pytest.raises(ValueError, match="user"):  # another user clicks the run's own cases, not a dataset's
         train.evaluate(folders[1], user="center", dataset=str(tmp_path))
+
+
+def test_a_study_resumes_on_a_fresh_machine_from_its_committed_runs(tmp_path, capsys, monkeypatch):
+    """What a study longer than a session commits (collect --out --runs) brings it back on a machine that has
+    only the commit: restore, then run trains what is missing and nothing else."""
+    file, root, out = str(STUDIES / "quick.yml"), tmp_path / "machine-1", tmp_path / "committed"
+    assert main(["study", "run", file, "--root", str(root), "--quiet"]) == 0
+    assert main(["study", "collect", str(root), "--out", str(out), "--study", file, "--runs"]) == 0
+    archives = sorted(p.relative_to(out / "runs").as_posix() for p in (out / "runs").glob("*/*.tar.gz"))
+    assert len(archives) == 3 and not list(out.glob("**/*.pt"))
+    again = {p: p.read_bytes() for p in (out / "runs").glob("*/*.tar.gz")}
+    assert study.archive_runs(root, out) == []  # the same files give the same bytes: nothing rewritten
+    assert all(p.read_bytes() == b for p, b in again.items())
+    # the session ended before stage p finished: its archive never landed
+    (out / "runs" / "p").joinpath(Path(archives[0]).name).unlink()
+    fresh = tmp_path / "machine-2"
+    capsys.readouterr()
+    assert main(["study", "restore", str(out), "--root", str(fresh)]) == 0
+    assert "restored 2 finished run(s)" in capsys.readouterr().out
+    restored = {r.name: study.run_state(r, fresh)[0] for r in study.plan(study.load_study(file), fresh)[0]}
+    assert sorted(restored.values()) == ["done", "done", "to do"]  # best_of plans stage p from the restored runs
+    for name, state in restored.items():
+        if state == "done":
+            for part in ("metrics.json", "trace.csv", "history.csv", "test/trace.csv"):
+                assert (fresh / name / part).read_bytes() == (root / name / part).read_bytes()
+            assert not (fresh / name / "model.pt").exists()
+    trained, real_fit = [], train.fit
+    monkeypatch.setattr(train, "fit", lambda cfg, **kw: trained.append(cfg.name) or real_fit(cfg, **kw))
+    out_run = study.run(study.load_study(file), fresh, progress=False)
+    assert trained == out_run["done"] == [n for n, s in restored.items() if s == "to do"]
+    # a run folder the study folder holds already is left alone; a foreign archive is refused
+    assert study.restore_runs(out, fresh) == []
+    bad = tmp_path / "bad"
+    (bad / "runs" / "s").mkdir(parents=True)
+    import io
+    import tarfile
+
+    with tarfile.open(bad / "runs" / "s" / "x.tar.gz", "w:gz") as tar:
+        tar.addfile(tarfile.TarInfo("../evil.py"), io.BytesIO(b""))
+    with pytest.raises(study.StudyError, match="not a run archive"):
+        study.restore_runs(bad, tmp_path / "machine-3")
+    with pytest.raises(study.StudyError, match="no run archives"):
+        study.restore_runs(tmp_path / "machine-3", tmp_path / "machine-4")

@@ -32,6 +32,11 @@ progress); one that raised leaves ``failed.json`` and is retried by the next :fu
 keeps two executors that share a folder from training the same run. Phantom data is written once, by
 :func:`run`, before any worker starts.
 
+A study longer than one machine's time: ``gtg study collect ROOT --out studies/results/<study> --runs``
+archives every finished run folder (:func:`archive_runs`, no models) beside the collected tables; committed,
+they come back on a fresh machine with ``gtg study restore studies/results/<study> --root ROOT``
+(:func:`restore_runs`), and ``gtg study run`` trains only the rest.
+
 Another user: :func:`evaluate_users` evaluates every done run's saved model with another simulated user
 (``<run>/user-<user>/``, nothing trained; collected into ``user_traces.csv``), for questions such as whether
 a ranking survives the center-of-error user of today's benchmarks (:mod:`gtg_core.beyond`).
@@ -49,7 +54,7 @@ P(improvement), rank stability, power). The names below are the package's public
 from __future__ import annotations
 
 from . import stats
-from .collect import collect, export, provenance
+from .collect import archive_runs, collect, export, provenance, restore_runs
 from .results import StudyResults, dice_curves, finished, load_results, metrics_by_convention, with_baseline_label
 from .runner import (DATA_FIELDS, estimate_seconds, evaluate_run, evaluate_users, make_executor, prepare_data, run,
                      run_state, train_run)
@@ -57,7 +62,8 @@ from .spec import (BEST_OF_KEYS, LOCK_NAME, NAME_FIELDS, STAGE_KEYS, STATES, STU
                    Study, StudyError, best_of_choices, load_study, plan, run_slug, study_from_dict)
 
 __all__ = ["BEST_OF_KEYS", "DATA_FIELDS", "LOCK_NAME", "NAME_FIELDS", "STAGE_KEYS", "STATES", "STUDY_KEYS",
-           "TIE_TOLERANCE", "Run", "Stage", "Study", "StudyError", "StudyResults", "best_of_choices", "collect",
+           "TIE_TOLERANCE", "Run", "Stage", "Study", "StudyError", "StudyResults", "archive_runs", "best_of_choices",
+           "collect", "restore_runs",
            "dice_curves", "estimate_seconds", "evaluate_run", "evaluate_users", "export", "finished", "load_results", "load_study", "make_executor",
            "metrics_by_convention", "plan", "prepare_data", "provenance", "run", "run_slug", "run_state", "stats",
            "study_from_dict", "train_run", "with_baseline_label"]

@@ -9,7 +9,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ..io import atomic_write_text, read_json
+from ..io import atomic_write, atomic_write_text, read_json
 from .spec import Study, StudyError, _at_later_default
 
 
@@ -141,14 +141,90 @@ def provenance(root, study: Study | None = None, *, table=None) -> dict:
     return summary
 
 
-def export(root, out, study: Study | None = None):
+#: What a run folder keeps in its archive (:func:`archive_runs`): its configuration, history, traces and
+#: metrics, also those of its test split and of other users; never models, checkpoints, locks or failures.
+ARCHIVED = ("config.yaml", "history.csv", "trace.csv", "metrics.json")
+
+
+def _archive_bytes(folder: Path) -> bytes:
+    """A gzipped tar of ``folder``'s :data:`ARCHIVED` files (and those of its subfolders), byte for byte the
+    same for the same files: sorted names, no dates, owners or modes."""
+    import gzip
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, \
+            tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name in ARCHIVED):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.relative_to(folder).as_posix())
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def archive_runs(root, out) -> list[str]:
+    """Every finished run folder of ``root`` as ``out/runs/<stage>/<run>.tar.gz`` (:func:`_archive_bytes`):
+    what a study commits as its runs finish, so that a fresh machine resumes from it (:func:`restore_runs`).
+    An archive is rewritten only when its bytes change. Returns the names of the runs archived now."""
+    root, out = Path(root), Path(out)
+    written = []
+    for folder in _run_folders(root):
+        saved = read_json(folder / "metrics.json")
+        if saved is None or not isinstance(saved.get("metrics"), dict):
+            continue  # not finished (or half written): it stays on this machine until it is
+        target = out / "runs" / folder.parent.name / f"{folder.name}.tar.gz"
+        data = _archive_bytes(folder)
+        if not target.is_file() or target.read_bytes() != data:
+            atomic_write(target, lambda tmp: tmp.write_bytes(data))
+            written.append(f"{folder.parent.name}/{folder.name}")
+    return written
+
+
+def restore_runs(source, root) -> list[str]:
+    """Unpack the run archives of ``source`` (a folder written by :func:`archive_runs`, e.g.
+    ``studies/results/<study>``) into the study folder ``root``, so that :func:`gtg_core.study.run` finds
+    them done and trains only the rest. A run folder that ``root`` already holds is left alone (its own
+    files win). Returns the names of the runs restored."""
+    import io
+    import tarfile
+
+    source, root = Path(source), Path(root)
+    archives = sorted((source / "runs").glob("*/*.tar.gz"))
+    if not (source / "runs").is_dir():
+        raise StudyError(f"{source} holds no run archives (no runs/ folder): nothing to restore")
+    restored = []
+    for archive in archives:
+        name = f"{archive.parent.name}/{archive.name[:-len('.tar.gz')]}"
+        folder = root / name
+        if (folder / "metrics.json").exists() or (folder / "config.yaml").exists():
+            continue
+        with tarfile.open(fileobj=io.BytesIO(archive.read_bytes()), mode="r:gz") as tar:
+            members = tar.getmembers()
+            bad = [m.name for m in members if not m.isfile() or Path(m.name).name not in ARCHIVED
+                   or Path(m.name).is_absolute() or ".." in Path(m.name).parts]
+            if bad:
+                raise StudyError(f"{archive}: unexpected member(s) {bad[:3]}; not a run archive")
+            files = {m.name: tar.extractfile(m).read() for m in members}
+        for relative, data in sorted(files.items(), key=lambda kv: kv[0].endswith("metrics.json")):
+            # metrics.json last (it marks a run done), each file atomically
+            target = folder / relative
+            atomic_write(target, lambda tmp, data=data: tmp.write_bytes(data))
+        restored.append(name)
+    return restored
+
+
+def export(root, out, study: Study | None = None, *, runs: bool = False):
     """Collect ``root`` into ``out`` (results.csv, histories.csv, traces.csv, test_traces.csv when the runs
     have a test split, user_traces.csv when they were evaluated by another user, provenance.json, the study
-    file): what is committed under ``studies/results/<study>/``;
-    never models. Returns the results table."""
+    file): what is committed under ``studies/results/<study>/``; with ``runs``, also every finished run
+    folder as an archive (:func:`archive_runs`); never models. Returns the results table."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = collect(root, out=out)
+    if runs:
+        archive_runs(root, out)
     if (table["status"] == "unreadable").any():
         raise StudyError(f"{root}: unreadable run folder(s) {list(table.loc[table['status'] == 'unreadable', 'run'])}")
     atomic_write_text(out / "provenance.json", json.dumps(provenance(root, study, table=table), indent=2,
