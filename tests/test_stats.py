@@ -200,3 +200,139 @@ def test_per_volume_nsd_when_the_trace_has_it():
     assert table["nsd_final"].tolist() == [1.0, 1.0] and table["nsd_auc"].tolist() == pytest.approx([0.6, 0.6])
     old = stats.per_volume(pd.DataFrame(rows).drop(columns="nsd"))  # the committed studies' traces
     assert old["nsd_final"].isna().all()
+
+
+# ---------------------------------------------------------------------------------------------- families
+
+
+def test_holm_adjusts_as_the_step_down_procedure_and_its_levels_follow():
+    p = [0.01, 0.04, 0.03, 0.005]
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone: 0.02 0.03 0.06 0.06
+    assert stats.holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm_levels(p) == pytest.approx([1 - 0.05 / 3, 1 - 0.05 / 1, 1 - 0.05 / 2, 1 - 0.05 / 4])
+    assert stats.holm([0.5, np.nan, 0.9]) == pytest.approx([1.0, np.nan, 1.0], nan_ok=True)
+    assert stats.holm([0.2]) == pytest.approx([0.2])  # a family of one is not adjusted
+
+
+def test_the_bootstrap_p_value_matches_the_percentile_interval():
+    rng = np.random.default_rng(0)
+    assert stats.bootstrap_p(np.ones(999)) == pytest.approx(2 / 1000)  # never 0
+    assert stats.bootstrap_p(rng.normal(0, 1, 4000)) > 0.5
+    draws = rng.normal(0.05, 0.02, 200_000)  # about 0.6 % of draws at or below 0
+    p = stats.bootstrap_p(draws)
+    assert p == pytest.approx(2 * scipy_stats.norm.cdf(-2.5), rel=0.1)
+    for alpha in (0.05, 0.01, 0.005):  # p < alpha exactly when the 1 - alpha interval excludes 0
+        lo, _ = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+        assert (p < alpha) == (lo > 0)
+
+
+def test_a_family_is_decided_with_holm_and_may_be_equivalent():
+    rng = np.random.default_rng(1)
+    samples = {"strong": rng.normal(0.05, 0.01, 4000), "weak": rng.normal(0.02, 0.009, 4000),
+               "against": rng.normal(-0.06, 0.01, 4000), "null": rng.normal(0.0, 0.004, 4000)}
+    samples.update({f"other{i}": rng.normal(0, 0.03, 4000) for i in range(4)})
+    estimates = {k: float(np.mean(v)) for k, v in samples.items()}
+    table = stats.decide_family(samples, estimates, equivalence=0.02, family="test")
+    assert table.loc["strong", "verdict"] == "holds" and table.loc["against", "verdict"] == "does not hold"
+    # the weak one clears zero alone (p about 0.03) but not after Holm over 8
+    assert table.loc["weak", "p"] < 0.05 < table.loc["weak", "p_holm"] and table.loc["weak", "verdict"] == "inconclusive"
+    assert table.loc["weak", "adj_low"] < 0 < table.loc["weak", "low"]
+    assert table.loc["null", "verdict"] == "equivalent"  # adjusted interval inside +-0.02
+    assert table.loc["other0", "verdict"] in ("inconclusive",)  # too wide to be equivalent
+    assert (table["m"] == 8).all() and (table["level"] >= 0.95).all() and table["level"].max() == 1 - 0.05 / 8
+    assert ((table["adj_low"] <= table["low"]) & (table["adj_high"] >= table["high"])).all()
+
+
+def test_pairwise_decides_every_pair_of_settings_in_one_family():
+    rng = np.random.default_rng(2)
+    difficulty = rng.normal(0, 0.1, size=(1, 60))
+    settings = {name: setting(name, 0.8 + shift + difficulty + rng.normal(0, 0.02, size=(3, 60)))
+                for name, shift in (("best", 0.04), ("mid", 0.0), ("twin", 0.0))}
+    table = stats.pairwise(settings, n_draws=4000, seed=3, equivalence=0.02)
+    assert list(table.index) == ["best - mid", "best - twin", "mid - twin"] and (table["m"] == 3).all()
+    assert table.loc["best - mid", "verdict"] == "holds" and table.loc["mid - twin", "verdict"] == "equivalent"
+    assert table.loc["best - mid", "p_improvement"] > 0.8
+    # lower-is-better metrics are oriented so that > 0 favours the first
+    noc = {k: stats.Setting(k, (0,), tuple(range(40)), {"NoC@90": np.full((1, 40), v)}) for k, v in
+           (("few", 2.0), ("many", 5.0))}
+    assert stats.pairwise(noc, "NoC@90", n_draws=200).loc["few - many", "estimate"] == 3.0
+
+
+def test_p_improvement_is_paired_by_seed_where_the_seeds_are_shared():
+    a, b = setting("a", [[1.0], [3.0]]), setting("b", [[0.0], [2.0]])
+    assert stats.p_improvement(a, b, "M1_final_dice") == 1.0  # seed 0 meets seed 0, seed 1 seed 1
+    other = setting("b", [[0.0], [2.0]], seeds=(5, 6))
+    assert stats.p_improvement(a, other, "M1_final_dice") == 0.75  # no shared seeds: every pair
+    with_nan = setting("b", [[np.nan], [2.0]])
+    assert stats.p_improvement(a, with_nan, "M1_final_dice") == 1.0  # a NaN is left out, not a loss
+    assert stats.compare({"a": a, "b": b}, "a", "b", "M1_final_dice", n_draws=50)["p_improvement"] == 1.0
+
+
+# ---------------------------------------------------------------------------------------------- power, paired
+
+
+def test_paired_components_recover_a_simulated_crossed_design():
+    rng = np.random.default_rng(4)
+    a, k, n = 6, 30, 300
+    sx, vx, e = 0.01, 0.02, 0.05
+    seed_main, vol_main = rng.normal(0, 0.02, k), rng.normal(0, 0.12, n)
+    settings = {f"s{i}": setting(f"s{i}", 0.8 + seed_main[:, None] + vol_main[None, :]
+                                 + rng.normal(0, sx, (k, 1)) + rng.normal(0, vx, (1, n)) + rng.normal(0, e, (k, n)))
+                for i in range(a)}
+    comp = stats.paired_components(settings)
+    assert comp["seed_x"] == pytest.approx(sx ** 2, rel=0.35)
+    assert comp["volume_x"] == pytest.approx(vx ** 2, rel=0.2)
+    assert comp["residual"] == pytest.approx(e ** 2, rel=0.05)
+    assert comp["seed_x_range"][0] < sx ** 2 < comp["seed_x_range"][1]
+    # the seed's main effect (0.02, shared by every setting) is not in any component: it cancels when paired
+    se = stats.paired_difference_se(comp, 3, 12)
+    assert se == pytest.approx(np.sqrt(2 * (comp["seed_x"] / 3 + comp["volume_x"] / 12 + comp["residual"] / 36)))
+    with pytest.raises(ValueError, match="same two or more seeds"):
+        stats.paired_components({"x": setting("x", [[0.5, 0.6]])})
+
+
+def test_power_under_pairing_and_holm():
+    comp = {"seed_x": 0.0, "volume_x": 4.5e-4, "residual": 2.8e-3, "seed_x_range": (0.0, 3e-4)}
+    z = scipy_stats.norm.ppf(1 - 0.05 / 30) + scipy_stats.norm.ppf(0.8)
+    expected = z * np.sqrt(2 * (4.5e-4 / 100 + 2.8e-3 / 700))
+    assert stats.detectable_difference(comp, 7, 100, comparisons=15) == pytest.approx(expected)
+    # with 12 volumes the setting x volume term alone exceeds what 2 points allow: no number of seeds does it
+    assert stats.paired_seeds_needed(comp, 0.02, 12, comparisons=15, max_seeds=200) is None
+    k = stats.paired_seeds_needed(comp, 0.02, 100, comparisons=15)
+    assert stats.detectable_difference(comp, k, 100, comparisons=15) <= 0.02
+    assert stats.detectable_difference(comp, k - 1, 100, comparisons=15) > 0.02
+    table = stats.paired_power_table(comp, seeds=(3, 6), volumes=(12, 100))
+    assert table.loc[("estimate", 6), "100 volumes"] < table.loc[("estimate", 3), "100 volumes"]
+    assert (table.loc["upper end"].to_numpy() > table.loc["estimate"].to_numpy()).all()
+
+
+def test_few_seed_coverage_in_the_regime_we_run():
+    """What the module docstring says of 2-3 seeds x 12 volumes, simulated with phantom-mini's components
+    (volume SD 0.116, seed SD 0.019, setting x volume 0.021, residual 0.053, no setting x seed): the paired
+    difference's 95 % interval covers at or above 95 %, one setting's own interval below it."""
+    for k in (2, 3):
+        rng = np.random.default_rng(10 + k)
+        covered_difference = covered_own = 0
+        reps = 600
+        for r in range(reps):
+            seed_main, vol_main = rng.normal(0, 0.019, (k, 1)), rng.normal(0, 0.116, (1, 12))
+            pair = {name: setting(name, 0.8 + seed_main + vol_main + rng.normal(0, 0.021, (1, 12))
+                                  + rng.normal(0, 0.053, (k, 12))) for name in ("a", "b")}
+            draws = stats.bootstrap(pair, "M1_final_dice", n_draws=1000, seed=r)
+            lo, hi = np.quantile(draws["a"] - draws["b"], [0.025, 0.975])
+            covered_difference += lo <= 0 <= hi
+            lo, hi = np.quantile(draws["a"], [0.025, 0.975])
+            covered_own += lo <= 0.8 <= hi
+        print(f"{k} seeds x 12 volumes: paired difference {covered_difference / reps:.3f}, "
+              f"one setting's own interval {covered_own / reps:.3f}")
+        assert covered_difference / reps >= 0.95
+        assert 0.88 <= covered_own / reps < 0.945
+
+
+def test_an_interaction_is_the_change_of_a_gap_between_two_cells():
+    draws = pd.DataFrame({"A | one": [0.8, 0.82], "B | one": [0.7, 0.71], "A | two": [0.6, 0.6],
+                          "B | two": [0.7, 0.72]})
+    point = {"A | one": 0.81, "B | one": 0.70, "A | two": 0.6, "B | two": 0.71}
+    estimate, samples = stats.interaction(draws, point, "A", "B", "one", "two")
+    assert estimate == pytest.approx(-0.11 - 0.11)
+    assert samples == pytest.approx([(0.6 - 0.7) - (0.8 - 0.7), (0.6 - 0.72) - (0.82 - 0.71)])

@@ -1,22 +1,39 @@
-"""Evidence, not only numbers: intervals, P(improvement), rank stability and power for a study's runs.
+"""Evidence, not only numbers: intervals, P(improvement), families of verdicts, rank stability and power for
+a study's runs.
 
-Every signal of a study is evaluated on the same validation volumes with the same seeds' clicks, so settings
-are compared **paired**. A setting's runs (one per seed) give a matrix of per-volume values (seeds x
-volumes) for each metric (:func:`per_volume`, from traces.csv). The bootstrap (:func:`bootstrap`) resamples
-in two stages, as the variance has two sources: the seeds of a setting (which model was trained), then the
-volumes (which cases it was tested on), one volume draw shared by every setting (paired), one seed draw
-shared by settings with the same seeds. rliable's stratified bootstrap (Agarwal et al., NeurIPS 2021) and
-challengeR's rank bootstrap (Wiesenfarth et al., Sci Rep 2021) are the models; ``scipy.stats.bootstrap``
-resamples one level of independent observations, not seeds and then volumes, so the two-stage draw is done
-here with numpy (vectorised over the draws) and the percentile interval read from it.
+Every signal of a study is evaluated on the same volumes with the same seeds' clicks, so settings are
+compared **paired**. A setting's runs (one per seed) give a matrix of per-volume values (seeds x volumes) for
+each metric (:func:`per_volume`, from traces.csv). Seeds and volumes are *crossed* (every run is scored on
+every volume), and the bootstrap (:func:`bootstrap`) is the two-way ("pigeonhole", Owen 2007) bootstrap of
+crossed data: each draw takes seed indices and volume indices independently, one volume draw shared by every
+setting and one seed draw shared by settings with the same seeds, and applies both to every setting. It is
+not the nested (hierarchical) bootstrap of Saravanan et al. (2020), which resamples volumes within each drawn
+seed, nor rliable's stratified bootstrap (Agarwal et al., NeurIPS 2021), which resamples runs within fixed
+tasks; challengeR (Wiesenfarth et al., Sci Rep 2021) resamples cases only. ``scipy.stats.bootstrap``
+resamples one level of independent observations, so the draw is done here with numpy (vectorised over the
+draws) and the percentile interval read from it.
+
+**Few seeds.** Our studies have 2-3 seeds per setting, and there the seed stage is nearly degenerate: with
+k seeds the resampled seed mean takes few values (3 for k = 2, 10 for k = 3) and its variance is the
+plug-in one, short of the unbiased one by (k - 1) / k (0.50 for k = 2, 0.67 for k = 3); a one-seed setting
+carries no seed noise at all. Measured by simulation in that regime (``tests/test_stats.py``, 2-3 seeds x
+12 volumes with known variances): the interval of a *paired difference* covers at or above its level (the
+two-way bootstrap over-counts the interaction variance: about 96-99 % for a nominal 95 %), the interval of
+*one setting's own mean* covers less (about 88-93 %): read it as a lower bound on the uncertainty of a
+level, and decide claims from differences.
 
 - :func:`interval`: a setting's estimate and 95 % interval for any metric that is a mean over volumes (M1,
   M2, M4 as improved / N transitions per volume, M5, NoC, AUC, M3's step time, NSD and its AUC).
-- :func:`compare`: the interval of a difference between two settings, and P(A > B): the probability that A
-  beats B on a random volume with a random seed of each (rliable's probability of improvement, ties 1/2).
+- :func:`compare`: the interval of a difference between two settings, and P(A > B) (:func:`p_improvement`:
+  rliable's probability of improvement, paired by seed where the seeds are shared).
+- :func:`decide_family`, :func:`pairwise`: a family of comparisons decided together with Holm's step-down
+  adjustment (:func:`holm`), each interval also shown at Holm's level, and an equivalence verdict.
 - :func:`improvement_matrix`, :func:`rank_distribution`: every pair, and each setting's rank over draws.
-- :func:`decide`: a claim's verdict from the interval of its margin: holds, does not hold, inconclusive.
-- :func:`variance_components`, :func:`seeds_needed`: how many seeds and volumes resolve a difference.
+- :func:`decide`: one margin's verdict from its interval (unadjusted: a family uses :func:`decide_family`).
+- :func:`interaction`: whether a gap between two settings changes between two cells (users), on shared draws.
+- :func:`paired_components`, :func:`detectable_difference`, :func:`paired_seeds_needed`,
+  :func:`paired_power_table`: power under the paired design we run; :func:`variance_components` /
+  :func:`seeds_needed` keep the unpaired (independent seeds) formula for comparison.
 """
 
 from __future__ import annotations
@@ -245,32 +262,37 @@ def interval(settings: dict, metric: str, *, level: float = 0.95, n_draws: int =
     return pd.DataFrame(rows).set_index("setting")
 
 
-def _p_improvement(x: np.ndarray, y: np.ndarray) -> float:
-    """P(X > Y) + P(X = Y) / 2 over volumes and all seed pairs: x, y are (seeds x volumes) on the same
-    volumes."""
-    gt = (x[:, None, :] > y[None, :, :]).mean(axis=(0, 1))
-    eq = (x[:, None, :] == y[None, :, :]).mean(axis=(0, 1))
-    return float(np.nanmean(gt + eq / 2))
+def _wins(x: np.ndarray, y: np.ndarray, paired: bool) -> float:
+    """P(X > Y) + P(X = Y) / 2 over volumes and seeds: x, y are (seeds x volumes) on the same volumes; with
+    ``paired`` (the same seeds) row i meets row i only, else every seed pair. NaN comparisons are left out."""
+    if not paired:
+        x, y = np.broadcast_arrays(x[:, None, :], y[None, :, :])
+    valid = ~(np.isnan(x) | np.isnan(y))
+    if not valid.any():
+        return float("nan")
+    return float(((x > y) + 0.5 * (x == y))[valid].mean())
 
 
 def compare(settings: dict, a: str, b: str, metric: str, *, level: float = 0.95, n_draws: int = DEFAULT_DRAWS,
             seed: int = 0) -> dict:
     """A against B on ``metric``: ``difference`` (A - B, mean over seeds and volumes), its ``low`` / ``high``
-    bootstrap interval, ``p_improvement`` (P(A beats B on a random volume and seeds), rliable's definition,
-    oriented so that > 0.5 favours A whatever the metric's direction) with its interval."""
+    bootstrap interval, ``p_improvement`` (P(A beats B on a random volume and seed), rliable's definition,
+    oriented so that > 0.5 favours A whatever the metric's direction; paired by seed where A and B share
+    their seeds, as the interval is: :func:`p_improvement`) with its interval."""
     pair = {a: settings[a], b: settings[b]}
     draws = bootstrap(pair, metric, n_draws=n_draws, seed=seed)
     diff = (draws[a] - draws[b]).to_numpy()
     x, y = settings[a].values[metric], settings[b].values[metric]
     if metric in LOWER_IS_BETTER:
         x, y = -x, -y
-    p = _p_improvement(x, y)
+    paired = settings[a].seeds == settings[b].seeds
+    p = _wins(x, y, paired)
     vol, seed_draws = _draws(pair, n_draws, seed + 1)
     p_draws = np.empty(n_draws)
     for i in range(n_draws):  # a few thousand small arrays: fast enough
         xs = x[seed_draws[settings[a].seeds][i]][:, vol[i]]
         ys = y[seed_draws[settings[b].seeds][i]][:, vol[i]]
-        p_draws[i] = _p_improvement(xs, ys)
+        p_draws[i] = _wins(xs, ys, paired)
     lo, hi = _percentiles(diff, level)
     p_lo, p_hi = _percentiles(p_draws, level)
     estimate = float(np.nanmean(settings[a].values[metric]) - np.nanmean(settings[b].values[metric]))
@@ -294,10 +316,7 @@ def improvement_matrix(settings: dict, metric: str = "M1_final_dice") -> pd.Data
     for a in names:
         for b in names:
             if a != b:
-                x, y = settings[a].values[metric], settings[b].values[metric]
-                if metric in LOWER_IS_BETTER:
-                    x, y = -x, -y
-                out.loc[a, b] = _p_improvement(x, y)
+                out.loc[a, b] = p_improvement(settings[a], settings[b], metric)
     return out
 
 
@@ -392,3 +411,220 @@ def power_table(components: dict, differences=(0.005, 0.01, 0.02, 0.03, 0.05), v
     of validation volumes (columns)."""
     table = {f"{v} volumes": [seeds_needed(components, d, v, **kw) for d in differences] for v in volumes}
     return pd.DataFrame(table, index=pd.Index([round(100 * d, 1) for d in differences], name="difference (points)"))
+
+
+# ---------------------------------------------------------------------------------------------- families
+#
+# A page that draws verdicts from many intervals must control the chance of any false verdict. Each family
+# (the paper's claims on one study; the 15 pairs of one Table 3; the pairs of one user comparison; the eq6
+# comparisons) is decided with Holm's step-down procedure (Holm 1979) on bootstrap p-values, and each
+# comparison's interval is shown at the level Holm used for it beside the plain 95 % one.
+
+EQUIVALENT = "equivalent"
+
+
+def bootstrap_p(samples, null: float = 0.0) -> float:
+    """The two-sided bootstrap p-value of "the quantity is ``null``" from its draws: twice the smaller share
+    of draws on either side of ``null`` (draws equal to it count on both sides), with the +1 correction of
+    Davison and Hinkley (1997, eq. 4.11) so that it is never 0; at most 1. This is the p-value whose
+    rejection at alpha is the percentile interval at 1 - alpha excluding ``null``."""
+    x = np.asarray(samples, dtype=float)
+    x = x[~np.isnan(x)]
+    if not len(x):
+        return float("nan")
+    below, above = int((x <= null).sum()), int((x >= null).sum())
+    return float(min(1.0, 2 * (min(below, above) + 1) / (len(x) + 1)))
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values (the same order as ``p_values``): p_(i) times (m - i + 1) for the
+    i-th smallest of m, made monotone and capped at 1. Rejecting where the adjusted p < alpha controls the
+    family-wise error at alpha under any dependence. NaN stays NaN and does not count in m."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    m = len(valid)
+    order = valid[np.argsort(p[valid], kind="stable")]
+    running = 0.0
+    for i, index in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[index]))
+        out[index] = running
+    return out
+
+
+def holm_levels(p_values, alpha: float = 0.05) -> np.ndarray:
+    """The confidence level Holm's procedure tests each comparison at: 1 - alpha / (m - i + 1) for the one
+    with the i-th smallest p-value of m (the first at alpha / m, the last at alpha)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    order = valid[np.argsort(p[valid], kind="stable")]
+    for i, index in enumerate(order):
+        out[index] = 1 - alpha / (len(valid) - i)
+    return out
+
+
+def decide_family(samples: dict, estimates: dict, *, alpha: float = 0.05, equivalence: float | None = None,
+                  family: str = "") -> pd.DataFrame:
+    """Decide a family of comparisons together. ``samples``: name -> bootstrap draws of a difference (or a
+    claim's margin: > 0 where it holds); ``estimates``: name -> its point estimate.
+
+    One row per name: ``estimate``, the plain ``1 - alpha`` interval (``low``, ``high``), the bootstrap
+    ``p`` (:func:`bootstrap_p`), Holm's adjusted ``p_holm`` (:func:`holm`) over the ``m`` comparisons of the
+    family, Holm's ``level`` for it and the interval at that level (``adj_low``, ``adj_high``), and
+    ``verdict``: ``holds`` (p_holm < alpha, estimate > 0), ``does not hold`` (p_holm < alpha, < 0) or
+    ``inconclusive``; with ``equivalence`` (a margin in the quantity's units, e.g. 0.02 Dice) an
+    inconclusive comparison whose adjusted interval lies inside (-equivalence, +equivalence) is
+    ``equivalent`` (two one-sided tests at Holm's level, Schuirmann 1987). A DataFrame indexed by name."""
+    names = list(samples)
+    p = np.array([bootstrap_p(samples[n]) for n in names])
+    adjusted, levels = holm(p), holm_levels(p, alpha)
+    rows = []
+    for name, p_i, p_adj, level in zip(names, p, adjusted, levels):
+        draws = np.asarray(samples[name], dtype=float)
+        lo, hi = _percentiles(draws, 1 - alpha)
+        adj_lo, adj_hi = _percentiles(draws, level) if not np.isnan(level) else (np.nan, np.nan)
+        estimate = float(estimates[name])
+        verdict = INCONCLUSIVE
+        if p_adj < alpha:
+            verdict = HOLDS if estimate > 0 else FAILS
+        elif equivalence is not None and -equivalence < adj_lo and adj_hi < equivalence:
+            verdict = EQUIVALENT
+        rows.append({"name": name, "estimate": estimate, "low": lo, "high": hi, "p": float(p_i),
+                     "p_holm": float(p_adj), "level": float(level), "adj_low": adj_lo, "adj_high": adj_hi,
+                     "verdict": verdict, "family": family, "m": int((~np.isnan(p)).sum())})
+    return pd.DataFrame(rows).set_index("name")
+
+
+def pairwise(settings: dict, metric: str = "M1_final_dice", *, alpha: float = 0.05,
+             equivalence: float | None = None, n_draws: int = DEFAULT_DRAWS, seed: int = 0,
+             order=None) -> pd.DataFrame:
+    """Every pair (A, B) of ``settings`` as one family (:func:`decide_family`): A - B on ``metric`` (oriented
+    so that > 0 favours A also where lower is better), from one paired two-stage bootstrap of all settings,
+    with Holm's adjustment over the pairs and, with ``equivalence``, the equivalence verdict. ``order``: the
+    settings in the order pairs are formed (A before B; default: the dict's). Adds ``a``, ``b`` and the
+    paired P(A beats B) (:func:`p_improvement`). A DataFrame indexed by "A - B"."""
+    names = [n for n in (order or settings) if n in settings and metric in settings[n].values]
+    draws = bootstrap({n: settings[n] for n in names}, metric, n_draws=n_draws, seed=seed)
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    samples, estimates, extra = {}, {}, {}
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            key = f"{a} - {b}"
+            samples[key] = sign * (draws[a] - draws[b]).to_numpy()
+            estimates[key] = sign * float(np.nanmean(settings[a].values[metric]) - np.nanmean(settings[b].values[metric]))
+            extra[key] = {"a": a, "b": b, "p_improvement": p_improvement(settings[a], settings[b], metric)}
+    table = decide_family(samples, estimates, alpha=alpha, equivalence=equivalence, family=f"pairs of {metric}")
+    return pd.DataFrame(extra).T.join(table)
+
+
+def p_improvement(a: Setting, b: Setting, metric: str) -> float:
+    """P(A beats B) on a random volume (rliable's probability of improvement, ties 1/2), oriented so that
+    > 0.5 favours A whatever the metric's direction. Paired as the intervals are: where A and B have the
+    same seeds, seed i of A meets seed i of B only (they share the seed's draw); otherwise every seed pair.
+    Comparisons with a NaN on either side are left out (not counted as losses)."""
+    x, y = a.values[metric], b.values[metric]
+    if metric in LOWER_IS_BETTER:
+        x, y = -x, -y
+    return _wins(x, y, a.seeds == b.seeds)
+
+
+# ---------------------------------------------------------------------------------------------- power, paired
+#
+# Settings of a study are trained with the same seed numbers and evaluated on the same volumes, and the
+# bootstrap pairs them on both. What does not cancel in a paired difference of two settings is their
+# interaction with the seed (setting x seed), their interaction with the volume (setting x volume) and the
+# residual: Var(mean difference) = 2 (s2_seed_x / k + s2_volume_x / n + s2_residual / (k n)) for k seeds and
+# n volumes. The seed's main effect (a seed good for every setting) cancels.
+
+
+def paired_components(settings: dict, metric: str = "M1_final_dice", *, level: float = 0.95) -> dict:
+    """The variance components of a paired comparison, from the settings that share one seed list (the
+    largest such group, at least two settings with two or more seeds): a three-way crossed ANOVA (setting x
+    seed x volume, method of moments, components floored at 0). Returns ``seed_x`` (setting x seed),
+    ``volume_x`` (setting x volume), ``residual``, ``seeds``, ``volumes``, ``settings`` (names used), and
+    ``seed_x_range``: the ``level`` range of ``seed_x`` from the chi-square interval of its mean square on
+    (settings - 1)(seeds - 1) degrees of freedom (the residual taken as known). With 2-3 seeds the range is
+    wide: the design should be planned for its upper end as well as the estimate."""
+    from scipy.stats import chi2
+
+    groups = {}
+    for name, s in settings.items():
+        if metric in s.values and len(s.seeds) > 1:
+            groups.setdefault(s.seeds, []).append(name)
+    if not groups or max(len(g) for g in groups.values()) < 2:
+        raise ValueError(f"paired_components needs two settings with the same two or more seeds ({metric})")
+    names = max(groups.values(), key=len)
+    y = np.stack([settings[n].values[metric] for n in names])  # settings x seeds x volumes
+    if np.isnan(y).any():
+        raise ValueError(f"paired_components: {metric} has missing values")
+    a, b, c = y.shape
+    m = y.mean()
+    ma, mb, mc = y.mean((1, 2), keepdims=True), y.mean((0, 2), keepdims=True), y.mean((0, 1), keepdims=True)
+    mab, mac, mbc = y.mean(2, keepdims=True), y.mean(1, keepdims=True), y.mean(0, keepdims=True)
+    ab, ac = mab - ma - mb + m, mac - ma - mc + m
+    resid = y - mab - mac - mbc + ma + mb + mc - m
+    df_ab, df_ac, df_e = (a - 1) * (b - 1), (a - 1) * (c - 1), (a - 1) * (b - 1) * (c - 1)
+    ms_ab, ms_ac, ms_e = c * (ab ** 2).sum() / df_ab, b * (ac ** 2).sum() / df_ac, (resid ** 2).sum() / df_e
+    tail = (1 - level) / 2
+    ms_range = (ms_ab * df_ab / chi2.ppf(1 - tail, df_ab), ms_ab * df_ab / chi2.ppf(tail, df_ab))
+    return {"seed_x": max(0.0, (ms_ab - ms_e) / c), "volume_x": max(0.0, (ms_ac - ms_e) / b), "residual": ms_e,
+            "seed_x_range": tuple(max(0.0, (ms - ms_e) / c) for ms in ms_range), "seeds": b, "volumes": c,
+            "settings": list(names), "level": level}
+
+
+def paired_difference_se(components: dict, seeds: int, volumes: int, *, seed_x: float | None = None) -> float:
+    """Standard error of the difference of two settings' means under the paired design (the same ``seeds``
+    and the same ``volumes`` for both): sqrt(2 (seed_x / k + volume_x / n + residual / (k n))).
+    ``seed_x``: another value of the setting x seed component (e.g. an end of ``seed_x_range``)."""
+    sx = components["seed_x"] if seed_x is None else seed_x
+    return float(np.sqrt(2 * (sx / seeds + components["volume_x"] / volumes
+                              + components["residual"] / (seeds * volumes))))
+
+
+def detectable_difference(components: dict, seeds: int, volumes: int, *, comparisons: int = 1,
+                          power: float = 0.8, alpha: float = 0.05, seed_x: float | None = None) -> float:
+    """The smallest difference (the metric's units) a paired two-sided test detects with ``power``, at the
+    level Holm's procedure starts from in a family of ``comparisons`` (alpha / comparisons: Bonferroni's,
+    the conservative end): (z_{1 - alpha/(2m)} + z_power) x :func:`paired_difference_se`."""
+    from scipy.stats import norm
+
+    z = norm.ppf(1 - alpha / (2 * comparisons)) + norm.ppf(power)
+    return float(z * paired_difference_se(components, seeds, volumes, seed_x=seed_x))
+
+
+def paired_seeds_needed(components: dict, difference: float, volumes: int, *, comparisons: int = 1,
+                        power: float = 0.8, alpha: float = 0.05, seed_x: float | None = None,
+                        max_seeds: int = 1000) -> int | None:
+    """The fewest seeds per setting for :func:`detectable_difference` to reach ``difference`` on ``volumes``
+    volumes; None when more than ``max_seeds`` (or never: the setting x volume term alone is too large)."""
+    for k in range(1, max_seeds + 1):
+        if detectable_difference(components, k, volumes, comparisons=comparisons, power=power, alpha=alpha,
+                                 seed_x=seed_x) <= abs(difference):
+            return k
+    return None
+
+
+def paired_power_table(components: dict, seeds=(3, 4, 5, 6, 8, 10), volumes=(12, 50, 100, 200, 400), *,
+                       comparisons: int = 15, scale: float = 100.0, **kw) -> pd.DataFrame:
+    """:func:`detectable_difference` (times ``scale``: Dice points) for each number of seeds (rows) and
+    volumes (columns), at the estimated setting x seed component and at the upper end of its range
+    (the column level ``at``): the design assumed is the paired one, ``comparisons`` pairs under Holm."""
+    frames = {}
+    for label, value in (("estimate", components["seed_x"]), ("upper end", components["seed_x_range"][1])):
+        frames[label] = pd.DataFrame(
+            {f"{v} volumes": [scale * detectable_difference(components, k, v, comparisons=comparisons,
+                                                            seed_x=value, **kw) for k in seeds] for v in volumes},
+            index=pd.Index(seeds, name="seeds"))
+    return pd.concat(frames, names=["setting x seed at"])
+
+
+def interaction(draws: pd.DataFrame, point: dict, a: str, b: str, first: str, second: str) -> tuple:
+    """Does the gap between settings ``a`` and ``b`` change from cell ``first`` to cell ``second``? The
+    interaction (A - B in second) - (A - B in first) on the same paired draws (``draws``: columns named
+    ``"<setting> | <cell>"``, one bootstrap of both cells), and its point estimate from ``point`` (the same
+    names -> means). Returns (estimate, samples)."""
+    def gap(frame, cell):
+        return frame[f"{a} | {cell}"] - frame[f"{b} | {cell}"]
+    samples = (gap(draws, second) - gap(draws, first)).to_numpy()
+    return float(gap(point, second) - gap(point, first)), samples
