@@ -46,6 +46,16 @@ class Verdict:
     note: str = ""
     margin: float | None = None  # the decisive difference: > 0 where the claim holds
     interval: tuple | None = None  # its 95 % bootstrap interval (low, high), when traces were given
+    # decided in its family (check_claims): Holm's adjusted p, the level Holm tested it at and the interval
+    # there, and the verdict its plain 95 % interval alone would give
+    p_holm: float | None = None
+    level: float | None = None
+    adjusted_interval: tuple | None = None
+    unadjusted: str | None = None
+    unit: str = ""  # what the margin is measured in (Dice, share of voxels, s, ...)
+    parts: list = field(default_factory=list)  # a claim over several metrics: one Verdict per metric
+    samples: object = field(default=None, repr=False)  # the margin's bootstrap draws
+    condition: tuple | None = None  # (passes, note): a further condition that a "holds" must meet
 
 
 #: The fields that name a setting; runs that share them differ only in the seed (and the device).
@@ -121,6 +131,15 @@ class Evidence:
     n_draws: int = 2000
     seed: int = 0
     level: float = 0.95
+    table3: object = None  # the rows of the study's Table 3 settings (StudyResults.table3_rows), if it has them
+
+
+def _table3(results, evidence):
+    """The rows the Table 3 claims read: ``evidence.table3`` when given (one setting per signal, all its
+    seeds), else each signal's best setting among ``results`` (:func:`_best_rows_per_signal`)."""
+    if evidence is not None and evidence.table3 is not None:
+        return _best_rows_per_signal(evidence.table3)
+    return _best_rows_per_signal(results)
 
 
 def _point(rows, metrics) -> dict:
@@ -147,7 +166,8 @@ def _judge(name, text, rows, metrics, margin, numbers, evidence, note="") -> Ver
     estimate, samples = stats.margin_samples(settings, present, margin, n_draws=evidence.n_draws,
                                              seed=evidence.seed)
     verdict, lo, hi = stats.decide(samples, estimate, level=evidence.level)
-    return Verdict(name, text, verdict, numbers, note, estimate, (lo, hi))
+    return Verdict(name, text, verdict, numbers, note, estimate, (lo, hi), unadjusted=verdict,
+                   unit=METRIC_UNITS.get(present[0], ""), samples=samples)
 
 
 def _main_theta(rows):
@@ -285,10 +305,17 @@ def claim_high_p(results, histories=None, evidence=None) -> Verdict:
     if histories is not None and len(histories) and {0.75, 1.0} <= set(by_p):
         speed = _epochs_to_95(rows, histories)
         numbers["epochs_to_95pct_of_best"] = speed
-        if len(speed) == 2 and speed[0.75] >= speed[1.0] and out.verdict == HOLDS:
-            out.verdict = FAILS
-            out.note += "; p = 75 % did not converge faster (epochs, no interval)"
-    return out
+        if len(speed) == 2:
+            out.condition = (speed[0.75] < speed[1.0], "p = 75 % did not converge faster (epochs, no interval)")
+    return _condition(out)
+
+
+def _condition(verdict: Verdict) -> Verdict:
+    """A "holds" whose further condition fails does not hold (the note says why)."""
+    if verdict.condition is not None and verdict.verdict == HOLDS and not verdict.condition[0]:
+        verdict.verdict = FAILS
+        verdict.note = "; ".join(n for n in (verdict.note, verdict.condition[1]) if n)
+    return verdict
 
 
 def _best_rows_per_signal(results):
@@ -331,34 +358,47 @@ def _ranking(results, metric, *, lower_is_better=False, device=None):
     return values, order
 
 
+#: Why the study runs' M3 decides no speed claim (:func:`claim_disks_fastest`).
+M3_NOT_DECIDED = ("the runs' click-step times were measured under the loads of a study (several processes "
+                  "sharing the device), which change a step's time more than the signal does: recorded, not "
+                  "decided; a speed claim is decided by a benchmark of the click step on one idle device "
+                  "(gtg_core.bench.clicks)")
+
+
 def claim_disks_fastest(results, evidence=None) -> Verdict:
+    """The study runs' M3 as recorded (each signal's mean step time on :func:`m3_device`, fastest first),
+    with its margin and interval, but no verdict: ``not measured`` (:data:`M3_NOT_DECIDED`)."""
     text = "disks are the most efficient signal (M3; Fig. 2)"
-    device = m3_device(results)
-    values, order = _ranking(results, "M3_step_time_s", lower_is_better=True, device=device)
+    rows = _table3(results, evidence)
+    device = m3_device(rows)
+    values, order = _ranking(rows, "M3_step_time_s", lower_is_better=True, device=device)
     where = f"click-step times of runs on {device} only" if device else "no device recorded: one machine assumed"
     if "disk" not in values or len(values) < 2:
         return Verdict("disks_fastest", text, NOT_MEASURED, values,
                        f"needs the disk and another signal timed on one device ({where})")
-    rows = _with_setting(_on_device(_best_rows_per_signal(results), device))
+    rows = _with_setting(_on_device(rows, device))
 
     by_signal = _means_by(rows, "signal", "M3_step_time_s")
 
     def margin(v):
         times = by_signal(v)
         return min(t for s, t in times.items() if s != "disk") - times["disk"]
-    return _judge("disks_fastest", text, rows, ["M3_step_time_s"], margin,
-                  {"M3_step_time_s": values, "fastest_first": order}, evidence,
-                  f"{where}; margin: the fastest other signal's step time minus the disk's (s)")
+    out = _judge("disks_fastest", text, rows, ["M3_step_time_s"], margin,
+                 {"M3_step_time_s": values, "fastest_first": order}, evidence,
+                 f"{where}; margin: the fastest other signal's step time minus the disk's (s); {M3_NOT_DECIDED}")
+    out.verdict, out.unadjusted, out.samples = NOT_MEASURED, None, None  # recorded, kept out of the family
+    return out
 
 
 def claim_geodesic_least_consistent(results, evidence=None) -> Verdict:
     text = "the geodesic signals (GDT, exp-GDT) improve least consistently (M4; Fig. 2)"
-    values, order = _ranking(results, "M4_consistent_improvement")
+    table3 = _table3(results, evidence)
+    values, order = _ranking(table3, "M4_consistent_improvement")
     geodesic = [s for s in order if s in GEODESIC]
     others = [s for s in order if s not in GEODESIC and s != "adaptive_heatmap"]
     if not geodesic or not others:
         return Verdict("geodesic_least_consistent", text, NOT_MEASURED, values)
-    rows = _with_setting(_best_rows_per_signal(results))
+    rows = _with_setting(table3)
     rows = rows[rows["signal"].isin(geodesic + others)]
 
     by_signal = _means_by(rows, "signal", "M4_consistent_improvement")
@@ -372,30 +412,57 @@ def claim_geodesic_least_consistent(results, evidence=None) -> Verdict:
 
 
 ADAPTIVE_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M4_consistent_improvement", "M5_gt_overlap_last")
+#: The unit of each metric's margin (:func:`claim_adaptive_best`).
+METRIC_UNITS = {"M1_final_dice": "Dice", "M2_initial_dice_with_seeds": "Dice", "M2_initial_dice_no_guidance": "Dice",
+                "M4_consistent_improvement": "share of clicks", "M5_gt_overlap_last": "share of guidance voxels",
+                "M3_step_time_s": "s"}
 
 
 def claim_adaptive_best(results, evidence=None) -> Verdict:
+    """One margin per metric (the adaptive heatmap minus the best other signal, each in its own unit:
+    :data:`METRIC_UNITS`), each a member of the claims' family. They combine as the claim reads ("best in
+    every one"): holds when every metric holds, does not hold when one does not, inconclusive otherwise.
+    The claim's ``margin`` and ``interval`` are those of its weakest metric (the lowest p-value against it),
+    in that metric's unit."""
     text = "the adaptive heatmap has the best M1, M2, M4 and M5 of all signals (Table 3, Fig. 2)"
+    table3 = _table3(results, evidence)
     numbers, verdicts = {}, []
     for metric in ADAPTIVE_METRICS:
-        values, order = _ranking(results, metric)
+        values, order = _ranking(table3, metric)
         if "adaptive_heatmap" not in values or len(values) < 2:
             return Verdict("adaptive_best", text, NOT_MEASURED, numbers,
                            "needs the adaptive heatmap and another signal")
         numbers[metric] = values
         verdicts.append(order[0] == "adaptive_heatmap")
     numbers["best_in"] = [m for m, v in zip(ADAPTIVE_METRICS, verdicts) if v]
-    rows = _with_setting(_best_rows_per_signal(results))
+    rows = _with_setting(table3)
+    parts = []
+    for metric in ADAPTIVE_METRICS:
+        by = _means_by(rows, "signal", metric)
 
-    by_signal = [_means_by(rows, "signal", metric) for metric in ADAPTIVE_METRICS]
+        def margin(v, by=by):
+            means = by(v)
+            return means["adaptive_heatmap"] - max(x for s, x in means.items() if s != "adaptive_heatmap")
+        part = _judge(f"adaptive_best ({metric.split('_')[0]})", text, rows, [metric], margin, {}, evidence,
+                      f"{metric}: the adaptive heatmap minus the best other signal ({METRIC_UNITS[metric]})")
+        part.unit = METRIC_UNITS[metric]
+        parts.append(part)
+    return _combine("adaptive_best", text, parts, numbers,
+                    "one margin per metric, each in its own unit; holds only if every metric holds")
 
-    def margin(v):
-        gaps = []
-        for by in (f(v) for f in by_signal):
-            gaps.append(by["adaptive_heatmap"] - max(x for s, x in by.items() if s != "adaptive_heatmap"))
-        return min(gaps)
-    return _judge("adaptive_best", text, rows, list(ADAPTIVE_METRICS), margin, numbers, evidence,
-                  "margin: the smallest, over M1, M2, M4, M5, of the adaptive heatmap minus the best other signal")
+
+def _combine(name, text, parts, numbers, note) -> Verdict:
+    """A claim over several metrics from its per-metric verdicts: holds if all hold, does not hold if one
+    does not, else inconclusive; its margin and interval are the weakest part's (the first that does not
+    hold, else the first inconclusive, else the smallest margin)."""
+    verdicts = [p.verdict for p in parts]
+    verdict = HOLDS if all(v == HOLDS for v in verdicts) else FAILS if FAILS in verdicts else INCONCLUSIVE
+    weakest = next((p for p in parts if p.verdict == FAILS), None) or next(
+        (p for p in parts if p.verdict == INCONCLUSIVE), None) or min(parts, key=lambda p: p.margin)
+    return Verdict(name, text, verdict, numbers, f"{note}; margin shown: {weakest.note}", weakest.margin,
+                   weakest.interval, weakest.p_holm, weakest.level, weakest.adjusted_interval,
+                   HOLDS if all(p.unadjusted == HOLDS for p in parts) else FAILS
+                   if any(p.unadjusted == FAILS for p in parts) else INCONCLUSIVE, weakest.unit, parts)
 
 
 def claim_p50_below_baseline(results, evidence=None) -> Verdict:
@@ -429,16 +496,55 @@ CLAIMS = (claim_small_sigma, claim_theta_10, claim_concat, claim_high_p, claim_p
           claim_disks_fastest, claim_geodesic_least_consistent, claim_adaptive_best)
 
 
-def check_claims(results, histories=None, traces=None, *, n_draws: int = 2000, seed: int = 0) -> list[Verdict]:
+#: The family the paper's claims are decided in (:func:`decide_claims`).
+CLAIMS_FAMILY = "the paper's claims on one study"
+
+
+def check_claims(results, histories=None, traces=None, *, n_draws: int = 2000, seed: int = 0,
+                 table3=None) -> list[Verdict]:
     """Every claim of :data:`CLAIMS` on a results table (and the per-epoch histories, for convergence). With
-    the study's ``traces``, each verdict comes from the 95 % interval of its margin under the paired
-    two-stage bootstrap (``n_draws`` draws, ``seed``): holds, does not hold or inconclusive; without, from
-    the margin's sign."""
-    evidence = Evidence(traces, n_draws, seed)
+    the study's ``traces``, each claim's margin gets its bootstrap draws (the paired two-stage bootstrap,
+    ``n_draws`` draws, ``seed``) and the claims are decided together (:func:`decide_claims`); without, each
+    verdict is its margin's sign. ``table3``: the rows of the study's Table 3 settings
+    (:meth:`gtg_core.study.StudyResults.table3_rows`), which the Table 3 claims read (else each signal's best
+    setting among ``results``): pass them wherever the study has them, so that every page reads a claim
+    from the same rows."""
+    evidence = Evidence(traces, n_draws, seed, table3=table3)
     out = []
     for claim in CLAIMS:
         out.append(claim(results, histories, evidence=evidence) if claim is claim_high_p
                    else claim(results, evidence=evidence))
+    return decide_claims(out) if traces is not None else out
+
+
+def decide_claims(verdicts: list[Verdict], *, alpha: float = 0.05) -> list[Verdict]:
+    """The claims as one family (:data:`CLAIMS_FAMILY`): every margin with bootstrap draws (a claim over
+    several metrics: each metric's margin) is decided with Holm's step-down adjustment over the family
+    (:func:`gtg_core.study.stats.decide_family`), so that the chance of any false "holds" or "does not hold"
+    among them stays at ``alpha``. Each Verdict keeps its plain 95 % interval and its unadjusted verdict,
+    and gains ``p_holm``, Holm's ``level`` and the interval there; a claim over several metrics is then
+    combined again (:func:`_combine`) and a further condition (p = 75 % converging faster) applied."""
+    from .study import stats
+
+    members = {}
+    for v in verdicts:
+        for part in (v.parts or [v]):
+            if part.samples is not None:
+                members[part.claim] = part
+    if not members:
+        return verdicts
+    table = stats.decide_family({k: m.samples for k, m in members.items()},
+                                {k: m.margin for k, m in members.items()}, alpha=alpha, family=CLAIMS_FAMILY)
+    for name, part in members.items():
+        row = table.loc[name]
+        part.verdict, part.p_holm, part.level = row["verdict"], float(row["p_holm"]), float(row["level"])
+        part.adjusted_interval = (float(row["adj_low"]), float(row["adj_high"]))
+        part.note = "; ".join(n for n in (part.note, f"Holm over {int(row['m'])} margins") if n)
+    out = []
+    for v in verdicts:
+        if v.parts:
+            v = _combine(v.claim, v.text, v.parts, v.numbers, v.note.split("; margin shown:")[0])
+        out.append(_condition(v))
     return out
 
 
@@ -453,21 +559,32 @@ def _compact(value) -> str:
     return str(value)
 
 
+def _interval_text(interval) -> str:
+    return f"[{interval[0]:+.3f}, {interval[1]:+.3f}]" if interval else ""
+
+
 def claims_table(results, histories=None, traces=None, **kw):
-    """:func:`check_claims` as a table for the book: one row per claim with its text, the verdict, the
-    decisive margin with its 95 % interval (when ``traces`` are given), the numbers behind it (short text)
-    and a note saying what the margin compares. A pandas DataFrame indexed by the claim's name."""
+    """:func:`check_claims` as a table for the book: one row per claim (and, for a claim over several
+    metrics, one per metric below it) with its text, the verdict after Holm's adjustment over the claims,
+    the margin in its unit with its plain 95 % interval, the interval at Holm's level with Holm's p, the
+    verdict the plain interval alone would give, the numbers behind it (short text) and a note saying what
+    the margin compares. A pandas DataFrame indexed by the claim's name."""
     import pandas as pd
 
-    def margin(v):
-        if v.margin is None:
-            return ""
-        text = f"{v.margin:+.3f}"
-        return text + (f" [{v.interval[0]:+.3f}, {v.interval[1]:+.3f}]" if v.interval else "")
+    def row(v, text):
+        margin = "" if v.margin is None else f"{v.margin:+.3f} {v.unit}".strip()
+        adjusted = ""
+        if v.adjusted_interval:
+            adjusted = f"{_interval_text(v.adjusted_interval)} at {100 * v.level:.2f} %, p_Holm {v.p_holm:.3f}"
+        return {"claim": v.claim, "what the paper says": text, "verdict": v.verdict, "margin": margin,
+                "95 % CI": _interval_text(v.interval), "Holm-adjusted": adjusted,
+                "unadjusted verdict": v.unadjusted or "", "numbers": "; ".join(
+                    f"{k}: {_compact(n)}" for k, n in v.numbers.items()), "note": v.note}
 
-    rows = [{"claim": v.claim, "what the paper says": v.text, "verdict": v.verdict, "margin [95 % CI]": margin(v),
-             "numbers": "; ".join(f"{k}: {_compact(n)}" for k, n in v.numbers.items()), "note": v.note}
-            for v in check_claims(results, histories, traces, **kw)]
+    rows = []
+    for v in check_claims(results, histories, traces, **kw):
+        rows.append(row(v, v.text))
+        rows += [row(part, "") for part in v.parts]
     return pd.DataFrame(rows).set_index("claim")
 
 
