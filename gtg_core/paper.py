@@ -722,36 +722,74 @@ def _order_text(values: dict) -> str:
     return " > ".join(f"{' = '.join(names)} ({value:.1f})" for value, names in groups.items())
 
 
-def ranking_comparison(table) -> dict:
-    """Our ranking of the signals against the paper's, under the book's rule of evidence. ``table``:
-    :func:`table3_comparison`. A gap between two of our signals counts only when it is larger than both
-    signals' seed standard deviations (a signal with one seed has no SD and separates from nothing).
+#: Two signals within this many Dice points of each other (the whole Holm-adjusted interval of their
+#: difference inside) are reported as equivalent (:func:`table3_pairs`).
+EQUIVALENCE_MARGIN = 0.02
 
-    Returns ``ours`` and ``paper`` (the signals best first), ``separated`` (pairs (better, worse, gap in
-    points) that pass the rule), ``pairs`` (how many pairs were compared) and ``text``: one sentence that says
-    both rankings and which of our places are evidence."""
+
+def table3_pairs(rows, traces, metric: str = "M1_final_dice", *, equivalence: float = EQUIVALENCE_MARGIN,
+                 n_draws: int = 2000, seed: int = 0):
+    """The pairs of one Table 3 as one family: every pair of signals (each at its Table 3 setting, all its
+    seeds; ``rows`` as :meth:`gtg_core.study.StudyResults.table3_rows` gives them) compared on ``metric`` in
+    one paired bootstrap, decided with Holm's adjustment over the pairs, and "equivalent" where the adjusted
+    interval of the difference lies inside +-``equivalence`` (:func:`gtg_core.study.stats.pairwise`).
+    Pairs are formed in :data:`SIGNAL_ORDER`; the baseline is left out. None without traces or signals."""
+    from .study import stats
+
+    if traces is None or rows is None or not len(rows):
+        return None
+    signals = _best_rows_per_signal(rows)
+    settings = stats.volume_settings(stats.per_volume(traces), signals, "signal", [metric])
+    if settings is None:
+        return None
+    order = [s for s in SIGNAL_ORDER if s in settings]
+    return stats.pairwise(settings, metric, equivalence=equivalence, n_draws=n_draws, seed=seed, order=order)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def ranking_comparison(table, pairs=None) -> dict:
+    """Our ranking of the signals against the paper's, read from the paired intervals. ``table``:
+    :func:`table3_comparison`; ``pairs``: :func:`table3_pairs` (without them nothing is separated: the
+    order of the means alone is not evidence).
+
+    Returns ``ours`` and ``paper`` (the signals best first, by mean Dice), ``separated`` (pairs (better,
+    worse, gap in points) whose difference is resolved after Holm's adjustment over the pairs),
+    ``equivalent`` (pairs within the equivalence margin), ``pairs`` (how many pairs were compared) and
+    ``text``: one sentence that says both rankings and what of ours the paired intervals decide."""
     signals = table[table["signal"].isin(SIGNAL_ORDER)].set_index("signal")
     theirs = {s: float(v) for s, v in signals["paper_dice"].items() if v == v}
     rows = signals.dropna(subset=["ours_dice"]) if "ours_dice" in signals else signals.iloc[:0]
     ours = {s: float(v) for s, v in rows["ours_dice"].items()} if len(rows) else {}
     order = sorted(ours, key=ours.get, reverse=True)
-    separated = []
-    for i, better in enumerate(order):
-        for worse in order[i + 1:]:
-            gap = ours[better] - ours[worse]
-            noise = max(rows.loc[better, "ours_dice_sd"], rows.loc[worse, "ours_dice_sd"])
-            if noise == noise and gap > noise:
-                separated.append((better, worse, round(gap, 1)))
-    pairs = len(order) * (len(order) - 1) // 2
+    separated, equivalent = [], []
+    if pairs is not None:
+        for _, r in pairs.iterrows():
+            gap = round(100 * abs(r["estimate"]), 1)
+            if r["verdict"] in ("holds", "does not hold"):
+                better, worse = (r["a"], r["b"]) if r["estimate"] > 0 else (r["b"], r["a"])
+                separated.append((better, worse, gap))
+            elif r["verdict"] == "equivalent":
+                equivalent.append((r["a"], r["b"], gap))
+    n_pairs = len(order) * (len(order) - 1) // 2
     if not order:
         text = "No signal of the paper's Table 3 was measured."
+    elif pairs is None:
+        text = (f"The paper ranks {_order_text(theirs)}; ours (mean Dice over seeds, %) {_order_text(ours)}. "
+                "Without the traces no pair is compared: the order of the means alone decides nothing.")
     else:
         kept = "; ".join(f"{a} > {b} (+{gap:.1f})" for a, b, gap in separated) or "none"
-        text = (f"The paper ranks {_order_text(theirs)}; ours (mean Dice over seeds, %) "
-                f"{_order_text(ours)}. Of our {pairs} pairs, {len(separated)} differ by more than both signals' "
-                f"seed SD: {kept}; the rest of our order is within the noise.")
+        same = "; ".join(f"{a} = {b}" for a, b, _ in equivalent) or "none"
+        margin = 100 * EQUIVALENCE_MARGIN
+        text = (f"The paper ranks {_order_text(theirs)}; ours (mean Dice over seeds, %) {_order_text(ours)}. "
+                f"Of our {len(pairs)} pairs, compared volume by volume and seed by seed with Holm's adjustment "
+                f"over all {len(pairs)}, {_count(len(separated), 'pair differs', 'pairs differ')}: {kept}; "
+                f"{_count(len(equivalent), 'pair is', 'pairs are')} equivalent within +-{margin:g} points: {same}; "
+                "the order of the rest is not decided by this study.")
     return {"ours": order, "paper": sorted(theirs, key=theirs.get, reverse=True), "separated": separated,
-            "pairs": pairs, "text": text}
+            "equivalent": equivalent, "pairs": n_pairs if pairs is None else len(pairs), "text": text}
 
 
 #: :func:`table3_display`'s short headers, so that Table 3 fits the book's page width.
@@ -779,12 +817,12 @@ def table3_display(table):
     return shown.rename(columns=TABLE3_HEADERS)
 
 
-def table3_summary(table) -> dict:
+def table3_summary(table, pairs=None) -> dict:
     """The numbers a page says about :func:`table3_comparison`'s table: ``best_signal`` and ``best_dice``
     (our highest mean Dice, %), ``baseline_none`` and ``baseline_clicked`` (the p = 0 model without
     guidance and with the clicks, %) and ``baseline_sd``, ``spread_min`` / ``spread_max`` (the smallest and
     largest seed SD of a signal, points), ``gap_range`` (best minus worst signal, points) and
-    ``ranking_text`` (:func:`ranking_comparison`). NaN where nothing was measured."""
+    ``ranking_text`` (:func:`ranking_comparison` with ``pairs``). NaN where nothing was measured."""
     nan = float("nan")
     by = table.set_index("signal")
     signals = table[table["signal"].isin(SIGNAL_ORDER)].dropna(subset=["ours_dice"]) \
@@ -801,7 +839,7 @@ def table3_summary(table) -> dict:
             "spread_min": float(signals["ours_dice_sd"].min()) if len(signals) else nan,
             "spread_max": float(signals["ours_dice_sd"].max()) if len(signals) else nan,
             "gap_range": float(signals["ours_dice"].max() - signals["ours_dice"].min()) if len(signals) else nan,
-            "ranking_text": ranking_comparison(table)["text"]}
+            "ranking_text": ranking_comparison(table, pairs)["text"]}
 
 
 def _spider_settings(results, traces):

@@ -156,6 +156,24 @@ def test_claims_on_the_committed_studies_come_with_intervals_and_some_are_inconc
     assert verdicts["phantom-mini", "small_sigma"] != paper.NOT_MEASURED
 
 
+def test_table3_pairs_separate_equate_or_leave_open_and_the_ranking_says_which():
+    means = {("disk", 5): 0.85, ("edt", 1): 0.851, ("heatmap", 13): 0.75, ("gdt", 1): 0.83}
+    results, traces = study_tables(means, noise=0.004, seed=3)
+    noisy_rows, noisy_traces = study_tables({("gdt", 1): 0.83}, noise=0.06, seed=4)
+    traces = pd.concat([traces[~traces["run"].str.contains("gdt")], noisy_traces])  # a noisy GDT
+    pairs = paper.table3_pairs(results, traces, n_draws=2000)
+    assert list(pairs.index[:3]) == ["disk - heatmap", "disk - edt", "disk - gdt"] and (pairs["m"] == 6).all()
+    verdicts = pairs["verdict"].to_dict()
+    assert verdicts["disk - heatmap"] == "holds" and verdicts["heatmap - edt"] == "does not hold"
+    assert verdicts["disk - edt"] == "equivalent" and verdicts["disk - gdt"] == "inconclusive"
+    table = paper.table3_comparison(results, "autopet", traces)
+    out = paper.ranking_comparison(table, pairs)
+    assert sorted(out["separated"]) == [("disk", "heatmap", 10.0), ("edt", "heatmap", 10.1), ("gdt", "heatmap", 7.5)]
+    assert out["equivalent"] == [("disk", "edt", 0.1)]
+    assert "3 pairs differ: disk > heatmap (+10.0); edt > heatmap (+10.1); gdt > heatmap (+7.5)" in out["text"]
+    assert "1 pair is equivalent within +-2 points: disk = edt" in out["text"]
+
+
 def test_phantom_minis_claims_as_the_book_reads_them_holm_over_the_family():
     """The committed study's verdicts, pinned (as the evidence review recomputed them): over the family of
     claims, small_sigma and concat hold alone but not after Holm; high_p still holds; adaptive_best does not
