@@ -68,22 +68,33 @@ def eq6_settings(results, metrics=stats.VOLUME_METRICS) -> dict:
 
 def eq6_comparisons(results, metric: str = "M1_final_dice", *, n_draws: int = stats.DEFAULT_DRAWS,
                     seed: int = 0) -> pd.DataFrame:
-    """The pairs of :data:`EQ6_PAIRS` on ``metric``: :func:`gtg_core.study.stats.compare`'s difference
-    (A - B) with its 95 % interval and P(improvement), and ``answer``: "A higher" / "A lower" when the
-    interval excludes 0 (with "(better)" / "(worse)" for a metric where lower is better, such as NoC and
-    M3), else "no difference resolved"."""
+    """The pairs of :data:`EQ6_PAIRS` on ``metric``, one family: :func:`gtg_core.study.stats.compare`'s
+    difference (A - B) with its 95 % interval and P(improvement), Holm's adjusted p over the pairs with the
+    interval at Holm's level (``adj_low``, ``adj_high``), and ``answer``: "A higher" / "A lower" when the
+    difference is resolved after Holm (with "(better)" / "(worse)" for a metric where lower is better, such
+    as NoC and M3), else "no difference resolved"."""
     settings = eq6_settings(results)
-    rows = []
-    for a, b in EQ6_PAIRS:
-        if a not in settings or b not in settings:
-            continue
-        r = stats.compare(settings, a, b, metric, n_draws=n_draws, seed=seed)
-        direction = "higher" if r["low"] > 0 else "lower" if r["high"] < 0 else None
-        r["answer"] = "no difference resolved" if direction is None else f"{a} {direction}"
-        if direction and metric in stats.LOWER_IS_BETTER:  # a count of clicks or a time: lower is better
-            r["answer"] += " (worse)" if direction == "higher" else " (better)"
-        rows.append(r)
-    return pd.DataFrame(rows)
+    rows, draws = [], {}
+    pairs = [(a, b) for a, b in EQ6_PAIRS if a in settings and b in settings]
+    if not pairs:
+        return pd.DataFrame(rows)
+    for a, b in pairs:
+        rows.append(stats.compare(settings, a, b, metric, n_draws=n_draws, seed=seed))
+        boot = stats.bootstrap({a: settings[a], b: settings[b]}, metric, n_draws=n_draws, seed=seed)  # compare's
+        draws[f"{a} - {b}"] = (boot[a] - boot[b]).to_numpy()
+    table = pd.DataFrame(rows)
+    decided = stats.decide_family(draws, dict(zip(draws, table["difference"])), family="eq6 comparisons")
+    for column in ("p_holm", "adj_low", "adj_high", "verdict"):
+        table[column] = decided[column].to_numpy()
+    direction = np.select([table["verdict"] == stats.HOLDS, table["verdict"] == stats.FAILS], ["higher", "lower"], "")
+    answers = []
+    for a, d in zip(table["a"], direction):
+        answer = f"{a} {d}" if d else "no difference resolved"
+        if d and metric in stats.LOWER_IS_BETTER:  # a count of clicks or a time: lower is better
+            answer += " (worse)" if d == "higher" else " (better)"
+        answers.append(answer)
+    table["answer"] = answers
+    return table
 
 
 def learned_constants(results) -> pd.DataFrame:
@@ -189,10 +200,15 @@ def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "
     would report.
 
     Returns ``first``, ``second``, ``tau`` (Kendall's tau-b between the two rankings of the mean ``metric``)
-    with its 95 % interval (``tau_low``, ``tau_high``); ``pairs``: per pair of signals, A - B in each cell
-    (columns ``first``, ``first_low``, ``first_high``, ``second``, ...) and ``swap`` ("resolved" when the two
-    intervals exclude 0 on opposite sides, "unresolved" when the signs differ but an interval holds 0, "no"
-    otherwise); ``gain``: per signal, the second cell's value minus the first's, with its interval."""
+    with its 95 % interval (``tau_low``, ``tau_high``; with 6 near-tied signals tau-b is discrete and its
+    percentile interval rough: the pairs below decide); ``pairs``: per pair of signals, A - B in each cell
+    (columns ``first``, ``first_low``, ``first_high``, ``second``, ...), the ``interaction`` (A - B in the
+    second cell minus A - B in the first, on the same draws: :func:`gtg_core.study.stats.interaction`) with
+    its plain interval, Holm's adjusted p over the comparison's pairs (one family) and the interval at
+    Holm's level, ``gap_change`` (the interaction resolved after Holm: "resolved", else "no") and ``swap``
+    ("resolved" when the order flips and the interaction is resolved, "unresolved" when the order flips
+    without it, "no" otherwise); ``gain``: per signal, the second cell's value minus the first's, with its
+    interval, decided over the signals as one family (``verdict``: holds = up, does not hold = down)."""
     cells = {"first": tuple(first), "second": tuple(second)}
     settings = {}
     for role, (trained, evaluated) in cells.items():
@@ -211,7 +227,7 @@ def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "
     taus = [_kendall_tau(sign * column("first", row), sign * column("second", row))
             for row in draws.to_dict("records")]
     tau_low, tau_high = stats._percentiles(np.array(taus), 0.95)
-    pairs = []
+    pairs, changes, change_points = [], {}, {}
     for i, a in enumerate(signals):
         for b in signals[i + 1:]:
             row = {"a": a, "b": b}
@@ -220,28 +236,40 @@ def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "
                 lo, hi = stats._percentiles(diff.to_numpy(), 0.95)
                 row.update({role: point[f"{a} | {role}"] - point[f"{b} | {role}"],
                             f"{role}_low": lo, f"{role}_high": hi})
-            opposite = np.sign(row["first"]) != np.sign(row["second"])
-            resolved = (row["first_low"] > 0 and row["second_high"] < 0) or (
-                row["first_high"] < 0 and row["second_low"] > 0)
-            row["swap"] = "resolved" if resolved else "unresolved" if opposite else "no"
+            key = f"{a} / {b}"
+            change_points[key], changes[key] = stats.interaction(draws, point, a, b, "first", "second")
             pairs.append(row)
-    gain = []
-    for s in signals:
-        diff = draws[f"{s} | second"] - draws[f"{s} | first"]
-        lo, hi = stats._percentiles(diff.to_numpy(), 0.95)
-        gain.append({"signal": s, "gain": point[f"{s} | second"] - point[f"{s} | first"], "low": lo, "high": hi})
+    pairs = pd.DataFrame(pairs)
+    decided = stats.decide_family(changes, change_points, family="pairs of one user comparison")
+    pairs["interaction"] = decided["estimate"].to_numpy()
+    for column, source in (("interaction_low", "low"), ("interaction_high", "high"), ("p_holm", "p_holm"),
+                           ("interaction_adj_low", "adj_low"), ("interaction_adj_high", "adj_high")):
+        pairs[column] = decided[source].to_numpy()
+    pairs["gap_change"] = np.where(decided["verdict"].isin([stats.HOLDS, stats.FAILS]), "resolved", "no")
+    opposite = np.sign(pairs["first"]) != np.sign(pairs["second"])
+    pairs["swap"] = np.select([opposite & (pairs["gap_change"] == "resolved"), opposite],
+                              ["resolved", "unresolved"], "no")
+    gain_draws = {sig: (draws[f"{sig} | second"] - draws[f"{sig} | first"]).to_numpy() for sig in signals}
+    gain_points = {sig: point[f"{sig} | second"] - point[f"{sig} | first"] for sig in signals}
+    decided_gain = stats.decide_family(gain_draws, gain_points, family="gains of one user comparison")
+    gain = pd.DataFrame({"signal": signals, "gain": decided_gain["estimate"].to_numpy(),
+                         "low": decided_gain["low"].to_numpy(), "high": decided_gain["high"].to_numpy(),
+                         "adj_low": decided_gain["adj_low"].to_numpy(), "adj_high": decided_gain["adj_high"].to_numpy(),
+                         "p_holm": decided_gain["p_holm"].to_numpy(), "verdict": decided_gain["verdict"].to_numpy()})
     return {**cells, "metric": metric, "tau": tau, "tau_low": tau_low, "tau_high": tau_high,
-            "pairs": pd.DataFrame(pairs), "gain": pd.DataFrame(gain)}
+            "pairs": pairs, "gain": gain}
 
 
 def _swaps(pairs) -> tuple[int, int]:
-    """(pairs that swap places, swaps that both intervals resolve) among :func:`ranking_shift`'s pairs."""
+    """(pairs that swap places, swaps whose interaction is resolved after Holm) among :func:`ranking_shift`'s
+    pairs."""
     return int((pairs["swap"] != "no").sum()), int((pairs["swap"] == "resolved").sum())
 
 
 def _resolved_gains(gain) -> tuple[list, list]:
-    """The signals whose gain (:func:`ranking_shift`) has its interval above zero, and those below."""
-    return list(gain.loc[gain["low"] > 0, "signal"]), list(gain.loc[gain["high"] < 0, "signal"])
+    """The signals whose gain (:func:`ranking_shift`) is resolved up, and down, after Holm over the signals."""
+    return (list(gain.loc[gain["verdict"] == stats.HOLDS, "signal"]),
+            list(gain.loc[gain["verdict"] == stats.FAILS, "signal"]))
 
 
 #: The chapter's comparisons of two cells (:func:`ranking_shift`): key -> (what it asks, first, second).
@@ -322,11 +350,11 @@ def rows_as_clicked_by(results, rows, user: str):
 def claims_by_user(results, trained: str, evaluated: str, *, n_draws: int = stats.DEFAULT_DRAWS,
                    seed: int = 0) -> list:
     """The paper's Table 3 claims (:data:`TABLE3_CLAIMS`: disks fastest, geodesic signals least consistent,
-    the adaptive heatmap best) on the signals trained with ``trained``, clicked by ``evaluated``, with
-    verdicts from their intervals (:func:`gtg_core.paper.check_claims`'s rule)."""
+    the adaptive heatmap best) on the signals trained with ``trained``, clicked by ``evaluated``, decided as
+    one family per cell (:func:`gtg_core.paper.decide_claims`: Holm over their margins)."""
     rows = rows_as_clicked_by(results, _stage_rows(results, USER_STAGES[trained]), evaluated)
     evidence = paper.Evidence(results.clicked_by(evaluated), n_draws, seed)
-    return [claim(rows, evidence=evidence) for claim in TABLE3_CLAIMS]
+    return paper.decide_claims([claim(rows, evidence=evidence) for claim in TABLE3_CLAIMS])
 
 
 def claims_table(results, *, n_draws: int = stats.DEFAULT_DRAWS, seed: int = 0) -> pd.DataFrame:
@@ -364,7 +392,8 @@ def shift_text(shift) -> str:
     listing = ", ".join(f"{r.a} / {r.b}" for r in pairs[pairs["swap"] != "no"].itertuples()) or "none"
     return (f"{_comparison_words(shift)}: Kendall's tau-b between the two rankings {shift['tau']:.2f} "
             f"[{shift['tau_low']:.2f}, {shift['tau_high']:.2f}] (1: the same order). Pairs whose order flips: "
-            f"{listing}; of these, resolved by both intervals: {_swaps(pairs)[1]}.")
+            f"{listing}; of these, resolved (the change of the pair's gap, Holm over the {len(pairs)} pairs): "
+            f"{_swaps(pairs)[1]}.")
 
 
 def gain_text(shift, *, scale: float = 100.0) -> str:
@@ -374,8 +403,8 @@ def gain_text(shift, *, scale: float = 100.0) -> str:
     listing = ", ".join(f"{r.signal} {scale * r.gain:+.1f} [{scale * r.low:+.1f}, {scale * r.high:+.1f}]"
                         for r in gain.itertuples())
     up, down = _resolved_gains(gain)
-    return (f"{_comparison_words(shift)}, per signal: {listing} points; intervals clear of zero: "
-            f"{len(up) + len(down)} of {len(gain)}.")
+    return (f"{_comparison_words(shift)}, per signal: {listing} points; resolved after Holm over the "
+            f"{len(gain)} signals: {len(up) + len(down)}.")
 
 
 def learned_mean(results) -> dict:

@@ -95,9 +95,13 @@ def test_a_user_compared_with_itself_keeps_every_place(quick_results):
     assert len(other["pairs"]) == 3 and set(other["pairs"]["swap"]) <= {"no", "unresolved", "resolved"}
     flips = np.sign(other["pairs"]["first"]) != np.sign(other["pairs"]["second"])
     assert ((other["pairs"]["swap"] != "no") == flips).all()
-    resolved = other["pairs"][other["pairs"]["swap"] == "resolved"]
-    assert (((resolved["first_low"] > 0) & (resolved["second_high"] < 0)) |
-            ((resolved["first_high"] < 0) & (resolved["second_low"] > 0))).all()
+    pairs = other["pairs"]
+    # a swap is resolved when the order flips and the gap's change (the interaction) is resolved after Holm
+    assert ((pairs["swap"] == "resolved") == (flips & (pairs["p_holm"] < 0.05))).all()
+    assert ((pairs["gap_change"] == "resolved") == (pairs["p_holm"] < 0.05)).all()
+    assert np.allclose(pairs["interaction"], pairs["second"] - pairs["first"])
+    assert (pairs["interaction_adj_low"] <= pairs["interaction_low"]).all()
+    assert same["pairs"]["interaction"].abs().max() == 0.0 and (same["pairs"]["gap_change"] == "no").all()
 
 
 def test_every_comparison_of_two_cells_is_the_difference_of_the_user_table(quick_results):
@@ -123,7 +127,7 @@ def test_every_comparison_of_two_cells_is_the_difference_of_the_user_table(quick
         assert row["from"] == beyond.cell_name(*shift["first"]) and row["to"] == beyond.cell_name(*shift["second"])
         assert row["pairs swapped"] == f"{int((shift['pairs']['swap'] != 'no').sum())} of 3"
         assert row["mean gain"] == f"{100 * gain['gain'].mean():+.1f}"
-        up = list(gain.loc[gain["low"] > 0, "signal"])
+        up = list(gain.loc[(gain["verdict"] == "holds") & (gain["adj_low"] > 0), "signal"])
         assert row["resolved up"] == (", ".join(up) or "none")
     texts = beyond.comparison_texts(res, comparisons)
     facts = ("shift", "gain", "tau", "mean", "up", "down")
@@ -137,8 +141,8 @@ def test_every_comparison_of_two_cells_is_the_difference_of_the_user_table(quick
     assert texts["same_models_shift"].startswith(
         "Models trained with the deepedit user, clicked by the center user instead of the deepedit user: ")
     gain = comparisons["trained_for_center"]["gain"]
-    resolved = int(((gain["low"] > 0) | (gain["high"] < 0)).sum())
-    assert texts["trained_for_center_gain"].endswith(f"intervals clear of zero: {resolved} of 3.")
+    resolved = int((gain["p_holm"] < 0.05).sum())
+    assert texts["trained_for_center_gain"].endswith(f"resolved after Holm over the 3 signals: {resolved}.")
 
 
 def test_kendall_tau_known_values():
