@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import paper
+from . import guidance, paper
 from .study import stats
 from .study.spec import LATER_FIELDS
 
@@ -208,7 +208,9 @@ def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "
     Holm's level, ``gap_change`` (the interaction resolved after Holm: "resolved", else "no") and ``swap``
     ("resolved" when the order flips and the interaction is resolved, "unresolved" when the order flips
     without it, "no" otherwise); ``gain``: per signal, the second cell's value minus the first's, with its
-    interval, decided over the signals as one family (``verdict``: holds = up, does not hold = down)."""
+    interval, decided over the signals as one family (``verdict``: holds = up, does not hold = down), and
+    their mean over the signals (``mean_gain``) with its 95 % interval (``mean_gain_low``, ``mean_gain_high``).
+    Each cell's own pairs are decided as a family too (``first_verdict``, ``second_verdict``)."""
     cells = {"first": tuple(first), "second": tuple(second)}
     settings = {}
     for role, (trained, evaluated) in cells.items():
@@ -240,6 +242,11 @@ def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "
             change_points[key], changes[key] = stats.interaction(draws, point, a, b, "first", "second")
             pairs.append(row)
     pairs = pd.DataFrame(pairs)
+    for role in cells:  # each cell's own 15 pairs, one family (as a Table 3's)
+        within = {f"{r.a} / {r.b}": (draws[f"{r.a} | {role}"] - draws[f"{r.b} | {role}"]).to_numpy()
+                  for r in pairs.itertuples()}
+        decided = stats.decide_family(within, dict(zip(within, pairs[role])), family=f"pairs of the {role} cell")
+        pairs[f"{role}_p_holm"], pairs[f"{role}_verdict"] = decided["p_holm"].to_numpy(), decided["verdict"].to_numpy()
     decided = stats.decide_family(changes, change_points, family="pairs of one user comparison")
     pairs["interaction"] = decided["estimate"].to_numpy()
     for column, source in (("interaction_low", "low"), ("interaction_high", "high"), ("p_holm", "p_holm"),
@@ -256,8 +263,11 @@ def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "
                          "low": decided_gain["low"].to_numpy(), "high": decided_gain["high"].to_numpy(),
                          "adj_low": decided_gain["adj_low"].to_numpy(), "adj_high": decided_gain["adj_high"].to_numpy(),
                          "p_holm": decided_gain["p_holm"].to_numpy(), "verdict": decided_gain["verdict"].to_numpy()})
+    mean_draws = np.mean([gain_draws[sig] for sig in signals], axis=0)
+    mean_low, mean_high = stats._percentiles(mean_draws, 0.95)
     return {**cells, "metric": metric, "tau": tau, "tau_low": tau_low, "tau_high": tau_high,
-            "pairs": pairs, "gain": gain}
+            "pairs": pairs, "gain": gain, "mean_gain": float(np.mean(list(gain_points.values()))),
+            "mean_gain_low": mean_low, "mean_gain_high": mean_high}
 
 
 def _swaps(pairs) -> tuple[int, int]:
@@ -298,9 +308,10 @@ def user_comparisons(results, metric: str = "M1_final_dice", *, n_draws: int = s
 
 def comparison_table(comparisons, *, scale: float = 100.0) -> pd.DataFrame:
     """One row per comparison of :func:`user_comparisons` (index: what it asks): the two cells, Kendall's
-    tau-b with its interval, how many pairs of signals swap places and how many swaps both intervals
-    resolve, the mean gain over the signals (second cell minus first, times ``scale``: Dice points) and the
-    signals whose gain is resolved up or down."""
+    tau-b with its interval, how many pairs of signals swap places, how many pairs change their gap
+    (the interaction resolved after Holm over the pairs) and how many of those are swaps, the mean gain over
+    the signals (second cell minus first, times ``scale``: Dice points) with its 95 % interval and the
+    signals whose gain is resolved up or down (Holm over the signals)."""
     rows = []
     for key, shift in comparisons.items():
         pairs, gain = shift["pairs"], shift["gain"]
@@ -308,18 +319,22 @@ def comparison_table(comparisons, *, scale: float = 100.0) -> pd.DataFrame:
         rows.append({"question": USER_COMPARISONS[key][0], "from": cell_name(*shift["first"]),
                      "to": cell_name(*shift["second"]),
                      "tau_b": f"{shift['tau']:.2f} [{shift['tau_low']:.2f}, {shift['tau_high']:.2f}]",
-                     "pairs swapped": f"{swapped} of {len(pairs)}", "swaps resolved": resolved,
-                     "mean gain": f"{scale * gain['gain'].mean():+.1f}",
+                     "pairs swapped": f"{swapped} of {len(pairs)}",
+                     "gaps changed": int((pairs["gap_change"] == "resolved").sum()), "swaps resolved": resolved,
+                     "mean gain": f"{scale * shift['mean_gain']:+.1f} [{scale * shift['mean_gain_low']:+.1f}, "
+                                  f"{scale * shift['mean_gain_high']:+.1f}]",
                      "resolved up": ", ".join(up) or "none", "resolved down": ", ".join(down) or "none"})
     return pd.DataFrame(rows).set_index("question")
 
 
 def comparison_texts(results, comparisons) -> dict:
     """The chapter's words for every comparison of :data:`USER_COMPARISONS`, keyed ``"<key>_<fact>"``:
-    ``shift`` (:func:`shift_text`), ``gain`` (:func:`gain_text`), and from :func:`comparison_table`
-    ``tau`` ("0.60 [-0.07, 0.87]"), ``mean`` (the mean gain, "+5.4" Dice points), ``up`` / ``down`` (the
-    signals whose gain is resolved up / down, or "none"). For a comparison whose stages are not whole, each
-    says so (:func:`progress_text`) instead of reading part of a stage."""
+    ``shift`` (:func:`shift_text`), ``gain`` (:func:`gain_text`), ``changes`` (:func:`changes_text`), and
+    from :func:`comparison_table` ``tau`` ("0.60 [-0.07, 0.87]"), ``mean`` (the mean gain with its interval,
+    "+5.4 [+3.1, +7.9]" Dice points), ``up`` / ``down`` (the signals whose gain is resolved up / down, or
+    "none"), ``changes_count`` (how many pairs change their gap); and ``swaps_where``: the questions whose
+    comparison resolves a swap, or "none". For a comparison whose stages are not whole, each says so
+    (:func:`progress_text`) instead of reading part of a stage."""
     table = comparison_table(comparisons) if comparisons else None
     out = {}
     for key, (question, _, _) in USER_COMPARISONS.items():
@@ -327,9 +342,14 @@ def comparison_texts(results, comparisons) -> dict:
         missing = f"Not measured yet. {progress_text(results)}"
         out[f"{key}_shift"] = shift_text(shift) if shift else missing
         out[f"{key}_gain"] = gain_text(shift) if shift else missing
+        out[f"{key}_changes"] = changes_text(shift) if shift else missing
+        out[f"{key}_changes_count"] = (str(int((shift["pairs"]["gap_change"] == "resolved").sum())) if shift
+                                       else "(not measured yet)")
         for fact, column in (("tau", "tau_b"), ("mean", "mean gain"), ("up", "resolved up"),
                              ("down", "resolved down")):
             out[f"{key}_{fact}"] = table.loc[question, column] if shift else "(not measured yet)"
+    swapped = [] if table is None else [q for q, n in table["swaps resolved"].items() if n]
+    out["swaps_where"] = "; ".join(swapped) or "none"
     return out
 
 
@@ -407,6 +427,31 @@ def gain_text(shift, *, scale: float = 100.0) -> str:
             f"{len(gain)} signals: {len(up) + len(down)}.")
 
 
+def changes_text(shift, *, scale: float = 100.0) -> str:
+    """The pairs of :func:`ranking_shift` whose gap changes between the two cells (the interaction resolved
+    after Holm over the pairs), as "disk / gdt +17.9 [+12.3, +25.5] (order flips)", or "none"."""
+    pairs = shift["pairs"]
+    changed = pairs[pairs["gap_change"] == "resolved"]
+    return "; ".join(
+        f"{r.a} / {r.b} {scale * r.interaction:+.1f} [{scale * r.interaction_low:+.1f}, "
+        f"{scale * r.interaction_high:+.1f}]" + (" (order flips)" if r.swap == "resolved" else "")
+        for r in changed.itertuples()) or "none"
+
+
+def eq6_facts(results, comparisons, *, scale: float = 100.0) -> dict:
+    """The numbers the chapter says about stage eq6: the half-widths of the comparisons' 95 % intervals
+    (``halfwidth``, "2.5-3.4" Dice points), the seeds and volumes per encoding (``seeds``, ``volumes``), and
+    how many learning runs raised or lowered b from its start (``b_up``, ``b_down``)."""
+    half = scale * (comparisons["high"] - comparisons["low"]) / 2
+    settings = eq6_settings(results)
+    any_setting = next(iter(settings.values()))
+    start = guidance.LearnedRadius().values()["b"]
+    b_values = learned_mean(results)["b_values"]
+    return {"halfwidth": f"{half.min():.1f}-{half.max():.1f}", "seeds": len(any_setting.seeds),
+            "volumes": len(any_setting.volumes), "b_up": sum(b > start for b in b_values),
+            "b_down": sum(b < start for b in b_values)}
+
+
 def learned_mean(results) -> dict:
     """The learned Eq. 6 constants of the finished runs that learned them (not the frozen control),
     averaged over their seeds: ``{"a", "b", "runs"}``, and each run's (``a_values``, ``b_values``, by seed);
@@ -434,14 +479,14 @@ def progress_text(results) -> str:
 
 def ranking_facts(users, shift) -> dict:
     """Short facts for the text: the spread of the signals' estimates in :func:`ranking_shift`'s first cell
-    (``own_spread``, points), how many pairs that cell's intervals resolve (``own_resolved``), how many pairs
+    (``own_spread``, points), how many pairs that cell resolves (``own_resolved``, Holm over its pairs), how many pairs
     swap in the second cell (``swapped``) and how many swaps are resolved (``swaps_resolved``), each "k of n"
     over the pairs of :func:`ranking_shift`."""
     trained, evaluated = shift["first"]
     own = users[(users["trained"] == trained) & (users["evaluated"] == evaluated)]
     pairs = shift["pairs"]
     n = len(pairs)
-    resolved = int(((pairs["first_low"] > 0) | (pairs["first_high"] < 0)).sum())
+    resolved = int(pairs["first_verdict"].isin([stats.HOLDS, stats.FAILS]).sum())  # Holm over the cell's pairs
     swapped, swaps_resolved = _swaps(pairs)
     return {"own_spread": f"{100 * (own['estimate'].max() - own['estimate'].min()):.1f}",
             "own_resolved": f"{resolved} of {n}", "swapped": f"{swapped} of {n}",

@@ -548,6 +548,13 @@ def decide_claims(verdicts: list[Verdict], *, alpha: float = 0.05) -> list[Verdi
     return out
 
 
+def changed_by_holm(table) -> str:
+    """The rows of :func:`claims_table` whose verdict Holm's adjustment changed, as "name (unadjusted ->
+    adjusted)" joined by "; ", or "none"."""
+    changed = table[(table["unadjusted verdict"] != "") & (table["verdict"] != table["unadjusted verdict"])]
+    return "; ".join(f"{name} ({r['unadjusted verdict']} -> {r['verdict']})" for name, r in changed.iterrows()) or "none"
+
+
 def _compact(value) -> str:
     """Numbers of a verdict as short text: floats to 3 decimals, mappings as ``key value`` pairs."""
     if isinstance(value, dict):
@@ -567,18 +574,20 @@ def claims_table(results, histories=None, traces=None, **kw):
     """:func:`check_claims` as a table for the book: one row per claim (and, for a claim over several
     metrics, one per metric below it) with its text, the verdict after Holm's adjustment over the claims,
     the margin in its unit with its plain 95 % interval, the interval at Holm's level with Holm's p, the
-    verdict the plain interval alone would give, the numbers behind it (short text) and a note saying what
-    the margin compares. A pandas DataFrame indexed by the claim's name."""
+    verdict the plain interval alone would give, whether the row is a margin of the family (``in family``;
+    a claim over several metrics is not, its metrics are), the numbers behind it (short text) and a note
+    saying what the margin compares. A pandas DataFrame indexed by the claim's name."""
     import pandas as pd
 
     def row(v, text):
         margin = "" if v.margin is None else f"{v.margin:+.3f} {v.unit}".strip()
+        member = v.p_holm is not None and not v.parts  # a margin of the family (a combined claim is not one)
         adjusted = ""
         if v.adjusted_interval:
             adjusted = f"{_interval_text(v.adjusted_interval)} at {100 * v.level:.2f} %, p_Holm {v.p_holm:.3f}"
         return {"claim": v.claim, "what the paper says": text, "verdict": v.verdict, "margin": margin,
                 "95 % CI": _interval_text(v.interval), "Holm-adjusted": adjusted,
-                "unadjusted verdict": v.unadjusted or "", "numbers": "; ".join(
+                "unadjusted verdict": v.unadjusted or "", "in family": member, "numbers": "; ".join(
                     f"{k}: {_compact(n)}" for k, n in v.numbers.items()), "note": v.note}
 
     rows = []
@@ -790,6 +799,59 @@ def ranking_comparison(table, pairs=None) -> dict:
                 "the order of the rest is not decided by this study.")
     return {"ours": order, "paper": sorted(theirs, key=theirs.get, reverse=True), "separated": separated,
             "equivalent": equivalent, "pairs": n_pairs if pairs is None else len(pairs), "text": text}
+
+
+def pairs_display(pairs, *, scale: float = 100.0):
+    """:func:`table3_pairs` as a page shows it: one row per pair ("A - B"), the difference and both
+    intervals in Dice points (``scale``), Holm's p, the verdict and P(A beats B)."""
+    import pandas as pd
+
+    if pairs is None:
+        return pd.DataFrame()
+
+    def span(lo, hi):
+        return f"[{scale * lo:+.1f}, {scale * hi:+.1f}]"
+    return pd.DataFrame({
+        "A - B (points)": [f"{scale * v:+.1f}" for v in pairs["estimate"]],
+        "95 % CI": [span(lo, hi) for lo, hi in zip(pairs["low"], pairs["high"])],
+        "at Holm's level": [f"{span(lo, hi)} at {100 * lv:.2f} %"
+                            for lo, hi, lv in zip(pairs["adj_low"], pairs["adj_high"], pairs["level"])],
+        "p_Holm": [f"{p:.3f}" for p in pairs["p_holm"]],
+        "verdict": [{HOLDS: f"{a} better", FAILS: f"{b} better", INCONCLUSIVE: "not resolved"}.get(v, v)
+                    for a, b, v in zip(pairs["a"], pairs["b"], pairs["verdict"])],
+        "P(A > B)": [f"{p:.2f}" for p in pairs["p_improvement"]]}, index=pairs.index)
+
+
+def baseline_clicks_effect(rows, traces, *, seed: int = 0, n_draws: int = 2000) -> dict | None:
+    """What the clicks do to the non-interactive model (p = 0), which never saw guidance in training: its
+    Dice after the clicks (M1) minus its Dice without guidance (the paper's non-interactive number), the same
+    runs on the same volumes: ``estimate``, ``low``, ``high`` (95 % paired two-stage bootstrap, Dice) and
+    ``seeds``. None without a baseline or traces."""
+    from .study import stats
+
+    rows = finished(rows)
+    if traces is None or rows is None or not len(rows) or "p_volume" not in rows:
+        return None
+    base = rows[rows["p_volume"] == 0.0]
+    if base.empty:
+        return None
+    table = stats.per_volume(traces).merge(stats.trace_runs(base)[["run", "seed"]], on="run")
+    metrics = ["M1_final_dice", "M2_initial_dice_no_guidance"]
+    if table.empty or table["M2_initial_dice_no_guidance"].isna().all():
+        return None
+    settings = stats.settings_from(table.assign(setting="baseline"), "setting", metrics=metrics)
+    estimate, samples = stats.margin_samples(
+        settings, metrics, lambda v: v["M1_final_dice"]["baseline"] - v["M2_initial_dice_no_guidance"]["baseline"],
+        n_draws=n_draws, seed=seed)
+    low, high = stats._percentiles(samples, 0.95)
+    return {"estimate": estimate, "low": low, "high": high, "seeds": int(base["seed"].nunique())}
+
+
+def interval_text(effect, *, scale: float = 100.0) -> str:
+    """An estimate with its interval as "+1.2 [-0.3, +2.8]" (times ``scale``), or "not measured"."""
+    if not effect:
+        return "not measured"
+    return f"{scale * effect['estimate']:+.1f} [{scale * effect['low']:+.1f}, {scale * effect['high']:+.1f}]"
 
 
 #: :func:`table3_display`'s short headers, so that Table 3 fits the book's page width.

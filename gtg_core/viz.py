@@ -724,27 +724,28 @@ def rank_blobs(ranks, *, title: str = "Rank over bootstrap draws (area: share of
     return fig
 
 
-def power_figure(components: dict, *, differences=None, volumes=(12, 25, 50, 100), power: float = 0.8):
-    """Seeds per setting needed to resolve a Dice difference with ``power`` (two-sided, 5 %), one line per
-    number of validation volumes, from a study's variance components
-    (:func:`gtg_core.study.stats.variance_components`). Returns the figure."""
+def power_figure(power, *, target: float = 2.0):
+    """The smallest Dice difference (points) a paired study resolves, against its number of volumes, one
+    line per number of seeds: solid at the estimated setting x seed component, dashed at the upper end of
+    its range. ``power``: :func:`gtg_core.study.stats.paired_power_table` (nothing is computed here); a grey
+    line marks ``target``. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    from .study import stats
-
-    differences = np.linspace(0.005, 0.06, 23) if differences is None else np.asarray(differences)
+    volumes = [int(c.split()[0]) for c in power.columns]
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    for i, v in enumerate(volumes):
-        needed = [stats.seeds_needed(components, d, v, power=power) for d in differences]
-        ax.plot(100 * differences, [np.nan if k is None else k for k in needed], marker="o", ms=3,
-                ls=["-", "--", ":", "-."][i % 4], label=f"{v} volumes")
-    ax.set_yscale("log")
-    ax.set(xlabel="Dice difference to resolve (points)", ylabel="seeds per setting",
-           title=f"Seeds for {100 * power:.0f} % power (seed var {components['seed']:.1e}, "
-                 f"volume var {components['volume']:.1e})")
+    seeds = list(power.loc["estimate"].index)
+    for i, k in enumerate(seeds):
+        color = f"C{i}"
+        ax.plot(volumes, power.loc[("estimate", k)].to_numpy(), color=color, marker="o", ms=3, label=f"{k} seeds")
+        ax.plot(volumes, power.loc[("upper end", k)].to_numpy(), color=color, ls="--", lw=1)
+    ax.axhline(target, color="0.5", lw=1, ls=":")
+    ax.set_xscale("log")
+    ax.set_xticks(volumes, [str(v) for v in volumes])
+    ax.set(xlabel="volumes", ylabel="smallest difference resolved (Dice points)",
+           title="Paired design, 80 % power, Holm over 15 pairs (dashed: setting x seed at its upper end)")
     ax.title.set_fontsize(9)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
 

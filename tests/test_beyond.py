@@ -126,12 +126,17 @@ def test_every_comparison_of_two_cells_is_the_difference_of_the_user_table(quick
         row, gain = table.loc[beyond.USER_COMPARISONS[key][0]], shift["gain"]
         assert row["from"] == beyond.cell_name(*shift["first"]) and row["to"] == beyond.cell_name(*shift["second"])
         assert row["pairs swapped"] == f"{int((shift['pairs']['swap'] != 'no').sum())} of 3"
-        assert row["mean gain"] == f"{100 * gain['gain'].mean():+.1f}"
+        assert row["mean gain"].startswith(f"{100 * gain['gain'].mean():+.1f} [")
+        assert shift["mean_gain_low"] <= shift["mean_gain"] <= shift["mean_gain_high"]
         up = list(gain.loc[(gain["verdict"] == "holds") & (gain["adj_low"] > 0), "signal"])
         assert row["resolved up"] == (", ".join(up) or "none")
     texts = beyond.comparison_texts(res, comparisons)
-    facts = ("shift", "gain", "tau", "mean", "up", "down")
-    assert set(texts) == {f"{key}_{fact}" for key in beyond.USER_COMPARISONS for fact in facts}
+    facts = ("shift", "gain", "changes", "changes_count", "tau", "mean", "up", "down")
+    assert set(texts) == {f"{key}_{fact}" for key in beyond.USER_COMPARISONS for fact in facts} | {"swaps_where"}
+    for key, shift in comparisons.items():
+        changed = shift["pairs"][shift["pairs"]["gap_change"] == "resolved"]
+        assert texts[f"{key}_changes_count"] == str(len(changed))
+        assert (texts[f"{key}_changes"] == "none") == changed.empty
     for key in comparisons:
         row = table.loc[beyond.USER_COMPARISONS[key][0]]
         assert (texts[f"{key}_tau"], texts[f"{key}_mean"], texts[f"{key}_down"]) == (

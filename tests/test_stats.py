@@ -172,6 +172,26 @@ def test_table3_pairs_separate_equate_or_leave_open_and_the_ranking_says_which()
     assert out["equivalent"] == [("disk", "edt", 0.1)]
     assert "3 pairs differ: disk > heatmap (+10.0); edt > heatmap (+10.1); gdt > heatmap (+7.5)" in out["text"]
     assert "1 pair is equivalent within +-2 points: disk = edt" in out["text"]
+    shown = paper.pairs_display(pairs)
+    assert shown.loc["disk - heatmap", "verdict"] == "disk better"
+    assert shown.loc["heatmap - edt", "verdict"] == "edt better" and shown.loc["disk - edt", "verdict"] == "equivalent"
+    assert shown.loc["disk - gdt", "verdict"] == "not resolved"
+    assert shown.loc["disk - heatmap", "A - B (points)"] == f"{100 * pairs.loc['disk - heatmap', 'estimate']:+.1f}"
+
+
+def test_the_baselines_clicks_effect_is_its_clicked_dice_minus_its_dice_without_guidance():
+    res = study.load_results(ROOT / "studies" / "results" / "phantom-mini")
+    rows = res.table3_rows()
+    effect = paper.baseline_clicks_effect(rows, res.traces)
+    base = rows[rows["p_volume"] == 0.0]
+    expected = (base["M1_final_dice"] - base["M2_initial_dice_no_guidance"]).mean()
+    assert effect["estimate"] == pytest.approx(expected) and effect["seeds"] == 3
+    assert effect["low"] < effect["estimate"] < effect["high"]
+    assert paper.interval_text(effect) == (f"{100 * effect['estimate']:+.1f} [{100 * effect['low']:+.1f}, "
+                                           f"{100 * effect['high']:+.1f}]")
+    assert paper.baseline_clicks_effect(rows[rows["p_volume"] > 0], res.traces) is None
+    assert paper.interval_text(None) == "not measured"
+    assert res.summary()["volumes"] == 12
 
 
 def test_phantom_minis_claims_as_the_book_reads_them_holm_over_the_family():
@@ -198,6 +218,10 @@ def test_phantom_minis_claims_as_the_book_reads_them_holm_over_the_family():
     members = [p for v in claims.values() for p in (v.parts or [v]) if p.p_holm is not None]
     assert len(members) == 10 and all(p.level >= 0.95 for p in members)
     assert claims["disks_fastest"].p_holm is None and "recorded, not decided" in claims["disks_fastest"].note
+    table = paper.claims_table(res.results, res.histories, res.traces, table3=res.table3_rows())
+    assert paper.changed_by_holm(table) == ("small_sigma (holds -> inconclusive); concat (holds -> inconclusive)")
+    assert table.loc["adaptive_best (M5)", "margin"] == "-0.398 share of guidance voxels"
+    assert table["in family"].sum() == 10 and not table.loc["adaptive_best", "in family"]
 
 
 def test_per_volume_metrics_average_to_the_committed_run_metrics():

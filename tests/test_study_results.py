@@ -173,3 +173,33 @@ def test_beyond_mini_is_its_study_file_as_run_with_every_model_clicked_by_both_u
     assert len(frozen) == 3
     history = res.histories[res.histories["run"].isin(frozen["run"])]
     assert len(history) == 9 and np.allclose(history[["radius_a", "radius_b"]], [13.0, 0.15], atol=1e-5)
+
+
+def test_beyond_minis_ranking_changes_are_interactions_decided_with_holm():
+    """The review's reading of beyond-mini (#25): under the interaction test with Holm over the 15 pairs,
+    training for DeepEdit's user resolves four swaps (the disk against four signals); the same models under
+    the other user and the two users' own benchmarks resolve none; the eq6 facts the chapter glues."""
+    from gtg_core import beyond
+
+    res = study.load_results(BEYOND_MINI)
+    comparisons = beyond.user_comparisons(res)
+    resolved = {key: int((shift["pairs"]["swap"] == "resolved").sum()) for key, shift in comparisons.items()}
+    assert resolved == {"same_models": 0, "same_models_center_trained": 0, "trained_for_center": 0,
+                        "trained_for_deepedit": 4, "own_benchmarks": 0}
+    pairs = comparisons["trained_for_deepedit"]["pairs"].set_index(["a", "b"])
+    assert pairs.loc[("disk", "gdt"), "interaction"] == pytest.approx(0.179, abs=5e-4)
+    assert pairs.loc[("disk", "gdt"), "interaction_low"] > 0.1
+    texts = beyond.comparison_texts(res, comparisons)
+    assert texts["trained_for_deepedit_changes"].count("(order flips)") == 4
+    assert texts["swaps_where"] == beyond.USER_COMPARISONS["trained_for_deepedit"][0]
+    mean = comparisons["own_benchmarks"]
+    assert mean["mean_gain_high"] < 0  # resolved, and now reported
+    eq6 = beyond.eq6_comparisons(res)
+    assert (eq6["answer"] == "no difference resolved").all() and (eq6["verdict"] == "inconclusive").all()
+    assert ((eq6["adj_low"] <= eq6["low"]) & (eq6["adj_high"] >= eq6["high"])).all()
+    facts = beyond.eq6_facts(res, eq6)
+    b = beyond.learned_mean(res)["b_values"]
+    assert facts["seeds"] == 3 and facts["volumes"] == 12
+    assert (facts["b_up"], facts["b_down"]) == (sum(v > 0.15 for v in b), sum(v < 0.15 for v in b))
+    half = 100 * (eq6["high"] - eq6["low"]) / 2
+    assert facts["halfwidth"] == f"{half.min():.1f}-{half.max():.1f}"

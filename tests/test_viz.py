@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from gtg_core import data, viz
+from gtg_core.study import stats
 
 
 def test_viewer_html_is_self_contained_with_unique_ids_and_fallbacks():
@@ -208,9 +209,14 @@ def test_evidence_figures_draw_the_matrix_the_rank_blobs_and_the_power_curves():
     assert len(fig.axes) == 2 and [ax.get_title() for ax in fig.axes] == ["M1", "M4"]
     sizes = fig.axes[0].collections[0].get_sizes()  # setting a: large disc at rank 1, small at rank 2
     assert sizes[0] > 5 * sizes[1]
-    fig = viz.power_figure({"seed": 2e-4, "volume": 4e-3}, differences=[0.01, 0.02, 0.05], volumes=(12, 100))
+    comp = {"seed_x": 1e-5, "volume_x": 4e-4, "residual": 3e-3, "seed_x_range": (0.0, 2e-4)}
+    power = stats.paired_power_table(comp, seeds=(3, 6), volumes=(12, 100))
+    fig = viz.power_figure(power)
     lines = fig.axes[0].get_lines()
-    assert len(lines) == 2 and (lines[1].get_ydata() <= lines[0].get_ydata()).all()  # more volumes, fewer seeds
+    assert len(lines) == 5  # two seeds x (estimate, upper end) and the target
+    assert list(lines[0].get_ydata()) == list(power.loc[("estimate", 3)])  # drawn as computed
+    assert (lines[2].get_ydata() < lines[0].get_ydata()).all()  # more seeds, smaller differences
+    assert (lines[1].get_ydata() > lines[0].get_ydata()).all()  # the upper end of setting x seed: larger
 
 
 def test_the_training_loop_figure_says_what_p_0_trains_on():

@@ -131,14 +131,17 @@ class StudyResults:
         """The numbers a page says about the study: ``runs_done`` / ``runs_total`` (run folders),
         ``n_interactive`` (finished runs with p > 0), ``n_gap`` (of those, how many gain at least 0.1 Dice
         from the corrective clicks: M1 - M2 with the seed clicks), ``gap_median``, and the median and the
-        smallest M2 with the seed clicks (``m2_median``, ``m2_min``)."""
+        smallest M2 with the seed clicks (``m2_median``, ``m2_min``), and ``volumes``: the validation volumes
+        a run is evaluated on (the most of any run in traces.csv; 0 without traces)."""
         done = self.done
         interactive = done[done["p_volume"] > 0] if "p_volume" in done else done
         m2 = interactive["M2_initial_dice_with_seeds"]
         gap = interactive["M1_final_dice"] - m2
+        volumes = 0 if self.traces is None else int(self.traces.groupby("run")["volume"].nunique().max())
         return {"runs_done": int(len(done)), "runs_total": int(len(self.results)),
                 "n_interactive": int(len(interactive)), "n_gap": int((gap >= 0.1).sum()),
-                "gap_median": float(gap.median()), "m2_median": float(m2.median()), "m2_min": float(m2.min())}
+                "gap_median": float(gap.median()), "m2_median": float(m2.median()), "m2_min": float(m2.min()),
+                "volumes": volumes}
 
     def stage_table(self):
         """One row per stage: its note (from the study file as run), the runs it planned, how many of them
