@@ -46,6 +46,8 @@ def cmd_bench(args) -> int:
         bench.bench_phantoms(tuple(sizes[0]) if sizes else (128, 128, 64), repeats=args.repeats, out_dir=args.out)
     elif args.what == "run":
         bench.bench_run(out_dir=args.out, threads=args.threads)
+    elif args.what == "step":
+        bench.bench_step(device, rounds=args.repeats, out_dir=args.out)
     elif args.what == "clicks":
         bench.bench_clicks(device, sizes or bench.clicks.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out)
     else:
@@ -180,10 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd")
 
     b = sub.add_parser("bench", help="speed comparisons against MONAI / scipy / FastGeodis")
-    b.add_argument("what", choices=("guidance", "local", "clicks", "train", "data", "ops", "study", "run"),
+    b.add_argument("what", choices=("guidance", "local", "clicks", "step", "train", "data", "ops", "study", "run"),
                    help="local: the geodesic signals on boxes vs the whole volume; ops: kernels and host reads "
                         "per call on the CUDA code path (any machine); study: the quick study, 1 vs 2 workers; "
-                        "run: one phantom-mini epoch profiled on the CPU, today's path vs the CPU levers")
+                        "run: one phantom-mini epoch profiled on the CPU, today's path vs the CPU levers; step: the click "
+                        "step M3 times per Table 3 setting (--repeats rounds), which decides the speed claim")
     b.add_argument("--threads", type=int, default=1, help="run: torch threads (a study worker's: 1)")
     b.add_argument("--study", default="studies/bench-runner.yml", help="study: the study file to time")
     b.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")

@@ -390,6 +390,35 @@ def claim_disks_fastest(results, evidence=None) -> Verdict:
     return out
 
 
+def speed_claim(samples, *, n_draws: int = 2000, seed: int = 0, device: str = "") -> Verdict:
+    """"Disks are the most efficient signal", decided from a benchmark of the click step
+    (:func:`gtg_core.bench.step_samples`: one process, one idle device, the study's crop size) instead of the
+    study runs' M3. Each signal's mean step time per (round, volume) enters the paired two-stage bootstrap
+    (rounds as seeds, volumes as volumes); the margin is the fastest other signal's mean step time minus the
+    disk's (s), > 0 where the disk is fastest; holds / does not hold / inconclusive from its 95 % interval
+    (one claim: no family)."""
+    from .study import stats
+
+    text = "disks are the most efficient signal (M3; Fig. 2), from a benchmark of the click step"
+    table = (samples.groupby(["signal", "round", "volume"], as_index=False)["step_time_s"].mean()
+             .rename(columns={"round": "seed", "step_time_s": "M3_step_time_s"}))
+    means = table.groupby("signal")["M3_step_time_s"].mean().to_dict()
+    if "disk" not in means or len(means) < 2:
+        return Verdict("disks_fastest", text, NOT_MEASURED, means, "needs the disk and another signal benchmarked")
+    settings = stats.settings_from(table, "signal", metrics=["M3_step_time_s"])
+
+    def margin(v):
+        times = v["M3_step_time_s"]
+        return min(t for s, t in times.items() if s != "disk") - times["disk"]
+    estimate, draws = stats.margin_samples(settings, ["M3_step_time_s"], margin, n_draws=n_draws, seed=seed)
+    verdict, lo, hi = stats.decide(draws, estimate)
+    order = sorted(means, key=means.get)
+    where = f" on {device}" if device else ""
+    return Verdict("disks_fastest", text, verdict, {"M3_step_time_s": means, "fastest_first": order},
+                   f"benchmark of the click step{where}; margin: the fastest other signal's mean step time minus "
+                   "the disk's (s)", estimate, (lo, hi), unadjusted=verdict, unit="s")
+
+
 def claim_geodesic_least_consistent(results, evidence=None) -> Verdict:
     text = "the geodesic signals (GDT, exp-GDT) improve least consistently (M4; Fig. 2)"
     table3 = _table3(results, evidence)
