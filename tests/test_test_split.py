@@ -90,3 +90,26 @@ def test_fp32_runs_record_their_precision_and_new_fields_leave_old_identities_al
     older = {k: v for k, v in cfg.items() if k not in ("test_data_seed", "test_users")}
     assert spec._identity(cfg) == spec._identity(older)
     assert spec._identity({**cfg, "test_users": ["center"]}) != spec._identity(cfg)
+
+
+def test_a_study_read_on_its_test_split_by_either_user(tmp_path):
+    """StudyResults.on_test_split: every reader works on the test volumes, also as another user clicked them."""
+    from gtg_core.study import export, load_results
+
+    for seed in (0, 1):
+        train.fit(tiny(tmp_path / "root", name=f"s/run{seed}", seed=seed), progress=False)
+    export(tmp_path / "root", tmp_path / "out")
+    res = load_results(tmp_path / "out")
+    test = res.on_test_split()
+    assert set(test.done["run"]) == {"s/run0", "s/run1"}
+    assert (test.done["M1_final_dice"].to_numpy() == res.done["test_M1_final_dice"].to_numpy()).all()
+    assert set(test.traces["volume"]) == set(res.test_traces["volume"]) != set(res.traces["volume"])
+    center = res.on_test_split("center")
+    assert (center.done["M1_final_dice"].to_numpy() == res.done["test_center_M1_final_dice"].to_numpy()).all()
+    assert len(center.traces) == len(res.test_user_traces) and "eval_user" not in center.traces
+    # the per-volume values average to the run's test metrics (the readers' path)
+    from gtg_core.study import stats
+    volumes = stats.per_volume(center.traces, center.done)
+    assert volumes.groupby("run")["M1_final_dice"].mean().to_numpy() == pytest.approx(
+        center.done.set_index("run").loc[sorted(volumes["run"].unique()), "M1_final_dice"].to_numpy())
+    assert "test split, clicked by center" in str(center.source)

@@ -43,6 +43,7 @@ class StudyResults:
     study: Study | None = None  # the study file as run (study.yml beside results.csv), or None
     test_traces: object = None  # every click of the held-out test volumes (test_traces.csv), or None
     user_traces: object = None  # evaluations by another user (user_traces.csv, column eval_user), or None
+    test_user_traces: object = None  # the test volumes clicked by another user (test_user_traces.csv), or None
     _by_user: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -92,6 +93,41 @@ class StudyResults:
                 parts.append(other.drop(columns="eval_user"))
             self._by_user[user] = pd.concat(parts, ignore_index=True)
         return self._by_user[user]
+
+    def on_test_split(self, user: str | None = None) -> "StudyResults":
+        """The same study read on its held-out test volumes: every finished run's metrics replaced by those of
+        its test split (``test_*`` columns; with ``user``, as that user clicked the test volumes:
+        ``test_<user>_*`` for a run trained with another user) and its traces by the test traces
+        (test_traces.csv, test_user_traces.csv). Runs without a test split (or not clicked by ``user``) are
+        left out (status ``no test split``). Every reader of this module and of :mod:`gtg_core.paper` then
+        works on the test split unchanged; selection (best epoch) stayed on validation."""
+        import pandas as pd
+
+        if self.test_traces is None:
+            raise StudyError(f"{self.source}: no test_traces.csv (the runs have no test split)")
+        results = self.results.copy()
+        own_user = results.get("user", pd.Series("deepedit", index=results.index)).fillna("deepedit")
+        prefix = pd.Series("test_", index=results.index)
+        if user is not None:
+            prefix = prefix.where(own_user == user, f"test_{user}_")
+        def read(i, column):
+            return results.at[i, column] if column in results else float("nan")
+
+        metrics = [c[len("test_"):] for c in self.results if c.startswith("test_") and c[len("test_"):] in results]
+        for metric in metrics:
+            results[metric] = [read(i, f"{p}{metric}") for i, p in zip(results.index, prefix)]
+        has = results["M1_final_dice"].notna() if "M1_final_dice" in metrics else pd.Series(False, index=results.index)
+        results.loc[(results["status"] == "done") & ~has, "status"] = "no test split"
+        traces = self.test_traces
+        if user is not None:
+            own = set(results.loc[own_user == user, "run"])
+            parts = [traces[traces["run"].isin(own)]]
+            if self.test_user_traces is not None:
+                other = self.test_user_traces
+                parts.append(other[(other["eval_user"] == user) & ~other["run"].isin(own)].drop(columns="eval_user"))
+            traces = pd.concat(parts, ignore_index=True)
+        return StudyResults(f"{self.source} (test split{'' if user is None else ', clicked by ' + user})", results,
+                            self.histories, traces, self.provenance, self.study)
 
     def stage_rows(self, stage: str):
         """The finished rows of ``stage`` as the study file planned them, a run that an earlier stage had
@@ -239,7 +275,7 @@ def load_results(path) -> StudyResults:
     study_file = folder / "study.yml"
     study = load_study(study_file) if study_file.is_file() else None
     return StudyResults(path, results, optional("histories.csv"), optional("traces.csv"), prov, study,
-                        optional("test_traces.csv"), optional("user_traces.csv"))
+                        optional("test_traces.csv"), optional("user_traces.csv"), optional("test_user_traces.csv"))
 
 
 def dice_curves(traces, results, *, by: str = "signal"):
