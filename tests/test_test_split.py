@@ -113,3 +113,42 @@ def test_a_study_read_on_its_test_split_by_either_user(tmp_path):
     assert volumes.groupby("run")["M1_final_dice"].mean().to_numpy() == pytest.approx(
         center.done.set_index("run").loc[sorted(volumes["run"].unique()), "M1_final_dice"].to_numpy())
     assert "test split, clicked by center" in str(center.source)
+
+
+def _precision_study(shift, noise, tmp_path):
+    """A fabricated study of the precision stage: fp32 and bf16 runs of three seeds, their test traces with
+    a known per-volume shift of bf16 against fp32 (Dice)."""
+    import numpy as np
+
+    from gtg_core.study import StudyResults, plan, study_from_dict
+
+    spec = study_from_dict({"name": "p", "base": {"signal": "disk", "sigma": 5, "test_cases": 20},
+                            "stages": [{"name": "precision", "grid": {"seed": [1, 2, 3], "amp": [False, True]}}]})
+    runs, _ = plan(spec)
+    rng = np.random.default_rng(0)
+    difficulty = rng.normal(0, 0.1, 20)
+    rows, traces, histories = [], [], []
+    for r in runs:
+        amp, seed = r.config["amp"], r.config["seed"]
+        finals = 0.8 + difficulty + 0.01 * seed + (shift if amp else 0.0) + rng.normal(0, noise, 20)
+        for v, final in enumerate(finals):
+            traces += [{"run": r.name, "volume": f"t{v}", "click": c, "dice": d}
+                       for c, d in enumerate(np.linspace(0.4, final, 11))]
+        rows.append({"run": r.name, "stage": "precision", "status": "done", "signal": "disk", "sigma": 5.0,
+                     "theta": 0.0, "variant": "paper", "adaptor": "concat", "p_volume": 1.0, "seed": seed,
+                     "amp": amp, "M1_final_dice": 0.5, "test_M1_final_dice": float(finals.mean()),
+                     "wall_time_s": 500.0 if amp else 1000.0})
+        histories += [{"run": r.name, "epoch": e, "time_s": 50.0 if amp else 100.0} for e in range(3)]
+    return StudyResults(tmp_path, pd.DataFrame(rows), pd.DataFrame(histories), pd.DataFrame(traces[:0]), {},
+                        spec, pd.DataFrame(traces))
+
+
+@pytest.mark.parametrize("shift, noise, passes", [(0.001, 0.002, True), (0.03, 0.002, False), (0.0, 0.05, False)])
+def test_the_precision_check_passes_only_inside_one_dice_point(tmp_path, shift, noise, passes):
+    from gtg_core.study.results import precision_check
+
+    out = precision_check(_precision_study(shift, noise, tmp_path))
+    assert out["passes"] is passes and out["seeds"] == 3 and out["volumes"] == 20
+    assert out["difference"] == pytest.approx(shift, abs=0.01) and out["low"] <= out["difference"] <= out["high"]
+    assert out["speedup"] == 2.0 and out["epoch_s"] == {"bf16": 50.0, "fp32": 100.0}
+    assert list(out["table"].index) == ["bf16", "fp32"]

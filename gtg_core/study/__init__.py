@@ -55,7 +55,8 @@ from __future__ import annotations
 
 from . import stats
 from .collect import archive_runs, collect, export, provenance, restore_runs
-from .results import StudyResults, dice_curves, finished, load_results, metrics_by_convention, with_baseline_label
+from .results import (StudyResults, dice_curves, finished, load_results, metrics_by_convention, precision_check,
+                      with_baseline_label)
 from .runner import (DATA_FIELDS, estimate_seconds, evaluate_run, evaluate_users, make_executor, prepare_data, run,
                      run_state, train_run)
 from .spec import (BEST_OF_KEYS, LOCK_NAME, NAME_FIELDS, STAGE_KEYS, STATES, STUDY_KEYS, TIE_TOLERANCE, Run, Stage,
@@ -65,5 +66,5 @@ __all__ = ["BEST_OF_KEYS", "DATA_FIELDS", "LOCK_NAME", "NAME_FIELDS", "STAGE_KEY
            "TIE_TOLERANCE", "Run", "Stage", "Study", "StudyError", "StudyResults", "archive_runs", "best_of_choices",
            "collect", "restore_runs",
            "dice_curves", "estimate_seconds", "evaluate_run", "evaluate_users", "export", "finished", "load_results", "load_study", "make_executor",
-           "metrics_by_convention", "plan", "prepare_data", "provenance", "run", "run_slug", "run_state", "stats",
+           "metrics_by_convention", "plan", "precision_check", "prepare_data", "provenance", "run", "run_slug", "run_state", "stats",
            "study_from_dict", "train_run", "with_baseline_label"]
