@@ -44,5 +44,12 @@ def test_augment_is_reproducible_and_keeps_the_device():
     a = augment.augment(image, image > 0.3, torch.Generator().manual_seed(7))
     b = augment.augment(image, image > 0.3, torch.Generator().manual_seed(7))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[0].device == image.device
+    # augment is apply of one draw from the same generator state, and some seed changes the volume
+    decisions = augment.draw(torch.Generator().manual_seed(7))
+    expected = augment.apply(image, image > 0.3, decisions)
+    assert torch.equal(a[0], expected[0]) and torch.equal(a[1], expected[1])
+    changed = [s for s in range(40) if not torch.equal(augment.augment(image, image > 0.3,
+                                                                       torch.Generator().manual_seed(s))[0], image)]
+    assert len(changed) > 10  # the shift alone fires with p = 0.5
     with pytest.raises(ValueError, match="shapes"):
         augment.apply(image, torch.zeros(8, 8, 3, dtype=torch.bool), {"flip": [], "rot90": 0, "shift": 0.0})

@@ -111,8 +111,10 @@ def test_check_claims_on_the_pilot_results_reads_every_claim():
     folder = Path(__file__).resolve().parent.parent / "studies" / "results" / "phantom-mini-pilot-h200"
     verdicts = paper.check_claims(pd.read_csv(folder / "results.csv"), pd.read_csv(folder / "histories.csv"))
     assert [v.claim for v in verdicts] == [c.__name__.removeprefix("claim_") for c in paper.CLAIMS]
-    assert {v.verdict for v in verdicts} <= {paper.HOLDS, paper.FAILS, paper.NOT_MEASURED}
-    assert next(v for v in verdicts if v.claim == "concat").verdict == paper.NOT_MEASURED  # h3h4 never ran
+    # no traces: each verdict is its margin's sign; pinned (h3h4, extras and table3 never ran)
+    assert [v.verdict for v in verdicts] == [paper.HOLDS, paper.FAILS, paper.NOT_MEASURED, paper.NOT_MEASURED,
+                                             paper.NOT_MEASURED, paper.NOT_MEASURED, paper.FAILS, paper.FAILS]
+    assert all("no traces" in v.note for v in verdicts if v.verdict != paper.NOT_MEASURED)
 
 
 PILOT = Path(__file__).resolve().parent.parent / "studies" / "results" / "phantom-mini-pilot-h200"

@@ -68,6 +68,19 @@ def test_resume_after_an_interruption(tmp_path):
     with pytest.raises(ValueError, match="another configuration"):
         train.fit(small_config(tmp_path, name="resume", epochs=3, n_clicks=2, n_cases=4, filters=(4, 8, 16), sigma=5),
                   progress=False)
+    # a resumed run is the uninterrupted run: the same history (times aside), weights and validation trace
+    whole = train.fit(small_config(tmp_path, name="whole", epochs=3, n_clicks=2, n_cases=4, filters=(4, 8, 16)),
+                      progress=False)
+    resumed = tmp_path / "resume"
+    columns = [c for c in pd.read_csv(whole / "history.csv") if c != "time_s"]
+    pd.testing.assert_frame_equal(pd.read_csv(resumed / "history.csv")[columns], pd.read_csv(whole / "history.csv")[columns])
+    for name in ("model.pt", "checkpoint.pt"):
+        a = torch.load(resumed / name, weights_only=True)["model"]
+        b = torch.load(whole / name, weights_only=True)["model"]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (resumed / "trace.csv").read_text().splitlines()[1:] and \
+        pd.read_csv(resumed / "trace.csv").drop(columns=["signal_time_s", "step_time_s"]).equals(
+            pd.read_csv(whole / "trace.csv").drop(columns=["signal_time_s", "step_time_s"]))
 
 
 @pytest.mark.parametrize("field, value", [
