@@ -156,6 +156,12 @@ def test_claims_on_the_committed_studies_come_with_intervals_and_some_are_inconc
     assert verdicts["phantom-mini", "small_sigma"] != paper.NOT_MEASURED
 
 
+def test_the_pinned_studys_claims_are_pinned_too():
+    res = study.load_results(ROOT / "studies" / "results" / "table3-pet-cpu")
+    claims = paper.check_claims(res.results, res.histories, res.traces, table3=res.table3_rows())
+    assert [v.verdict for v in claims] == [paper.NOT_MEASURED] * 6 + [paper.INCONCLUSIVE, paper.FAILS]
+
+
 def test_table3_pairs_separate_equate_or_leave_open_and_the_ranking_says_which():
     means = {("disk", 5): 0.85, ("edt", 1): 0.851, ("heatmap", 13): 0.75, ("gdt", 1): 0.83}
     results, traces = study_tables(means, noise=0.004, seed=3)
@@ -222,6 +228,9 @@ def test_phantom_minis_claims_as_the_book_reads_them_holm_over_the_family():
     assert paper.changed_by_holm(table) == ("small_sigma (holds -> inconclusive); concat (holds -> inconclusive)")
     assert table.loc["adaptive_best (M5)", "margin"] == "-0.398 share of guidance voxels"
     assert table["in family"].sum() == 10 and not table.loc["adaptive_best", "in family"]
+    texts = paper.claim_texts(table)
+    assert texts["verdict_adaptive_best_m2"] == "does not hold" and texts["verdict_small_sigma"] == "inconclusive"
+    assert texts["margin_adaptive_best_m5"].startswith("-0.398 share of guidance voxels [")
 
 
 def test_per_volume_metrics_average_to_the_committed_run_metrics():
@@ -404,3 +413,14 @@ def test_an_interaction_is_the_change_of_a_gap_between_two_cells():
     estimate, samples = stats.interaction(draws, point, "A", "B", "one", "two")
     assert estimate == pytest.approx(-0.11 - 0.11)
     assert samples == pytest.approx([(0.6 - 0.7) - (0.8 - 0.7), (0.6 - 0.72) - (0.82 - 0.71)])
+
+
+def test_power_facts_are_the_paired_components_and_formulas():
+    res = study.load_results(ROOT / "studies" / "results" / "phantom-mini")
+    settings = {k: v for k, v in res.settings(res.table3_rows()).items() if k != "non_interactive"}
+    facts = stats.power_facts(settings)
+    comp = stats.paired_components(settings)
+    assert facts["var_volume_x_sd"] == pytest.approx(100 * comp["volume_x"] ** 0.5)
+    assert facts["detectable_3_seeds"] == pytest.approx(100 * stats.detectable_difference(comp, 3, 12, comparisons=15))
+    assert facts["detectable_12_seeds"] < facts["detectable_3_seeds"]
+    assert facts["seeds_2pt_independent"] == 21  # the unpaired formula's answer the review reproduced

@@ -628,3 +628,21 @@ def interaction(draws: pd.DataFrame, point: dict, a: str, b: str, first: str, se
         return frame[f"{a} | {cell}"] - frame[f"{b} | {cell}"]
     samples = (gap(draws, second) - gap(draws, first)).to_numpy()
     return float(gap(point, second) - gap(point, first)), samples
+
+
+def power_facts(settings: dict, metric: str = "M1_final_dice", *, comparisons: int = 15,
+                scale: float = 100.0) -> dict:
+    """What a page says about a study's power (the hyperparameter chapter): from the settings that share
+    their seeds (:func:`paired_components`), the setting x seed SD and the upper end of its range, the
+    setting x volume and residual SDs (times ``scale``: Dice points), the smallest difference resolved with
+    3 and with 12 seeds on the study's own volumes under Holm over ``comparisons`` pairs
+    (``detectable_3_seeds``, ``detectable_12_seeds``), and the seeds the independent-seeds formula asks for 2
+    points at one 5 % test on those volumes (``seeds_2pt_independent``, :func:`seeds_needed`)."""
+    comp = paired_components(settings, metric)
+    independent = variance_components(settings, metric)
+    facts = {"var_seed_x_sd": scale * comp["seed_x"] ** 0.5, "var_seed_x_high": scale * comp["seed_x_range"][1] ** 0.5,
+             "var_volume_x_sd": scale * comp["volume_x"] ** 0.5, "var_residual_sd": scale * comp["residual"] ** 0.5,
+             "seeds_2pt_independent": seeds_needed(independent, 0.02, comp["volumes"]) or 0}
+    for k in (3, 12):
+        facts[f"detectable_{k}_seeds"] = scale * detectable_difference(comp, k, comp["volumes"], comparisons=comparisons)
+    return {k: float(v) for k, v in facts.items()}
