@@ -114,6 +114,15 @@ def cmd_study(args) -> int:
             print(f"gtg: unreadable run folder(s): {', '.join(bad)}", file=sys.stderr)
             return 1
         return 0
+    if args.study_cmd == "precision":
+        res = study.load_results(args.source)
+        out = study.precision_check(res, args.stage)
+        text = study.results.precision_markdown(res, out)
+        print(text)
+        if args.out:
+            from .io import atomic_write_text
+            atomic_write_text(args.out, text)
+        return 0
     if args.study_cmd == "restore":
         restored = study.restore_runs(args.source, args.root)
         print(f"restored {len(restored)} finished run(s) from {args.source} into {args.root}")
@@ -257,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--study", help="the study file (copied to --out, its deviations into provenance.json)")
     sc.add_argument("--runs", action="store_true", help="with --out: also every finished run folder as "
                     "runs/<stage>/<run>.tar.gz (no models), which gtg study restore brings back")
+    spr = stsub.add_parser("precision", help="the paired precision check of a study (bf16 - fp32 on its test "
+                           "split) as a Markdown table")
+    spr.add_argument("source", help="a collected study folder (with test_traces.csv)")
+    spr.add_argument("--stage", default="precision")
+    spr.add_argument("--out", help="also write the table there")
     sre = stsub.add_parser("restore", help="unpack the finished runs a collect --runs committed into a study "
                            "folder, so that run trains only the rest")
     sre.add_argument("source", help="the folder collect --out --runs wrote (e.g. studies/results/<study>)")

@@ -152,3 +152,6 @@ def test_the_precision_check_passes_only_inside_one_dice_point(tmp_path, shift, 
     assert out["difference"] == pytest.approx(shift, abs=0.01) and out["low"] <= out["difference"] <= out["high"]
     assert out["speedup"] == 2.0 and out["epoch_s"] == {"bf16": 50.0, "fp32": 100.0}
     assert list(out["table"].index) == ["bf16", "fp32"]
+    from gtg_core.study.results import precision_markdown
+    text = precision_markdown(_precision_study(shift, noise, tmp_path), out)
+    assert ("**passes" in text) is passes and f"{100 * out['difference']:+.2f} Dice points" in text

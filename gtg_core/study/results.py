@@ -375,3 +375,23 @@ def precision_check(results: StudyResults, stage: str = "precision", *, margin: 
             "epoch_s": table["epoch (s)"].to_dict(), "wall_s": table["run wall time (s)"].to_dict(),
             "speedup": float(table.loc["fp32", "run wall time (s)"] / table.loc["bf16", "run wall time (s)"]),
             "table": table}
+
+
+def precision_markdown(results: StudyResults, check: dict) -> str:
+    """:func:`precision_check`'s answer as the Markdown a study's folder commits: the decision, the paired
+    difference with its interval, and the times of each arithmetic, with the runs' devices and commits."""
+    done = results.done
+    devices = ", ".join(sorted({str(d) for d in done.get("device", [])})) or "unknown"
+    commits = ", ".join(sorted({str(c)[:7] for c in done.get("git_commit", [])})) or "unknown"
+    verdict = ("passes: bf16 autocast may be used" if check["passes"] else
+               "does not pass: the study runs in fp32")
+    table = check["table"].round(3).to_markdown()
+    return (f"# Precision check of {results.study.name if results.study else results.source}\n\n"
+            f"bf16 autocast against fp32, the same seeds and data ({check['seeds']} seeds), on the held-out test "
+            f"split ({check['volumes']} volumes), test M1 paired by seed and volume "
+            f"(gtg_core.study.precision_check, 95 % two-stage bootstrap):\n\n"
+            f"- bf16 - fp32: {100 * check['difference']:+.2f} Dice points [{100 * check['low']:+.2f}, "
+            f"{100 * check['high']:+.2f}], P(bf16 beats fp32) {check['p_improvement']:.2f}\n"
+            f"- rule: the whole interval within +-{100 * check['margin']:g} point(s): **{verdict}**\n"
+            f"- a whole run (train, validate, test with both users) took {check['speedup']:.2f}x as long in fp32\n\n"
+            f"{table}\n\ndevices: {devices}; commits: {commits}\n")
