@@ -253,3 +253,29 @@ def test_write_dataset_can_continue_a_set_with_new_cases(tmp_path):
 
     same = nib.load(str(longer[3].image)).get_fdata(), nib.load(str(more[0].image)).get_fdata()
     assert (same[0] == same[1]).all()  # case 3 is case 3, whichever set it was written in
+
+
+@pytest.mark.parametrize("profile, values, expected", [
+    # MSD Spleen: HU -224..212 to [0, 1], clipped (the paper's window; Eq. 6's intensity scale is its width 436)
+    ("msd_spleen", (-1000.0, -224.0, 0.0, 100.0, 212.0, 3000.0), (0.0, 0.0, 224 / 436, 324 / 436, 1.0, 1.0)),
+    # AutoPET: SUV 0..43 to [0, 1], clipped
+    ("autopet", (-1.0, 0.0, 4.3, 21.5, 43.0, 80.0), (0.0, 0.0, 0.1, 0.5, 1.0, 1.0)),
+])
+def test_the_papers_intensity_windows_by_value(tmp_path, profile, values, expected):
+    """Each profile maps known intensities to known values: a constant-intensity block per value, at the
+    profile's own voxel size (no resampling blurs the blocks' centres)."""
+    spacing = data.PROFILES[profile]["spacing"]
+    image = np.zeros((6 * len(values), 8, 8), dtype=np.float32)
+    for i, v in enumerate(values):
+        image[6 * i:6 * i + 6] = v
+    label = np.zeros(image.shape, dtype=np.uint8)
+    label[2:4, 2:4, 2:4] = 1
+    case = data.Case("c", data.save_nifti(tmp_path / "i.nii.gz", image, spacing, dtype=np.float32),
+                     data.save_nifti(tmp_path / "l.nii.gz", label, spacing, dtype=np.uint8), "generic")
+    out, _, out_spacing = data.preprocess(case, profile)
+    assert out_spacing == pytest.approx(spacing, rel=1e-4)
+    crop = data.PROFILES[profile]["crop"]  # AutoPET's 192 x 192 x 256 pads the volume symmetrically
+    x0, y0, z0 = ((c - s) // 2 for c, s in zip(crop, image.shape)) if crop else (0, 0, 0)
+    assert crop is None or tuple(out.shape) == tuple(crop)
+    centres = [float(out[x0 + 6 * i + 3, y0 + 4, z0 + 4]) for i in range(len(values))]
+    assert centres == pytest.approx(list(expected), abs=1e-5)

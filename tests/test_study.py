@@ -462,3 +462,33 @@ def test_a_study_resumes_on_a_fresh_machine_from_its_committed_runs(tmp_path, ca
         study.restore_runs(bad, tmp_path / "machine-3")
     with pytest.raises(study.StudyError, match="no run archives"):
         study.restore_runs(tmp_path / "machine-3", tmp_path / "machine-4")
+
+
+def test_a_study_edited_after_its_runs_finished_says_so(tmp_path):
+    file, root = tmp_path / "q.yml", tmp_path / "q"
+    text = (STUDIES / "quick.yml").read_text()
+    file.write_text(text)
+    study.run(study.load_study(file), root, progress=False)
+    file.write_text(text.replace("lr: 0.003", "lr: 0.002"))
+    edited = study.load_study(file)
+    states = [study.run_state(r, root) for r in study.plan(edited, root)[0]]
+    assert {s for s, _ in states} == {"failed"}  # not "partial, 2 of 2 epochs"
+    assert all("lr differ" in detail and "study file changed" in detail for _, detail in states)
+
+
+def test_best_of_errors_name_the_stage_and_the_problem():
+    first = {"name": "signals", "grid": {"signal": ["disk", "heatmap"], "sigma": [1]}}
+    runs, _ = study.plan(study.study_from_dict({"name": "x", "base": {}, "stages": [first]}))
+    results = pd.DataFrame({"run": [r.name for r in runs], "status": "done", "signal": ["disk", "heatmap"],
+                            "sigma": 1.0, "theta": 0.0, "M1_final_dice": [0.5, 0.6]})
+    spec = study.study_from_dict({"name": "x", "base": {}, "stages": [
+        first, {"name": "next", "best_of": {"stage": "signals", "metric": "M1_final_dice", "take": ["signal"],
+                                            "where": {"signal": ["gdt"]}}, "grid": {"seed": [1]}}]})
+    with pytest.raises(study.StudyError, match="stage 'next': no run of .* matches where"):
+        study.plan(spec, results=results)
+    spec.stages[1].best_of.update(where={}, metric="M9")
+    with pytest.raises(study.StudyError, match="stage 'next': results have no metric 'M9'"):
+        study.plan(spec, results=results)
+    with pytest.raises(study.StudyError, match="two runs would be named s/disk"):
+        study.plan(study.study_from_dict({"name": "x", "base": {}, "stages": [
+            {"name": "s", "grids": [{"signal": ["disk"]}, {"signal": ["disk"], "theta": [0]}]}]}))

@@ -25,9 +25,15 @@ def run_state(run: Run, root) -> tuple[str, str]:
     """(state, detail) of a run in ``root``: one of :data:`STATES`, and e.g. ``"3 of 20 epochs"``."""
     folder = run.folder(root)
     metrics_json = read_json(folder / "metrics.json")
-    if metrics_json is not None and _same_config(metrics_json.get("config", {}), run.config
-                                                  if run.same_as is None else {**run.config, "name": run.same_as}):
+    planned = run.config if run.same_as is None else {**run.config, "name": run.same_as}
+    if metrics_json is not None and _same_config(metrics_json.get("config", {}), planned):
         return "done", ""
+    if metrics_json is not None:  # finished, but not what the study file plans now
+        saved = metrics_json.get("config", {})
+        differ = sorted(k for k in set(saved) | set(planned) if k not in ("name", "output", "device")
+                        and saved.get(k) != planned.get(k) and _identity(saved) != _identity(planned))
+        return "failed", (f"{folder} holds a finished run with another configuration ({', '.join(differ)} "
+                          "differ): the study file changed after it ran; rename the run or delete the folder")
     lock = read_json(folder / LOCK_NAME)
     if lock is not None and not _stale(lock):
         return "running", f"{lock.get('host')} pid {lock.get('pid')}"
