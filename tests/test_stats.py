@@ -424,3 +424,17 @@ def test_power_facts_are_the_paired_components_and_formulas():
     assert facts["detectable_3_seeds"] == pytest.approx(100 * stats.detectable_difference(comp, 3, 12, comparisons=15))
     assert facts["detectable_12_seeds"] < facts["detectable_3_seeds"]
     assert facts["seeds_2pt_independent"] == 21  # the unpaired formula's answer the review reproduced
+
+
+def test_variance_components_known_answer_on_a_small_matrix():
+    """Weak test #2 of the review made able to fail: the method-of-moments values of a hand-made 2 settings x
+    3 seeds x 4 volumes matrix, which an estimator without the correction (- volume / n_v) misses."""
+    a = np.array([[0.80, 0.70, 0.60, 0.90], [0.84, 0.72, 0.66, 0.94], [0.78, 0.65, 0.59, 0.86]])
+    b = np.array([[0.75, 0.72, 0.58, 0.85], [0.80, 0.70, 0.61, 0.93], [0.74, 0.66, 0.57, 0.83]])
+    comp = stats.variance_components({"a": setting("a", a), "b": setting("b", b)})
+    difficulty = (a + b).mean(axis=0) / 2
+    within = sum((((x - difficulty) - (x - difficulty).mean(axis=1, keepdims=True)) ** 2).sum() for x in (a, b))
+    volume = within / (2 * 3 * 3)
+    between = sum(((x.mean(axis=1) - x.mean()) ** 2).sum() for x in (a, b)) / (2 * 2)
+    assert comp["volume"] == pytest.approx(volume) and comp["seed"] == pytest.approx(between - volume / 4)
+    assert comp["seed"] < between  # the correction is what separates it from the naive estimate
