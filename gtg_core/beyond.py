@@ -180,13 +180,7 @@ def user_table_wide(table, *, scale: float = 100.0):
     return wide.loc[order + [s for s in wide.index if s not in order], list(dict.fromkeys(cells))]
 
 
-def _kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's tau-b between two score vectors over the same items (ties in either vector count neither
-    way, and the denominator leaves them out; NaN when one vector is all ties)."""
-    i, j = np.triu_indices(len(x), 1)
-    sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
-    denominator = np.sqrt(np.count_nonzero(sx) * np.count_nonzero(sy))
-    return float(np.sum(sx * sy) / denominator) if denominator else float("nan")
+_kendall_tau = stats.kendall_tau  # kept here for callers of beyond._kendall_tau
 
 
 def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "center"),
@@ -199,75 +193,16 @@ def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "
     center user changes, ``(("deepedit", "deepedit"), ("center", "center"))`` what each user's benchmark
     would report.
 
-    Returns ``first``, ``second``, ``tau`` (Kendall's tau-b between the two rankings of the mean ``metric``)
-    with its 95 % interval (``tau_low``, ``tau_high``; with 6 near-tied signals tau-b is discrete and its
-    percentile interval rough: the pairs below decide); ``pairs``: per pair of signals, A - B in each cell
-    (columns ``first``, ``first_low``, ``first_high``, ``second``, ...), the ``interaction`` (A - B in the
-    second cell minus A - B in the first, on the same draws: :func:`gtg_core.study.stats.interaction`) with
-    its plain interval, Holm's adjusted p over the comparison's pairs (one family) and the interval at
-    Holm's level, ``gap_change`` (the interaction resolved after Holm: "resolved", else "no") and ``swap``
-    ("resolved" when the order flips and the interaction is resolved, "unresolved" when the order flips
-    without it, "no" otherwise); ``gain``: per signal, the second cell's value minus the first's, with its
-    interval, decided over the signals as one family (``verdict``: holds = up, does not hold = down), and
-    their mean over the signals (``mean_gain``) with its 95 % interval (``mean_gain_low``, ``mean_gain_high``).
-    Each cell's own pairs are decided as a family too (``first_verdict``, ``second_verdict``)."""
+    Returns ``first``, ``second`` and :func:`gtg_core.study.stats.compare_cells`'s answer for the signals in
+    :data:`gtg_core.paper.SIGNAL_ORDER`: tau-b with its interval, every pair in both cells with the
+    interaction (the change of its gap, decided with Holm over the pairs), the swaps, and the per-signal and
+    mean gains."""
     cells = {"first": tuple(first), "second": tuple(second)}
-    settings = {}
-    for role, (trained, evaluated) in cells.items():
-        for name, s in user_settings(results, trained, evaluated).items():
-            settings[f"{name} | {role}"] = s
-    signals = sorted({key.split(" | ")[0] for key in settings}, key=lambda s: paper.SIGNAL_ORDER.index(s)
+    by_cell = {role: user_settings(results, trained, evaluated) for role, (trained, evaluated) in cells.items()}
+    signals = sorted(by_cell["first"], key=lambda s: paper.SIGNAL_ORDER.index(s)
                      if s in paper.SIGNAL_ORDER else len(paper.SIGNAL_ORDER))
-    draws = stats.bootstrap(settings, metric, n_draws=n_draws, seed=seed)
-    point = {k: float(np.nanmean(s.values[metric])) for k, s in settings.items()}
-    sign = -1.0 if metric in stats.LOWER_IS_BETTER else 1.0
-
-    def column(role, frame):
-        return np.array([frame[f"{s} | {role}"] for s in signals], dtype=float)
-
-    tau = _kendall_tau(sign * column("first", point), sign * column("second", point))
-    taus = [_kendall_tau(sign * column("first", row), sign * column("second", row))
-            for row in draws.to_dict("records")]
-    tau_low, tau_high = stats._percentiles(np.array(taus), 0.95)
-    pairs, changes, change_points = [], {}, {}
-    for i, a in enumerate(signals):
-        for b in signals[i + 1:]:
-            row = {"a": a, "b": b}
-            for role in cells:
-                diff = draws[f"{a} | {role}"] - draws[f"{b} | {role}"]
-                lo, hi = stats._percentiles(diff.to_numpy(), 0.95)
-                row.update({role: point[f"{a} | {role}"] - point[f"{b} | {role}"],
-                            f"{role}_low": lo, f"{role}_high": hi})
-            key = f"{a} / {b}"
-            change_points[key], changes[key] = stats.interaction(draws, point, a, b, "first", "second")
-            pairs.append(row)
-    pairs = pd.DataFrame(pairs)
-    for role in cells:  # each cell's own 15 pairs, one family (as a Table 3's)
-        within = {f"{r.a} / {r.b}": (draws[f"{r.a} | {role}"] - draws[f"{r.b} | {role}"]).to_numpy()
-                  for r in pairs.itertuples()}
-        decided = stats.decide_family(within, dict(zip(within, pairs[role])), family=f"pairs of the {role} cell")
-        pairs[f"{role}_p_holm"], pairs[f"{role}_verdict"] = decided["p_holm"].to_numpy(), decided["verdict"].to_numpy()
-    decided = stats.decide_family(changes, change_points, family="pairs of one user comparison")
-    pairs["interaction"] = decided["estimate"].to_numpy()
-    for column, source in (("interaction_low", "low"), ("interaction_high", "high"), ("p_holm", "p_holm"),
-                           ("interaction_adj_low", "adj_low"), ("interaction_adj_high", "adj_high")):
-        pairs[column] = decided[source].to_numpy()
-    pairs["gap_change"] = np.where(decided["verdict"].isin([stats.HOLDS, stats.FAILS]), "resolved", "no")
-    opposite = np.sign(pairs["first"]) != np.sign(pairs["second"])
-    pairs["swap"] = np.select([opposite & (pairs["gap_change"] == "resolved"), opposite],
-                              ["resolved", "unresolved"], "no")
-    gain_draws = {sig: (draws[f"{sig} | second"] - draws[f"{sig} | first"]).to_numpy() for sig in signals}
-    gain_points = {sig: point[f"{sig} | second"] - point[f"{sig} | first"] for sig in signals}
-    decided_gain = stats.decide_family(gain_draws, gain_points, family="gains of one user comparison")
-    gain = pd.DataFrame({"signal": signals, "gain": decided_gain["estimate"].to_numpy(),
-                         "low": decided_gain["low"].to_numpy(), "high": decided_gain["high"].to_numpy(),
-                         "adj_low": decided_gain["adj_low"].to_numpy(), "adj_high": decided_gain["adj_high"].to_numpy(),
-                         "p_holm": decided_gain["p_holm"].to_numpy(), "verdict": decided_gain["verdict"].to_numpy()})
-    mean_draws = np.mean([gain_draws[sig] for sig in signals], axis=0)
-    mean_low, mean_high = stats._percentiles(mean_draws, 0.95)
-    return {**cells, "metric": metric, "tau": tau, "tau_low": tau_low, "tau_high": tau_high,
-            "pairs": pairs, "gain": gain, "mean_gain": float(np.mean(list(gain_points.values()))),
-            "mean_gain_low": mean_low, "mean_gain_high": mean_high}
+    first_cell, second_cell = ({name: by_cell[role][name] for name in signals} for role in cells)
+    return {**cells, **stats.compare_cells(first_cell, second_cell, metric, n_draws=n_draws, seed=seed)}
 
 
 def _swaps(pairs) -> tuple[int, int]:

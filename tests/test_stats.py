@@ -438,3 +438,22 @@ def test_variance_components_known_answer_on_a_small_matrix():
     between = sum(((x.mean(axis=1) - x.mean()) ** 2).sum() for x in (a, b)) / (2 * 2)
     assert comp["volume"] == pytest.approx(volume) and comp["seed"] == pytest.approx(between - volume / 4)
     assert comp["seed"] < between  # the correction is what separates it from the naive estimate
+
+
+def test_compare_cells_finds_a_swap_by_its_interaction_and_keeps_a_constant_shift_apart():
+    rng = np.random.default_rng(5)
+    difficulty = rng.normal(0, 0.1, (1, 40))
+    def cell(shifts):
+        return {n: setting(n, 0.8 + shift + difficulty + rng.normal(0, 0.01, (3, 40))) for n, shift in shifts.items()}
+    first = cell({"a": 0.05, "b": 0.0, "c": -0.05})
+    same_order = cell({"a": 0.10, "b": 0.05, "c": 0.0})  # everything 5 points up: gains, no gap changes
+    swapped = cell({"a": -0.05, "b": 0.0, "c": -0.05})  # a falls below b
+    out = stats.compare_cells(first, same_order, n_draws=1000)
+    assert out["tau"] == 1.0 and (out["pairs"]["gap_change"] == "no").all()
+    assert (out["gain"]["verdict"] == "holds").all() and out["mean_gain_low"] > 0.04
+    out = stats.compare_cells(first, swapped, n_draws=1000)
+    pairs = out["pairs"].set_index(["a", "b"])
+    assert pairs.loc[("a", "b"), "swap"] == "resolved" and pairs.loc[("a", "b"), "interaction"] == pytest.approx(-0.1, abs=0.01)
+    assert pairs.loc[("b", "c"), "gap_change"] == "no"
+    with pytest.raises(ValueError, match="different settings"):
+        stats.compare_cells(first, {"a": first["a"]})

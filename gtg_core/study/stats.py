@@ -30,7 +30,8 @@ level, and decide claims from differences.
   adjustment (:func:`holm`), each interval also shown at Holm's level, and an equivalence verdict.
 - :func:`improvement_matrix`, :func:`rank_distribution`: every pair, and each setting's rank over draws.
 - :func:`decide`: one margin's verdict from its interval (unadjusted: a family uses :func:`decide_family`).
-- :func:`interaction`: whether a gap between two settings changes between two cells (users), on shared draws.
+- :func:`interaction`, :func:`compare_cells`: whether a gap between two settings, and the order of all of
+  them, changes between two cells (users, training), on shared draws, decided with Holm over the pairs.
 - :func:`paired_components`, :func:`detectable_difference`, :func:`paired_seeds_needed`,
   :func:`paired_power_table`: power under the paired design we run; :func:`variance_components` /
   :func:`seeds_needed` keep the unpaired (independent seeds) formula for comparison.
@@ -646,3 +647,92 @@ def power_facts(settings: dict, metric: str = "M1_final_dice", *, comparisons: i
     for k in (3, 12):
         facts[f"detectable_{k}_seeds"] = scale * detectable_difference(comp, k, comp["volumes"], comparisons=comparisons)
     return {k: float(v) for k, v in facts.items()}
+
+
+# ---------------------------------------------------------------------------------------------- two cells
+
+
+def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b between two score vectors over the same items (ties in either vector count neither
+    way, and the denominator leaves them out; NaN when one vector is all ties)."""
+    i, j = np.triu_indices(len(x), 1)
+    sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    denominator = np.sqrt(np.count_nonzero(sx) * np.count_nonzero(sy))
+    return float(np.sum(sx * sy) / denominator) if denominator else float("nan")
+
+
+def compare_cells(first: dict, second: dict, metric: str = "M1_final_dice", *, n_draws: int = DEFAULT_DRAWS,
+                  seed: int = 0) -> dict:
+    """Do the settings keep their order from one *cell* to another (e.g. the same models clicked by another
+    user, or models trained another way)? ``first`` and ``second``: name -> :class:`Setting`, the same names
+    in both, on the same volumes and seed numbers, so that both enter one paired bootstrap (one volume draw,
+    one seed draw shared by the two cells).
+
+    Returns ``tau`` (Kendall's tau-b between the two orders of the mean ``metric``) with its 95 % interval
+    (``tau_low``, ``tau_high``; with a few near-tied settings tau-b is discrete and its percentile interval
+    rough: the pairs decide); ``pairs``: per pair (A, B, in ``first``'s order), A - B in each cell (columns
+    ``first``, ``first_low``, ``first_high``, ``second``, ...), each cell's pairs decided as one family
+    (``first_p_holm``, ``first_verdict``, ``second_...``), the ``interaction`` (A - B in the second cell minus
+    A - B in the first, on the same draws: :func:`interaction`) with its plain interval, Holm's adjusted p over
+    the pairs and the interval at Holm's level, ``gap_change`` (the interaction resolved after Holm:
+    "resolved", else "no") and ``swap`` ("resolved" when the order flips and the interaction is resolved,
+    "unresolved" when the order flips without it, "no" otherwise); ``gain``: per setting, the second cell's
+    value minus the first's with its interval, decided over the settings as one family (``verdict``: holds =
+    up, does not hold = down); ``mean_gain`` over the settings with its 95 % interval."""
+    signals = list(first)
+    if set(second) != set(signals):
+        raise ValueError(f"compare_cells: the cells hold different settings ({sorted(first)} vs {sorted(second)})")
+    cells = ("first", "second")
+    settings = {f"{name} | {role}": cell[name] for role, cell in zip(cells, (first, second)) for name in signals}
+    draws = bootstrap(settings, metric, n_draws=n_draws, seed=seed)
+    point = {k: float(np.nanmean(s.values[metric])) for k, s in settings.items()}
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+
+    def column(role, frame):
+        return np.array([frame[f"{s} | {role}"] for s in signals], dtype=float)
+
+    tau = kendall_tau(sign * column("first", point), sign * column("second", point))
+    taus = [kendall_tau(sign * column("first", row), sign * column("second", row))
+            for row in draws.to_dict("records")]
+    tau_low, tau_high = _percentiles(np.array(taus), 0.95)
+    pairs, changes, change_points = [], {}, {}
+    for i, a in enumerate(signals):
+        for b in signals[i + 1:]:
+            row = {"a": a, "b": b}
+            for role in cells:
+                diff = draws[f"{a} | {role}"] - draws[f"{b} | {role}"]
+                lo, hi = _percentiles(diff.to_numpy(), 0.95)
+                row.update({role: point[f"{a} | {role}"] - point[f"{b} | {role}"],
+                            f"{role}_low": lo, f"{role}_high": hi})
+            key = f"{a} / {b}"
+            change_points[key], changes[key] = interaction(draws, point, a, b, "first", "second")
+            pairs.append(row)
+    pairs = pd.DataFrame(pairs)
+    for role in cells:  # each cell's own 15 pairs, one family (as a Table 3's)
+        within = {f"{r.a} / {r.b}": (draws[f"{r.a} | {role}"] - draws[f"{r.b} | {role}"]).to_numpy()
+                  for r in pairs.itertuples()}
+        decided = decide_family(within, dict(zip(within, pairs[role])), family=f"pairs of the {role} cell")
+        pairs[f"{role}_p_holm"], pairs[f"{role}_verdict"] = decided["p_holm"].to_numpy(), decided["verdict"].to_numpy()
+    decided = decide_family(changes, change_points, family="pairs of one user comparison")
+    pairs["interaction"] = decided["estimate"].to_numpy()
+    for column, source in (("interaction_low", "low"), ("interaction_high", "high"), ("p_holm", "p_holm"),
+                           ("interaction_adj_low", "adj_low"), ("interaction_adj_high", "adj_high")):
+        pairs[column] = decided[source].to_numpy()
+    pairs["gap_change"] = np.where(decided["verdict"].isin([HOLDS, FAILS]), "resolved", "no")
+    opposite = np.sign(pairs["first"]) != np.sign(pairs["second"])
+    pairs["swap"] = np.select([opposite & (pairs["gap_change"] == "resolved"), opposite],
+                              ["resolved", "unresolved"], "no")
+    gain_draws = {sig: (draws[f"{sig} | second"] - draws[f"{sig} | first"]).to_numpy() for sig in signals}
+    gain_points = {sig: point[f"{sig} | second"] - point[f"{sig} | first"] for sig in signals}
+    decided_gain = decide_family(gain_draws, gain_points, family="gains of one user comparison")
+    gain = pd.DataFrame({"signal": signals, "gain": decided_gain["estimate"].to_numpy(),
+                         "low": decided_gain["low"].to_numpy(), "high": decided_gain["high"].to_numpy(),
+                         "adj_low": decided_gain["adj_low"].to_numpy(), "adj_high": decided_gain["adj_high"].to_numpy(),
+                         "p_holm": decided_gain["p_holm"].to_numpy(), "verdict": decided_gain["verdict"].to_numpy()})
+    mean_draws = np.mean([gain_draws[sig] for sig in signals], axis=0)
+    mean_low, mean_high = _percentiles(mean_draws, 0.95)
+    return {"metric": metric, "tau": tau, "tau_low": tau_low, "tau_high": tau_high,
+            "pairs": pairs, "gain": gain, "mean_gain": float(np.mean(list(gain_points.values()))),
+            "mean_gain_low": mean_low, "mean_gain_high": mean_high}
+
+
