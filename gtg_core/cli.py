@@ -47,6 +47,9 @@ def cmd_bench(args) -> int:
     elif args.what == "run":
         bench.bench_run(out_dir=args.out, threads=args.threads)
     elif args.what == "step":
+        import torch
+
+        torch.set_num_threads(args.threads)  # as a study worker runs (one thread by default)
         bench.bench_step(device, rounds=args.repeats, out_dir=args.out)
     elif args.what == "clicks":
         bench.bench_clicks(device, sizes or bench.clicks.DEFAULT_SIZES, repeats=args.repeats, out_dir=args.out)
@@ -196,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "per call on the CUDA code path (any machine); study: the quick study, 1 vs 2 workers; "
                         "run: one phantom-mini epoch profiled on the CPU, today's path vs the CPU levers; step: the click "
                         "step M3 times per Table 3 setting (--repeats rounds), which decides the speed claim")
-    b.add_argument("--threads", type=int, default=1, help="run: torch threads (a study worker's: 1)")
+    b.add_argument("--threads", type=int, default=1, help="run, step: torch threads (a study worker's: 1)")
     b.add_argument("--study", default="studies/bench-runner.yml", help="study: the study file to time")
     b.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     b.add_argument("--size", type=int, nargs="+", help="one or more X Y Z triples")
