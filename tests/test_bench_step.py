@@ -42,3 +42,18 @@ def test_the_speed_claim_is_decided_from_the_benchmark(disk_s, verdict):
     assert v.interval[0] <= v.margin <= v.interval[1]
     assert v.margin == pytest.approx(0.05 - disk_s, abs=0.01)
     assert paper.speed_claim(_known(0.01, 0.05, 0.001).query("signal == 'disk'")).verdict == paper.NOT_MEASURED
+    texts = paper.speed_texts(v)
+    assert texts["speed_verdict"] == verdict and texts["speed_margin"].startswith(f"{1e3 * v.margin:+.1f} ms [")
+    assert texts["speed_order"].split(" > ")[0] == ("disk" if verdict == paper.HOLDS else "gdt")
+
+
+def test_the_committed_cpu_benchmark_reads_as_the_chapter_says():
+    """The committed step benchmark (gtg bench step on this project's CPU) and its verdict, pinned."""
+    from pathlib import Path
+    samples = pd.read_csv(Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+                          / "step-samples-cpu-1threads-x86_64.csv")
+    assert set(samples["signal"]) == {"disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap"}
+    v = paper.speed_claim(samples)
+    assert v.verdict == paper.INCONCLUSIVE and v.numbers["fastest_first"][0] == "disk"
+    means = v.numbers["M3_step_time_s"]
+    assert min(means["gdt"], means["exp_gdt"]) > 10 * means["disk"]  # the geodesic steps cost most

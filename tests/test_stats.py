@@ -424,6 +424,11 @@ def test_power_facts_are_the_paired_components_and_formulas():
     assert facts["detectable_3_seeds"] == pytest.approx(100 * stats.detectable_difference(comp, 3, 12, comparisons=15))
     assert facts["detectable_12_seeds"] < facts["detectable_3_seeds"]
     assert facts["seeds_2pt_independent"] == 21  # the unpaired formula's answer the review reproduced
+    assert facts["components"] == comp
+    one_seed = {k: stats.Setting(k, (36,), v.volumes, {m: x[:1] for m, x in v.values.items()})
+                for k, v in settings.items()}
+    none = stats.power_facts(one_seed)
+    assert none["components"] is None and np.isnan(none["detectable_3_seeds"])
 
 
 def test_variance_components_known_answer_on_a_small_matrix():

@@ -638,15 +638,22 @@ def power_facts(settings: dict, metric: str = "M1_final_dice", *, comparisons: i
     setting x volume and residual SDs (times ``scale``: Dice points), the smallest difference resolved with
     3 and with 12 seeds on the study's own volumes under Holm over ``comparisons`` pairs
     (``detectable_3_seeds``, ``detectable_12_seeds``), and the seeds the independent-seeds formula asks for 2
-    points at one 5 % test on those volumes (``seeds_2pt_independent``, :func:`seeds_needed`)."""
-    comp = paired_components(settings, metric)
+    points at one 5 % test on those volumes (``seeds_2pt_independent``, :func:`seeds_needed`); and
+    ``components`` (:func:`paired_components`). A study without two settings of two or more shared seeds
+    (a one-seed study) has no such components: every fact is NaN and ``components`` None."""
+    try:
+        comp = paired_components(settings, metric)
+    except ValueError:
+        names = ("var_seed_x_sd", "var_seed_x_high", "var_volume_x_sd", "var_residual_sd", "seeds_2pt_independent",
+                 "detectable_3_seeds", "detectable_12_seeds")
+        return {**{name: float("nan") for name in names}, "components": None}
     independent = variance_components(settings, metric)
     facts = {"var_seed_x_sd": scale * comp["seed_x"] ** 0.5, "var_seed_x_high": scale * comp["seed_x_range"][1] ** 0.5,
              "var_volume_x_sd": scale * comp["volume_x"] ** 0.5, "var_residual_sd": scale * comp["residual"] ** 0.5,
              "seeds_2pt_independent": seeds_needed(independent, 0.02, comp["volumes"]) or 0}
     for k in (3, 12):
         facts[f"detectable_{k}_seeds"] = scale * detectable_difference(comp, k, comp["volumes"], comparisons=comparisons)
-    return {k: float(v) for k, v in facts.items()}
+    return {**{k: float(v) for k, v in facts.items()}, "components": comp}
 
 
 # ---------------------------------------------------------------------------------------------- two cells
