@@ -491,15 +491,20 @@ def claim_adaptive_best(results, evidence=None) -> Verdict:
                     "one margin per metric, each in its own unit; holds only if every metric holds")
 
 
+_SHOWN = "; margin shown: "  # joins a combined claim's own note and its weakest part's
+
+
 def _combine(name, text, parts, numbers, note) -> Verdict:
     """A claim over several metrics from its per-metric verdicts: holds if all hold, does not hold if one
-    does not, else inconclusive; its margin and interval are the weakest part's (the first that does not
-    hold, else the first inconclusive, else the smallest margin)."""
+    does not, else inconclusive; its margin and interval are the weakest part's: the first that does not
+    hold, else the first inconclusive, else the least certain (the largest Holm p; margins in different
+    units are never compared)."""
     verdicts = [p.verdict for p in parts]
     verdict = HOLDS if all(v == HOLDS for v in verdicts) else FAILS if FAILS in verdicts else INCONCLUSIVE
     weakest = next((p for p in parts if p.verdict == FAILS), None) or next(
-        (p for p in parts if p.verdict == INCONCLUSIVE), None) or min(parts, key=lambda p: p.margin)
-    return Verdict(name, text, verdict, numbers, f"{note}; margin shown: {weakest.note}", weakest.margin,
+        (p for p in parts if p.verdict == INCONCLUSIVE), None) or max(
+        parts, key=lambda p: -1.0 if p.p_holm is None else p.p_holm)
+    return Verdict(name, text, verdict, numbers, f"{note}{_SHOWN}{weakest.note}", weakest.margin,
                    weakest.interval, weakest.p_holm, weakest.level, weakest.adjusted_interval,
                    HOLDS if all(p.unadjusted == HOLDS for p in parts) else FAILS
                    if any(p.unadjusted == FAILS for p in parts) else INCONCLUSIVE, weakest.unit, parts)
@@ -583,7 +588,7 @@ def decide_claims(verdicts: list[Verdict], *, alpha: float = 0.05) -> list[Verdi
     out = []
     for v in verdicts:
         if v.parts:
-            v = _combine(v.claim, v.text, v.parts, v.numbers, v.note.split("; margin shown:")[0])
+            v = _combine(v.claim, v.text, v.parts, v.numbers, v.note.split(_SHOWN)[0])
         out.append(_condition(v))
     return out
 
