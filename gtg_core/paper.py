@@ -379,15 +379,16 @@ def claim_disks_fastest(results, evidence=None) -> Verdict:
     rows = _with_setting(_on_device(rows, device))
 
     by_signal = _means_by(rows, "signal", "M3_step_time_s")
-
-    def margin(v):
-        times = by_signal(v)
-        return min(t for s, t in times.items() if s != "disk") - times["disk"]
-    out = _judge("disks_fastest", text, rows, ["M3_step_time_s"], margin,
+    out = _judge("disks_fastest", text, rows, ["M3_step_time_s"], lambda v: _disk_lead(by_signal(v)),
                  {"M3_step_time_s": values, "fastest_first": order}, evidence,
                  f"{where}; margin: the fastest other signal's step time minus the disk's (s); {M3_NOT_DECIDED}")
     out.verdict, out.unadjusted, out.samples = NOT_MEASURED, None, None  # recorded, kept out of the family
     return out
+
+
+def _disk_lead(times: dict) -> float:
+    """signal -> step time: the fastest other signal's time minus the disk's (> 0: the disk is fastest)."""
+    return min(t for s, t in times.items() if s != "disk") - times["disk"]
 
 
 def speed_claim(samples, *, n_draws: int = 2000, seed: int = 0, device: str = "") -> Verdict:
@@ -407,10 +408,8 @@ def speed_claim(samples, *, n_draws: int = 2000, seed: int = 0, device: str = ""
         return Verdict("disks_fastest", text, NOT_MEASURED, means, "needs the disk and another signal benchmarked")
     settings = stats.settings_from(table, "signal", metrics=["M3_step_time_s"])
 
-    def margin(v):
-        times = v["M3_step_time_s"]
-        return min(t for s, t in times.items() if s != "disk") - times["disk"]
-    estimate, draws = stats.margin_samples(settings, ["M3_step_time_s"], margin, n_draws=n_draws, seed=seed)
+    estimate, draws = stats.margin_samples(settings, ["M3_step_time_s"], lambda v: _disk_lead(v["M3_step_time_s"]),
+                                           n_draws=n_draws, seed=seed)
     verdict, lo, hi = stats.decide(draws, estimate)
     order = sorted(means, key=means.get)
     where = f" on {device}" if device else ""
