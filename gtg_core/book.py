@@ -13,6 +13,7 @@ Only the parameters a notebook declares are injected into it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -42,16 +43,22 @@ def notebooks(root: Path | None = None) -> list[Path]:
 def locate(path) -> Path:
     """A file or folder a chapter names (committed study results, a study file): as given when it exists
     (absolute, or relative to the working directory), else relative to the book's checkout
-    (:func:`project_root`), where papermill's working directory ``OUT/book`` would not find it. Returns the
-    path as given when neither exists, so that the reader's error names it."""
+    (:func:`project_root`), where papermill's working directory ``OUT/book`` would not find it, else
+    relative to the checkout that ``GTG_SOURCE`` names (a notebook opened on Colab has no checkout around it:
+    its setup cell installed gtg_core from there). Returns the path as given when none exists, so that the
+    reader's error names it."""
     path = Path(path)
     if path.is_absolute() or path.exists():
         return path
+    roots = []
     try:
-        candidate = project_root() / path
+        roots.append(project_root())
     except FileNotFoundError:
-        return path
-    return candidate if candidate.exists() else path
+        pass
+    source = os.environ.get("GTG_SOURCE", "")
+    if source and Path(source).is_dir():
+        roots.append(Path(source))
+    return next((root / path for root in roots if (root / path).exists()), path)
 
 
 def load_params(path) -> dict:

@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import uuid
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -496,15 +497,29 @@ def hyperparameter_figure(results, *, provenance: str | None = None, traces=None
     the volumes' shared difficulty removed: :func:`gtg_core.study.stats.interval` with ``paired=True``,
     computed among the points of its panel); a one-seed point's interval covers its volumes only. Returns
     the figure."""
-    import matplotlib.pyplot as plt
-
-    with plt.rc_context(PAGE_TEXT):
+    with _page_text():
         return _hyperparameter_figure(results, provenance, traces)
 
 
 #: Text sizes for a figure of several panels drawn at the page's width.
 PAGE_TEXT = {"axes.titlesize": 8.5, "axes.labelsize": 8, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
              "legend.fontsize": 7}
+
+
+@contextmanager
+def _page_text():
+    """:data:`PAGE_TEXT` for the figures drawn inside, and only those rcParams restored afterwards.
+    ``plt.rc_context`` restores every rcParam, ``interactive`` included: when the notebook's inline backend
+    is first resolved inside it, leaving it switched interactive mode off again, and no later figure of the
+    page was shown (the study chapter's power figure had no output)."""
+    import matplotlib as mpl
+
+    before = {key: mpl.rcParams[key] for key in PAGE_TEXT}
+    mpl.rcParams.update(PAGE_TEXT)
+    try:
+        yield
+    finally:
+        mpl.rcParams.update(before)
 
 
 def _hyperparameter_figure(results, provenance, traces):

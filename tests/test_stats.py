@@ -159,7 +159,8 @@ def test_claims_on_the_committed_studies_come_with_intervals_and_some_are_inconc
 def test_the_pinned_studys_claims_are_pinned_too():
     res = study.load_results(ROOT / "studies" / "results" / "table3-pet-cpu")
     claims = paper.check_claims(res.results, res.histories, res.traces, table3=res.table3_rows())
-    assert [v.verdict for v in claims] == [paper.NOT_MEASURED] * 6 + [paper.INCONCLUSIVE, paper.FAILS]
+    assert [v.verdict for v in claims] == [paper.NOT_MEASURED] * 6 + [paper.INCONCLUSIVE, paper.FAILS] + [
+        paper.FAILS, paper.INCONCLUSIVE, paper.HOLDS, paper.INCONCLUSIVE, paper.HOLDS]  # section 3.2, abstract
 
 
 def test_table3_pairs_separate_equate_or_leave_open_and_the_ranking_says_which():
@@ -211,7 +212,13 @@ def test_phantom_minis_claims_as_the_book_reads_them_holm_over_the_family():
     expected = {"small_sigma": (paper.INCONCLUSIVE, paper.HOLDS), "theta_10": (paper.INCONCLUSIVE,) * 2,
                 "concat": (paper.INCONCLUSIVE, paper.HOLDS), "high_p": (paper.HOLDS,) * 2,
                 "p50_below_baseline": (paper.INCONCLUSIVE,) * 2, "disks_fastest": (paper.NOT_MEASURED, None),
-                "geodesic_least_consistent": (paper.INCONCLUSIVE,) * 2, "adaptive_best": (paper.FAILS,) * 2}
+                "geodesic_least_consistent": (paper.INCONCLUSIVE,) * 2, "adaptive_best": (paper.FAILS,) * 2,
+                # section 3.2 and the abstract: the geodesic signals start *higher* here; the M4 and M5 orders
+                # differ; the adaptive model beats the non-interactive one
+                "geodesic_lower_initial": (paper.FAILS,) * 2,
+                "disks_heatmaps_most_consistent": (paper.INCONCLUSIVE, paper.FAILS),
+                "overlap_geodesic_lowest": (paper.INCONCLUSIVE, paper.HOLDS),
+                "m4_m5_same_order": (paper.FAILS,) * 2, "adaptive_over_non_interactive": (paper.HOLDS,) * 2}
     assert {k: (v.verdict, v.unadjusted) for k, v in claims.items()} == expected
     assert claims["small_sigma"].interval[0] > 0 > claims["small_sigma"].adjusted_interval[0]
     assert claims["small_sigma"].margin == pytest.approx(0.042, abs=5e-4)
@@ -222,12 +229,14 @@ def test_phantom_minis_claims_as_the_book_reads_them_holm_over_the_family():
                      "adaptive_best (M4)": (paper.INCONCLUSIVE, "share of clicks", -0.019),
                      "adaptive_best (M5)": (paper.FAILS, "share of guidance voxels", -0.398)}
     members = [p for v in claims.values() for p in (v.parts or [v]) if p.p_holm is not None]
-    assert len(members) == 10 and all(p.level >= 0.95 for p in members)
+    assert len(members) == 14 and all(p.level >= 0.95 for p in members)  # m4_m5_same_order is no margin
     assert claims["disks_fastest"].p_holm is None and "recorded, not decided" in claims["disks_fastest"].note
     table = paper.claims_table(res.results, res.histories, res.traces, table3=res.table3_rows())
-    assert paper.changed_by_holm(table) == ("small_sigma (holds -> inconclusive); concat (holds -> inconclusive)")
+    assert paper.changed_by_holm(table) == ("small_sigma (holds -> inconclusive); concat (holds -> inconclusive); "
+                                            "disks_heatmaps_most_consistent (does not hold -> inconclusive); "
+                                            "overlap_geodesic_lowest (holds -> inconclusive)")
     assert table.loc["adaptive_best (M5)", "margin"] == "-0.398 share of guidance voxels"
-    assert table["in family"].sum() == 10 and not table.loc["adaptive_best", "in family"]
+    assert table["in family"].sum() == 14 and not table.loc["adaptive_best", "in family"]
     texts = paper.claim_texts(table)
     assert texts["verdict_adaptive_best_m2"] == "does not hold" and texts["verdict_small_sigma"] == "inconclusive"
     assert texts["margin_adaptive_best_m5"].startswith("-0.398 share of guidance voxels [")
@@ -462,3 +471,72 @@ def test_compare_cells_finds_a_swap_by_its_interaction_and_keeps_a_constant_shif
     assert pairs.loc[("b", "c"), "gap_change"] == "no"
     with pytest.raises(ValueError, match="different settings"):
         stats.compare_cells(first, {"a": first["a"]})
+
+
+def section32_tables(spec: dict, *, seeds=(1, 2, 3), volumes=10, noise=0.01, seed=0):
+    """Results and traces for settings (signal, sigma, p) -> dict(m1, none, rises, overlap): the final Dice,
+    the Dice without guidance (click -1), how many of the 10 click steps rise (the rest stay flat: M4 =
+    rises / 10) and the guidance's overlap with the label at every click (M5), each per (seed, volume) with
+    small noise on the Dice values."""
+    rng = np.random.default_rng(seed)
+    rows, traces = [], []
+    for (signal, sigma, p), m in spec.items():
+        for s in seeds:
+            run = f"t3/{signal}-s{sigma}-p{p}-seed{s}"
+            finals = m["m1"] + rng.normal(0, noise, volumes)
+            nones = m["none"] + rng.normal(0, noise, volumes)
+            for v in range(volumes):
+                steps = np.r_[np.ones(m["rises"]), np.zeros(10 - m["rises"])]
+                curve = 0.4 + (finals[v] - 0.4) * np.cumsum(np.r_[0, steps]) / max(m["rises"], 1)
+                traces += [{"run": run, "volume": f"v{v}", "click": -1, "dice": nones[v], "step_time_s": 0.01,
+                            "overlap": m["overlap"]}]
+                traces += [{"run": run, "volume": f"v{v}", "click": c, "dice": d, "step_time_s": 0.01,
+                            "overlap": m["overlap"]} for c, d in enumerate(curve)]
+            rows.append({"run": run, "status": "done", "signal": signal, "sigma": float(sigma), "theta": 0.0,
+                         "adaptor": "concat", "p_volume": p, "variant": "paper", "seed": s,
+                         "M1_final_dice": float(finals.mean()), "M2_initial_dice_no_guidance": float(nones.mean()),
+                         "M2_initial_dice_with_seeds": 0.4, "M4_consistent_improvement": m["rises"] / 10,
+                         "M5_gt_overlap_last": m["overlap"]})
+    return pd.DataFrame(rows), pd.DataFrame(traces)
+
+
+def _section32(geodesic_none: float, orders_agree: bool):
+    """Disk and heatmap rise on 9 clicks of 10, EDT on 7, the geodesic signals on 5 and 4; the overlap follows
+    the same order when ``orders_agree`` (else the reverse); the geodesic signals' Dice without guidance is
+    ``geodesic_none`` (the others' 0.6). An adaptive heatmap (M1 0.85) and a p = 0 model (0.55 without
+    guidance) complete Table 3."""
+    rises = {"disk": 9, "heatmap": 8, "edt": 7, "gdt": 5, "exp_gdt": 4}
+    overlaps = dict(zip(rises, (0.9, 0.8, 0.7, 0.3, 0.2) if orders_agree else (0.2, 0.3, 0.7, 0.8, 0.9)))
+    spec = {(s, 1, 1.0): {"m1": 0.8, "none": geodesic_none if s in paper.GEODESIC else 0.6, "rises": r,
+                          "overlap": overlaps[s]} for s, r in rises.items()}
+    spec[("adaptive_heatmap", 0, 1.0)] = {"m1": 0.85, "none": 0.6, "rises": 9, "overlap": 0.5}
+    spec[("heatmap", 1, 0.0)] = {"m1": 0.7, "none": 0.55, "rises": 5, "overlap": 0.5}
+    return section32_tables(spec)
+
+
+def test_the_claims_of_section_3_2_and_the_abstract_have_known_answers():
+    """Review 3, defect 10: the paper's section 3.2 and abstract claims, each with its known answer on
+    tables built to make it hold, fail or (M4/M5 orders) disagree."""
+    results, traces = _section32(geodesic_none=0.4, orders_agree=True)
+    evidence = paper.Evidence(traces, n_draws=500, table3=results)
+    lower = paper.claim_geodesic_lower_initial(results, evidence)
+    assert lower.verdict == paper.HOLDS and lower.margin == pytest.approx(0.2, abs=0.02) and lower.unit == "Dice"
+    assert paper.claim_disks_heatmaps_most_consistent(results, evidence).margin == pytest.approx(0.1)  # 8 - 7
+    assert paper.claim_disks_heatmaps_most_consistent(results, evidence).verdict == paper.HOLDS
+    overlap = paper.claim_overlap_geodesic_lowest(results, evidence)
+    assert overlap.verdict == paper.HOLDS and overlap.margin == pytest.approx(0.4)  # 0.7 - 0.3
+    same = paper.claim_m4_m5_same_order(results, evidence)
+    assert (same.verdict, same.margin, same.samples) == (paper.HOLDS, 1.0, None)  # outside the family
+    gain = paper.claim_adaptive_over_non_interactive(results, evidence)
+    assert gain.verdict == paper.HOLDS and gain.margin == pytest.approx(0.85 - 0.55, abs=0.02)
+    assert gain.numbers["paper_points"] == 14.0
+    # the opposite tables: geodesic signals start higher, and M5 runs against M4
+    results, traces = _section32(geodesic_none=0.8, orders_agree=False)
+    evidence = paper.Evidence(traces, n_draws=500, table3=results)
+    assert paper.claim_geodesic_lower_initial(results, evidence).verdict == paper.FAILS
+    assert paper.claim_overlap_geodesic_lowest(results, evidence).verdict == paper.FAILS
+    same = paper.claim_m4_m5_same_order(results, evidence)
+    assert same.verdict == paper.FAILS and same.margin == pytest.approx(-1.0)
+    # a Table 3 without geodesic signals measures none of them
+    plain = results[~results["signal"].isin(paper.GEODESIC)]
+    assert paper.claim_geodesic_lower_initial(plain).verdict == paper.NOT_MEASURED

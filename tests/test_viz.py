@@ -225,3 +225,29 @@ def test_the_training_loop_figure_says_what_p_0_trains_on():
     matplotlib.use("Agg")
     texts = " ".join(t.get_text() for t in viz.training_loop_figure().axes[0].texts)
     assert "all-zero" in texts and "no seeds" in texts and "seeds only" not in texts  # review item 1
+
+
+def test_a_page_figure_leaves_the_notebooks_interactive_mode_as_the_backend_set_it(monkeypatch):
+    """The inline backend turns interactive mode on when it is first resolved, which can happen inside the
+    first figure of a page; restoring every rcParam afterwards (``plt.rc_context``) turned it off again, and
+    the study chapter's next figure (the power curves) was never shown. Only the text sizes are restored."""
+    import matplotlib
+
+    sizes = {key: matplotlib.rcParams[key] for key in viz.PAGE_TEXT}
+    seen = {}
+
+    def draw(results, provenance, traces):  # stands in for the backend resolved during the first figure
+        matplotlib.interactive(True)
+        seen.update({key: matplotlib.rcParams[key] for key in viz.PAGE_TEXT})
+        return "figure"
+
+    monkeypatch.setattr(viz, "_hyperparameter_figure", draw)
+    was = matplotlib.is_interactive()
+    matplotlib.interactive(False)
+    try:
+        assert viz.hyperparameter_figure(None) == "figure"
+        assert matplotlib.is_interactive()
+    finally:
+        matplotlib.interactive(was)
+    assert seen == viz.PAGE_TEXT  # the sizes applied inside ...
+    assert {key: matplotlib.rcParams[key] for key in viz.PAGE_TEXT} == sizes  # ... and restored after
