@@ -134,10 +134,26 @@ def network_input(image, g_fg, g_bg) -> torch.Tensor:
     return torch.stack([image, g_fg, g_bg])
 
 
+def autocast_dtype(device) -> torch.dtype:
+    """The half precision that ``amp`` computes in on ``device``: bf16 on the CPU and on GPUs with bf16
+    (Ampere and later), fp16 on GPUs without it (Colab's free T4, V100), where training then needs a gradient
+    scaler (:func:`gtg_core.train.train_step`)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return torch.bfloat16
+    try:
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # a torch without the argument
+        native = torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if native else torch.float16
+
+
 def predict(model, image, g_fg, g_bg, *, amp: bool = False) -> torch.Tensor:
-    """argmax foreground mask (bool (X, Y, Z)) of the model on [image, fg, bg], without gradients."""
+    """argmax foreground mask (bool (X, Y, Z)) of the model on [image, fg, bg], without gradients; with
+    ``amp``, in :func:`autocast_dtype`."""
     x = network_input(image, g_fg, g_bg)[None]
-    with torch.no_grad(), torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=amp):
+    dtype = autocast_dtype(image.device) if amp else torch.bfloat16
+    with torch.no_grad(), torch.autocast(image.device.type, dtype=dtype, enabled=amp):
         logits = model(x)
     return logits[0].argmax(0).bool()
 

@@ -530,17 +530,35 @@ def make_optimiser(model, cfg: TrainConfig) -> torch.optim.Optimizer:
                              {"params": list(radius.parameters()), "lr": cfg.radius_lr}])
 
 
-def train_step(model, optimiser, loss_fn, inputs: torch.Tensor, labels: torch.Tensor, *, amp: bool = False):
+def train_step(model, optimiser, loss_fn, inputs: torch.Tensor, labels: torch.Tensor, *, amp: bool = False,
+               scaler=None):
     """One optimisation step on a batch: ``inputs`` (B, 3, X, Y, Z) (:func:`interaction.network_input`),
-    ``labels`` (B, 1, X, Y, Z) float 0/1; bf16 autocast with ``amp``. Returns the loss, detached."""
+    ``labels`` (B, 1, X, Y, Z) float 0/1; autocast with ``amp`` (bf16, or fp16 where the device has no bf16:
+    :func:`interaction.autocast_dtype`). ``scaler``: a ``torch.amp.GradScaler`` (fp16 needs one, so that small
+    gradients do not underflow; :func:`grad_scaler`) scales the loss and unscales the step. Returns the loss,
+    detached."""
     model.train()
     optimiser.zero_grad(set_to_none=True)
-    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=amp):
+    dtype = interaction.autocast_dtype(inputs.device) if amp else torch.bfloat16
+    with torch.autocast(inputs.device.type, dtype=dtype, enabled=amp):
         logits = model(inputs)
     loss = loss_fn(logits.float(), labels)
-    loss.backward()
-    optimiser.step()
+    if scaler is None:
+        loss.backward()
+        optimiser.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
     return loss.detach()
+
+
+def grad_scaler(amp: bool, device):
+    """The gradient scaler a run needs: one for fp16 autocast (``amp`` on a GPU without bf16), None
+    otherwise (fp32 and bf16 keep fp32's exponent range)."""
+    if amp and interaction.autocast_dtype(device) == torch.float16:
+        return torch.amp.GradScaler(torch.device(device).type)
+    return None
 
 
 def warm_up(model, volume: Volume, cfg: TrainConfig, *, amp: bool = False) -> None:
@@ -608,11 +626,14 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     start_epoch, history, best, earlier_s = 0, [], -1.0, 0.0
+    scaler = grad_scaler(cfg.amp, device)
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
         gen.set_state(state["generator"].cpu())
         start_epoch, history, best = state["epoch"] + 1, state["history"], state["best"]
         earlier_s = float(state.get("elapsed_s", 0.0))  # the wall time of the interrupted sessions
@@ -641,7 +662,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                         g_fg, g_bg = interaction.compute_guidance(image, ep.fg, ep.bg, loop)
                     inputs.append(interaction.network_input(image, g_fg, g_bg))
                     labels.append(label[None].float())
-                losses.append(train_step(model, optimiser, loss_fn, torch.stack(inputs), torch.stack(labels), amp=amp))
+                losses.append(train_step(model, optimiser, loss_fn, torch.stack(inputs), torch.stack(labels), amp=amp,
+                                         scaler=scaler))
                 bar.update(len(batch))
             row = {"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "time_s": time.perf_counter() - t0,
                    **learned_radius_record(model)}
@@ -659,7 +681,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
             history.append(row)
             _save_torch(checkpoint, {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
                                      "generator": gen.get_state(), "epoch": epoch, "history": history, "best": best,
-                                     "elapsed_s": time.perf_counter() - started})
+                                     "elapsed_s": time.perf_counter() - started,
+                                     **({"scaler": scaler.state_dict()} if scaler is not None else {})})
             atomic_write_text(run_dir / "history.csv", pd.DataFrame(history).to_csv(index=False))
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_m1=f"{row.get('val_final_dice', float('nan')):.3f}")
             if on_epoch_end is not None:
@@ -724,17 +747,22 @@ def learned_radius_extra(model) -> dict:
                                "sigma_min": guidance.learned.SIGMA_MIN}}
 
 
-def resolved_precision(cfg: TrainConfig) -> str:
-    """The arithmetic of the run's forward passes: "fp32", or "bf16 autocast" with ``amp``, on any device (on
-    the CPU: oneDNN's bf16 kernels, 2.44x a forward pass at 64 x 64 x 32 on this project's CPU, not exact;
-    whether a study may use it is decided by a paired check against fp32, ``studies/results/table3-test``)."""
-    return "bf16 autocast" if cfg.amp else "fp32"
+def resolved_precision(cfg: TrainConfig, device=None) -> str:
+    """The arithmetic of the run's forward passes on ``device`` (default: the CPU): "fp32", or with ``amp``
+    "bf16 autocast" (the CPU: oneDNN's bf16 kernels, 2.44x a forward pass at 64 x 64 x 32 on this project's
+    CPU, not exact; whether a study may use it is decided by a paired check against fp32,
+    ``studies/results/table3-test``), or "fp16 autocast with a gradient scaler" on a GPU without bf16."""
+    if not cfg.amp:
+        return "fp32"
+    if interaction.autocast_dtype(device or "cpu") == torch.float16:
+        return "fp16 autocast with a gradient scaler (the device has no bf16)"
+    return "bf16 autocast"
 
 
-def resolved(cfg: TrainConfig) -> dict:
-    """What "auto" fields became for this run (recorded in metrics.json), and its precision."""
+def resolved(cfg: TrainConfig, device=None) -> dict:
+    """What "auto" fields became for this run (recorded in metrics.json), and its precision on ``device``."""
     options = cfg.resolved_options()
-    return {"precision": resolved_precision(cfg), "profile": cfg.resolved_profile(),
+    return {"precision": resolved_precision(cfg, device), "profile": cfg.resolved_profile(),
             "target_shape": cfg.resolved_target_shape(), "adaptive_table": options.get("dataset"), "intensity_scale": options.get("intensity_scale"),
             "geodesic_image": "image+guidance" if cfg.loop_config((1, 1, 1)).multichannel_geodesic() else "image",
             "metric_convention": cfg.metric_convention}
@@ -745,7 +773,7 @@ def _write_results(folder: Path, trace, cfg: TrainConfig, device, wall: float, e
     if m4_pooled is not None:
         summary["M4_consistent_improvement_last_model"] = summary["M4_consistent_improvement"]
         summary["M4_consistent_improvement"] = m4_pooled
-    out = {"metrics": summary, "config": cfg.to_dict(), "resolved": resolved(cfg),
+    out = {"metrics": summary, "config": cfg.to_dict(), "resolved": resolved(cfg, device),
            "provenance": provenance(device, cfg, wall)}
     out.update(extra or {})
     atomic_write_text(folder / "trace.csv", trace.to_csv(index=False))

@@ -155,3 +155,38 @@ def test_the_precision_check_passes_only_inside_one_dice_point(tmp_path, shift, 
     from gtg_core.study.results import precision_markdown
     text = precision_markdown(_precision_study(shift, noise, tmp_path), out)
     assert ("**passes" in text) is passes and f"{100 * out['difference']:+.2f} Dice points" in text
+
+
+@pytest.mark.filterwarnings("ignore:torch.cuda.amp.GradScaler is enabled, but CUDA is not available")
+def test_amp_picks_fp16_with_a_gradient_scaler_where_the_gpu_has_no_bf16(monkeypatch, tmp_path):
+    """Colab's free T4 has no bf16: ``amp`` then computes in fp16 and trains with a gradient scaler, and the
+    run's provenance says so. The selection is checked on the CPU with the CUDA query faked; the scaler path
+    of a training step runs on the CPU (a scaler's factor cancels where nothing overflows)."""
+    from monai.losses import DiceCELoss
+
+    from gtg_core import interaction, model as models
+
+    assert interaction.autocast_dtype("cpu") == torch.bfloat16
+    cfg = tiny(tmp_path, amp=True)
+    for supported, dtype in ((True, torch.bfloat16), (False, torch.float16)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True, s=supported: s)
+        assert interaction.autocast_dtype("cuda") == dtype
+        assert (train.grad_scaler(True, "cuda") is not None) == (dtype == torch.float16)
+        assert train.grad_scaler(False, "cuda") is None
+        assert train.resolved(cfg, "cuda")["precision"] == ("bf16 autocast" if supported else
+                                                           "fp16 autocast with a gradient scaler (the device has no bf16)")
+    assert train.resolved(cfg, "cpu")["precision"] == "bf16 autocast" and train.grad_scaler(True, "cpu") is None
+    assert train.resolved(tiny(tmp_path), "cuda")["precision"] == "fp32"
+
+    def step(scaler):
+        torch.manual_seed(0)
+        net = models.DeepEditNet("concat", filters=(4, 8, 16))
+        optimiser = torch.optim.SGD(net.parameters(), lr=0.1)
+        x = torch.rand(1, 3, 16, 16, 8)
+        y = (torch.rand(1, 1, 16, 16, 8) > 0.5).float()
+        train.train_step(net, optimiser, DiceCELoss(to_onehot_y=True, softmax=True), x, y, scaler=scaler)
+        return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    assert torch.allclose(step(None), step(scaler), atol=1e-5)
+    assert scaler.get_scale() == 1024.0  # no overflow: the scale kept
