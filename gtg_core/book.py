@@ -14,6 +14,7 @@ Only the parameters a notebook declares are injected into it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -164,6 +165,43 @@ def build(params=None, out=None) -> int:
     if params is not None:
         return run(params, out or root / "_build" / "papermill", root=root)
     return _jupyter_book(["build", str(root)])
+
+
+#: The line of every notebook's setup cell that names the book's repository, as it reads inside the notebook's
+#: JSON (its quotes escaped); kept in step with _config.yml.
+REPOSITORY_LINE = re.compile(r'GTG_REPOSITORY = \\"[^"\\]*\\"')
+
+
+def repository(root: Path | None = None) -> str:
+    """The book's repository URL, as ``_config.yml`` names it (the launch buttons and the setup cells)."""
+    root = root or project_root()
+    return yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
+
+
+def set_repository(url: str, root: Path | None = None) -> list[Path]:
+    """``gtg book set-repository URL``: name the published repository in the one place that names it,
+    ``_config.yml`` (launch and repository buttons), and in the setup cell of every notebook (what Colab
+    installs from), so that a publisher changes them together. ``url``: https://github.com/OWNER/NAME.
+    Returns the files changed; raises ValueError naming ``url`` when it is not a GitHub repository URL."""
+    if not re.fullmatch(r"https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", url or ""):
+        raise ValueError(f"url must be https://github.com/OWNER/NAME, got {url!r}")
+    root = root or project_root()
+    config_path = root / "_config.yml"
+    old = repository(root)
+    text = config_path.read_text(encoding="utf-8")
+    changed = []
+    if old != url:
+        config_path.write_text(text.replace(f"url: {old}", f"url: {url}", 1), encoding="utf-8")
+        changed.append(config_path)
+    for nb in notebooks(root):
+        source = nb.read_text(encoding="utf-8")
+        updated = REPOSITORY_LINE.sub(lambda _: f'GTG_REPOSITORY = \\"{url}\\"', source, count=1)
+        if updated != source:
+            nb.write_text(updated, encoding="utf-8")
+            changed.append(nb)
+    if repository(root) != url:
+        raise RuntimeError(f"{config_path}: could not set repository.url to {url}")
+    return changed
 
 
 def _unique_scripts(app, pagename, templatename, context, doctree) -> None:

@@ -185,6 +185,10 @@ def cmd_book(args) -> int:
 
     if args.book_cmd == "build":
         return book.build(params=args.params, out=args.out)
+    if args.book_cmd == "set-repository":
+        for path in book.set_repository(args.url):
+            print(f"updated {path}")
+        return 0
     return book.run(params=args.params, out=args.out)
 
 
@@ -288,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     kr = ksub.add_parser("run", help="execute the notebooks with a parameter file (papermill) and build a book of them")
     kr.add_argument("--params", required=True)
     kr.add_argument("--out", required=True)
+    ks = ksub.add_parser("set-repository", help="name the published repository (https://github.com/OWNER/NAME) in "
+                                                "_config.yml and every notebook's setup cell")
+    ks.add_argument("url")
     k.set_defaults(func=cmd_book)
     return p
 

@@ -89,6 +89,25 @@ def test_params_files_only_name_declared_parameters():
             assert set(values) <= declared[name], f"{params_file.name}: {name}"
 
 
+@pytest.mark.parametrize("name, dataset, epochs", [("msd_spleen", "msd_spleen", 100), ("autopet", "autopet", 20)])
+def test_real_data_params_set_the_training_chapter_to_the_papers_configuration(name, dataset, epochs):
+    """Review 3: msd_spleen.yml once left the training chapter at the phantoms' small net and 5 epochs. Each
+    real-data file sets it to the paper's configuration of the heatmap's Table 3 setting, and the values make a
+    valid run configuration."""
+    from gtg_core import guidance, train
+
+    params = book.load_params(ROOT / "book" / "params" / f"{name}.yml")
+    values = book.params_for(ROOT / "book" / "training.ipynb", params)
+    setting = guidance.PAPER_SETTINGS[dataset]["table3"]["heatmap"]
+    assert values["epochs"] == epochs and values["lr"] == 1e-5 and values["amp"] is True
+    assert tuple(values["filters"]) == train.DEEPEDIT_FILTERS
+    assert (values["signal"], values["sigma"], values["p_volume"]) == ("heatmap", setting["sigma"], setting["p"])
+    cfg = train.TrainConfig(name="x", dataset=values["dataset"], signal=values["signal"], sigma=values["sigma"],
+                            p_volume=values["p_volume"], filters=tuple(values["filters"]), epochs=values["epochs"],
+                            lr=values["lr"], amp=values["amp"], crop_shape=tuple(values.get("crop_shape", ())) or None)
+    assert cfg.epochs == epochs
+
+
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
@@ -465,3 +484,38 @@ def test_every_cell_that_draws_shows_what_it_drew(built_book):
             if cell.cell_type == "code" and re.search(r"\bviz\.\w+\(", cell.source):
                 shown = {key for o in cell.outputs for key in o.get("data", {})}
                 assert shown & {"image/png", "text/html"}, f"{path.name}: {cell.source[:80]}"
+
+
+def test_set_repository_names_the_published_repository_everywhere_at_once(tmp_path):
+    """Publishing: `gtg book set-repository URL` changes _config.yml (the launch buttons) and every setup
+    cell (what Colab installs from) together; the placeholder guard's own constant stays; a bad URL is
+    refused before anything is written."""
+    for name in book.ROOT_FILES:
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "book").mkdir()
+    for path in NOTEBOOKS:
+        shutil.copy(path, tmp_path / "book" / path.name)
+    with pytest.raises(ValueError, match="url must be"):
+        book.set_repository("git@github.com:me/gtg.git", tmp_path)
+    assert book.repository(tmp_path) == book.repository(ROOT)
+    changed = book.set_repository("https://github.com/someone/gtg-book", tmp_path)
+    assert len(changed) == 1 + len(NOTEBOOKS) and book.repository(tmp_path) == "https://github.com/someone/gtg-book"
+    for path in book.notebooks(tmp_path):
+        setup = nbformat.read(path, as_version=4).cells[1].source
+        assert 'GTG_REPOSITORY = "https://github.com/someone/gtg-book"' in setup, path.name
+        assert 'PLACEHOLDER = "https://github.com/gtg-book/gtg"' in setup, path.name
+    assert book.set_repository("https://github.com/someone/gtg-book", tmp_path) == []  # nothing left to change
+
+
+def test_the_publishing_workflow_builds_the_book_on_a_tag_and_deploys_it_to_pages():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "publish.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert triggers["push"]["tags"] == ["v*"] and "workflow_dispatch" in triggers
+    build = workflow["jobs"]["build"]["steps"]
+    runs = " ".join(step.get("run", "") for step in build)
+    assert "make book" in runs and "download.pytorch.org/whl/cpu" in runs  # never a CUDA torch
+    upload = next(s for s in build if s.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    assert workflow["jobs"]["deploy"]["steps"][0]["uses"].startswith("actions/deploy-pages")
+    assert workflow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert "github.com/" not in (ROOT / ".github" / "workflows" / "publish.yml").read_text()  # one place names it
