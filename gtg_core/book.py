@@ -112,6 +112,34 @@ def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = 
     return done
 
 
+def check_chapters(names, *, device: str, out, profile: str = "quick", timeout: int = 900):
+    """Execute the chapters ``names`` with papermill on ``device`` (``profile`` "quick": the test suite's
+    sizes) into ``out/book/``, each on its own, and report every one: a pandas DataFrame with ``chapter``,
+    ``status`` ("ok" or "failed"), ``seconds`` and ``error`` (the exception's last line). The first run on a
+    GPU machine (``benchmarks/device_check.sh``) checks so the notebooks a Colab researcher runs; a chapter
+    that fails does not stop the others."""
+    import time
+
+    import pandas as pd
+
+    root = project_root()
+    known = {nb.stem for nb in notebooks(root)}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"names: no chapter {', '.join(unknown)} (chapters: {', '.join(sorted(known))})")
+    rows = []
+    for name in names:
+        start = time.perf_counter()
+        try:
+            execute({"device": device, "profile": profile}, Path(out), root=root, timeout=timeout, only=[name])
+            status, error = "ok", ""
+        except Exception as exc:  # a failed chapter is reported, the next one still runs
+            status, error = "failed", (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:300]
+        rows.append({"chapter": name, "device": device, "status": status,
+                     "seconds": round(time.perf_counter() - start, 1), "error": error})
+    return pd.DataFrame(rows)
+
+
 #: Parameters that name files or folders: relative ones are read from the caller's directory.
 PATH_PARAMS = ("dataset", "msd_root", "study_results", "live_study_file")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -185,6 +186,13 @@ def cmd_book(args) -> int:
 
     if args.book_cmd == "build":
         return book.build(params=args.params, out=args.out)
+    if args.book_cmd == "check":
+        table = book.check_chapters(args.chapters, device=args.device, out=args.out, profile=args.profile)
+        text = table.to_markdown(index=False)
+        print(text)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / f"chapters-{args.device}.md").write_text(text + "\n", encoding="utf-8")
+        return int((table["status"] != "ok").any())
     if args.book_cmd == "set-repository":
         for path in book.set_repository(args.url):
             print(f"updated {path}")
@@ -292,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     kr = ksub.add_parser("run", help="execute the notebooks with a parameter file (papermill) and build a book of them")
     kr.add_argument("--params", required=True)
     kr.add_argument("--out", required=True)
+    kc = ksub.add_parser("check", help="execute some chapters on a device and report each (ok / failed, seconds)")
+    kc.add_argument("--device", required=True)
+    kc.add_argument("--chapters", nargs="+", required=True)
+    kc.add_argument("--out", required=True)
+    kc.add_argument("--profile", default="quick")
     ks = ksub.add_parser("set-repository", help="name the published repository (https://github.com/OWNER/NAME) in "
                                                 "_config.yml and every notebook's setup cell")
     ks.add_argument("url")

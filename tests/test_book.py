@@ -519,3 +519,26 @@ def test_the_publishing_workflow_builds_the_book_on_a_tag_and_deploys_it_to_page
     assert workflow["jobs"]["deploy"]["steps"][0]["uses"].startswith("actions/deploy-pages")
     assert workflow["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
     assert "github.com/" not in (ROOT / ".github" / "workflows" / "publish.yml").read_text()  # one place names it
+
+
+def test_check_chapters_reports_each_chapter_and_goes_on_after_a_failure(tmp_path, monkeypatch):
+    """What device_check.sh runs on a GPU machine (`gtg book check --device cuda`), here on the CPU: every
+    chapter reported with its status and time, a failing one named with its error, the next still run."""
+    calls = []
+
+    def fake_execute(params, out, *, root=None, timeout=900, only=None):
+        calls.append((only, params))
+        if only == ["guidance"]:
+            raise RuntimeError("CUDA out of memory\nnothing else")
+        return []
+
+    monkeypatch.setattr(book, "execute", fake_execute)
+    table = book.check_chapters(["guidance", "training"], device="cuda", out=tmp_path)
+    assert table["status"].tolist() == ["failed", "ok"] and table["error"][0] == "nothing else"
+    assert calls == [(["guidance"], {"device": "cuda", "profile": "quick"}),
+                     (["training"], {"device": "cuda", "profile": "quick"})]
+    with pytest.raises(ValueError, match="no chapter nowhere"):
+        book.check_chapters(["nowhere"], device="cpu", out=tmp_path)
+    monkeypatch.undo()
+    real = book.check_chapters(["intro"], device="cpu", out=tmp_path)  # the real thing, one quick chapter
+    assert real.loc[0, "status"] == "ok" and (tmp_path / "book" / "intro.ipynb").is_file()
