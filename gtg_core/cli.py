@@ -149,11 +149,22 @@ def cmd_study(args) -> int:
             print(f"{r.name:60s} {state}{(' (' + detail + ')') if detail else ''}")
         for name in pending:
             print(f"{name + '/*':60s} pending: waits for best_of of {_source_stages(spec, name)}")
-        seconds = study.estimate_seconds(runs, args.root)
-        left = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+        from .study import cost, runner
+
         print(f"{len(runs)} runs planned ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
-              f"{len(pending)} stage(s) pending; about {left} of training left for one worker at the measured "
-              "rate (pending stages not counted; see gtg_core.study.estimate_seconds)")
+              f"{len(pending)} stage(s) pending (not counted below)")
+        if runner.measured_rate(args.root) is not None:
+            seconds = study.estimate_seconds(runs, args.root)
+            left = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+            print(f"about {left} of training left for one worker at the rate of this study's finished epochs")
+        devices = args.on or [_this_device()]
+        for device in devices:
+            try:
+                print(f"on {device}: {cost.cost_text(cost.study_cost(runs, device))}")
+            except ValueError as exc:
+                if args.on:
+                    raise
+                print(f"no estimate for this machine: {exc}")
         return 0
     executor, threads, close = study.make_executor(args.executor)
     try:
@@ -179,6 +190,13 @@ def cmd_study(args) -> int:
 def _source_stages(spec, name) -> str:
     stage = next(s for s in spec.stages if s.name == name)
     return ", ".join(stage.best_of["stage"])
+
+
+def _this_device() -> str:
+    """This machine's device as the benchmark tables name it: the GPU's name, else "cpu"."""
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
 
 
 def cmd_book(args) -> int:
@@ -258,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = stsub.add_parser("plan", help="the runs with their state (done / partial / failed / to do) and a cost")
     sp.add_argument("file")
     sp.add_argument("--root", help="the study folder (default: none, every run is to do)")
+    sp.add_argument("--on", action="append", default=[], metavar="DEVICE",
+                    help="also estimate the training time on DEVICE from the committed benchmark tables: cpu or a "
+                         "card's name, e.g. 'NVIDIA H200' (repeatable)")
     spp = stsub.add_parser("prepare", help="write the phantom data and preprocessed volumes the runs share "
                                            "(run does it too; for carrying to another machine)")
     spp.add_argument("file")

@@ -104,3 +104,20 @@ def test_bench_study_times_one_and_two_workers(tmp_path, capsys):
     table = pd.read_csv(next(tmp_path.glob("study-*.csv")))
     assert list(table["runs"]) == [3, 3, 3, 3] and table["speedup_vs_one_thread"].iloc[1] == 1.0
     assert (table["wall_s"] > 0).all()
+
+
+def test_study_plan_estimates_the_paper_grid_on_named_devices(capsys):
+    """Review 3: the plan's hours once applied a small CPU net's rate to the paper's runs. With no finished
+    epochs to measure, it scales the benchmark table of each device named (--on), and says which."""
+    from pathlib import Path
+
+    from gtg_core.cli import main
+
+    study_file = str(Path(__file__).resolve().parent.parent / "studies" / "paper-msd.yml")
+    assert main(["study", "plan", study_file, "--on", "NVIDIA H200", "--on", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "at the rate of this study's finished epochs" not in out  # nothing finished: no measured rate
+    assert "on NVIDIA H200: about" in out and "train-NVIDIA_H200.csv" in out
+    assert "on cpu: about" in out and "train-cpu-" in out
+    assert main(["study", "plan", study_file, "--on", "Tesla T4"]) == 2
+    assert "no benchmark table for 'Tesla T4'" in capsys.readouterr().err

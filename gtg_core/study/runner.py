@@ -306,14 +306,10 @@ def make_executor(spec: str = "local"):
     raise ValueError(f"unknown executor {spec!r}: use local, local:N, dask or dask:ADDRESS")
 
 
-def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) -> float:
-    """Seconds to finish ``runs`` (those not done): epochs left x training volumes x seconds per training
-    iteration. The rate comes from the finished epochs under ``root`` (history.csv time_s per training
-    volume) when there are any, else ``seconds_per_iteration`` (default 2.3 s: one iteration at 64 x 64 x 24
-    with filters 16..128 on one CPU thread, measured here)."""
+def measured_rate(root) -> float | None:
+    """Seconds per training iteration measured on the finished epochs under ``root`` (history.csv time_s per
+    training volume, averaged over the runs), or None when there are none."""
     import pandas as pd
-
-    from ..data import split_cases
 
     rates = []
     for folder in _run_folders(Path(root)) if root is not None and Path(root).is_dir() else []:
@@ -322,7 +318,18 @@ def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) 
         if n_train and (folder / "history.csv").is_file():
             history = pd.read_csv(folder / "history.csv")
             rates.append(float(history["time_s"].mean()) / n_train)
-    rate = sum(rates) / len(rates) if rates else (seconds_per_iteration or 2.3)
+    return sum(rates) / len(rates) if rates else None
+
+
+def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) -> float:
+    """Seconds to finish ``runs`` (those not done): epochs left x training volumes x seconds per training
+    iteration. The rate comes from the finished epochs under ``root`` (:func:`measured_rate`) when there are
+    any, else ``seconds_per_iteration`` (default 2.3 s: one iteration at 64 x 64 x 24 with filters 16..128 on
+    one CPU thread, measured here). For runs of another size, network or device, before any epoch has
+    finished, :func:`gtg_core.study.cost.study_cost` scales the committed benchmark tables instead."""
+    from ..data import split_cases
+
+    rate = measured_rate(root) or seconds_per_iteration or 2.3
     total = 0.0
     for r in runs:
         if r.same_as is not None:

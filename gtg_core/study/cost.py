@@ -1,0 +1,197 @@
+"""What a study costs before it runs: hours of training per run on a named device, from the committed
+benchmark tables (``gtg bench train``: one DeepEdit training iteration, 10 click rounds + 1 step).
+
+A run's time is its epochs x (training volumes + validation volumes x validations per epoch) x the seconds
+of one iteration. The iteration's seconds come from the benchmark table of the device
+(``benchmarks/results/train-<device>.csv``: an H100 or H200 card, or the CPU), measured at one volume size
+with DeepEdit's network, and are scaled to the run's volume (its voxels) and network (the convolutions' cost
+per voxel, :func:`network_cost`); the clicks' and guidance's share scales with the voxels alone. A validation
+volume costs about one iteration (11 forward passes against 10 and one step). An estimate, and it says which
+table it used. It holds near the tables' scale (DeepEdit's network at 128^3 on a GPU): the paper's runs. Far
+below it, fixed costs (kernel launches, the click loop, Python) dominate and the scaled time is a lower bound
+(:data:`LOWER_BOUND_BELOW`): phantom-mini's CPU runs (filters 16..128 at 64 x 64 x 32, two workers on two
+cores) took 729 s on average, against about 194 s scaled from the CPU table. A study's own finished epochs
+are the better rate once there are any (:func:`gtg_core.study.estimate_seconds`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The paper's datasets when their folder is not here to read: cases, and the voxels of a volume after the
+#: profile's preprocessing (MSD Spleen: 512 x 512 x 89 on average at 0.79 mm in-plane, resampled to
+#: 1.586 mm; AutoPET: the authors' 192 x 192 x 256 crop). Section 2.2 of the paper.
+DATASETS = {"msd_spleen": (41, (255, 255, 89)), "autopet": (501, (192, 192, 256))}
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+
+
+def network_cost(filters) -> float:
+    """The per-voxel convolution cost of a U-Net with ``filters`` per level, up to a constant: each level's
+    convolutions cost about filters^2 per voxel, on 8 times fewer voxels than the level above."""
+    return sum(f * f / 8 ** level for level, f in enumerate(filters))
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One training iteration on ``device`` at ``shape`` with ``filters``, from ``table``: the network's
+    seconds (``network_s``) and the clicks' and guidance's (``clicks_s``)."""
+
+    network_s: float
+    clicks_s: float
+    shape: tuple
+    filters: tuple
+    device: str
+    table: Path
+
+
+def _slug(device: str) -> str:
+    return device.replace(" ", "_")
+
+
+def benchmark_rate(device: str, tables=BENCH_DIR) -> Rate:
+    """The iteration time of gtg_core's loop on ``device`` ("cpu", or a card's name as torch gives it, e.g.
+    "NVIDIA H200") from ``tables/train-<device>.csv`` (for the CPU, the table of the most threads).
+    Raises ValueError naming the device and the tables there are when none matches."""
+    import pandas as pd
+
+    from ..model import DEEPEDIT_FILTERS
+
+    tables = Path(tables)
+    if device == "cpu":
+        found = sorted(tables.glob("train-cpu-*threads-*.csv"), key=lambda p: int(p.stem.split("-")[2][:-7]))
+    else:
+        found = [p for p in (tables / f"train-{_slug(device)}.csv",) if p.is_file()]
+    if not found:
+        have = ", ".join(sorted(p.stem.removeprefix("train-") for p in tables.glob("train-*.csv"))) or "none"
+        raise ValueError(f"device: no benchmark table for {device!r} in {tables} (tables for: {have}); "
+                         f"run `gtg bench train --device cuda` on that card")
+    table = found[-1]
+    row = pd.read_csv(table).query("driver == 'gtg_core'").iloc[0]
+    shape = tuple(int(s) for s in str(row["size"]).split("x"))
+    return Rate(float(row["network_ms"]) / 1e3, float(row["clicks_guidance_ms"]) / 1e3, shape,
+                tuple(DEEPEDIT_FILTERS), device, table)
+
+
+def run_size(config: dict) -> tuple[tuple, int, int, str]:
+    """(voxels per volume as a shape, training volumes, validation volumes, where the size came from) of a
+    run's configuration (:class:`gtg_core.train.TrainConfig` fields): phantoms at their resized / cropped /
+    drawn shape and the 80/20 split of ``n_cases``; a dataset folder at ``crop_shape`` or the paper's sizes
+    of its profile (:data:`DATASETS`), with the cases counted in the folder when it is here."""
+    from ..data import KINDS, split_cases
+    from ..train import TrainConfig
+
+    cfg = TrainConfig(**{k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__})
+    if cfg.dataset in KINDS:
+        shape = cfg.resolved_target_shape() or cfg.crop_shape or tuple(cfg.phantom_shape)
+        train, val = split_cases(range(cfg.n_cases))
+        return tuple(shape), len(train), len(val), f"{cfg.dataset} phantoms"
+    profile = _profile(cfg)
+    n_cases, shape = DATASETS.get(profile, (None, None))
+    source = f"the paper's {profile} sizes"
+    if Path(cfg.dataset).is_dir():
+        from ..data.layouts import load_cases
+
+        n_cases, source = len(load_cases(cfg.dataset, check_labels=False)), f"{cfg.dataset} ({profile} profile)"
+    if cfg.crop_shape:
+        shape = tuple(cfg.crop_shape)
+    if n_cases is None or shape is None:
+        raise ValueError(f"dataset {cfg.dataset!r}: not here, and no known size for profile {profile!r}: "
+                         "set crop_shape, or estimate where the data are")
+    train, val = split_cases(range(n_cases))
+    return tuple(shape), len(train), len(val), source
+
+
+#: A dataset folder's name -> the profile of the paper's dataset it holds, when the folder is not here.
+FOLDER_NAMES = {"task09_spleen": "msd_spleen", "msd_spleen": "msd_spleen", "fdg-pet-ct-lesions": "autopet",
+                "autopet": "autopet"}
+
+
+def _profile(cfg) -> str:
+    """The profile a run's data call for: its own, the folder's (:func:`gtg_core.data.folder_profile`) when
+    the folder is here, else the paper's dataset its name says (:data:`FOLDER_NAMES`), else generic."""
+    if cfg.profile != "auto":
+        return cfg.profile
+    if Path(cfg.dataset).is_dir():
+        from ..data import folder_profile
+
+        return folder_profile(cfg.dataset)
+    return FOLDER_NAMES.get(Path(cfg.dataset).name.lower(), "generic")
+
+
+#: A run whose iteration scales to less than this share of the table's is far below the benchmark's scale:
+#: its estimate is a lower bound (module docstring).
+LOWER_BOUND_BELOW = 0.5
+
+
+def iteration_scale(config: dict, rate: Rate) -> float:
+    """The run's iteration time as a share of the table's iteration (voxels and network)."""
+    from ..model import DEEPEDIT_FILTERS
+
+    shape = run_size(config)[0]
+    voxels = math.prod(shape) / math.prod(rate.shape)
+    network = network_cost(config.get("filters") or DEEPEDIT_FILTERS) / network_cost(rate.filters)
+    return voxels * (rate.network_s * network + rate.clicks_s) / (rate.network_s + rate.clicks_s)
+
+
+def run_seconds(config: dict, rate: Rate) -> float:
+    """Seconds to train one run of ``config`` from scratch at ``rate`` (module docstring)."""
+    _, n_train, n_val, _ = run_size(config)
+    epochs = int(config.get("epochs", 1))
+    every = max(1, int(config.get("val_every", 1)))
+    validations = len({e for e in range(epochs) if (e + 1) % every == 0 or e == epochs - 1})
+    return (epochs * n_train + validations * n_val) * (rate.network_s + rate.clicks_s) * iteration_scale(config, rate)
+
+
+def study_cost(runs, device: str, *, tables=BENCH_DIR) -> dict:
+    """The training time of ``runs`` (planned runs; those sharing an earlier run are not counted) on
+    ``device``: ``hours`` in all, ``runs`` counted, ``per_run_hours`` (min, max), ``table`` (the benchmark
+    table used, with its size), ``sizes`` (where the runs' sizes came from) and ``lower_bound`` (some run is
+    far below the table's scale: :data:`LOWER_BOUND_BELOW`)."""
+    rate = benchmark_rate(device, tables)
+    seconds, sizes, scales = [], set(), []
+    for r in runs:
+        if getattr(r, "same_as", None) is not None:
+            continue
+        seconds.append(run_seconds(r.config, rate))
+        sizes.add(run_size(r.config)[3])
+        scales.append(iteration_scale(r.config, rate))
+    hours = [s / 3600 for s in seconds]
+    return {"hours": sum(hours), "runs": len(hours), "per_run_hours": (min(hours), max(hours)) if hours else (0, 0),
+            "device": device, "table": f"{rate.table.name} ({'x'.join(map(str, rate.shape))}, DeepEdit filters)",
+            "sizes": ", ".join(sorted(sizes)), "lower_bound": bool(scales) and min(scales) < LOWER_BOUND_BELOW}
+
+
+def cost_text(cost: dict) -> str:
+    """:func:`study_cost` in one sentence."""
+    low, high = cost["per_run_hours"]
+    each = f"{low:.2g} h a run" if f"{low:.2g}" == f"{high:.2g}" else f"{low:.2g}-{high:.2g} h a run"
+    text = (f"about {cost['hours']:.3g} h of training for {cost['runs']} runs on {cost['device']} ({each}), from "
+            f"{cost['table']} scaled to the runs' volumes ({cost['sizes']}) and networks")
+    if cost["lower_bound"]:
+        text += "; a lower bound: runs far below the benchmark's scale are dominated by fixed costs"
+    return text
+
+
+def cost_table(plans: dict, devices):
+    """The training time of whole studies on several devices: ``plans`` maps a study's name to its planned
+    runs (:func:`gtg_core.study.plan`); one row per (study, device) with the runs counted, the hours in all
+    and per run, the benchmark table used and whether it is a lower bound. A pandas DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for name, runs in plans.items():
+        for device in devices:
+            c = study_cost(runs, device)
+            low, high = c["per_run_hours"]
+            rows.append({"study": name, "device": device, "runs": c["runs"], "hours": round(c["hours"], 1),
+                         "hours a run": f"{low:.2g}" if f"{low:.2g}" == f"{high:.2g}" else f"{low:.2g}-{high:.2g}",
+                         "from": c["table"], "lower bound": c["lower_bound"]})
+    return pd.DataFrame(rows)
+
+
+def run_hours(config: dict, device: str, *, tables=BENCH_DIR) -> float:
+    """Hours to train one run of ``config`` on ``device`` (:func:`run_seconds`)."""
+    return run_seconds(config, benchmark_rate(device, tables)) / 3600

@@ -1,0 +1,69 @@
+"""What a study costs before it runs (gtg study plan --on DEVICE): the committed benchmark tables scaled to
+each run's volume, network and device, with known answers."""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gtg_core import study
+from gtg_core.model import DEEPEDIT_FILTERS
+from gtg_core.study import cost
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _table(folder, name, size="10x10x10", network_ms=1000.0, clicks_ms=100.0):
+    folder.mkdir(exist_ok=True)
+    pd.DataFrame([{"size": size, "driver": "gtg_core", "network_ms": network_ms, "clicks_guidance_ms": clicks_ms,
+                   "total_ms": network_ms + clicks_ms},
+                  {"size": size, "driver": "MONAI transforms", "network_ms": 9e9, "clicks_guidance_ms": 9e9,
+                   "total_ms": 9e9}]).to_csv(folder / f"train-{name}.csv", index=False)
+
+
+def test_network_cost_weighs_each_level_by_its_voxels():
+    assert cost.network_cost((4, 8)) == 16 + 64 / 8
+    assert cost.network_cost(DEEPEDIT_FILTERS) > 4 * cost.network_cost((16, 32, 64, 128))
+
+
+def test_a_run_costs_its_iterations_scaled_to_its_volume_and_network(tmp_path):
+    _table(tmp_path, "Some_GPU")
+    rate = cost.benchmark_rate("Some GPU", tmp_path)
+    assert (rate.network_s, rate.clicks_s, rate.shape) == (1.0, 0.1, (10, 10, 10))
+    config = {"dataset": "spleen_ct", "n_cases": 10, "epochs": 2, "val_every": 1, "target_shape": (20, 10, 10),
+              "filters": DEEPEDIT_FILTERS}
+    assert cost.run_size(config)[:3] == ((20, 10, 10), 8, 2)
+    # (2 epochs x 8 + 2 validations x 2 volumes) x twice the voxels x (1 s + 0.1 s)
+    assert cost.run_seconds(config, rate) == pytest.approx(20 * 2 * 1.1)
+    small = dict(config, filters=(16, 32, 64, 128), val_every=2)  # one validation, a cheaper network
+    network = cost.network_cost((16, 32, 64, 128)) / cost.network_cost(DEEPEDIT_FILTERS)
+    assert cost.run_seconds(small, rate) == pytest.approx((2 * 8 + 1 * 2) * 2 * (1.0 * network + 0.1))
+    with pytest.raises(ValueError, match="device: no benchmark table for 'Other' .*tables for: Some_GPU"):
+        cost.benchmark_rate("Other", tmp_path)
+
+
+def test_the_papers_datasets_are_sized_by_the_paper_when_absent_and_counted_when_here(tmp_path):
+    from gtg_core.data.layouts import write_dataset
+
+    shape, n_train, n_val, source = cost.run_size({"dataset": "data/Task09_Spleen"})
+    assert (shape, n_train, n_val) == ((255, 255, 89), 33, 8) and "msd_spleen" in source  # the authors' 33 / 8
+    assert cost.run_size({"dataset": "x/FDG-PET-CT-Lesions", "crop_shape": (192, 192, 256)})[0] == (192, 192, 256)
+    write_dataset(tmp_path / "mine", "spleen_ct", n_cases=5, shape=(16, 16, 8))
+    shape, n_train, n_val, source = cost.run_size({"dataset": str(tmp_path / "mine"), "crop_shape": (16, 16, 8)})
+    assert (n_train + n_val, shape) == (5, (16, 16, 8)) and str(tmp_path / "mine") in source
+    with pytest.raises(ValueError, match="dataset 'elsewhere': not here"):
+        cost.run_size({"dataset": "elsewhere"})
+
+
+def test_the_paper_grid_on_a_named_card_from_its_committed_table():
+    runs, pending = study.plan(study.load_study(ROOT / "studies" / "paper-msd.yml"), None)
+    out = cost.study_cost(runs, "NVIDIA H200")
+    table = pd.read_csv(ROOT / "benchmarks" / "results" / "train-NVIDIA_H200.csv").query("driver == 'gtg_core'")
+    per_iteration = float(table["total_ms"].iloc[0]) / 1e3
+    expected = 100 * (33 + 8) * per_iteration * math.prod((255, 255, 89)) / 128 ** 3 / 3600
+    assert out["runs"] == len([r for r in runs if r.same_as is None]) and pending == ["stage2"]
+    assert out["per_run_hours"][0] == pytest.approx(expected, rel=1e-6) and not out["lower_bound"]
+    assert "train-NVIDIA_H200.csv (128x128x128, DeepEdit filters)" in cost.cost_text(out)
+    small = cost.study_cost(study.plan(study.load_study(ROOT / "studies" / "phantom-mini.yml"), None)[0], "cpu")
+    assert small["lower_bound"] and "a lower bound" in cost.cost_text(small)
