@@ -20,8 +20,15 @@ import torch
 
 #: Click markers (RGB 0..255): pure colours that no blend of the grey image and the overlays produces.
 MARKERS = {"fg": (0, 255, 0), "bg": (255, 0, 255)}
-#: Overlay colours (RGB, 0..1), in order.
-COLOURS = ((1.0, 0.25, 0.2), (0.2, 0.8, 1.0), (1.0, 0.85, 0.1), (0.6, 1.0, 0.3), (0.9, 0.4, 1.0))
+#: Overlay colours (RGB, 0..1), in order, for overlays whose name has no colour of its own (the label's red
+#: last: an unnamed map is not read as a label).
+COLOURS = ((0.2, 0.8, 1.0), (1.0, 0.85, 0.1), (0.6, 1.0, 0.3), (0.9, 0.4, 1.0), (1.0, 0.25, 0.2))
+#: One colour per meaning across the book: an overlay named so (its first words, case ignored) gets it on
+#: every page. Compared maps get the last two: the paper's reading and the authors' code (or a fixed and a
+#: learned Eq. 6), drawn as contours.
+MEANING_COLOURS = {"label": (1.0, 0.25, 0.2), "false negatives": (1.0, 0.85, 0.1),
+                   "false positives": (0.9, 0.4, 1.0), "guidance": (0.2, 0.8, 1.0),
+                   "paper": (0.2, 0.8, 1.0), "code": (1.0, 0.55, 0.0), "learned": (0.6, 1.0, 0.3)}
 DEFAULT_BUDGET_BYTES = 1_500_000
 
 
@@ -39,6 +46,25 @@ def _window(image: np.ndarray, window):
     return np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1)
 
 
+def overlay_colours(names) -> list:
+    """The colour of each overlay: its meaning's (:data:`MEANING_COLOURS`, matched on the name's first words),
+    else the first of :data:`COLOURS` that no other overlay has."""
+    chosen = []
+    for name in names:
+        words = str(name).lower()
+        chosen.append(next((c for meaning, c in MEANING_COLOURS.items() if words.startswith(meaning)), None))
+    spare = [c for c in COLOURS if c not in chosen]
+    return [c if c is not None else spare.pop(0) if spare else COLOURS[i % len(COLOURS)]
+            for i, c in enumerate(chosen)]
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` (2-D bool) with a 4-neighbour outside it: its outline, one pixel wide."""
+    padded = np.pad(mask, 1)
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~inner
+
+
 def _resize_nearest(frame: np.ndarray, factor: int) -> np.ndarray:
     return frame[::factor, ::factor] if factor > 1 else frame
 
@@ -47,7 +73,8 @@ class SliceViewer:
     """A volume with overlays and clicks, shown slice by slice along ``axis``. See :func:`slice_viewer`."""
 
     def __init__(self, image, *overlays, clicks=None, axis: int = -1, names=None, window=None, alpha: float = 0.45,
-                 title: str = "", budget_bytes: int = DEFAULT_BUDGET_BYTES, max_size: int = 256):
+                 title: str = "", budget_bytes: int = DEFAULT_BUDGET_BYTES, max_size: int = 256, contours=False,
+                 colours=None):
         img = _to_numpy(image)
         if img.ndim != 3:
             raise ValueError(f"image must be 3-D, got shape {img.shape}")
@@ -60,6 +87,13 @@ class SliceViewer:
                 raise ValueError(f"overlay {i} has shape {arr.shape}, the image {img.shape}")
             self.overlays.append(np.clip(np.moveaxis(arr, self.axis, -1), 0, 1))
         self.names = list(names or [f"overlay {i + 1}" for i in range(len(self.overlays))])
+        flags = contours if isinstance(contours, (list, tuple)) else [bool(contours)] * len(self.overlays)
+        if len(flags) != len(self.overlays):
+            raise ValueError(f"contours: one flag per overlay ({len(self.overlays)}), got {len(flags)}")
+        self.contours = [bool(f) for f in flags]
+        self.colours = list(colours) if colours is not None else overlay_colours(self.names)
+        if len(self.colours) != len(self.overlays):
+            raise ValueError(f"colours: one per overlay ({len(self.overlays)}), got {len(self.colours)}")
         self.clicks = self._clicks(clicks)
         self.window, self.alpha, self.title = window, float(alpha), title
         self.budget_bytes, self.max_size = int(budget_bytes), int(max_size)
@@ -89,8 +123,12 @@ class SliceViewer:
         base = _window(self.image[:, :, k], self.window)
         rgb = np.repeat(base[..., None], 3, axis=-1)
         for i, ov in enumerate(self.overlays):
-            a = self.alpha * ov[:, :, k][..., None]
-            rgb = rgb * (1 - a) + a * np.asarray(COLOURS[i % len(COLOURS)])
+            if not self.contours[i]:
+                a = self.alpha * ov[:, :, k][..., None]
+                rgb = rgb * (1 - a) + a * np.asarray(self.colours[i])
+        for i, ov in enumerate(self.overlays):  # outlines on top, opaque: two compared maps stay apart
+            if self.contours[i]:
+                rgb[_outline(ov[:, :, k] >= 0.5)] = self.colours[i]
         rgb = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
         for kind, pts in self.clicks:
             colour = MARKERS["fg" if kind == "fg" else "bg"]
@@ -124,14 +162,16 @@ class SliceViewer:
         return buf.getvalue()
 
     def start_slice(self) -> int:
-        """The slice a viewer opens on: the one with the most foreground clicks (then any clicks) within
-        one slice, else the one where the first overlay is largest, else the middle."""
+        """The slice a viewer opens on: the one with the most foreground clicks on it (then any clicks; ties:
+        the most within one slice, then the first), else the one where the first overlay is largest, else
+        the middle. (Counting only within one slice opened every viewer one slice before its clicks.)"""
         for kinds in (("fg",), ("fg", "bg")):
             zs = np.concatenate([pts[:, 2] for kind, pts in self.clicks if kind in kinds] or [np.zeros(0, int)])
             if zs.size:
                 n = self.image.shape[2]
-                counts = np.array([np.sum(np.abs(zs - k) <= 1) for k in range(n)])
-                return int(np.argmax(counts))
+                on = np.array([np.sum(zs == k) for k in range(n)])
+                near = np.array([np.sum(np.abs(zs - k) <= 1) for k in range(n)])
+                return int(np.lexsort((-near, -on))[0])
         if self.overlays and self.overlays[0].any():
             return int(np.argmax(self.overlays[0].sum((0, 1))))
         return int(self.image.shape[2] // 2)
@@ -170,8 +210,10 @@ class SliceViewer:
         first = self.start_slice()
         start = int(np.argmin([abs(k - first) for k in idx]))
         legend = " ".join(
-            f'<span style="color:rgb({",".join(str(int(255 * c)) for c in COLOURS[i % len(COLOURS)])})">&#9632;</span> '
-            f"{html.escape(name)}" for i, name in enumerate(self.names))
+            f'<span style="color:rgb({",".join(str(int(255 * c)) for c in self.colours[i])})">'
+            f'{"&#9711;" if self.contours[i] else "&#9632;"}</span> '
+            f"{html.escape(name)}{' (half-maximum outline)' if self.contours[i] else ''}"
+            for i, name in enumerate(self.names))
         if self.clicks:
             legend += ' <span style="color:#0f0">+</span> fg clicks <span style="color:#f0f">+</span> bg clicks'
         frames_js = "[" + ",".join(f'"data:image/png;base64,{p}"' for p in pngs) + "]"
@@ -260,7 +302,10 @@ def slice_viewer(image, *overlays, clicks=None, axis: int = -1, **kwargs) -> Sli
     slice (and the two next to it). ``axis``: the slice axis (default the last, Z). Other keywords:
     ``names`` (overlay legend), ``window`` ((lo, hi) intensity window; default the 0.5-99.5 percentiles),
     ``alpha``, ``title``, ``budget_bytes`` (HTML size cap, default 1.5 MB: slices are thinned and shrunk to
-    fit), ``max_size`` (largest in-plane size in pixels, default 256).
+    fit), ``max_size`` (largest in-plane size in pixels, default 256), ``contours`` (True, or one flag per
+    overlay: drawn as its outline at 0.5, opaque, instead of blended: two maps compared stay apart, and a
+    heatmap's outline at half its maximum shows its radius), ``colours`` (one RGB per overlay; default by
+    meaning, :func:`overlay_colours`: the label is red on every page).
     """
     return SliceViewer(image, *overlays, clicks=clicks, axis=axis, **kwargs)
 
@@ -395,8 +440,18 @@ SIGNAL_STYLES = {"disk": ("o", "-"), "heatmap": ("s", "--"), "edt": ("^", "-."),
                  "non_interactive": ("X", ":")}
 
 
+#: One colour per signal in every figure of the book (matplotlib's tab10, the baseline grey).
+SIGNAL_COLOURS = {"disk": "C0", "heatmap": "C1", "edt": "C2", "gdt": "C3", "exp_gdt": "C4",
+                  "adaptive_heatmap": "C5", "non_interactive": "0.35"}
+
+
 def _signal_style(signal):
     return SIGNAL_STYLES.get(signal, ("o", "-"))
+
+
+def _signal_colour(signal):
+    """The signal's colour (:data:`SIGNAL_COLOURS`), None (matplotlib's next) for anything else."""
+    return SIGNAL_COLOURS.get(signal)
 
 
 def _seed_labels(ax, xs, ys, counts):
@@ -432,7 +487,7 @@ def _setting_lines(ax, rows, x, by, *, metric="M1_final_dice", jitter=0.0, dashe
         marker, ls = _signal_style(signal)
         agg = group.groupby(x)[metric].agg(["mean", "count"])
         xs = agg.index.to_numpy(dtype=float) + jitter * (i - (rows.groupby(by).ngroups - 1) / 2)
-        line, = ax.plot(xs, agg["mean"], marker=marker, ls=ls, label=name, ms=5)
+        line, = ax.plot(xs, agg["mean"], marker=marker, ls=ls, label=name, ms=5, color=_signal_colour(signal))
         _seed_labels(ax, xs, agg["mean"], agg["count"])
         if intervals:
             _error_bars(ax, xs, agg["mean"].to_numpy(), group.groupby(x)["setting"].first(), intervals,
@@ -636,7 +691,7 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
     for i, (s, row) in enumerate(zip(signals, scaled)):
         marker, ls = _signal_style(s)
         line, = ax.plot(angles + angles[:1], list(row) + [row[0]], marker=marker, ls=ls, label=s, lw=1.6,
-                        ms=7 - 0.6 * i, alpha=0.9)
+                        ms=7 - 0.6 * i, alpha=0.9, color=_signal_colour(s))
         for j, m in enumerate(metrics):
             low_high = (intervals or {}).get(s, {}).get(m)
             if low_high is not None and hi[j] > lo[j]:
@@ -672,7 +727,8 @@ def dice_curve_figure(curves, *, provenance: str | None = None, title: str = "Di
     fig, ax = plt.subplots(figsize=(7, 4.2 + 0.15 * len(lines)))
     for i, column in enumerate(curves.columns):
         marker, ls = _signal_style(column)
-        ax.plot(curves.index, curves[column], marker=marker, ls=ls, label=column, ms=6.5 - 0.5 * i)
+        ax.plot(curves.index, curves[column], marker=marker, ls=ls, label=column, ms=6.5 - 0.5 * i,
+                color=_signal_colour(column))
     ax.set(xlabel="corrective clicks (0 = seed clicks only)", ylabel="mean validation Dice", title=title)
     ax.legend(fontsize=8)
     fig.tight_layout(rect=(0, 0.035 * len(lines), 1, 1))

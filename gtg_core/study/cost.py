@@ -175,16 +175,17 @@ def cost_text(cost: dict) -> str:
     return text
 
 
-def cost_table(plans: dict, devices):
+def cost_table(plans: dict, devices, *, tables=BENCH_DIR):
     """The training time of whole studies on several devices: ``plans`` maps a study's name to its planned
     runs (:func:`gtg_core.study.plan`); one row per (study, device) with the runs counted, the hours in all
-    and per run, the benchmark table used and whether it is a lower bound. A pandas DataFrame."""
+    and per run, the benchmark table used (from ``tables``: a notebook outside the checkout passes
+    ``book.locate("benchmarks/results")``) and whether it is a lower bound. A pandas DataFrame."""
     import pandas as pd
 
     rows = []
     for name, runs in plans.items():
         for device in devices:
-            c = study_cost(runs, device)
+            c = study_cost(runs, device, tables=tables)
             low, high = c["per_run_hours"]
             rows.append({"study": name, "device": device, "runs": c["runs"], "hours": round(c["hours"], 1),
                          "hours a run": f"{low:.2g}" if f"{low:.2g}" == f"{high:.2g}" else f"{low:.2g}-{high:.2g}",
