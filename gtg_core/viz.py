@@ -398,7 +398,8 @@ def training_loop_figure():
             ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.12, text, ha="center", fontsize=8, color="#333")
 
     arrow((2.35, 2.78), (2.6, 2.78))
-    arrow((4.85, 2.78), (5.1, 2.78), "yes")
+    arrow((4.85, 2.78), (5.1, 2.78))
+    ax.text(4.975, 3.47, "yes", ha="center", va="bottom", fontsize=8, color="#333")  # above the boxes' edges
     arrow((7.35, 2.78), (7.6, 2.78))
     arrow((8.7, 2.15), (7.35, 0.9), "")
     arrow((5.1, 0.9), (5.6, 2.15), "", rad=-0.3)
@@ -420,7 +421,7 @@ def learning_curves(history):
     val = history.dropna(subset=["val_final_dice"]) if "val_final_dice" in history else history.iloc[:0]
     if len(val):
         right.plot(val["epoch"] + 1, val["val_final_dice"], "o-", label="after the last click (M1)")
-        right.plot(val["epoch"] + 1, val["val_initial_dice"], "s--", label="seed clicks only (M2)")
+        right.plot(val["epoch"] + 1, val["val_initial_dice"], "s--", label="M2 with the seed clicks (the code's)")
         right.legend(fontsize=8)
     right.set(xlabel="epoch", ylabel="validation Dice", title="validation", ylim=(0, 1))
     fig.tight_layout()
@@ -518,8 +519,9 @@ def _grouped_bars(ax, rows, by, groups, order, *, metric="M1_final_dice", labels
                 ax.bar(x, y, width, color=f"C{i}", label=(labels or {}).get(value, value) if j == 0 else None)
                 if intervals:
                     _error_bars(ax, [x], [y], [cell["setting"].iloc[0]], intervals, "k")
-                ax.annotate(f"n={len(cell)}", (x, y), textcoords="offset points", xytext=(3, 2), ha="left",
-                            fontsize=7)
+                if len(cell) > 1:  # as the footnote says: unlabelled points have one seed
+                    ax.annotate(f"n={len(cell)}", (x, y), textcoords="offset points", xytext=(3, 2), ha="left",
+                                fontsize=7)
     ax.set_xticks(range(len(groups)), groups)
 
 
@@ -597,7 +599,7 @@ def _hyperparameter_figure(results, provenance, traces):
         pooled = per_signal.groupby("sigma").agg(["mean", "count"])
         ax.plot(pooled.index, pooled["mean"], marker="o", color="k")
         for x, y, n in zip(pooled.index, pooled["mean"], pooled["count"]):
-            ax.annotate(f"{n} sig.", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+            ax.annotate(f"{n} sig.", (x, y), textcoords="offset points", xytext=(7, -12), fontsize=7, color="0.3")
     ax.set(title="b) M1 vs sigma, the signals' means averaged", xlabel="sigma (voxels)", ylabel="M1 final Dice")
     ax = axes[0, 1]
     distance = sweep[sweep["signal"].isin(["edt", "gdt"])]
@@ -644,13 +646,16 @@ def _hyperparameter_figure(results, provenance, traces):
         if not ax.has_data():
             ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes, color="grey")
             continue
-        if ax in (axes[2, 0], axes[2, 1]):
+        bars = ax in (axes[2, 0], axes[2, 1])
+        if bars:  # bars start at 0 (a cut axis makes one bar look half another); room above for the legend
             heights = [b.get_height() for b in ax.patches] + [ln.get_ydata()[0] for ln in ax.lines]
             heights += [y for c in ax.collections for seg in c.get_segments() for _, y in seg]
-            ax.set_ylim(max(0.0, min(heights) - 0.1), min(1.0, max(heights) + 0.05))
         _noise_ruler(ax, spread)
+        if bars:
+            ax.set_ylim(0.0, 1.45 * max(heights))
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
+            ax.legend(fontsize=6.5 if bars else 7, loc="upper center" if bars else "lower left",
+                      ncol=2 if bars else 1, framealpha=0.85)
     note = ("Points: the mean over a setting's seeds; n= labels points with more than one seed (unlabelled: "
             "one seed). Grey bar: +-1 SD of one run over seeds, pooled over "
             f"{spread.get('settings', 0)} settings with several seeds."
@@ -695,7 +700,7 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
         for j, m in enumerate(metrics):
             low_high = (intervals or {}).get(s, {}).get(m)
             if low_high is not None and hi[j] > lo[j]:
-                r = [(v - lo[j]) / span[j] for v in low_high]
+                r = [min(max((v - lo[j]) / span[j], 0.0), 1.0) for v in low_high]  # clipped to the rings
                 offset = 0.012 * (i - (len(signals) - 1) / 2)  # side by side, not on top of each other
                 ax.plot([angles[j] + offset] * 2, r, color=line.get_color(), lw=1.2, alpha=0.75)
     labels = []
@@ -705,8 +710,11 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
         labels.append(name + "\n" + " > ".join(order[:3]) + (" ..." if len(order) > 3 else ""))
     ax.set_xticks(angles)
     ax.set_xticklabels(labels, fontsize=8)
-    ax.set_yticklabels([])
-    ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(1.0, ax.get_ylim()[1]))
+    # the centre is each metric's worst signal, the outer ring its best (the figure's own scale, not stretched)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_yticks([0.5, 1.0], ["", "best"], fontsize=7, color="0.4")
+    ax.set_rlabel_position(90 / len(metrics))
+    ax.text(0, 0, "worst", ha="center", va="center", fontsize=7, color="0.4")
     ax.set_title(title)
     ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
     if provenance:
@@ -791,7 +799,9 @@ def rank_blobs(ranks, *, title: str = "Rank over bootstrap draws (area: share of
     for row in axes:
         row[0].set_yticks(range(1, n + 1))
         row[0].set_ylabel("rank (1 = best)", fontsize=8)
-    fig.tight_layout()
+    fig.text(0.99, 0.005, "x: the median rank; a disc's area: the share of draws at that rank", ha="right",
+             va="bottom", fontsize=7, color="0.3")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
@@ -826,17 +836,18 @@ def power_figure(power, *, target: float = 2.0):
 
 def learned_constants_figure(constants, *, paper=(13.0, 0.15)):
     """a and b of the learned Eq. 6 over training (:func:`gtg_core.beyond.learned_constants`: one line per
-    seed, epoch -1 the start), the paper's fixed values dashed. Returns the figure."""
+    seed), the paper's fixed values dashed. Epochs are counted from 1 as on every page (0: the start, the
+    table's epoch -1). Returns the figure."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 2.8))
     for ax, column, value, name in zip(axes, ("radius_a", "radius_b"), paper, ("a (voxels)", "b")):
         for seed, group in constants.groupby("seed"):
-            ax.plot(group["epoch"], group[column], marker="o", label=f"seed {seed}")
+            ax.plot(group["epoch"] + 1, group[column], marker="o", label=f"seed {seed}")
         ax.axhline(value, color="grey", linestyle="--", linewidth=1, label="the paper's")
-        ax.set_xlabel("epoch (-1: start)", fontsize=8)
+        ax.set_xlabel("after epoch (0: the start)", fontsize=8)
         ax.set_ylabel(name, fontsize=8)
-        ax.set_xticks(sorted(constants["epoch"].unique()))
+        ax.set_xticks(sorted(constants["epoch"].unique() + 1))
         ax.tick_params(labelsize=8)
     axes[0].legend(fontsize=7, frameon=False)
     fig.suptitle("Eq. 6's constants learned with the network", fontsize=9)

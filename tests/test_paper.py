@@ -188,7 +188,13 @@ def test_hyperparameter_figure_on_phantom_mini_measures_every_panel_with_seeds_a
     adaptors, p_panel = fig.axes[4], fig.axes[5]
     # the adaptors at each signal's h3h4 setting: Concat there has three seeds, DMF and Conv1S one
     labels = sorted(t.get_text() for t in adaptors.texts if t.get_text().startswith("n="))
-    assert labels == ["n=1"] * 4 + ["n=3"] * 2
+    assert labels == ["n=3"] * 2  # as the footnote says: one-seed points unlabelled (review 3 saw "n=1")
+    assert "unlabelled: one seed" in fig.texts[0].get_text()
+    for panel in (adaptors, p_panel):  # bars start at 0, and the legend sits above the bars
+        assert panel.get_ylim()[0] == 0.0
+        fig.canvas.draw()
+        legend = panel.get_legend().get_window_extent()
+        assert all(not legend.overlaps(bar.get_window_extent()) for bar in panel.patches), panel.get_title()
     assert len(p_panel.patches) == 6 and any("no guidance" in t.get_text()
                                              for t in p_panel.get_legend().get_texts())
     # the theta sweep (panel d) holds only the (signal, sigma) pairs run at every theta: four lines

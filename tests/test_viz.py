@@ -187,6 +187,18 @@ def test_study_figures_keep_coinciding_lines_apart_and_the_footnote_clear_of_the
     assert any("M3" in label and "timed on NVIDIA H200" in label for label in labels)
     a, b = spider.axes[0].get_lines()
     assert (a.get_marker(), a.get_linestyle()) != (b.get_marker(), b.get_linestyle())
+    # review 3: "the best on the outer ring" while the rings were stretched to fit the interval bars
+    values = {"disk": {"M1_final_dice": 0.9, "M4_consistent_improvement": 0.5},
+              "heatmap": {"M1_final_dice": 0.7, "M4_consistent_improvement": 0.8}}
+    wide = {"disk": {"M1_final_dice": (0.6, 1.2)}, "heatmap": {"M1_final_dice": (0.5, 0.75)}}
+    ax = viz.spider_plot(values, intervals=wide).axes[0]
+    assert tuple(map(float, ax.get_ylim())) == (0.0, 1.0) and ax.get_yticklabels()[-1].get_text() == "best"
+    assert "worst" in [t.get_text() for t in ax.texts]
+    disk, heatmap = (line for line in ax.get_lines() if line.get_label() in ("disk", "heatmap"))
+    assert list(disk.get_ydata()) == [1.0, 0.0, 1.0] and list(heatmap.get_ydata()) == [0.0, 1.0, 0.0]
+    assert disk.get_color() != heatmap.get_color() and disk.get_color() == viz.SIGNAL_COLOURS["disk"]
+    bars = [line for line in ax.get_lines() if line.get_label().startswith("_")]
+    assert bars and all(0.0 <= r <= 1.0 for line in bars for r in line.get_ydata())
 
 
 def test_panel_figures_are_drawn_at_the_page_width_so_colour_bar_ticks_stay_readable():
@@ -228,8 +240,18 @@ def test_the_training_loop_figure_says_what_p_0_trains_on():
     import matplotlib
 
     matplotlib.use("Agg")
-    texts = " ".join(t.get_text() for t in viz.training_loop_figure().axes[0].texts)
+    fig = viz.training_loop_figure()
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "all-zero" in texts and "no seeds" in texts and "seeds only" not in texts  # review item 1
+    # review 3: the "yes" of the coin was crossed by a box's edge; no label may overlap a box
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [p.get_window_extent(renderer) for p in fig.axes[0].patches if type(p).__name__ == "FancyBboxPatch"]
+    labels = [t for t in fig.axes[0].texts if t.get_text() in ("yes",)]
+    assert len(boxes) == 6 and labels
+    for label in labels:
+        extent = label.get_window_extent(renderer)
+        assert not any(extent.overlaps(box) for box in boxes), label.get_text()
 
 
 def test_a_page_figure_leaves_the_notebooks_interactive_mode_as_the_backend_set_it(monkeypatch):
