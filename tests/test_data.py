@@ -241,6 +241,8 @@ def test_report_text_of_a_folder_without_pairs_says_so_and_does_not_change_the_r
     text = report.to_text()
     assert "problem: no image/label pairs found" in text and not report.ok
     assert report.to_text() == text and report.problems == []  # rendering twice shows it once, adds nothing
+    named = report.to_text(name="a new folder")  # a page prints no path of the machine that built it
+    assert named.startswith("a new folder: layout") and str(tmp_path) not in named
 
 
 def test_write_dataset_can_continue_a_set_with_new_cases(tmp_path):

@@ -261,8 +261,9 @@ class DatasetReport:
     def ok(self) -> bool:
         return not self.problems and bool(self.cases)
 
-    def to_text(self) -> str:
-        lines = [f"{self.root}: layout {self.layout or '?'}, {len(self.cases)} readable case(s)"]
+    def to_text(self, name: str | None = None) -> str:
+        """The report as text; ``name`` stands for the folder's path (a page shows no path of its machine)."""
+        lines = [f"{name or self.root}: layout {self.layout or '?'}, {len(self.cases)} readable case(s)"]
         for c in self.cases:
             lines.append(f"  {c['id']:<32} shape {c['shape']}  spacing {c['spacing']}  label voxels {c['label_voxels']}")
         problems = self.problems or (["no image/label pairs found"] if not self.cases else [])

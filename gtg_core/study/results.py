@@ -220,6 +220,11 @@ class StudyResults:
         for deviation in self.provenance.get("deviations_from_the_paper") or (self.study.deviations
                                                                                if self.study else []):
             lines += textwrap.wrap(deviation, width, initial_indent="- ", subsequent_indent="  ")
+        if self.provenance.get("note"):
+            lines += textwrap.wrap(self.provenance["note"], width)
+        for erratum in self.provenance.get("errata") or []:
+            lines += textwrap.wrap(f"corrected ({ERRATA}, {erratum['field']}): {erratum['why']}", width,
+                                   subsequent_indent="  ")
         return "\n".join(lines)
 
     def provenance_line(self) -> str:
@@ -271,11 +276,39 @@ def load_results(path) -> StudyResults:
         file = folder / name
         return pd.read_csv(file) if file.is_file() and file.stat().st_size else None
 
-    prov = read_json(folder / "provenance.json") or {}
+    prov = apply_errata(read_json(folder / "provenance.json") or {}, folder / ERRATA)
     study_file = folder / "study.yml"
     study = load_study(study_file) if study_file.is_file() else None
     return StudyResults(path, results, optional("histories.csv"), optional("traces.csv"), prov, study,
                         optional("test_traces.csv"), optional("user_traces.csv"), optional("test_user_traces.csv"))
+
+
+#: Corrections to a committed study's provenance, beside it: the collected files stay as they were written.
+ERRATA = "errata.yml"
+#: The provenance fields an erratum may correct.
+ERRATA_FIELDS = ("study", "study_file", "git_commits", "deviations_from_the_paper", "note")
+
+
+def apply_errata(provenance: dict, path) -> dict:
+    """``provenance`` with the corrections of ``path`` (errata.yml: a list of ``{field, value, why}``; ``field``
+    one of :data:`ERRATA_FIELDS`, ``note`` adds a sentence) applied to a copy, each listed under ``errata``
+    (field, why) so that a page says what was corrected and why. The committed provenance.json is not
+    changed: a study's files stay as it wrote them. Raises StudyError naming the file for a bad entry."""
+    path = Path(path)
+    if not path.is_file():
+        return provenance
+    import yaml
+
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    out, applied = dict(provenance), []
+    for i, entry in enumerate(entries if isinstance(entries, list) else [None]):
+        if not isinstance(entry, dict) or entry.get("field") not in ERRATA_FIELDS or not entry.get("why") \
+                or "value" not in entry:
+            raise StudyError(f"{path}: entry {i + 1} needs field (one of {', '.join(ERRATA_FIELDS)}), value and why")
+        out[entry["field"]] = entry["value"]
+        applied.append({"field": entry["field"], "why": entry["why"]})
+    out["errata"] = applied
+    return out
 
 
 def dice_curves(traces, results, *, by: str = "signal"):
