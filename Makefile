@@ -24,13 +24,16 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-# Debian's chromium + chromedriver for the browser test (skipped when they cannot be installed)
+# Debian's chromium + chromedriver for the browser tests: skipped when they cannot be installed, unless
+# GTG_REQUIRE_BROWSER=1 (CI: .ci/run), where that fails the target and the tests
 browser:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-	      || echo "chromium could not be installed: the browser test will be skipped"; \
-	  else echo "no chromium: the browser test will be skipped"; fi; fi
+	      || echo "chromium could not be installed: the browser tests will be skipped"; \
+	  else echo "no chromium: the browser tests will be skipped"; fi; fi
+	@if [ "$${GTG_REQUIRE_BROWSER:-0}" = 1 ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then \
+	  echo "GTG_REQUIRE_BROWSER=1 and no chromium/chromedriver: failing" >&2; exit 1; fi
 
 test: setup browser
 	$(PY) -m pytest -q -ra tests

@@ -1,6 +1,7 @@
 """The book: notebooks committed clean, parameterised, executable with papermill; the built HTML; a browser."""
 
 import json
+import os
 import re
 import shutil
 import tomllib
@@ -177,6 +178,8 @@ def _browser():
     webdriver = pytest.importorskip("selenium.webdriver")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver:
+        if os.environ.get("GTG_REQUIRE_BROWSER") == "1":  # CI: a browser test may not be skipped
+            pytest.fail("GTG_REQUIRE_BROWSER=1 but Debian's chromium and chromium-driver are not installed")
         pytest.skip("Debian's chromium and chromium-driver are not installed")
     from selenium.webdriver.chrome.service import Service
 
@@ -542,3 +545,17 @@ def test_check_chapters_reports_each_chapter_and_goes_on_after_a_failure(tmp_pat
     monkeypatch.undo()
     real = book.check_chapters(["intro"], device="cpu", out=tmp_path)  # the real thing, one quick chapter
     assert real.loc[0, "status"] == "ok" and (tmp_path / "book" / "intro.ipynb").is_file()
+
+
+def test_ci_fails_a_browser_test_it_cannot_run_instead_of_skipping_it(monkeypatch):
+    """Issue 26: .ci/run sets GTG_REQUIRE_BROWSER=1, so a machine without chromium fails the browser tests
+    (and `make browser`) instead of passing them as skipped."""
+    pytest.importorskip("selenium.webdriver")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("GTG_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        _browser()
+    monkeypatch.setenv("GTG_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="GTG_REQUIRE_BROWSER=1"):
+        _browser()
+    assert "export GTG_REQUIRE_BROWSER=1" in (ROOT / ".ci" / "run").read_text()
