@@ -67,3 +67,7 @@ def test_the_paper_grid_on_a_named_card_from_its_committed_table():
     assert "train-NVIDIA_H200.csv (128x128x128, DeepEdit filters)" in cost.cost_text(out)
     small = cost.study_cost(study.plan(study.load_study(ROOT / "studies" / "phantom-mini.yml"), None)[0], "cpu")
     assert small["lower_bound"] and "a lower bound" in cost.cost_text(small)
+
+
+def test_durations_read_in_their_unit():
+    assert [cost.duration_text(h) for h in (72.6, 0.5, 0.0004)] == ["72.6 h", "30 min", "1.4 s"]

@@ -59,8 +59,9 @@ from .results import (StudyResults, dice_curves, finished, load_results, metrics
                       with_baseline_label)
 from .runner import (DATA_FIELDS, estimate_seconds, evaluate_run, evaluate_users, make_executor, prepare_data, run,
                      run_state, train_run)
-from .spec import (BEST_OF_KEYS, LOCK_NAME, NAME_FIELDS, STAGE_KEYS, STATES, STUDY_KEYS, TIE_TOLERANCE, Run, Stage,
-                   Study, StudyError, best_of_choices, load_study, plan, run_slug, study_from_dict)
+from .planning import TIE_TOLERANCE, Run, best_of_choices, plan, run_slug
+from .spec import (BEST_OF_KEYS, LOCK_NAME, NAME_FIELDS, STAGE_KEYS, STATES, STUDY_KEYS, Stage, Study, StudyError,
+                   load_study, study_from_dict)
 
 __all__ = ["BEST_OF_KEYS", "DATA_FIELDS", "LOCK_NAME", "NAME_FIELDS", "STAGE_KEYS", "STATES", "STUDY_KEYS",
            "TIE_TOLERANCE", "Run", "Stage", "Study", "StudyError", "StudyResults", "archive_runs", "best_of_choices",

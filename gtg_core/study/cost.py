@@ -164,12 +164,19 @@ def study_cost(runs, device: str, *, tables=BENCH_DIR) -> dict:
             "sizes": ", ".join(sorted(sizes)), "lower_bound": bool(scales) and min(scales) < LOWER_BOUND_BELOW}
 
 
+def duration_text(hours: float) -> str:
+    """A duration in the unit that reads: hours from one hour up, else minutes, else seconds."""
+    if hours >= 1:
+        return f"{hours:.3g} h"
+    return f"{60 * hours:.2g} min" if hours >= 1 / 60 else f"{3600 * hours:.2g} s"
+
+
 def cost_text(cost: dict) -> str:
     """:func:`study_cost` in one sentence."""
-    low, high = cost["per_run_hours"]
-    each = f"{low:.2g} h a run" if f"{low:.2g}" == f"{high:.2g}" else f"{low:.2g}-{high:.2g} h a run"
-    text = (f"about {cost['hours']:.3g} h of training for {cost['runs']} runs on {cost['device']} ({each}), from "
-            f"{cost['table']} scaled to the runs' volumes ({cost['sizes']}) and networks")
+    low, high = (duration_text(h) for h in cost["per_run_hours"])
+    each = f"{low} a run" if low == high else f"{low} to {high} a run"
+    text = (f"about {duration_text(cost['hours'])} of training for {cost['runs']} runs on {cost['device']} "
+            f"({each}), from {cost['table']} scaled to the runs' volumes ({cost['sizes']}) and networks")
     if cost["lower_bound"]:
         text += "; a lower bound: runs far below the benchmark's scale are dominated by fixed costs"
     return text

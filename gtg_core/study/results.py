@@ -11,7 +11,8 @@ from pathlib import Path
 from ..io import read_json
 from . import stats
 from .collect import _run_folders
-from .spec import Study, StudyError, load_study, plan
+from .planning import plan
+from .spec import Study, StudyError, load_study
 
 
 def finished(results):

@@ -14,7 +14,8 @@ from pathlib import Path
 from .._checks import check_choice
 from ..io import atomic_write_text, read_json
 from .collect import _run_folders, collect
-from .spec import LOCK_NAME, Run, Study, _identity, plan
+from .planning import Run, plan
+from .spec import LOCK_NAME, Study, _identity
 
 
 def _same_config(saved: dict, config: dict) -> bool:
