@@ -1,4 +1,24 @@
 """gtg_core: click guidance signals, simulated users, DeepEdit training and the M1-M5 metrics of
-"Guiding the Guidance" (Marinov et al., MICCAI 2023), on CPU and GPU."""
+"Guiding the Guidance" (Marinov et al., MICCAI 2023), on CPU and GPU.
+
+Where things live (one room per idea; a room imports only rooms listed above it, never one below):
+
+- ``io``, ``_checks``: atomic writes, argument checks shared by every room.
+- ``data``: the datasets' layouts, preprocessing profiles and the synthetic phantoms.
+- ``distance``, ``guidance``: distance transforms and the six signals, in the paper's and the code's readings.
+- ``clicks``: the simulated users; ``metrics``: M1-M5, NoC, AUC, NSD on a per-click trace.
+- ``model``: DeepEdit's network and the input adaptors; ``augment``: the training augmentation.
+- ``interaction``: the click loop of one volume (predict, click, recompute the guidance).
+- ``config``: a run's configuration (:class:`TrainConfig`); ``run_data``: its volumes, splits and test cases;
+  ``provenance``: where a run's numbers came from.
+- ``train``: fitting and evaluating one run (:func:`train.fit`), writing its run folder.
+- ``study``: study files (``spec``), their plan (``planning``), running (``runner``), collecting
+  (``collect``), reading (``results``), statistics (``stats``) and cost (``cost``).
+- ``paper``: the paper's numbers and claims, each claim a test on a results table; ``heldout``: Table 3 on the
+  held-out test split; ``findings``: every claim of the paper with the evidence that decides it;
+  ``beyond``: the questions past the paper (a learned Eq. 6, another simulated user).
+- ``viz``: the kernel-free slice viewer and the figures; ``bench``: the speed comparisons; ``examples``: the
+  chapters' small helpers; ``book``: building and rerunning the book; ``cli``: the ``gtg`` command.
+"""
 
 __version__ = "0.1.0"

@@ -43,3 +43,11 @@ def read_json(path):
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def save_torch(path, obj) -> None:
+    """``torch.save(obj)`` to ``path`` atomically (:func:`atomic_write`): a run killed mid-write leaves the
+    previous file, never half of one."""
+    import torch
+
+    atomic_write(Path(path), lambda tmp: torch.save(obj, tmp))

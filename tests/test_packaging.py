@@ -12,6 +12,8 @@ def test_environment_yml_mirrors_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
     wanted = set(project["dependencies"]) | set(extras["book"]) | set(extras["test"]) | set(extras["cluster"])
+    for own in [w for w in wanted if w.startswith("gtg_core[")]:  # an extra that names another one
+        wanted = (wanted - {own}) | set(extras[own[len("gtg_core["):-1]])
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert set(p for p in pip if not p.startswith("-e")) == wanted
@@ -102,3 +104,31 @@ def test_no_module_of_gtg_core_imports_one_that_imports_it_back():
     assert {"gtg_core.study.spec", "gtg_core.study.planning", "gtg_core.study.collect"} <= set(graph)
     assert "gtg_core.study.collect" in graph["gtg_core.study.planning"]
     assert _cycles(graph) == []
+
+
+#: gtg_core's rooms from the bottom up (gtg_core/__init__.py's "where things live"): a room may import the rooms
+#: of its own layer and below, never above.
+LAYERS = (("gtg_core", "gtg_core.io", "gtg_core._checks"), ("gtg_core.data",), ("gtg_core.distance",),
+          ("gtg_core.guidance",), ("gtg_core.clicks", "gtg_core.metrics"), ("gtg_core.model", "gtg_core.augment"),
+          ("gtg_core.interaction",), ("gtg_core.config",), ("gtg_core.run_data", "gtg_core.provenance"),
+          ("gtg_core.train",), ("gtg_core.study",), ("gtg_core.paper",), ("gtg_core.beyond",),
+          ("gtg_core.heldout", "gtg_core.findings"), ("gtg_core.viz",), ("gtg_core.examples",), ("gtg_core.book",),
+          ("gtg_core.bench",), ("gtg_core.cli",))
+
+
+def _layer(module: str):
+    found = None
+    for i, rooms in enumerate(LAYERS):
+        if any(module == room or (room != "gtg_core" and module.startswith(room + ".")) for room in rooms):
+            found = i
+    return found
+
+
+def test_lower_rooms_never_import_higher_ones():
+    """DESIGN.md's rule, checked: every module has a room, and imports (also inside functions) only go down."""
+    graph = _imports_between_modules()
+    unplaced = sorted(m for m in graph if _layer(m) is None)
+    assert unplaced == []
+    upward = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps if _layer(d) > _layer(m))
+    assert upward == []
+    assert _layer("gtg_core.study.planning") > _layer("gtg_core.train") > _layer("gtg_core.config")

@@ -279,10 +279,12 @@ def test_m3_steps_are_timed_after_a_warm_up(monkeypatch):
 def test_provenance_names_the_code_the_process_loaded_not_a_later_commit(monkeypatch):
     """A study's workers live for hours; a commit made meanwhile is not the code they run (the table3-pet-cpu
     runs recorded the HEAD at each run's end)."""
+    from gtg_core import provenance
+
     loaded = train.loaded_code()
     assert len(loaded["source_digest"]) == 16
-    monkeypatch.setattr(train, "source_digest", lambda: "edited-later")
-    monkeypatch.setattr(train, "_git_commit", lambda: "a-later-commit")
+    monkeypatch.setattr(provenance, "source_digest", lambda: "edited-later")
+    monkeypatch.setattr(provenance, "_git_commit", lambda: "a-later-commit")
     prov = train.provenance(torch.device("cpu"), train.TrainConfig(), 1.0)
     assert prov["source_digest"] == loaded["source_digest"] != "edited-later"
     assert prov["git_commit"] == loaded["git_commit"] != "a-later-commit"

@@ -119,7 +119,7 @@ def provenance(root, study: Study | None = None, *, table=None) -> dict:
     """Where the collected results came from: the study file, the runs' git commits, devices and dates.
     ``table``: :func:`collect`'s table of ``root``, when the caller has it already."""
     from .. import __version__
-    from ..train import _git_commit, source_digest
+    from ..provenance import _git_commit, source_digest
 
     table = collect(root, write=False) if table is None else table
     done = table[table["status"] == "done"] if len(table) else table
