@@ -320,3 +320,58 @@ def summary(trace: pd.DataFrame, *, thresholds=(0.80, 0.85, 0.90), max_clicks: i
         out[f"NoC@{int(round(thr * 100))}_failures"] = fails
     out["volumes"] = int(t["volume"].nunique())
     return out
+
+
+# ------------------------------------------------------------------------------------- per volume
+
+#: Per-volume metrics :func:`volume_table` computes from a trace (all "higher is better" except NoC and M3).
+VOLUME_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M2_initial_dice_no_guidance",
+                  "M4_consistent_improvement", "M5_gt_overlap_last", "auc", "NoC@80", "NoC@85", "NoC@90",
+                  "M3_step_time_s", "nsd_final", "nsd_auc")
+#: Metrics a trace may lack (no no-guidance row; a run recorded before NSD was).
+OPTIONAL_METRICS = ("M2_initial_dice_no_guidance", "nsd_final", "nsd_auc")
+
+def _noc(curves: np.ndarray, threshold: float) -> np.ndarray:
+    """Per volume: the first click with Dice >= threshold, or the last click (a failure) when none."""
+    n = curves.shape[1] - 1
+    hit = curves >= threshold
+    return np.where(hit.any(1), hit.argmax(1), n).astype(float)
+
+
+def volume_table(traces) -> pd.DataFrame:
+    """One row per (run, volume) of ``traces`` (a study's traces.csv: a ``run`` column beside the trace
+    columns) with the metrics of :data:`VOLUME_METRICS` for that volume alone, read as :func:`summary` reads
+    them over all volumes (the paper's convention): M1 at the last click, M2 at click 0 (seeds) and -1 (no
+    guidance), M4 = rises / N, M5 at the last click, AUC (trapezoids / N), NoC@x (first click reaching x, N
+    when never), M3's mean step time (s) over clicks 1..N, NSD after the last click and its AUC. Vectorised
+    for thousands of volumes; the per-run means equal :func:`summary`'s values (a test checks it on the
+    committed studies). :mod:`gtg_core.study.stats` bootstraps these."""
+    t = traces[["run", "volume", "click", "dice"] + [c for c in ("overlap", "step_time_s", "nsd") if c in traces]]
+    rows = []
+    for (run, volume), g in t.groupby(["run", "volume"], sort=False):
+        g = g.sort_values("click")
+        curve = g.loc[g["click"] >= 0, "dice"].to_numpy(dtype=float)
+        if not len(curve):
+            continue
+        n = len(curve) - 1
+        none = g.loc[g["click"] == -1, "dice"]
+        last = g[g["click"] >= 0].iloc[-1]
+        x = np.arange(n + 1, dtype=float)
+        rows.append({"run": run, "volume": volume, "M1_final_dice": curve[-1], "M2_initial_dice_with_seeds": curve[0],
+                     "M2_initial_dice_no_guidance": float(none.iloc[-1]) if len(none) else np.nan,
+                     "M4_consistent_improvement": float((np.diff(curve) > 0).sum() / n) if n else np.nan,
+                     "M5_gt_overlap_last": float(last["overlap"]) if "overlap" in g else np.nan,
+                     "auc": float(np.trapezoid(curve, x) / n) if n else float(curve[0]),
+                     **{f"NoC@{p}": float(_noc(curve[None], p / 100)[0]) for p in (80, 85, 90)},
+                     "M3_step_time_s": float(g.loc[g["click"] >= 1, "step_time_s"].mean())
+                     if "step_time_s" in g else np.nan, **_nsd(g, n, x)})
+    return pd.DataFrame(rows)
+
+
+def _nsd(g, n, x) -> dict:
+    """One volume's NSD after its last click and the area under its NSD-per-click curve / N (NaN without
+    NSD in the trace)."""
+    nsd = g.loc[g["click"] >= 0, "nsd"].to_numpy(dtype=float) if "nsd" in g else np.array([])
+    if not len(nsd) or np.isnan(nsd).all():
+        return {"nsd_final": np.nan, "nsd_auc": np.nan}
+    return {"nsd_final": float(nsd[-1]), "nsd_auc": float(np.trapezoid(nsd, x) / n) if n else float(nsd[0])}

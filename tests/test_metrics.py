@@ -174,3 +174,25 @@ def test_the_summary_scores_nsd_at_the_last_click_and_over_the_clicks():
     assert M.summary(trace, convention="reference_code")["nsd_final"] == pytest.approx(0.6)
     old = trace.drop(columns="nsd")  # a trace recorded before NSD was
     assert math.isnan(M.summary(old)["nsd_final"])
+
+
+def test_the_per_volume_table_and_the_summary_read_every_metric_alike():
+    """Issue 26: one room for the metrics. The per-volume table the statistics bootstrap
+    (M.volume_table) averages, volume by volume, to what summary() reports for a run: on a trace with
+    uneven curves, a volume that never reaches 90 %, NSD and a no-guidance row."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for v in range(4):
+        curve = np.clip(np.cumsum(rng.uniform(-0.05, 0.2, 11)) + 0.3, 0, 0.95 if v else 0.85)
+        rows.append({"volume": f"v{v}", "click": -1, "dice": 0.2, "step_time_s": np.nan, "overlap": np.nan,
+                     "nsd": np.nan})
+        for c, d in enumerate(curve):
+            rows.append({"volume": f"v{v}", "click": c, "dice": float(d), "step_time_s": 0.01 * (v + 1) if c else np.nan,
+                         "overlap": 0.5 + 0.01 * c, "nsd": float(d) - 0.05})
+    trace = pd.DataFrame(rows)
+    summary = M.summary(trace)
+    table = M.volume_table(trace.assign(run="r"))
+    assert len(table) == 4
+    for name in M.VOLUME_METRICS:
+        assert table[name].mean() == pytest.approx(summary[name], abs=1e-12), name
+    assert summary["NoC@90_failures"] == int((table["NoC@90"] == 10).sum()) >= 1

@@ -44,23 +44,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-#: Per-volume metrics :func:`per_volume` computes from a trace (all "higher is better" except NoC and M3).
-VOLUME_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M2_initial_dice_no_guidance",
-                  "M4_consistent_improvement", "M5_gt_overlap_last", "auc", "NoC@80", "NoC@85", "NoC@90",
-                  "M3_step_time_s", "nsd_final", "nsd_auc")
-#: Metrics a trace may lack (no no-guidance row; a run recorded before NSD was).
-OPTIONAL_METRICS = ("M2_initial_dice_no_guidance", "nsd_final", "nsd_auc")
+from ..metrics import OPTIONAL_METRICS, VOLUME_METRICS, volume_table  # noqa: F401 (re-exported)
+
 LOWER_IS_BETTER = ("NoC@80", "NoC@85", "NoC@90", "M3_step_time_s")
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 DEFAULT_DRAWS = 2000
 SETTING_KEYS = ("signal", "sigma", "theta", "variant", "adaptor", "p_volume")
-
-
-def _noc(curves: np.ndarray, threshold: float) -> np.ndarray:
-    """Per volume: the first click with Dice >= threshold, or the last click (a failure) when none."""
-    n = curves.shape[1] - 1
-    hit = curves >= threshold
-    return np.where(hit.any(1), hit.argmax(1), n).astype(float)
 
 
 def per_volume(traces, results=None) -> pd.DataFrame:
@@ -93,32 +82,9 @@ def _volume_table(traces) -> pd.DataFrame:
     cached = _TABLES.get(key)
     if cached is not None and cached[0]() is traces:
         return cached[1]
-    table = _compute_volume_table(traces)
+    table = volume_table(traces)
     _TABLES[key] = (weakref.ref(traces, lambda _, key=key: _TABLES.pop(key, None)), table)
     return table
-
-
-def _compute_volume_table(traces) -> pd.DataFrame:
-    t = traces[["run", "volume", "click", "dice"] + [c for c in ("overlap", "step_time_s", "nsd") if c in traces]]
-    rows = []
-    for (run, volume), g in t.groupby(["run", "volume"], sort=False):
-        g = g.sort_values("click")
-        curve = g.loc[g["click"] >= 0, "dice"].to_numpy(dtype=float)
-        if not len(curve):
-            continue
-        n = len(curve) - 1
-        none = g.loc[g["click"] == -1, "dice"]
-        last = g[g["click"] >= 0].iloc[-1]
-        x = np.arange(n + 1, dtype=float)
-        rows.append({"run": run, "volume": volume, "M1_final_dice": curve[-1], "M2_initial_dice_with_seeds": curve[0],
-                     "M2_initial_dice_no_guidance": float(none.iloc[-1]) if len(none) else np.nan,
-                     "M4_consistent_improvement": float((np.diff(curve) > 0).sum() / n) if n else np.nan,
-                     "M5_gt_overlap_last": float(last["overlap"]) if "overlap" in g else np.nan,
-                     "auc": float(np.trapezoid(curve, x) / n) if n else float(curve[0]),
-                     **{f"NoC@{p}": float(_noc(curve[None], p / 100)[0]) for p in (80, 85, 90)},
-                     "M3_step_time_s": float(g.loc[g["click"] >= 1, "step_time_s"].mean())
-                     if "step_time_s" in g else np.nan, **_nsd(g, n, x)})
-    return pd.DataFrame(rows)
 
 
 def trace_runs(rows):
@@ -138,15 +104,6 @@ def volume_settings(volumes, rows, by, metrics):
     if table.empty or not present or table[by].nunique() < 2:
         return None
     return settings_from(table, by, metrics=present)
-
-
-def _nsd(g, n, x) -> dict:
-    """One volume's NSD after its last click and the area under its NSD-per-click curve / N (NaN without
-    NSD in the trace)."""
-    nsd = g.loc[g["click"] >= 0, "nsd"].to_numpy(dtype=float) if "nsd" in g else np.array([])
-    if not len(nsd) or np.isnan(nsd).all():
-        return {"nsd_final": np.nan, "nsd_auc": np.nan}
-    return {"nsd_final": float(nsd[-1]), "nsd_auc": float(np.trapezoid(nsd, x) / n) if n else float(nsd[0])}
 
 
 @dataclass
