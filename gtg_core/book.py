@@ -140,6 +140,21 @@ def check_chapters(names, *, device: str, out, profile: str = "quick", timeout: 
     return pd.DataFrame(rows)
 
 
+def glue_all(values: dict, *, prefix: str = "", skip=()) -> list[str]:
+    """Glue every value of ``values`` for the page's text (myst-nb's ``glue``, not displayed) under
+    ``prefix`` + its key, leaving out the keys in ``skip``; returns the names glued. The one loop every study
+    chapter needs (a missing name fails the build, so a page glues all a helper computes)."""
+    from myst_nb import glue
+
+    names = []
+    for key, value in values.items():
+        if key in skip:
+            continue
+        glue(f"{prefix}{key}", value, display=False)
+        names.append(f"{prefix}{key}")
+    return names
+
+
 #: Parameters that name files or folders: relative ones are read from the caller's directory.
 PATH_PARAMS = ("dataset", "msd_root", "study_results", "live_study_file")
 

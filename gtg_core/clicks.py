@@ -356,3 +356,18 @@ def initial_clicks(label, *, generator: torch.Generator, max_regions: int = 5) -
         pts = _seed_in_slice(region, generator, int(max_regions))
         out.append(torch.tensor(pts, dtype=torch.int64, device=label.device).reshape(-1, 3))
     return out[0], out[1]
+
+
+def click_density(pred, label, *, draws: int, user: str = "deepedit", generator: torch.Generator,
+                  spacing=(1.0, 1.0, 1.0)) -> torch.Tensor:
+    """Where ``user``'s foreground click lands, drawn ``draws`` times on the same errors: a float volume of
+    the label's shape (on its device) counting the draws at each voxel (it sums to the number of draws that
+    gave a foreground click). Shows a user's distribution over the false negatives (the users chapter)."""
+    if int(draws) != draws or draws < 1:
+        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    counts = torch.zeros(torch.as_tensor(label).shape, dtype=torch.float32, device=torch.as_tensor(label).device)
+    for _ in range(int(draws)):
+        fg, _ = corrective_clicks(pred, label, user=user, generator=generator, spacing=spacing)
+        if len(fg):
+            counts[tuple(fg[0])] += 1
+    return counts

@@ -668,6 +668,27 @@ def _hyperparameter_figure(results, provenance, traces):
     return fig
 
 
+def dice_per_click(trace, *, ylabel: str = "Dice"):
+    """One model's Dice after each click (click 0: the seed clicks only) from a per-click trace
+    (:func:`gtg_core.metrics.trace_frame`, or a run's trace.csv): the mean over its volumes, and with several
+    volumes their range as a band. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    t = trace[trace["click"] >= 0]
+    curve = t.groupby("click")["dice"].agg(["mean", "min", "max"])
+    several = t["volume"].nunique() > 1
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    if several:
+        ax.fill_between(curve.index, curve["min"], curve["max"], alpha=0.25,
+                        label=f"range over {t['volume'].nunique()} volumes")
+    ax.plot(curve.index, curve["mean"], "o-", label="mean" if several else None)
+    ax.set(xlabel="corrective clicks (0 = seed clicks only)", ylabel=ylabel)
+    if several:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best setting",
                 provenance: str | None = None, m3_device: str | None = None, intervals: dict | None = None):
     """The paper's Fig. 2: one polygon per signal over the metrics, each metric scaled to [0, 1] across the

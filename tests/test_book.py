@@ -559,3 +559,12 @@ def test_ci_fails_a_browser_test_it_cannot_run_instead_of_skipping_it(monkeypatc
     with pytest.raises(pytest.fail.Exception, match="GTG_REQUIRE_BROWSER=1"):
         _browser()
     assert "export GTG_REQUIRE_BROWSER=1" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_glue_all_glues_every_value_under_its_name_and_skips_what_it_is_told(monkeypatch):
+    import myst_nb
+
+    glued = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.append((name, value, display)))
+    names = book.glue_all({"a": 1, "b": "text", "components": object()}, prefix="p_", skip=("components",))
+    assert names == ["p_a", "p_b"] and glued == [("p_a", 1, False), ("p_b", "text", False)]

@@ -262,3 +262,22 @@ def test_bounding_boxes_of_several_masks_in_one_read():
     assert C._bboxes([a, empty, b]) == [C._bbox(a), None, C._bbox(b)]
     assert C._bbox(a) == (slice(1, 5), slice(0, 2), slice(2, 7))  # one-voxel rim, clipped to the volume
     assert C._bboxes([b], margin=0) == [(slice(8, 9), slice(7, 8), slice(0, 1))]
+
+
+def test_click_density_counts_every_draw_inside_the_false_negatives():
+    """The users chapter's click map (issue 26: the sampling loop moved out of the notebook)."""
+    from gtg_core import clicks as user_clicks
+
+    label = torch.zeros(12, 12, 6, dtype=torch.bool)
+    label[2:10, 2:10, 1:5] = True
+    pred = label.clone()
+    pred[2:6, 2:10, 1:5] = False  # the missed half: the false negatives
+    gen = torch.Generator().manual_seed(3)
+    counts = user_clicks.click_density(pred, label, draws=200, generator=gen)
+    fn, _ = user_clicks.error_masks(pred, label)
+    assert counts.shape == label.shape and counts.sum() == 200
+    assert counts[~fn].sum() == 0 and (counts > 0).sum() > 5  # spread over the errors, never outside them
+    center = user_clicks.click_density(pred, label, draws=5, user="center", generator=gen)
+    assert center.max() == 5  # the center user is deterministic: one voxel, every time
+    with pytest.raises(ValueError, match="draws must be a positive integer"):
+        user_clicks.click_density(pred, label, draws=0, generator=gen)

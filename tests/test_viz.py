@@ -304,3 +304,17 @@ def test_each_meaning_keeps_its_colour_and_compared_maps_are_outlines():
     assert "half-maximum outline" in both._repr_html_()
     with pytest.raises(ValueError, match="contours: one flag per overlay"):
         viz.slice_viewer(image, label, contours=[True, False])
+
+
+def test_dice_per_click_draws_the_mean_and_with_several_volumes_their_range():
+    """Issue 26: the Dice-per-click plot was drawn in two notebooks."""
+    import pandas as pd
+
+    one = pd.DataFrame({"volume": "a", "click": [-1, 0, 1, 2], "dice": [0.0, 0.5, 0.7, 0.9]})
+    fig = viz.dice_per_click(one)
+    ax = fig.axes[0]
+    assert list(ax.get_lines()[0].get_ydata()) == [0.5, 0.7, 0.9] and not ax.collections  # click -1 left out
+    two = pd.concat([one, one.assign(volume="b", dice=[0.0, 0.3, 0.5, 0.7])])
+    ax = viz.dice_per_click(two, ylabel="validation Dice").axes[0]
+    assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([0.4, 0.6, 0.8]) and len(ax.collections) == 1
+    assert ax.get_ylabel() == "validation Dice" and "range over 2 volumes" in ax.get_legend_handles_labels()[1]

@@ -120,11 +120,11 @@ def prepare_data(runs) -> None:
     """Write every phantom dataset the runs share (their training and validation cases, and their held-out
     test cases) and its preprocessed volumes, once, before any worker starts (workers then only read them;
     see :func:`gtg_core.train.load_volumes`)."""
-    from .. import train
+    from .. import data, train
 
     seen = set()
     for r in runs:
-        if r.same_as is not None or r.config["dataset"] not in train.data.KINDS:
+        if r.same_as is not None or r.config["dataset"] not in data.KINDS:
             continue
         cfg = train.TrainConfig.from_dict(r.config)
         key = json.dumps([r.config.get(k) for k in DATA_FIELDS], default=str)
