@@ -95,13 +95,13 @@ def test_real_data_params_set_the_training_chapter_to_the_papers_configuration(n
     """Review 3: msd_spleen.yml once left the training chapter at the phantoms' small net and 5 epochs. Each
     real-data file sets it to the paper's configuration of the heatmap's Table 3 setting, and the values make a
     valid run configuration."""
-    from gtg_core import guidance, train
+    from gtg_core import guidance, model, train
 
     params = book.load_params(ROOT / "book" / "params" / f"{name}.yml")
     values = book.params_for(ROOT / "book" / "training.ipynb", params)
     setting = guidance.PAPER_SETTINGS[dataset]["table3"]["heatmap"]
     assert values["epochs"] == epochs and values["lr"] == 1e-5 and values["amp"] is True
-    assert tuple(values["filters"]) == train.DEEPEDIT_FILTERS
+    assert tuple(values["filters"]) == model.DEEPEDIT_FILTERS
     assert (values["signal"], values["sigma"], values["p_volume"]) == ("heatmap", setting["sigma"], setting["p"])
     cfg = train.TrainConfig(name="x", dataset=values["dataset"], signal=values["signal"], sigma=values["sigma"],
                             p_volume=values["p_volume"], filters=tuple(values["filters"]), epochs=values["epochs"],

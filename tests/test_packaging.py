@@ -132,3 +132,14 @@ def test_lower_rooms_never_import_higher_ones():
     upward = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps if _layer(d) > _layer(m))
     assert upward == []
     assert _layer("gtg_core.study.planning") > _layer("gtg_core.train") > _layer("gtg_core.config")
+
+
+def test_every_test_marked_slow_by_name_exists():
+    """conftest.SLOW_TESTS names tests; a renamed test would silently fall out of the slow set."""
+    import re
+
+    from conftest import SLOW_TESTS
+
+    tests = Path(__file__).resolve().parent
+    defined = {m for path in tests.glob("test_*.py") for m in re.findall(r"^def (test_\w+)", path.read_text(), re.M)}
+    assert SLOW_TESTS <= defined, sorted(SLOW_TESTS - defined)
