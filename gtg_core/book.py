@@ -140,19 +140,15 @@ def check_chapters(names, *, device: str, out, profile: str = "quick", timeout: 
     return pd.DataFrame(rows)
 
 
-def glue_all(values: dict, *, prefix: str = "", skip=()) -> list[str]:
+def glue_all(values: dict, *, prefix: str = "", skip=()) -> None:
     """Glue every value of ``values`` for the page's text (myst-nb's ``glue``, not displayed) under
-    ``prefix`` + its key, leaving out the keys in ``skip``; returns the names glued. The one loop every study
-    chapter needs (a missing name fails the build, so a page glues all a helper computes)."""
+    ``prefix`` + its key, leaving out the keys in ``skip``. The one loop every study chapter needs; returns
+    nothing, so that a cell ending with it shows nothing."""
     from myst_nb import glue
 
-    names = []
     for key, value in values.items():
-        if key in skip:
-            continue
-        glue(f"{prefix}{key}", value, display=False)
-        names.append(f"{prefix}{key}")
-    return names
+        if key not in skip:
+            glue(f"{prefix}{key}", value, display=False)
 
 
 #: Parameters that name files or folders: relative ones are read from the caller's directory.

@@ -46,7 +46,8 @@ def heldout_report(res, *, paper_dataset: str = "autopet", user: str = "center",
                    n_draws: int = 2000) -> dict:
     """The test-split study ``res`` (:class:`gtg_core.study.StudyResults`) read on its test volumes:
 
-    - ``texts``: ``heldout_state`` (how far the study is), ``heldout_ranking`` (the ranking with its pairs
+    - ``texts``: ``heldout_paragraph`` (what the page says, in either state), ``heldout_state`` (how far the
+      study is), ``heldout_ranking`` (the ranking with its pairs
       decided under Holm: :func:`gtg_core.paper.ranking_comparison`), ``heldout_smallest`` (the smallest
       difference this design resolves, :func:`smallest_resolved`), ``heldout_user`` (Kendall's tau-b between
       the orders under the deepedit user and ``user`` on the same models and volumes, with its interval) and
@@ -63,6 +64,9 @@ def heldout_report(res, *, paper_dataset: str = "autopet", user: str = "center",
     out = {"texts": texts, "table": None, "pairs": None, "rows": None}
     if res.test_traces is None:
         texts["heldout_state"] += "; its test traces are not collected yet"
+        texts["heldout_paragraph"] = (f"The study has finished {done} of its {planned} runs. Its per-click test "
+                                      "traces are collected when it completes (studies/keep_running.sh); this "
+                                      "section then reads them: nothing here is measured yet.")
         return out
     test = res.on_test_split()
     rows = test.table3_rows()
@@ -89,5 +93,11 @@ def heldout_report(res, *, paper_dataset: str = "autopet", user: str = "center",
             texts["heldout_user"] = (f"Kendall's tau-b {shift['tau']:+.2f} [{shift['tau_low']:+.2f}, "
                                      f"{shift['tau_high']:+.2f}] over {len(common)} signals")
             texts["heldout_user_changes"] = beyond.changes_text(shift)
+    texts["heldout_paragraph"] = (
+        f"The study: {texts['heldout_state']}. {texts['heldout_ranking']} With its seeds and volumes, a difference "
+        f"between two signals is resolved (80 % power, Holm over the 15 pairs) from about "
+        f"{texts['heldout_smallest']}. Clicked by the center user instead of DeepEdit's, the same models on the same "
+        f"volumes rank as {texts['heldout_user']}; pairs whose gap that user changes (the interaction, resolved "
+        f"after Holm): {texts['heldout_user_changes']}. Every pair below.")
     out.update(table=paper.table3_display(table), pairs=paper.pairs_display(pairs), rows=rows)
     return out

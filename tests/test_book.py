@@ -566,5 +566,5 @@ def test_glue_all_glues_every_value_under_its_name_and_skips_what_it_is_told(mon
 
     glued = []
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.append((name, value, display)))
-    names = book.glue_all({"a": 1, "b": "text", "components": object()}, prefix="p_", skip=("components",))
-    assert names == ["p_a", "p_b"] and glued == [("p_a", 1, False), ("p_b", "text", False)]
+    shown = book.glue_all({"a": 1, "b": "text", "components": object()}, prefix="p_", skip=("components",))
+    assert shown is None and glued == [("p_a", 1, False), ("p_b", "text", False)]  # a cell ending so shows nothing

@@ -61,4 +61,7 @@ def test_a_study_without_test_traces_yet_gives_every_text_the_page_glues():
     assert waiting["texts"].keys() == complete["texts"].keys()  # a book builds at every stage
     assert waiting["table"] is None and waiting["pairs"] is None
     assert waiting["texts"]["heldout_state"].endswith("its test traces are not collected yet")
-    assert all(v.startswith("not measured yet") for k, v in waiting["texts"].items() if k != "heldout_state")
+    assert all(v.startswith("not measured yet") for k, v in waiting["texts"].items()
+               if k not in ("heldout_state", "heldout_paragraph"))
+    assert "nothing here is measured yet" in waiting["texts"]["heldout_paragraph"]
+    assert complete["texts"]["heldout_ranking"] in complete["texts"]["heldout_paragraph"]
