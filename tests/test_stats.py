@@ -540,3 +540,20 @@ def test_the_claims_of_section_3_2_and_the_abstract_have_known_answers():
     # a Table 3 without geodesic signals measures none of them
     plain = results[~results["signal"].isin(paper.GEODESIC)]
     assert paper.claim_geodesic_lower_initial(plain).verdict == paper.NOT_MEASURED
+
+
+
+def test_a_family_with_too_few_draws_for_holm_says_that_nothing_can_be_decided():
+    """With 500 draws the smallest bootstrap p is 2/501 = 0.004, and Holm's first level over 15 pairs is
+    0.05/15 = 0.0033: a difference of ten standard errors stayed "inconclusive" without a word."""
+    rng = np.random.default_rng(0)
+    few = {f"pair {i}": rng.normal(1.0, 0.1, 500) for i in range(15)}
+    with pytest.warns(stats.TooFewDrawsWarning, match="Holm over 15 needs p < 0.0033"):
+        table = stats.decide_family(few, {k: 1.0 for k in few})
+    assert (table["verdict"] == stats.INCONCLUSIVE).all()  # what the warning is about
+    assert stats.draws_needed(15) == 600
+    enough = {k: rng.normal(1.0, 0.1, 600) for k in few}
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", stats.TooFewDrawsWarning)
+        assert (stats.decide_family(enough, {k: 1.0 for k in enough})["verdict"] == stats.HOLDS).all()

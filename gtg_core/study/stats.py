@@ -422,6 +422,26 @@ def holm_levels(p_values, alpha: float = 0.05) -> np.ndarray:
     return out
 
 
+class TooFewDrawsWarning(RuntimeWarning):
+    """A family's bootstrap has too few draws for Holm's first level: no comparison can be decided."""
+
+
+def draws_needed(m: int, alpha: float = 0.05) -> int:
+    """The fewest bootstrap draws with which Holm over ``m`` comparisons can decide one: the smallest
+    :func:`bootstrap_p`, 2 / (n + 1), must fall below alpha / m."""
+    return int(np.floor(2 * m / alpha))
+
+
+def _warn_if_undecidable(samples: dict, m: int, alpha: float, family: str) -> None:
+    n = min((int(np.isfinite(np.asarray(d, dtype=float)).sum()) for d in samples.values()), default=0)
+    if m and n and n < draws_needed(m, alpha):
+        import warnings
+
+        warnings.warn(f"{family or 'a family'}: {n} bootstrap draws give p >= {2 / (n + 1):.4f}, and Holm over {m} "
+                      f"needs p < {alpha / m:.4f}: nothing can be decided; draw at least {draws_needed(m, alpha)}",
+                      TooFewDrawsWarning, stacklevel=3)
+
+
 def decide_family(samples: dict, estimates: dict, *, alpha: float = 0.05, equivalence: float | None = None,
                   family: str = "") -> pd.DataFrame:
     """Decide a family of comparisons together. ``samples``: name -> bootstrap draws of a difference (or a
@@ -436,6 +456,7 @@ def decide_family(samples: dict, estimates: dict, *, alpha: float = 0.05, equiva
     ``equivalent`` (two one-sided tests at Holm's level, Schuirmann 1987). A DataFrame indexed by name."""
     names = list(samples)
     p = np.array([bootstrap_p(samples[n]) for n in names])
+    _warn_if_undecidable(samples, int((~np.isnan(p)).sum()), alpha, family)
     adjusted, levels = holm(p), holm_levels(p, alpha)
     rows = []
     for name, p_i, p_adj, level in zip(names, p, adjusted, levels):
