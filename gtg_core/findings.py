@@ -122,14 +122,15 @@ def decide(sweep=None, table3=None, step_samples=None, *, step_device: str = "",
     :class:`gtg_core.study.StudyResults` (None: not available), ``step_samples`` the click-step benchmark's
     samples (a DataFrame). The claims of one study are decided together (:func:`gtg_core.paper.check_claims`,
     Holm over that study's margins), reading its Table 3 rows. Returns claim name -> (source, Verdict)."""
-    out = {}
+    out, decided = {}, {}
     for source, res in (("sweep", sweep), ("table3", table3)):
         if res is None:
             continue
+        if id(res) not in decided:  # one study serving as both is decided once
+            decided[id(res)] = paper.check_claims(res.results, res.histories, res.traces, n_draws=n_draws,
+                                                  seed=seed, table3=res.table3_rows())
         wanted = {s.claim for s in STATEMENTS if s.source == source}
-        traces = res.traces
-        for v in paper.check_claims(res.results, res.histories, traces, n_draws=n_draws, seed=seed,
-                                    table3=res.table3_rows()):
+        for v in decided[id(res)]:
             if v.claim in wanted:
                 out[v.claim] = (source, v)
     if step_samples is not None:

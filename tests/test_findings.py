@@ -41,9 +41,9 @@ def test_the_page_reads_each_claim_as_the_study_chapter_decides_it(phantom_mini)
     """Same rows, same draws, same family: every verdict and estimate on the page equals the study chapter's
     claims table; the speed claims come from the benchmark, not from the runs' M3."""
     res = phantom_mini
-    decided = findings.decide(res, res, pd.read_csv(STEPS), step_device="cpu", n_draws=500)
+    decided = findings.decide(res, res, pd.read_csv(STEPS), step_device="cpu", n_draws=1000)
     table = findings.findings_table(decided, {"sweep": "S", "table3": "T", "bench": "B"})
-    chapter = paper.claims_table(res.results, res.histories, res.traces, table3=res.table3_rows(), n_draws=500)
+    chapter = paper.claims_table(res.results, res.histories, res.traces, table3=res.table3_rows(), n_draws=1000)
     rows = {s.claim: i for i, s in enumerate(findings.STATEMENTS) if s.claim}
     for claim in ("small_sigma", "high_p", "geodesic_lower_initial", "adaptive_best", "m4_m5_same_order"):
         row = table.loc[rows[claim]]
@@ -52,7 +52,7 @@ def test_the_page_reads_each_claim_as_the_study_chapter_decides_it(phantom_mini)
     assert table.loc[rows["small_sigma"], "tested on"] == "S" and table.loc[rows["geodesic_lower_initial"], "tested on"] == "T"
     speed = table.loc[rows["disks_fastest"]]
     assert speed["tested on"] == "B" and speed["estimate [95 % CI]"].split()[1] == "ms"
-    assert speed["verdict"] == paper.speed_claim(pd.read_csv(STEPS), n_draws=500).verdict
+    assert speed["verdict"] == paper.speed_claim(pd.read_csv(STEPS), n_draws=1000).verdict
     assert table.loc[rows["adaptive_costs_time"], "verdict"] == paper.HOLDS
     assert table.loc[rows["geodesic_lower_initial"], "direction"] == "against the claim"
     for i, s in enumerate(findings.STATEMENTS):
@@ -66,7 +66,7 @@ def test_the_page_reads_each_claim_as_the_study_chapter_decides_it(phantom_mini)
 
 
 def test_missing_evidence_leaves_its_claims_untested_and_says_which(phantom_mini):
-    decided = findings.decide(sweep=phantom_mini, n_draws=200)
+    decided = findings.decide(sweep=phantom_mini, n_draws=1000)
     table = findings.findings_table(decided, {"sweep": "S"})
     by_claim = {s.claim: table.loc[i] for i, s in enumerate(findings.STATEMENTS) if s.claim}
     assert by_claim["small_sigma"]["verdict"] != "not tested"
