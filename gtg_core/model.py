@@ -120,3 +120,17 @@ def fast_cpu_convolutions(model: nn.Module) -> nn.Module:
         if type(module) is nn.Conv3d and module.padding_mode == "zeros" and not isinstance(module.padding, str):
             module.__class__ = CpuConv3d
     return model
+
+
+def parameter_counts(filters=DEEPEDIT_FILTERS) -> list[dict]:
+    """For every input adaptor (H3) in each style, the parameters of the adaptor (everything outside the
+    U-Net) and of the U-Net with ``filters``: one dict per (adaptor, style), for a table. The training
+    chapter's exercise counts the paper-style DMF's by hand (26)."""
+    rows = []
+    for name in ADAPTORS:
+        for style in ADAPTOR_STYLES:
+            net = DeepEditNet(name, filters=tuple(filters), adaptor_style=style)
+            head = sum(p.numel() for n, p in net.named_parameters() if not n.startswith("unet."))
+            rows.append({"adaptor": name, "style": style, "adaptor parameters": head,
+                         "U-Net parameters": sum(p.numel() for p in net.unet.parameters())})
+    return rows

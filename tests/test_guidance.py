@@ -614,3 +614,11 @@ def test_the_shape_cache_stays_bounded():
     assert len(shapes) <= _common._SHAPE_CACHE_LIMIT
     shape, strides = _common._shape_and_strides((5, 3, 2), torch.device("cpu"))
     assert shape.tolist() == [5, 3, 2] and strides.tolist() == [6, 2, 1]
+
+
+def test_support_percent_is_the_share_of_voxels_a_map_reaches():
+    """The "% kept by theta" the guidance and paper-vs-code chapters computed by hand (issue 26)."""
+    g = torch.zeros(10, 10, 4)
+    g[:5, :4, :1] = 0.3  # 20 of 400 voxels
+    assert guidance.support_percent(g) == pytest.approx(5.0)
+    assert guidance.support_percent(-g) == 0.0 and guidance.support_percent(torch.ones(2, 2, 2)) == 100.0

@@ -379,3 +379,14 @@ def test_the_last_validation_is_reused_and_onednn_evaluates_a_model_to_the_same_
     assert traces[0] == traces[1]
     with pytest.raises(ValueError, match="cpu_conv"):
         train.TrainConfig(cpu_conv="mkl").validate()
+
+
+def test_parameter_counts_of_the_adaptors_match_the_exercise():
+    """The training chapter's table (issue 26: the counting loop moved out of the notebook): the paper-style
+    DMF adaptor is two 1x1x1 convolutions, 3 -> 5 and 5 -> 1, with biases: 26 parameters; Concat has none."""
+    from gtg_core import model
+
+    rows = {(r["adaptor"], r["style"]): r for r in model.parameter_counts((4, 8, 16))}
+    assert set(rows) == {(a, s) for a in model.ADAPTORS for s in model.ADAPTOR_STYLES}
+    assert rows[("dmf", "paper")]["adaptor parameters"] == 26 and rows[("concat", "paper")]["adaptor parameters"] == 0
+    assert len({r["U-Net parameters"] for r in rows.values()}) > 1  # the adaptors change the U-Net's input

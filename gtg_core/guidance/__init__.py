@@ -57,7 +57,7 @@ _OPTIONS = {"paper": paper.OPTIONS, "reference_code": reference.OPTIONS,
 __all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius", "PAPER_SETTINGS",
            "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "SIGNALS", "UniformRadiiWarning", "VARIANTS",
            "adaptive_means", "adaptive_sigmas", "adaptive_table_for_profile", "compute", "eq6_sigma", "percentile",
-           "reference_adaptive_sigmas_from_map", "reference_lookup_sigma"]
+           "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
 
 #: Optimal settings per dataset and signal: the paper's Table 3, and the authors' run scripts where they
 #: differ. sigma in voxels, theta in percent, p the probability of interaction (H4).
@@ -191,3 +191,9 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
         return paper.compute_signal(name, image, clicks, host, sigma, theta, spacing, options)
     return reference.compute_signal(name, image, clicks, host, sigma, theta, spacing, options,
                                     head=variant == "reference_code_head")
+
+
+def support_percent(guidance_map) -> float:
+    """The share of the volume, in percent, where a guidance map is non-zero: what a theta keeps (H2) and the
+    support M5 measures. ``guidance_map``: any tensor, on any device."""
+    return 100.0 * float((torch.as_tensor(guidance_map) > 0).float().mean())
