@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .guidance import PAPER_SETTINGS
+from .guidance import PAPER_SETTINGS, SIGNALS
 from .study import finished
+# the verdict words and the fields that name a setting: one definition, in the statistics
+from .study.stats import FAILS, HOLDS, INCONCLUSIVE, SETTING_KEYS  # noqa: F401 (re-exported)
 
 #: Table 1: the values each hyperparameter takes (sigma in voxels, theta and p in percent).
 TABLE1 = {"sigma": (0, 1, 5, 9, 13), "theta": (0, 10, 30, 50), "adaptor": ("concat", "dmf", "conv1s"),
@@ -34,9 +36,9 @@ TABLE3 = {dataset: {signal: {**setting, "dice": PAPER_SETTINGS[dataset]["dice_ta
                     for signal, setting in PAPER_SETTINGS[dataset]["table3"].items()}
           for dataset in PAPER_SETTINGS}
 
-SIGNAL_ORDER = ("disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap")
+SIGNAL_ORDER = SIGNALS  # the paper's order of the six signals
 GEODESIC = ("gdt", "exp_gdt")
-HOLDS, FAILS, INCONCLUSIVE, NOT_MEASURED = "holds", "does not hold", "inconclusive", "not measured"
+NOT_MEASURED = "not measured"
 
 
 @dataclass
@@ -60,8 +62,6 @@ class Verdict:
     condition: tuple | None = None  # (passes, note): a further condition that a "holds" must meet
 
 
-#: The fields that name a setting; runs that share them differ only in the seed (and the device).
-SETTING_KEYS = ("signal", "sigma", "theta", "variant", "adaptor", "p_volume")
 
 
 def _setting_means(rows, metric):

@@ -49,6 +49,7 @@ from ..metrics import OPTIONAL_METRICS, VOLUME_METRICS, volume_table  # noqa: F4
 LOWER_IS_BETTER = ("NoC@80", "NoC@85", "NoC@90", "M3_step_time_s")
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 DEFAULT_DRAWS = 2000
+#: The fields that name a setting; runs that share them differ only in the seed (and the device).
 SETTING_KEYS = ("signal", "sigma", "theta", "variant", "adaptor", "p_volume")
 
 
