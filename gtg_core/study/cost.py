@@ -126,23 +126,31 @@ def _profile(cfg) -> str:
 LOWER_BOUND_BELOW = 0.5
 
 
-def iteration_scale(config: dict, rate: Rate) -> float:
-    """The run's iteration time as a share of the table's iteration (voxels and network)."""
+def iteration_scale(config: dict, rate: Rate, shape=None) -> float:
+    """The run's iteration time as a share of the table's iteration (voxels and network); ``shape``: the
+    run's volume when already known (:func:`run_size`)."""
     from ..model import DEEPEDIT_FILTERS
 
-    shape = run_size(config)[0]
+    shape = shape or run_size(config)[0]
     voxels = math.prod(shape) / math.prod(rate.shape)
     network = network_cost(config.get("filters") or DEEPEDIT_FILTERS) / network_cost(rate.filters)
     return voxels * (rate.network_s * network + rate.clicks_s) / (rate.network_s + rate.clicks_s)
 
 
-def run_seconds(config: dict, rate: Rate) -> float:
-    """Seconds to train one run of ``config`` from scratch at ``rate`` (module docstring)."""
-    _, n_train, n_val, _ = run_size(config)
+def _run_estimate(config: dict, rate: Rate) -> tuple[float, str, float]:
+    """(seconds, where the size came from, iteration scale) of one run: its size read once (a folder's
+    cases are listed once)."""
+    shape, n_train, n_val, source = run_size(config)
     epochs = int(config.get("epochs", 1))
     every = max(1, int(config.get("val_every", 1)))
     validations = len({e for e in range(epochs) if (e + 1) % every == 0 or e == epochs - 1})
-    return (epochs * n_train + validations * n_val) * (rate.network_s + rate.clicks_s) * iteration_scale(config, rate)
+    scale = iteration_scale(config, rate, shape)
+    return (epochs * n_train + validations * n_val) * (rate.network_s + rate.clicks_s) * scale, source, scale
+
+
+def run_seconds(config: dict, rate: Rate) -> float:
+    """Seconds to train one run of ``config`` from scratch at ``rate`` (module docstring)."""
+    return _run_estimate(config, rate)[0]
 
 
 def study_cost(runs, device: str, *, tables=BENCH_DIR) -> dict:
@@ -151,17 +159,12 @@ def study_cost(runs, device: str, *, tables=BENCH_DIR) -> dict:
     table used, with its size), ``sizes`` (where the runs' sizes came from) and ``lower_bound`` (some run is
     far below the table's scale: :data:`LOWER_BOUND_BELOW`)."""
     rate = benchmark_rate(device, tables)
-    seconds, sizes, scales = [], set(), []
-    for r in runs:
-        if getattr(r, "same_as", None) is not None:
-            continue
-        seconds.append(run_seconds(r.config, rate))
-        sizes.add(run_size(r.config)[3])
-        scales.append(iteration_scale(r.config, rate))
-    hours = [s / 3600 for s in seconds]
+    estimates = [_run_estimate(r.config, rate) for r in runs if getattr(r, "same_as", None) is None]
+    hours = [seconds / 3600 for seconds, _, _ in estimates]
     return {"hours": sum(hours), "runs": len(hours), "per_run_hours": (min(hours), max(hours)) if hours else (0, 0),
             "device": device, "table": f"{rate.table.name} ({'x'.join(map(str, rate.shape))}, DeepEdit filters)",
-            "sizes": ", ".join(sorted(sizes)), "lower_bound": bool(scales) and min(scales) < LOWER_BOUND_BELOW}
+            "sizes": ", ".join(sorted({source for _, source, _ in estimates})),
+            "lower_bound": bool(estimates) and min(scale for _, _, scale in estimates) < LOWER_BOUND_BELOW}
 
 
 def duration_text(hours: float) -> str:
