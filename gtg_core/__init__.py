@@ -13,11 +13,14 @@ Where things live (one room per idea; a room imports only rooms listed above it,
   ``provenance``: where a run's numbers came from.
 - ``train``: fitting and evaluating one run (:func:`train.fit`), writing its run folder.
 - ``study``: study files (``spec``), their plan (``planning``), running (``runner``), collecting
-  (``collect``), reading (``results``), statistics (``stats``) and cost (``cost``).
-- ``paper``: the paper's numbers and claims, each claim a test on a results table; ``heldout``: Table 3 on the
-  held-out test split; ``findings``: every claim of the paper with the evidence that decides it;
+  (``collect``), reading (``results``), what a results table means (``settings``: a setting, its means, each
+  signal's best), statistics (``stats``) and cost (``cost``).
+- ``paper``: the paper's numbers (``numbers``), a claim's verdict and Holm (``verdicts``), the claims
+  (``claims``, ``speed``), Table 3 and Fig. 2 on our runs (``table3``), Fig. 1's panels (``fig1``);
+  ``heldout``: Table 3 on the held-out test split; ``findings``: every claim of the paper with the evidence that decides it;
   ``beyond``: the questions past the paper (a learned Eq. 6, another simulated user).
-- ``viz``: the kernel-free slice viewer and the figures; ``bench``: the speed comparisons; ``examples``: the
+- ``viz``: the kernel-free slice viewer (``viewer``, ``live``) and the figures (``figures``, ``study_figures``,
+  ``evidence``), which draw what the rooms above computed; ``bench``: the speed comparisons; ``examples``: the
   chapters' small helpers; ``book``: building and rerunning the book; ``cli``: the ``gtg`` command.
 """
 

@@ -263,16 +263,16 @@ def test_a_page_figure_leaves_the_notebooks_interactive_mode_as_the_backend_set_
     sizes = {key: matplotlib.rcParams[key] for key in viz.PAGE_TEXT}
     seen = {}
 
-    def draw(results, provenance, traces):  # stands in for the backend resolved during the first figure
+    def draw(panels, provenance):  # stands in for the backend resolved during the first figure
         matplotlib.interactive(True)
         seen.update({key: matplotlib.rcParams[key] for key in viz.PAGE_TEXT})
         return "figure"
 
-    monkeypatch.setattr(viz, "_hyperparameter_figure", draw)
+    monkeypatch.setattr(viz.study_figures, "_hyperparameter_figure", draw)
     was = matplotlib.is_interactive()
     matplotlib.interactive(False)
     try:
-        assert viz.hyperparameter_figure(None) == "figure"
+        assert viz.hyperparameter_figure({}) == "figure"  # computed panels are drawn as given
         assert matplotlib.is_interactive()
     finally:
         matplotlib.interactive(was)

@@ -47,8 +47,9 @@ submitit's or dask-jobqueue's); None runs in this process. :func:`make_executor`
 
 Rooms, one idea each: :mod:`~gtg_core.study.spec` (the file and its plan), :mod:`~gtg_core.study.runner`
 (state, running, executors, cost), :mod:`~gtg_core.study.collect` (tables and provenance),
-:mod:`~gtg_core.study.results` (reading results for the book) and :mod:`~gtg_core.study.stats` (intervals,
-P(improvement), rank stability, power). The names below are the package's public ones.
+:mod:`~gtg_core.study.results` (reading results for the book), :mod:`~gtg_core.study.settings` (what a
+results table means: settings, their means, each signal's best setting) and :mod:`~gtg_core.study.stats`
+(intervals, P(improvement), rank stability, power). The names below are the package's public ones.
 """
 
 from __future__ import annotations
