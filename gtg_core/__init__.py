@@ -14,7 +14,8 @@ Where things live (one room per idea; a room imports only rooms listed above it,
 - ``train``: fitting and evaluating one run (:func:`train.fit`), writing its run folder.
 - ``study``: study files (``spec``), their plan (``planning``), running (``runner``), collecting
   (``collect``), reading (``results``), what a results table means (``settings``: a setting, its means, each
-  signal's best), statistics (``stats``) and cost (``cost``).
+  signal's best), statistics (``stats``, the face of ``bootstrap``, ``families`` and ``power``) and cost
+  (``cost``).
 - ``paper``: the paper's numbers (``numbers``), a claim's verdict and Holm (``verdicts``), the claims
   (``claims``, ``speed``), Table 3 and Fig. 2 on our runs (``table3``), Fig. 1's panels (``fig1``);
   ``heldout``: Table 3 on the held-out test split; ``findings``: every claim of the paper with the evidence that decides it;
