@@ -43,6 +43,12 @@ CPU_CONVOLUTIONS = ("pytorch", "onednn")
 QUICK_PHANTOM_SHAPE = (64, 64, 32)
 ADAPTIVE_UNITS = ("native", "normalised")
 
+#: The click loop's fields that a run sets (:class:`gtg_core.interaction.LoopConfig` less the volume's
+#: ``spacing`` and the resolved ``options``). :class:`TrainConfig` declares them again, with the same
+#: defaults, because it is the flat schema of config.yaml and the study files; :meth:`TrainConfig.loop_config`
+#: copies them by name, and a test keeps the two declarations equal.
+LOOP_FIELDS = tuple(f.name for f in dataclasses.fields(interaction.LoopConfig) if f.name not in ("spacing", "options"))
+
 
 @dataclass
 class TrainConfig:
@@ -197,11 +203,8 @@ class TrainConfig:
         options = self.resolved_options()
         if getattr(model, "radius", None) is not None:
             options["radius"] = model.radius
-        return interaction.LoopConfig(signal=self.signal, sigma=self.sigma, theta=self.theta, variant=self.variant,
-                                      spacing=tuple(spacing), n_clicks=self.n_clicks, p_volume=self.p_volume,
-                                      p_click=self.p_click, user=self.user,
-                                      skip_duplicate_clicks=self.skip_duplicate_clicks,
-                                      geodesic_image=self.geodesic_image, options=options)
+        return interaction.LoopConfig(**{name: getattr(self, name) for name in LOOP_FIELDS},
+                                      spacing=tuple(spacing), options=options)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -390,3 +390,28 @@ def test_parameter_counts_of_the_adaptors_match_the_exercise():
     assert set(rows) == {(a, s) for a in model.ADAPTORS for s in model.ADAPTOR_STYLES}
     assert rows[("dmf", "paper")]["adaptor parameters"] == 26 and rows[("concat", "paper")]["adaptor parameters"] == 0
     assert len({r["U-Net parameters"] for r in rows.values()}) > 1  # the adaptors change the U-Net's input
+
+
+def test_a_run_declares_the_click_loops_fields_with_the_loops_defaults_and_passes_every_one():
+    """TrainConfig is the flat schema of config.yaml and declares LoopConfig's fields again (issue #26): the
+    two declarations must agree (name, default, annotation), and loop_config passes every field by name, so
+    that a field added to the loop without the run (or with another default) fails here."""
+    import dataclasses
+
+    from gtg_core import config, interaction
+
+    loop_fields = {f.name: f for f in dataclasses.fields(interaction.LoopConfig)}
+    run_fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert set(config.LOOP_FIELDS) == set(loop_fields) - {"spacing", "options"}
+    assert len(config.LOOP_FIELDS) == 10
+    for name in config.LOOP_FIELDS:
+        assert name in run_fields, name
+        assert run_fields[name].default == loop_fields[name].default, name
+        assert str(run_fields[name].type) == str(loop_fields[name].type), name
+    changed = {"signal": "gdt", "sigma": 5.0, "theta": 10.0, "variant": "reference_code", "n_clicks": 4,
+               "p_volume": 0.75, "p_click": "p_volume", "user": "center", "skip_duplicate_clicks": False,
+               "geodesic_image": "image"}
+    assert set(changed) == set(config.LOOP_FIELDS)
+    loop = TrainConfig(**changed).loop_config((2.0, 2.0, 3.0))
+    assert {name: getattr(loop, name) for name in changed} == changed
+    assert loop.spacing == (2.0, 2.0, 3.0)

@@ -151,9 +151,17 @@ def run(study: Study, root, executor=None, *, threads: int | None = None, progre
     _write_study_copy(study, root)
     summary = {"done": [], "failed": {}, "skipped": [], "pending": []}
     attempted = set()  # each run at most once per call: a failure is retried by the next call, not in a loop
+    done = set()  # runs found done: a done run stays done, its metrics.json is read once per call
     while True:
         runs, pending = plan(study, root)
-        todo = [r for r in runs if r.same_as is None and r.name not in attempted and run_state(r, root)[0] != "done"]
+        todo = []
+        for r in runs:
+            if r.same_as is not None or r.name in attempted or r.name in done:
+                continue
+            if run_state(r, root)[0] == "done":
+                done.add(r.name)
+            else:
+                todo.append(r)
         if not todo:
             summary["pending"] = pending
             break
