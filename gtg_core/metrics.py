@@ -140,6 +140,47 @@ def _curves(trace: pd.DataFrame) -> pd.DataFrame:
     return t.pivot_table(index="volume", columns="click", values="dice", aggfunc="last").sort_index(axis=1)
 
 
+# ---------------------------------------------------------------------- one volume's curve, the one formula
+#
+# Each curve metric is defined once, on one volume's values per click (NaN where the volume has no such click):
+# summary() averages it over a run's volumes, volume_table() keeps it per volume, so the two read alike.
+
+
+def _volume_final(curve: np.ndarray) -> float:
+    """The value after the volume's last click (its last finite one)."""
+    values = curve[np.isfinite(curve)]
+    return float(values[-1]) if len(values) else math.nan
+
+
+def _volume_rises(curve: np.ndarray) -> int:
+    """How many clicks j -> j+1 raised the value (strictly); M4's numerator for one volume."""
+    steps = np.diff(curve)
+    return int(np.sum(steps[np.isfinite(steps)] > 0))
+
+
+def _volume_auc(curve: np.ndarray, clicks: np.ndarray) -> float:
+    """The area under the value-per-click curve (trapezoids over its finite points) / the clicks it spans; a
+    single point: its value."""
+    keep = np.isfinite(curve)
+    y, x = curve[keep], clicks[keep].astype(float)
+    if len(y) == 1:
+        return float(y[0])
+    return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
+
+
+def _volume_noc(curve: np.ndarray, clicks: np.ndarray, threshold: float, cap: int) -> tuple[float, bool]:
+    """(the first click up to ``cap`` whose Dice reaches ``threshold``, or ``cap``; whether it never did)."""
+    keep = np.isfinite(curve) & (clicks <= cap)
+    hit = clicks[keep][curve[keep] >= threshold]
+    return (float(hit[0]), False) if len(hit) else (float(cap), True)
+
+
+def _rows(curves: pd.DataFrame):
+    """Each volume's curve of a :func:`_curves` table as (values, clicks) arrays."""
+    clicks = curves.columns.to_numpy()
+    return ((row, clicks) for row in curves.to_numpy(dtype=float))
+
+
 def final_dice(trace: pd.DataFrame, *, click: int | None = None) -> float:
     """M1: mean over volumes of the Dice after each volume's last click (or at the given ``click`` index)."""
     curves = _curves(trace)
@@ -147,7 +188,7 @@ def final_dice(trace: pd.DataFrame, *, click: int | None = None) -> float:
         if int(click) not in curves.columns:
             raise ValueError(f"trace has no click == {click} rows")
         return float(curves[int(click)].mean())
-    return float(curves.apply(lambda r: r.dropna().iloc[-1], axis=1).mean())
+    return float(np.mean([_volume_final(row) for row, _ in _rows(curves)]))
 
 
 def initial_dice(trace: pd.DataFrame, *, with_seeds: bool = True) -> float:
@@ -170,8 +211,8 @@ def improvement_counts(trace: pd.DataFrame, n_clicks: int | None = None) -> tupl
     n = int(curves.columns.max()) if n_clicks is None else int(n_clicks)
     if n <= 0:
         return 0, 0
-    values = curves.reindex(columns=range(n + 1)).to_numpy()
-    return int(np.nansum(np.diff(values, axis=1) > 0)), n * len(curves)
+    values = curves.reindex(columns=range(n + 1)).to_numpy(dtype=float)
+    return sum(_volume_rises(row) for row in values), n * len(curves)
 
 
 def consistent_improvement(trace: pd.DataFrame, n_clicks: int | None = None) -> float:
@@ -234,31 +275,13 @@ def noc(trace: pd.DataFrame, threshold: float, *, max_clicks: int | None = None)
         raise ValueError(f"threshold is a Dice in [0, 1], got {threshold!r}")
     curves = _curves(trace)
     cap = int(curves.columns.max()) if max_clicks is None else int(max_clicks)
-    counts, failures = [], 0
-    for _, row in curves.iterrows():
-        row = row.dropna()
-        row = row[row.index <= cap]
-        hit = row.index[row.to_numpy() >= threshold]
-        if len(hit):
-            counts.append(int(hit[0]))
-        else:
-            counts.append(cap)
-            failures += 1
-    return float(np.mean(counts)), failures
+    counts = [_volume_noc(row, clicks, threshold, cap) for row, clicks in _rows(curves)]
+    return float(np.mean([c for c, _ in counts])), sum(failed for _, failed in counts)
 
 
 def dice_auc(trace: pd.DataFrame) -> float:
     """Area under the Dice-per-click curve (trapezoids over clicks 0..N) / N, mean over volumes; in [0, 1]."""
-    curves = _curves(trace)
-    values = []
-    for _, row in curves.iterrows():
-        row = row.dropna()
-        x, y = row.index.to_numpy(dtype=float), row.to_numpy(dtype=float)
-        if len(x) == 1:
-            values.append(float(y[0]))
-        else:
-            values.append(float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0])))
-    return float(np.mean(values))
+    return float(np.mean([_volume_auc(row, clicks) for row, clicks in _rows(_curves(trace))]))
 
 
 def dice_drops(trace: pd.DataFrame) -> tuple[float, float]:
@@ -331,13 +354,6 @@ VOLUME_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M2_initial_dic
 #: Metrics a trace may lack (no no-guidance row; a run recorded before NSD was).
 OPTIONAL_METRICS = ("M2_initial_dice_no_guidance", "nsd_final", "nsd_auc")
 
-def _noc(curves: np.ndarray, threshold: float) -> np.ndarray:
-    """Per volume: the first click with Dice >= threshold, or the last click (a failure) when none."""
-    n = curves.shape[1] - 1
-    hit = curves >= threshold
-    return np.where(hit.any(1), hit.argmax(1), n).astype(float)
-
-
 def volume_table(traces) -> pd.DataFrame:
     """One row per (run, volume) of ``traces`` (a study's traces.csv: a ``run`` column beside the trace
     columns) with the metrics of :data:`VOLUME_METRICS` for that volume alone, read as :func:`summary` reads
@@ -350,28 +366,28 @@ def volume_table(traces) -> pd.DataFrame:
     rows = []
     for (run, volume), g in t.groupby(["run", "volume"], sort=False):
         g = g.sort_values("click")
-        curve = g.loc[g["click"] >= 0, "dice"].to_numpy(dtype=float)
-        if not len(curve):
+        clicked = g[g["click"] >= 0]
+        if clicked.empty:
             continue
-        n = len(curve) - 1
+        curve, clicks = clicked["dice"].to_numpy(dtype=float), clicked["click"].to_numpy()
+        n = int(clicks[-1])
         none = g.loc[g["click"] == -1, "dice"]
-        last = g[g["click"] >= 0].iloc[-1]
-        x = np.arange(n + 1, dtype=float)
-        rows.append({"run": run, "volume": volume, "M1_final_dice": curve[-1], "M2_initial_dice_with_seeds": curve[0],
+        rows.append({"run": run, "volume": volume, "M1_final_dice": _volume_final(curve),
+                     "M2_initial_dice_with_seeds": curve[0],
                      "M2_initial_dice_no_guidance": float(none.iloc[-1]) if len(none) else np.nan,
-                     "M4_consistent_improvement": float((np.diff(curve) > 0).sum() / n) if n else np.nan,
-                     "M5_gt_overlap_last": float(last["overlap"]) if "overlap" in g else np.nan,
-                     "auc": float(np.trapezoid(curve, x) / n) if n else float(curve[0]),
-                     **{f"NoC@{p}": float(_noc(curve[None], p / 100)[0]) for p in (80, 85, 90)},
+                     "M4_consistent_improvement": _volume_rises(curve) / n if n else np.nan,
+                     "M5_gt_overlap_last": float(clicked["overlap"].iloc[-1]) if "overlap" in g else np.nan,
+                     "auc": _volume_auc(curve, clicks),
+                     **{f"NoC@{p}": _volume_noc(curve, clicks, p / 100, n)[0] for p in (80, 85, 90)},
                      "M3_step_time_s": float(g.loc[g["click"] >= 1, "step_time_s"].mean())
-                     if "step_time_s" in g else np.nan, **_nsd(g, n, x)})
+                     if "step_time_s" in g else np.nan, **_nsd(clicked, clicks)})
     return pd.DataFrame(rows)
 
 
-def _nsd(g, n, x) -> dict:
+def _nsd(clicked, clicks) -> dict:
     """One volume's NSD after its last click and the area under its NSD-per-click curve / N (NaN without
-    NSD in the trace)."""
-    nsd = g.loc[g["click"] >= 0, "nsd"].to_numpy(dtype=float) if "nsd" in g else np.array([])
+    NSD in the trace), read as the Dice's (:func:`surface_dice_summary`)."""
+    nsd = clicked["nsd"].to_numpy(dtype=float) if "nsd" in clicked else np.array([])
     if not len(nsd) or np.isnan(nsd).all():
         return {"nsd_final": np.nan, "nsd_auc": np.nan}
-    return {"nsd_final": float(nsd[-1]), "nsd_auc": float(np.trapezoid(nsd, x) / n) if n else float(nsd[0])}
+    return {"nsd_final": _volume_final(nsd), "nsd_auc": _volume_auc(nsd, clicks)}
