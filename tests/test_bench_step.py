@@ -79,3 +79,40 @@ def test_the_adaptive_heatmaps_time_cost_is_decided_from_the_same_benchmark():
                           / "step-samples-cpu-1threads-x86_64.csv")
     committed = paper.adaptive_cost_claim(samples)
     assert committed.verdict == paper.HOLDS and committed.margin > 0.05
+
+
+def test_thread_step_times_time_one_episode_with_the_threads_as_they_are_and_with_one(monkeypatch):
+    """The M1-M5 chapter's thread experiment (issue #26: out of the notebook): the given trace's steps and a
+    one-thread episode's, in ms from click 1 on, with torch's thread count restored afterwards (also when the
+    episode fails)."""
+    import torch
+
+    from gtg_core import interaction, metrics
+
+    threads = torch.get_num_threads()
+    seen = []
+
+    class Episode:
+        def __init__(self, step):
+            self.rows = [{"volume": 0, "click": c, "dice": 0.5, "step_time_s": step * (c + 1), "signal_time_s": 0.0,
+                          "gt_overlap": 0.0, "improved": False} for c in range(-1, 3)]
+
+    def episode(model, image, label, loop, gen, evaluate=False):
+        seen.append(torch.get_num_threads())
+        return Episode(0.002)
+    monkeypatch.setattr(interaction, "run_episode", episode)
+    given = metrics.trace_frame(Episode(0.001).rows)
+    label = torch.zeros(4, 4, 4)
+    steps = bench.thread_step_times(None, label, label, None, seed=0, trace=given)
+    assert seen == [1] and torch.get_num_threads() == threads
+    assert list(steps.columns) == [f"{threads} threads", "1 thread"] and list(steps.index) == [1, 2]
+    assert steps.iloc[:, 0].tolist() == pytest.approx([2.0, 3.0]) and steps.iloc[:, 1].tolist() == pytest.approx([4.0, 6.0])
+    steps = bench.thread_step_times(None, label, label, None, seed=0)  # without a trace: both episodes run here
+    assert seen == [1, threads, 1] and steps.iloc[:, 0].tolist() == steps.iloc[:, 1].tolist()
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("episode failed")
+    monkeypatch.setattr(interaction, "run_episode", failing)
+    with pytest.raises(RuntimeError):
+        bench.thread_step_times(None, label, label, None, trace=given)
+    assert torch.get_num_threads() == threads

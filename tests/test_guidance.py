@@ -622,3 +622,19 @@ def test_support_percent_is_the_share_of_voxels_a_map_reaches():
     g[:5, :4, :1] = 0.3  # 20 of 400 voxels
     assert guidance.support_percent(g) == pytest.approx(5.0)
     assert guidance.support_percent(-g) == 0.0 and guidance.support_percent(torch.ones(2, 2, 2)) == 100.0
+
+
+def test_heatmap_profiles_give_each_reading_along_the_line_through_the_click():
+    """The paper-vs-code chapter's profile plot (issue #26: out of the notebook): the paper's Gaussian, the
+    code's squared one (HEAD: not squared) and Eq. 2 as printed, along X through one click."""
+    image = torch.rand(40, 20, 20, generator=torch.Generator().manual_seed(0))
+    offsets, profiles = guidance.heatmap_profiles(image, [20, 10, 10], sigma=3.0)
+    assert offsets.tolist() == list(range(-20, 20))
+    assert list(profiles) == list(guidance.VARIANTS) + ["Eq. 2 as printed"]
+    r = offsets.double()
+    assert torch.allclose(profiles["paper"].double(), torch.exp(-r ** 2 / 18), atol=1e-4)
+    assert torch.allclose(profiles["Eq. 2 as printed"].double(), torch.exp(-r.abs() / 18))
+    assert torch.allclose(profiles["reference_code_head"].double(), torch.exp(-r ** 2 / 18), atol=5e-3)  # MONAI's kernel
+    assert torch.equal(profiles["reference_code"], profiles["reference_code_head"] ** 2)  # the code's square
+    with pytest.raises(ValueError, match="click must be one"):
+        guidance.heatmap_profiles(image, [[1, 1, 1], [2, 2, 2]], sigma=3.0)

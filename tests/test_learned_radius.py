@@ -216,3 +216,20 @@ def test_adaptive_means_are_what_eq6_turns_into_the_radii():
         image, CLICKS, spacing=(2.0, 2.0, 3.0)).tolist()
     with pytest.raises(ValueError, match="intensity_scale"):
         guidance.adaptive_means(image, CLICKS, intensity_scale=0)
+
+
+def test_radii_by_reading_gives_the_fixed_the_unfloored_and_the_learned_radius_per_click():
+    """The beyond chapter's radii table (issue #26: out of the notebook), against Eq. 6 computed here."""
+    from gtg_core.guidance import LearnedRadius, adaptive_means, eq6_sigma, radii_by_reading
+
+    image = torch.zeros(24, 24, 12)
+    image[12:] = 100.0  # an edge at x = 12: the click beside it has a larger mean GDT, a smaller radius
+    clicks = torch.tensor([[4, 12, 6], [11, 12, 6]])
+    radius = LearnedRadius(a=8.0, b=0.05)
+    table = radii_by_reading(image, clicks, radius)
+    x = adaptive_means(image, clicks).double()
+    assert table["x_i"] == pytest.approx(x.tolist())
+    assert table["Eq. 6 fixed"] == pytest.approx(eq6_sigma(x).tolist())
+    assert table["Eq. 6 no floor"] == pytest.approx((13.0 * torch.exp(-0.15 * x)).clamp(min=0.5).tolist(), rel=1e-5)
+    assert table["Eq. 6 learned"] == pytest.approx((8.0 * torch.exp(-0.05 * x)).clamp(min=0.5).tolist(), rel=1e-4)
+    assert table["x_i"][1] > table["x_i"][0] and table["Eq. 6 learned"][1] < table["Eq. 6 learned"][0]

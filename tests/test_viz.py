@@ -318,3 +318,32 @@ def test_dice_per_click_draws_the_mean_and_with_several_volumes_their_range():
     ax = viz.dice_per_click(two, ylabel="validation Dice").axes[0]
     assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([0.4, 0.6, 0.8]) and len(ax.collections) == 1
     assert ax.get_ylabel() == "validation Dice" and "range over 2 volumes" in ax.get_legend_handles_labels()[1]
+
+
+def test_signal_figures_draw_the_curves_guidance_computes():
+    """The adaptive and paper-vs-code chapters' curves (issue #26: out of the notebooks): each line is what
+    gtg_core.guidance computes, one per a, b, table or reading."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from gtg_core import guidance
+
+    fig = viz.eq6_figure(13.0, 0.15, [9.0, 13.0], [0.05, 0.15, 0.3])
+    left, right = fig.axes
+    assert [ln.get_label() for ln in left.lines] == ["a=9, b=0.15", "a=13, b=0.15"]
+    x = left.lines[0].get_xdata()
+    assert np.array_equal(left.lines[0].get_ydata(), guidance.eq6_sigma(x, 9.0, 0.15))
+    assert np.array_equal(right.lines[2].get_ydata(), guidance.eq6_sigma(x, 13.0, 0.3))
+    plt.close(fig)
+    fig = viz.eq6_lookup_figure(13.0, 0.15)
+    lines = fig.axes[0].lines
+    assert len(lines) == 1 + len(guidance.REFERENCE_ADAPTIVE_TABLES)
+    name = next(iter(guidance.REFERENCE_ADAPTIVE_TABLES))
+    assert np.array_equal(lines[1].get_ydata(), guidance.reference_lookup_sigma(lines[1].get_xdata(), name))
+    plt.close(fig)
+    offsets, profiles = guidance.heatmap_profiles(torch.rand(30, 9, 9), [15, 4, 4], sigma=2.0)
+    fig = viz.profiles_figure(offsets, profiles, sigma=2.0)
+    ax = fig.axes[0]
+    assert [ln.get_label() for ln in ax.lines] == list(profiles) and ax.get_xlim() == (-8.0, 8.0)
+    assert np.array_equal(ax.lines[-1].get_ydata(), profiles["Eq. 2 as printed"].numpy())
+    plt.close(fig)

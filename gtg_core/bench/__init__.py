@@ -7,7 +7,8 @@ CSV under ``benchmarks/results/`` named by the device; timing lives here, never 
   the local geodesic paths vs the whole volume (``gtg bench local``);
 - :mod:`.clicks`: one click step vs MONAI's DeepEdit transforms (``gtg bench clicks``);
 - :mod:`.step`: the click step M3 times, per Table 3 setting at a study's crop size, on one idle device
-  (``gtg bench step``): what decides the speed claim;
+  (``gtg bench step``): what decides the speed claim; one episode's steps with torch's threads and with
+  one (:func:`thread_step_times`, the M1-M5 chapter);
 - :mod:`.train`: one training iteration vs the MONAI-driven one (``gtg bench train``);
 - :mod:`.data`: the phantoms (``gtg bench data``);
 - :mod:`.ops`: kernels and host reads on the CUDA code path, counted on any machine (``gtg bench ops``);
@@ -24,7 +25,7 @@ from .guidance import (DEFAULT_SIZES, TIMED_VARIANTS, bench_guidance, bench_loca
                        profile_signal, time_signals)
 from .ops import bench_ops, count_ops, cuda_code_paths
 from .run import bench_run, forward_levers, profile_run
-from .step import bench_step, step_samples
+from .step import bench_step, step_samples, thread_step_times
 from .study import bench_study
 from .train import bench_train
 
@@ -32,4 +33,4 @@ __all__ = ["DEFAULT_SIZES", "TIMED_VARIANTS", "bench_clicks", "bench_guidance", 
            "bench_phantoms", "bench_run", "bench_step", "bench_study", "bench_train", "count_ops", "cuda_code_paths", "device_name",
            "ellipsoid_volume", "fastgeodis_soft_mask", "forward_levers", "gtg_click_step", "monai_click_step",
            "profile_run", "profile_signal", "step_samples",
-           "synthetic_prediction", "time_call", "time_pair", "time_signals", "write_table"]
+           "synthetic_prediction", "thread_step_times", "time_call", "time_pair", "time_signals", "write_table"]

@@ -93,3 +93,31 @@ def bench_step(device="cpu", *, rounds: int = 3, n_volumes: int = 4, out_dir="be
     atomic_write_text(Path(out_dir) / f"step-samples-{tag}.csv", samples.to_csv(index=False))
     print_fn(f"written {md} and step-samples-{tag}.csv ({device_name(device)}, {time.perf_counter() - started:.0f} s)")
     return samples
+
+
+def thread_step_times(model, image, label, loop, *, seed: int = 0, trace=None):
+    """One evaluation episode's click-step times (ms, click 1 on) with torch's threads as they are and with
+    one thread: how much the machine's load moves M3 (the M1-M5 chapter). ``model``, ``image``,
+    ``label``, ``loop``: as :func:`gtg_core.interaction.run_episode` takes them; ``trace``: the episode
+    already run with the current threads (:func:`gtg_core.metrics.trace_frame`), else it is run here with
+    ``seed``. The thread count is restored afterwards. Returns a DataFrame, one column per setting
+    ("<n> threads", "1 thread"), indexed by click."""
+    import pandas as pd
+
+    from .. import interaction, metrics
+
+    def episode():
+        gen = torch.Generator(device=label.device).manual_seed(seed)
+        return metrics.trace_frame(interaction.run_episode(model, image, label, loop, gen, evaluate=True).rows)
+
+    threads = torch.get_num_threads()
+    if trace is None:
+        trace = episode()
+    torch.set_num_threads(1)
+    try:
+        single = episode()
+    finally:
+        torch.set_num_threads(threads)
+    both = {f"{threads} threads": trace.set_index("click")["step_time_s"],
+            "1 thread": single.set_index("click")["step_time_s"]}
+    return pd.DataFrame(both).loc[1:].mul(1000)

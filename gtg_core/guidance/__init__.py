@@ -39,7 +39,7 @@ from ._common import percentile
 from .adaptive import (ADAPTIVE_A, ADAPTIVE_B, REFERENCE_ADAPTIVE_TABLES, UniformRadiiWarning,
                        adaptive_means, adaptive_sigmas, adaptive_table_for_profile, eq6_sigma,
                        reference_adaptive_sigmas_from_map, reference_lookup_sigma)
-from .learned import LearnedRadius
+from .learned import LearnedRadius, radii_by_reading
 
 SIGNALS = ("disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap")
 VARIANTS = ("paper", "reference_code", "reference_code_head")
@@ -57,7 +57,7 @@ _OPTIONS = {"paper": paper.OPTIONS, "reference_code": reference.OPTIONS,
 __all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius", "PAPER_SETTINGS",
            "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "SIGNALS", "UniformRadiiWarning", "VARIANTS",
            "adaptive_means", "adaptive_sigmas", "adaptive_table_for_profile", "compute", "eq6_sigma", "percentile",
-           "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
+           "heatmap_profiles", "radii_by_reading", "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
 
 #: Optimal settings per dataset and signal: the paper's Table 3, and the authors' run scripts where they
 #: differ. sigma in voxels, theta in percent, p the probability of interaction (H4).
@@ -197,3 +197,24 @@ def support_percent(guidance_map) -> float:
     """The share of the volume, in percent, where a guidance map is non-zero: what a theta keeps (H2) and the
     support M5 measures. ``guidance_map``: any tensor, on any device."""
     return 100.0 * float((torch.as_tensor(guidance_map) > 0).float().mean())
+
+
+def heatmap_profiles(image, click, *, sigma: float, spacing=(1.0, 1.0, 1.0)):
+    """The heatmap of one click along the line through it (X, at the click's Y and Z) in every variant of
+    :data:`VARIANTS`, and Eq. 2 as printed, exp(-|r| / (2 sigma^2)), which is no Gaussian (the paper's typo:
+    no square). ``image``: (X, Y, Z); ``click``: one (x, y, z) voxel (a (3,) or (1, 3) tensor or a
+    sequence); ``sigma`` in voxels. Returns ``(offsets, profiles)``: the voxels from the click along X (an
+    int64 CPU tensor) and name -> the profile (a float CPU tensor), in the order variants, then the
+    printed formula."""
+    image = as_volume(image)
+    point = torch.as_tensor(click, dtype=torch.int64).reshape(-1, 3)
+    if point.shape[0] != 1:
+        raise ValueError(f"click must be one (x, y, z) voxel, got {tuple(point.shape[:-1])} clicks")
+    x, y, z = point[0].tolist()
+    sigma = float(check_sigma(sigma))
+    profiles = {variant: compute("heatmap", image, point.to(image.device), sigma=sigma, spacing=spacing,
+                                 variant=variant)[:, y, z].cpu()
+                for variant in VARIANTS}
+    offsets = torch.arange(image.shape[0]) - x
+    profiles["Eq. 2 as printed"] = torch.exp(-offsets.abs() / (2 * sigma ** 2))
+    return offsets, profiles

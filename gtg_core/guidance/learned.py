@@ -116,3 +116,19 @@ def learned_adaptive_heatmap(image, clicks: torch.Tensor, radius: LearnedRadius,
                             intensity_scale=intensity_scale, host=host if host is not None else clicks.tolist(),
                             local=local)
     return gaussian_heatmap(image.shape, clicks, radius(x))
+
+
+def radii_by_reading(image, clicks, radius: LearnedRadius, *, spacing=(1.0, 1.0, 1.0)) -> dict:
+    """Each click's adaptive radius three ways, for the beyond chapter's table: name -> a list with one float
+    per click. ``x_i``: Eq. 6's local mean GDT (:func:`gtg_core.guidance.adaptive_means`); ``Eq. 6 fixed``:
+    the paper's floor(13 exp(-0.15 x_i)); ``Eq. 6 no floor``: the learned form at the paper's constants
+    (:class:`LearnedRadius` untrained); ``Eq. 6 learned``: ``radius``. ``image``: (X, Y, Z); ``clicks``:
+    (N, 3) voxels; radii in voxels. Nothing is trained (no gradient)."""
+    from .adaptive import adaptive_means, eq6_sigma
+
+    x = adaptive_means(image, clicks, spacing=spacing)
+    with torch.no_grad():
+        learned = radius(x)
+        unfloored = LearnedRadius().to(x.device)(x)
+    return {"x_i": x.tolist(), "Eq. 6 fixed": eq6_sigma(x).tolist(), "Eq. 6 no floor": unfloored.tolist(),
+            "Eq. 6 learned": learned.tolist()}
