@@ -57,6 +57,9 @@ def test_bench_cuda_without_gpu_is_a_clear_error():
 def test_bench_data_writes_a_table(tmp_path):
     assert main(["bench", "data", "--size", "16", "16", "8", "--repeats", "1", "--out", str(tmp_path)]) == 0
     assert "spleen_ct" in next(tmp_path.glob("phantoms-*.md")).read_text()
+    rows = pd.read_csv(next(tmp_path.glob("phantoms-*.csv")))
+    assert list(rows["kind"]) == ["spleen_ct", "lesion_pet"] and set(rows["shape"]) == {"16x16x8"}
+    assert rows["ms_one_thread"].between(0, 60_000, inclusive="neither").all()
 
 
 def test_bench_guidance_profile_prints_op_tables(capsys):
@@ -70,9 +73,14 @@ def test_bench_clicks_and_train_write_tables(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     assert main(["bench", "train", "--device", "cpu", "--size", "16", "16", "8", "--filters", "4", "8", "16",
                  "--repeats", "1", "--out", str(tmp_path)]) == 0
-    clicks = next(tmp_path.glob("clicks-*.md")).read_text()
-    train = next(tmp_path.glob("train-*.md")).read_text()
-    assert "monai_chain_ms" in clicks and "click_share" in train and "MONAI transforms" in train
+    clicks = pd.read_csv(next(tmp_path.glob("clicks-*.csv")))
+    train = pd.read_csv(next(tmp_path.glob("train-*.csv")))
+    assert set(clicks["size"]) == {"32x32x16"} and len(clicks) >= 3
+    assert clicks["step"].str.startswith("deepedit click + ").all() and (clicks["monai_chain_ms"] > 0).all()
+    assert list(train["driver"]) == ["gtg_core", "MONAI transforms"]
+    # one iteration is the network and the clicks: the parts are measured apart, and the share is the clicks'
+    assert ((train["network_ms"] > 0) & (train["clicks_guidance_ms"] > 0)).all()
+    assert train["click_share"].between(0, 1, inclusive="neither").all()
     assert "faster than the MONAI-driven one" in capsys.readouterr().out
 
 
@@ -102,7 +110,7 @@ def test_bench_study_times_one_and_two_workers(tmp_path, capsys):
     pytest.importorskip("dask.distributed")
     assert main(["bench", "study", "--study", "studies/quick.yml", "--out", str(tmp_path)]) == 0
     table = pd.read_csv(next(tmp_path.glob("study-*.csv")))
-    assert list(table["runs"]) == [3, 3, 3, 3] and table["speedup_vs_one_thread"].iloc[1] == 1.0
+    assert list(table["runs"]) == [3, 3, 3, 3]  # every executor trained the whole study
     assert (table["wall_s"] > 0).all()
 
 

@@ -333,8 +333,10 @@ def test_cpu_and_cuda_agree(name, variant):
     gpu = compute(name, image.cuda(), clicks.cuda(), **kw)
     assert gpu.device.type == "cuda"
     if name in guidance.GEODESIC_SIGNALS or (variant in guidance.REFERENCE_VARIANTS and name == "edt"):
-        # FastGeodis' CUDA raster scan differs slightly from its CPU one: compare in aggregate
-        assert (gpu.cpu() - cpu).abs().mean() < 0.02
+        # FastGeodis' CUDA raster scan differs slightly from its CPU one: compare in aggregate, and bound the
+        # share of voxels that differ, so that a map wrong by 0.3 on 5 % of its voxels (mean error 0.015) fails
+        diff = (gpu.cpu() - cpu).abs()
+        assert diff.mean() < 0.02 and (diff > 0.1).float().mean() < 0.01
     else:
         torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=1e-5)
 
