@@ -194,7 +194,7 @@ def run(params, out, *, root: Path | None = None) -> int:
     config = yaml.safe_load((out / "_config.yml").read_text(encoding="utf-8"))
     config.setdefault("execute", {})["execute_notebooks"] = "off"
     (out / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return _jupyter_book(["build", str(out)])
+    return _jupyter_book(["build", str(out)]) or _check_glue(out / "book")
 
 
 def build(params=None, out=None) -> int:
@@ -203,7 +203,61 @@ def build(params=None, out=None) -> int:
     root = project_root()
     if params is not None:
         return run(params, out or root / "_build" / "papermill", root=root)
-    return _jupyter_book(["build", str(root)])
+    return _jupyter_book(["build", str(root)]) or _check_glue(root / "_build" / "jupyter_execute" / "book")
+
+
+#: A glued value referenced in a page's text: {glue}`name`, {glue:text}`name:.1f`, {glue:md}`name` ...
+GLUE_REFERENCE = re.compile(r"\{glue(?::[a-z]+)?\}`([^`:]+)(?::[^`]*)?`")
+
+
+def glued_values(folder) -> dict:
+    """What the executed notebooks in ``folder`` glued (myst-nb's ``glue``, as the book shows it): page (the
+    notebook's stem) -> name -> the value's text (its ``text/plain``). ``folder``: a build's
+    ``_build/jupyter_execute/book`` or the ``book`` folder of :func:`run`'s output. A before / after
+    comparison of two builds is a comparison of two such mappings."""
+    import json
+
+    out = {}
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        store = path.with_suffix(".glue.json")  # a jupyter-book build keeps them beside the page
+        if store.is_file():
+            outputs = list(json.loads(store.read_text(encoding="utf-8")).values())
+        else:  # papermill's executed copy holds them as outputs
+            outputs = [o for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"
+                       for o in c.get("outputs", [])]
+        values = {}
+        for output in outputs:
+            scrapbook = output.get("metadata", {}).get("scrapbook", {})
+            if "name" in scrapbook:  # a value glued without display is kept under papermill's mime prefix
+                data = output.get("data", {})
+                text = data.get("text/plain", data.get(scrapbook.get("mime_prefix", "") + "text/plain", ""))
+                values[scrapbook["name"]] = "".join(text)
+        out[path.stem] = values
+    return out
+
+
+def glue_references(notebook) -> set:
+    """The glued names a notebook's markdown cells show (:data:`GLUE_REFERENCE`)."""
+    import json
+
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    return {m.group(1) for c in cells if c["cell_type"] == "markdown" for m in GLUE_REFERENCE.finditer("".join(c["source"]))}
+
+
+def missing_glue(folder) -> list[str]:
+    """Every glued name a page of ``folder`` (executed notebooks) shows but did not glue, as "page: name".
+    myst-nb only warns about those and prints nothing in their place."""
+    glued = glued_values(folder)
+    return [f"{page}: {name}" for page in glued
+            for name in sorted(glue_references(Path(folder) / f"{page}.ipynb") - set(glued[page]))]
+
+
+def _check_glue(folder) -> int:
+    """1 (a failed build) with the missing names on stderr when a page shows a value it did not glue."""
+    missing = missing_glue(folder)
+    if missing:
+        print("the book shows glued values that no cell glued: " + "; ".join(missing), file=sys.stderr)
+    return int(bool(missing))
 
 
 #: The line of every notebook's setup cell that names the book's repository, as it reads inside the notebook's

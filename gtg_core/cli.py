@@ -215,6 +215,15 @@ def cmd_book(args) -> int:
         for path in book.set_repository(args.url):
             print(f"updated {path}")
         return 0
+    if args.book_cmd == "glued":
+        import json
+
+        folder = Path(args.folder)
+        if not folder.is_dir():
+            print(f"no folder {folder}: build the book first (make book)", file=sys.stderr)
+            return 2
+        print(json.dumps(book.glued_values(folder), indent=1, sort_keys=True))
+        return 0
     return book.run(params=args.params, out=args.out)
 
 
@@ -329,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     ks = ksub.add_parser("set-repository", help="name the published repository (https://github.com/OWNER/NAME) in "
                                                 "_config.yml and every notebook's setup cell")
     ks.add_argument("url")
+    kg = ksub.add_parser("glued", help="every value the built pages glued, as JSON (page -> name -> text): diff two "
+                                       "builds to see what a change moved")
+    kg.add_argument("folder", nargs="?", default="_build/jupyter_execute/book")
     k.set_defaults(func=cmd_book)
     return p
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from gtg_core import book
+from gtg_core.guidance import SIGNALS
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = book.notebooks(ROOT)
@@ -147,19 +148,48 @@ def test_built_html_has_every_chapter_and_the_bibliography(built_book):
     assert "colab.research.google.com" in intro  # the launch button
 
 
+def _output_text(page: Path) -> str:
+    """The text a page's cells printed and glued (cell outputs and pasted glue), none of its sources: a string
+    found here was computed by the executed notebook, not typed into it."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    return " ".join(e.get_text(" ") for e in soup.select("div.cell_output, span.pasted-text"))
+
+
 def test_built_chapters_render_their_exercises_and_the_side_by_side_table(built_book):
     html = built_book / "_build" / "html" / "book"
     for path in NOTEBOOKS:
         page = (html / f"{path.stem}.html").read_text()
         assert 'class="exercise admonition"' in page and "solution" in page and "dropdown" in page, path.stem
-    compared = (html / "signals_compared.html").read_text()
+    compared = _output_text(html / "signals_compared.html")
     assert "paper Dice %" in compared and "our Dice %" in compared and "seeds" in compared
     assert "non_interactive_clicked" in compared and "not decided by this study" in compared
-    assert "timed on" in compared  # M3 read on one device, named
-    study_page = (html / "study.html").read_text()
+    glued = book.glued_values(built_book / "book")["signals_compared"]
+    assert glued["m3_device"] not in ("", "''") and glued["m3_device"].strip("'") in compared  # M3's device, named
+    study_page = _output_text(html / "study.html")
     assert "small_sigma" in study_page and "runs done" in study_page  # the claims and the provenance line
-    training = (html / "training.html").read_text()
-    assert "learning" in training.lower() and "M1_final_dice" in training
+    training = _output_text(html / "training.html")
+    assert "M1_final_dice" in training and "NoC@80" in training  # the summary the chapter prints
+    assert "def " not in training and "import " not in training  # outputs only: no source of a cell
+
+
+def test_every_page_shows_only_values_it_glued(built_book, tmp_path):
+    """myst-nb only warns about a {glue} reference that no cell glued, and prints nothing in its place: the
+    build fails on one (book.missing_glue, checked by gtg book build and run), shown here to catch one."""
+    import shutil
+
+    folder = built_book / "book"
+    assert book.missing_glue(folder) == []
+    glued = book.glued_values(folder)
+    assert len(glued["signals_compared"]) > 20 and glued["signals_compared"]["best_signal"].strip("'") in SIGNALS
+    copy = tmp_path / "book"
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.png", "_build"))
+    page = nbformat.read(copy / "training.ipynb", as_version=4)
+    page.cells.append(nbformat.v4.new_markdown_cell("It took {glue:text}`no_such_value:.1f` s."))
+    nbformat.write(page, copy / "training.ipynb")
+    assert book.missing_glue(copy) == ["training: no_such_value"]
+    assert book._check_glue(copy) == 1 and book._check_glue(folder) == 0
 
 
 def test_study_chapter_runs_the_quick_study_live(tmp_path):

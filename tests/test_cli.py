@@ -129,3 +129,21 @@ def test_study_plan_estimates_the_paper_grid_on_named_devices(capsys):
     assert "on cpu: about" in out and "train-cpu-" in out
     assert main(["study", "plan", study_file, "--on", "Tesla T4"]) == 2
     assert "no benchmark table for 'Tesla T4'" in capsys.readouterr().err
+
+
+def test_book_glued_prints_each_pages_glued_values_as_json(tmp_path, capsys):
+    """gtg book glued: what a build's pages glued (myst-nb keeps them in <page>.glue.json), to diff two builds."""
+    import json
+
+    import nbformat
+
+    page = nbformat.v4.new_notebook()
+    page.cells = [nbformat.v4.new_markdown_cell("Best: {glue:text}`best_dice:.1f` %.")]
+    nbformat.write(page, tmp_path / "signals.ipynb")
+    output = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "best_dice"}},
+              "data": {"text/plain": "85.9"}}
+    (tmp_path / "signals.glue.json").write_text(json.dumps({"best_dice": output}))
+    assert main(["book", "glued", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"signals": {"best_dice": "85.9"}}
+    assert main(["book", "glued", str(tmp_path / "none")]) == 2
+    assert "no folder" in capsys.readouterr().err
