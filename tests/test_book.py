@@ -110,11 +110,38 @@ def test_real_data_params_set_the_training_chapter_to_the_papers_configuration(n
     assert cfg.epochs == epochs
 
 
+#: A book that `make book` built in the same CI run (.ci/run sets it to _build): the HTML and browser tests
+#: read the published book from it, and the quick parameters are only executed, not built a second time.
+BOOK_BUILD = os.environ.get("GTG_BOOK_BUILD")
+
+
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory):
+    """The notebooks executed with their quickest parameters (papermill copies in ``out/book``), and without
+    GTG_BOOK_BUILD also built into ``out/_build/html``."""
     out = tmp_path_factory.mktemp("book")
-    assert book.run(ROOT / "book" / "params" / "quick.yml", out, root=ROOT) == 0
+    params = ROOT / "book" / "params" / "quick.yml"
+    if BOOK_BUILD:
+        book.execute(book.resolve_paths(book.load_params(params), Path.cwd()), out, root=ROOT)
+    else:
+        assert book.run(params, out, root=ROOT) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def built_html(request):
+    """The HTML book the page tests read: make book's (GTG_BOOK_BUILD), else the quick build's."""
+    html = Path(BOOK_BUILD) / "html" if BOOK_BUILD else request.getfixturevalue("built_book") / "_build" / "html"
+    assert (html / "book" / "intro.html").is_file(), f"no built book in {html}"
+    return html
+
+
+@pytest.fixture(scope="module")
+def built_glue(request):
+    """The executed notebooks whose glued values the HTML of :func:`built_html` shows."""
+    if BOOK_BUILD:
+        return Path(BOOK_BUILD) / "jupyter_execute" / "book"
+    return request.getfixturevalue("built_book") / "book"
 
 
 def test_every_notebook_executes_with_its_smallest_parameters(built_book):
@@ -136,8 +163,8 @@ def test_no_page_prints_a_warning_or_a_path_of_the_build_machine(built_book):
                 assert str(ROOT) not in text and str(built_book) not in text, f"{path.name}: {text[:300]}"
 
 
-def test_built_html_has_every_chapter_and_the_bibliography(built_book):
-    html = built_book / "_build" / "html"
+def test_built_html_has_every_chapter_and_the_bibliography(built_html):
+    html = built_html
     for path in NOTEBOOKS:
         page = (html / "book" / f"{path.stem}.html").read_text()
         assert "Traceback" not in page, path.stem
@@ -157,15 +184,15 @@ def _output_text(page: Path) -> str:
     return " ".join(e.get_text(" ") for e in soup.select("div.cell_output, span.pasted-text"))
 
 
-def test_built_chapters_render_their_exercises_and_the_side_by_side_table(built_book):
-    html = built_book / "_build" / "html" / "book"
+def test_built_chapters_render_their_exercises_and_the_side_by_side_table(built_html, built_glue):
+    html = built_html / "book"
     for path in NOTEBOOKS:
         page = (html / f"{path.stem}.html").read_text()
         assert 'class="exercise admonition"' in page and "solution" in page and "dropdown" in page, path.stem
     compared = _output_text(html / "signals_compared.html")
     assert "paper Dice %" in compared and "our Dice %" in compared and "seeds" in compared
     assert "non_interactive_clicked" in compared and "not decided by this study" in compared
-    glued = book.glued_values(built_book / "book")["signals_compared"]
+    glued = book.glued_values(built_glue)["signals_compared"]
     assert glued["m3_device"] not in ("", "''") and glued["m3_device"].strip("'") in compared  # M3's device, named
     study_page = _output_text(html / "study.html")
     assert "small_sigma" in study_page and "runs done" in study_page  # the claims and the provenance line
@@ -174,13 +201,13 @@ def test_built_chapters_render_their_exercises_and_the_side_by_side_table(built_
     assert "def " not in training and "import " not in training  # outputs only: no source of a cell
 
 
-def test_every_page_shows_only_values_it_glued(built_book, tmp_path):
+def test_every_page_shows_only_values_it_glued(built_book, built_glue, tmp_path):
     """myst-nb only warns about a {glue} reference that no cell glued, and prints nothing in its place: the
     build fails on one (book.missing_glue, checked by gtg book build and run), shown here to catch one."""
     import shutil
 
     folder = built_book / "book"
-    assert book.missing_glue(folder) == []
+    assert book.missing_glue(folder) == [] and book.missing_glue(built_glue) == []
     glued = book.glued_values(folder)
     assert len(glued["signals_compared"]) > 20 and glued["signals_compared"]["best_signal"].strip("'") in SIGNALS
     copy = tmp_path / "book"
@@ -233,13 +260,13 @@ def _console_errors(browser) -> list:
 
 
 @pytest.mark.browser
-def test_slider_moves_the_slice_in_a_real_browser(built_book):
+def test_slider_moves_the_slice_in_a_real_browser(built_html):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     browser = _browser()
     try:
-        browser.get((built_book / "_build" / "html" / "book" / "guidance.html").as_uri())
+        browser.get((built_html / "book" / "guidance.html").as_uri())
         viewer = browser.find_elements(By.CSS_SELECTOR, ".gtg-viewer")[0]
         slider = viewer.find_element(By.CSS_SELECTOR, "input[type=range]")
         image = viewer.find_element(By.TAG_NAME, "img")
@@ -257,7 +284,7 @@ def test_slider_moves_the_slice_in_a_real_browser(built_book):
 
 
 @pytest.mark.browser
-def test_every_page_loads_without_console_errors(built_book):
+def test_every_page_loads_without_console_errors(built_html):
     """Every chapter, the new ones included, opens with no JavaScript error (sphinx-thebe's repeated
     ``const THEBE_JS_URL`` once logged a SyntaxError on every page) and shows its exercises."""
     from selenium.webdriver.common.by import By
@@ -265,7 +292,7 @@ def test_every_page_loads_without_console_errors(built_book):
     browser = _browser()
     try:
         for path in NOTEBOOKS:
-            browser.get((built_book / "_build" / "html" / "book" / f"{path.stem}.html").as_uri())
+            browser.get((built_html / "book" / f"{path.stem}.html").as_uri())
             assert browser.find_elements(By.CSS_SELECTOR, "main h1"), path.stem
             errors = _console_errors(browser)
             assert not errors, f"{path.stem}: {json.dumps(errors)}"
@@ -405,7 +432,7 @@ def test_msd_spleen_is_downloaded_once_into_msd_root(tmp_path):
 
 
 @pytest.mark.browser
-def test_tables_and_output_lines_fit_the_page_at_1400_px(built_book):
+def test_tables_and_output_lines_fit_the_page_at_1400_px(built_html):
     """Table 3, the claims tables and the provenance / deviation lines are read without widening the page
     (the reader's defects 2, 6 and 12): no output block is wider than the article; a table wider than it
     scrolls inside its own output; text lines wrap."""
@@ -423,7 +450,7 @@ def test_tables_and_output_lines_fit_the_page_at_1400_px(built_book):
     try:
         browser.set_window_size(1400, 1000)
         for path in NOTEBOOKS:
-            browser.get((built_book / "_build" / "html" / "book" / f"{path.stem}.html").as_uri())
+            browser.get((built_html / "book" / f"{path.stem}.html").as_uri())
             assert browser.execute_script(overflow) == [], path.stem
     finally:
         browser.quit()
@@ -449,7 +476,7 @@ BROKEN_WORDS = """
 
 
 @pytest.mark.browser
-def test_no_word_or_number_of_a_table_is_broken_and_glued_text_reads_as_text(built_book):
+def test_no_word_or_number_of_a_table_is_broken_and_glued_text_reads_as_text(built_html):
     """Review 3, defects 7 and 8: "inconcl usive", "0.0 01" (a number split over two lines reads as two
     numbers), and every glued sentence in bold (myst-nb's pasted-text style)."""
     weights = """
@@ -461,7 +488,7 @@ def test_no_word_or_number_of_a_table_is_broken_and_glued_text_reads_as_text(bui
         browser.set_window_size(1400, 1000)
         glued = 0
         for path in NOTEBOOKS:
-            browser.get((built_book / "_build" / "html" / "book" / f"{path.stem}.html").as_uri())
+            browser.get((built_html / "book" / f"{path.stem}.html").as_uri())
             assert browser.execute_script(BROKEN_WORDS) == [], path.stem
             assert browser.execute_script(weights) == [], path.stem
             glued += browser.execute_script("return document.querySelectorAll('p span.pasted-text').length")
@@ -476,7 +503,7 @@ def test_no_word_or_number_of_a_table_is_broken_and_glued_text_reads_as_text(bui
 
 
 @pytest.mark.browser
-def test_formulas_render_with_the_network_blocked(built_book):
+def test_formulas_render_with_the_network_blocked(built_html):
     """MathJax is served from the book's own _static (sphinx-mathjax-offline): with every http(s) request
     blocked, each formula of each page is typeset and the console stays clean (review 3, defect 25)."""
     browser = _browser()
@@ -494,7 +521,7 @@ def test_formulas_render_with_the_network_blocked(built_book):
         browser.set_script_timeout(60)
         formulas = 0
         for path in NOTEBOOKS:
-            browser.get((built_book / "_build" / "html" / "book" / f"{path.stem}.html").as_uri())
+            browser.get((built_html / "book" / f"{path.stem}.html").as_uri())
             state = browser.execute_async_script(typeset)
             assert state is not None, f"{path.stem}: MathJax did not load"
             assert state["raw"] == 0 and all(s.startswith("file:") for s in state["src"]), (path.stem, state)
@@ -598,3 +625,44 @@ def test_glue_all_glues_every_value_under_its_name_and_skips_what_it_is_told(mon
     monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.append((name, value, display)))
     shown = book.glue_all({"a": 1, "b": "text", "components": object()}, prefix="p_", skip=("components",))
     assert shown is None and glued == [("p_a", 1, False), ("p_b", "text", False)]  # a cell ending so shows nothing
+
+
+def test_the_study_chapters_glue_what_the_committed_studies_say(built_glue):
+    """Issue #26's safety net: glued values of the study chapters recomputed here from studies/results/ with
+    pandas alone (none of gtg_core's readers), against what the executed notebooks glued."""
+    import ast
+
+    import pandas as pd
+
+    glued = {page: {k: ast.literal_eval(v) for k, v in values.items()}
+             for page, values in book.glued_values(built_glue).items()}
+    runs = pd.read_csv(ROOT / "studies" / "results" / "phantom-mini" / "results.csv")
+    study_page, compared = glued["study"], glued["signals_compared"]
+    assert (study_page["runs_done"], study_page["runs_total"]) == ((runs["status"] == "done").sum(), len(runs))
+    volumes = pd.read_csv(ROOT / "studies" / "results" / "phantom-mini" / "traces.csv", usecols=["run", "volume"])
+    assert study_page["volumes"] == volumes["volume"].nunique() == 12
+    # the seed noise: the pooled SD over the interactive settings with two or more seeds
+    keys = ["signal", "sigma", "theta", "variant", "adaptor", "p_volume"]
+    seeds = runs[runs["p_volume"] > 0].groupby(keys)["M1_final_dice"].agg(["var", "count"])
+    seeds = seeds[seeds["count"] >= 2]
+    pooled = (((seeds["count"] - 1) * seeds["var"]).sum() / (seeds["count"] - 1).sum()) ** 0.5
+    assert study_page["seed_settings"] == len(seeds)
+    assert study_page["seed_sd"] == pytest.approx(pooled, rel=1e-9)
+    assert (study_page["seed_min_sd"], study_page["seed_max_sd"]) == pytest.approx(
+        (seeds["var"].min() ** 0.5, seeds["var"].max() ** 0.5), rel=1e-9)
+    # the non-interactive baseline of Table 3 (p = 0): without guidance, after the clicks, its seed SD (%)
+    baseline = runs[runs["p_volume"] == 0]
+    assert compared["baseline_none"] == round(100 * baseline["M2_initial_dice_no_guidance"].mean(), 1)
+    assert compared["baseline_clicked"] == round(100 * baseline["M1_final_dice"].mean(), 1)
+    assert compared["baseline_sd"] == round(100 * baseline["M1_final_dice"].std(ddof=1), 1)
+    # the learned Eq. 6: a and b after the last epoch of each learning seed, and their mean
+    eq6 = pd.read_csv(ROOT / "studies" / "results" / "beyond-mini" / "results.csv")
+    # learning: learn_radius on and radius_lr not 0 (empty: at its default, which a run does not record)
+    learning = eq6[(eq6["stage"] == "eq6") & eq6["learn_radius"].astype(str).eq("True") & ~eq6["radius_lr"].eq(0)]
+    history = pd.read_csv(ROOT / "studies" / "results" / "beyond-mini" / "histories.csv")
+    last = history[history["run"].isin(learning["run"])].sort_values("epoch").groupby("run").last()
+    last = last.loc[learning.sort_values("seed")["run"]]
+    assert glued["beyond"]["learned_a_seeds"] == ", ".join(f"{a:.2f}" for a in last["radius_a"])
+    assert glued["beyond"]["learned_b_seeds"] == ", ".join(f"{b:.3f}" for b in last["radius_b"])
+    assert glued["beyond"]["learned_a"] == f"{last['radius_a'].mean():.2f}"
+    assert glued["beyond"]["eq6_seeds"] == learning["seed"].nunique() == 3

@@ -25,6 +25,8 @@ def test_makefile_installs_torch_pinned_fastgeodis_and_the_extras():
     assert '"setuptools<81"' in make and ".[book,test,cluster]" in make
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci and "make book" in ci
+    # the book first, and the HTML / browser tests read it (tests/test_book.py: BOOK_BUILD)
+    assert ci.index("make book") < ci.index("make test") and 'GTG_BOOK_BUILD="$PWD/_build" make test' in ci
     readme = (ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
 
