@@ -18,6 +18,15 @@ def quick():
     return study.load_study(STUDIES / "quick.yml")
 
 
+@pytest.fixture(scope="module")
+def quick_trained(tmp_path_factory):
+    """studies/quick.yml trained once for the module; a test that only reads or adds to it takes a copy."""
+    root = tmp_path_factory.mktemp("quick") / "q"
+    out = study.run(quick(), root, progress=False)
+    assert not out["failed"] and len(out["done"]) == 3
+    return root
+
+
 # ---------------------------------------------------------------------------------------------- planning
 
 
@@ -179,12 +188,12 @@ def test_a_lock_held_by_a_live_process_keeps_the_run_from_training_twice(tmp_pat
 
 
 @pytest.mark.slow
-def test_dask_local_cluster_gives_the_local_executors_rows(tmp_path):
+def test_dask_local_cluster_gives_the_local_executors_rows(tmp_path, quick_trained):
     pytest.importorskip("dask.distributed")
     from dask.distributed import Client, LocalCluster
 
     spec = quick()
-    study.run(spec, tmp_path / "local", progress=False)
+    shutil.copytree(quick_trained, tmp_path / "local")  # trained by the local executor
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
         out = study.run(spec, tmp_path / "dask", client.get_executor(), threads=1, progress=False)
@@ -333,12 +342,13 @@ def test_finished_keeps_the_done_rows_and_passes_other_tables_through():
     assert study.finished(plain) is plain
 
 
-def test_the_quick_study_reports_on_a_held_out_test_split(tmp_path, capsys):
+def test_the_quick_study_reports_on_a_held_out_test_split(tmp_path, capsys, quick_trained):
     """Selection on validation, the report on test: both in metrics.json and results.csv, the volumes of
     each split named; `gtg evaluate RUN --split test` reproduces the test metrics from the saved model."""
     quick = study.load_study(STUDIES / "quick.yml")
     assert quick.base["test_cases"] == 2
-    study.run(quick, tmp_path, progress=False)
+    shutil.copytree(quick_trained, tmp_path, dirs_exist_ok=True)
+    assert study.run(quick, tmp_path, progress=False)["done"] == []  # the copy is the trained study
     table = study.collect(tmp_path)
     done = table[table["status"] == "done"]
     assert len(done) == 3 and done["test_M1_final_dice"].notna().all() and (done["test_volumes"] == 2).all()
@@ -378,12 +388,12 @@ def test_runs_of_a_study_made_before_test_cases_existed_stay_done(tmp_path):
     assert spec._identity({**cfg, "test_cases": 2}) != spec._identity(cfg)
 
 
-def test_another_user_evaluates_the_saved_models(tmp_path, capsys):
+def test_another_user_evaluates_the_saved_models(tmp_path, capsys, quick_trained):
     """`gtg study evaluate --user center`: every done run's saved model, its validation volumes, nothing
     trained; resumable; collected into user_traces.csv and read per user by StudyResults.clicked_by."""
     file = str(STUDIES / "quick.yml")
     q = quick()
-    study.run(q, tmp_path, progress=False)
+    shutil.copytree(quick_trained, tmp_path, dirs_exist_ok=True)
     runs = [r for r in study.plan(q, tmp_path)[0] if r.same_as is None]
     folders = [r.folder(tmp_path) for r in runs]
     models = [(f / "model.pt").read_bytes() for f in folders]
@@ -425,11 +435,11 @@ def test_another_user_evaluates_the_saved_models(tmp_path, capsys):
         train.evaluate(folders[1], user="center", dataset=str(tmp_path))
 
 
-def test_a_study_resumes_on_a_fresh_machine_from_its_committed_runs(tmp_path, capsys, monkeypatch):
+def test_a_study_resumes_on_a_fresh_machine_from_its_committed_runs(tmp_path, capsys, monkeypatch, quick_trained):
     """What a study longer than a session commits (collect --out --runs) brings it back on a machine that has
     only the commit: restore, then run trains what is missing and nothing else."""
     file, root, out = str(STUDIES / "quick.yml"), tmp_path / "machine-1", tmp_path / "committed"
-    assert main(["study", "run", file, "--root", str(root), "--quiet"]) == 0
+    shutil.copytree(quick_trained, root)  # the study as machine 1 trained it
     assert main(["study", "collect", str(root), "--out", str(out), "--study", file, "--runs"]) == 0
     archives = sorted(p.relative_to(out / "runs").as_posix() for p in (out / "runs").glob("*/*.tar.gz"))
     assert len(archives) == 3 and not list(out.glob("**/*.pt"))
@@ -468,11 +478,12 @@ def test_a_study_resumes_on_a_fresh_machine_from_its_committed_runs(tmp_path, ca
         study.restore_runs(tmp_path / "machine-3", tmp_path / "machine-4")
 
 
-def test_a_study_edited_after_its_runs_finished_says_so(tmp_path):
+def test_a_study_edited_after_its_runs_finished_says_so(tmp_path, quick_trained):
     file, root = tmp_path / "q.yml", tmp_path / "q"
     text = (STUDIES / "quick.yml").read_text()
     file.write_text(text)
-    study.run(study.load_study(file), root, progress=False)
+    shutil.copytree(quick_trained, root)  # its runs finished
+    assert {study.run_state(r, root)[0] for r in study.plan(study.load_study(file), root)[0]} == {"done"}
     file.write_text(text.replace("lr: 0.003", "lr: 0.002"))
     edited = study.load_study(file)
     states = [study.run_state(r, root) for r in study.plan(edited, root)[0]]
