@@ -365,7 +365,8 @@ def click_density(pred, label, *, draws: int, user: str = "deepedit", generator:
     gave a foreground click). Shows a user's distribution over the false negatives (the users chapter)."""
     if int(draws) != draws or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
-    counts = torch.zeros(torch.as_tensor(label).shape, dtype=torch.float32, device=torch.as_tensor(label).device)
+    label = torch.as_tensor(label)
+    counts = torch.zeros(label.shape, dtype=torch.float32, device=label.device)
     for _ in range(int(draws)):
         fg, _ = corrective_clicks(pred, label, user=user, generator=generator, spacing=spacing)
         if len(fg):

@@ -95,8 +95,8 @@ def heldout_report(res, *, paper_dataset: str = "autopet", user: str = "center",
             texts["heldout_user_changes"] = beyond.changes_text(shift)
     texts["heldout_paragraph"] = (
         f"The study: {texts['heldout_state']}. {texts['heldout_ranking']} With its seeds and volumes, a difference "
-        f"between two signals is resolved (80 % power, Holm over the 15 pairs) from about "
-        f"{texts['heldout_smallest']}. Clicked by the center user instead of DeepEdit's, the same models on the same "
+        f"between two signals is resolved (80 % power, Holm over the {TABLE3_PAIRS} pairs) from about "
+        f"{texts['heldout_smallest']}. Clicked by the {user} user instead of DeepEdit's, the same models on the same "
         f"volumes rank as {texts['heldout_user']}; pairs whose gap that user changes (the interaction, resolved "
         f"after Holm): {texts['heldout_user_changes']}. Every pair below.")
     out.update(table=paper.table3_display(table), pairs=paper.pairs_display(pairs), rows=rows)

@@ -354,14 +354,16 @@ VOLUME_METRICS = ("M1_final_dice", "M2_initial_dice_with_seeds", "M2_initial_dic
 #: Metrics a trace may lack (no no-guidance row; a run recorded before NSD was).
 OPTIONAL_METRICS = ("M2_initial_dice_no_guidance", "nsd_final", "nsd_auc")
 
+
 def volume_table(traces) -> pd.DataFrame:
     """One row per (run, volume) of ``traces`` (a study's traces.csv: a ``run`` column beside the trace
     columns) with the metrics of :data:`VOLUME_METRICS` for that volume alone, read as :func:`summary` reads
     them over all volumes (the paper's convention): M1 at the last click, M2 at click 0 (seeds) and -1 (no
     guidance), M4 = rises / N, M5 at the last click, AUC (trapezoids / N), NoC@x (first click reaching x, N
-    when never), M3's mean step time (s) over clicks 1..N, NSD after the last click and its AUC. Vectorised
-    for thousands of volumes; the per-run means equal :func:`summary`'s values (a test checks it on the
-    committed studies). :mod:`gtg_core.study.stats` bootstraps these."""
+    when never), M3's mean step time (s) over clicks 1..N, NSD after the last click and its AUC, each from the
+    same one-volume formula :func:`summary` averages (``_volume_final``, ``_volume_rises``, ``_volume_auc``,
+    ``_volume_noc``); the per-run means equal :func:`summary`'s values (a test checks it on the committed
+    studies). :mod:`gtg_core.study.stats` bootstraps these."""
     t = traces[["run", "volume", "click", "dice"] + [c for c in ("overlap", "step_time_s", "nsd") if c in traces]]
     rows = []
     for (run, volume), g in t.groupby(["run", "volume"], sort=False):

@@ -150,22 +150,20 @@ def run(study: Study, root, executor=None, *, threads: int | None = None, progre
     root.mkdir(parents=True, exist_ok=True)
     _write_study_copy(study, root)
     summary = {"done": [], "failed": {}, "skipped": [], "pending": []}
-    attempted = set()  # each run at most once per call: a failure is retried by the next call, not in a loop
-    done = set()  # runs found done: a done run stays done, its metrics.json is read once per call
+    # every run is looked at once per call: one found done stays done (its metrics.json read once), one
+    # attempted is not retried in a loop (a failure is retried by the next call)
+    seen = set()
     while True:
         runs, pending = plan(study, root)
         todo = []
         for r in runs:
-            if r.same_as is not None or r.name in attempted or r.name in done:
-                continue
-            if run_state(r, root)[0] == "done":
-                done.add(r.name)
-            else:
-                todo.append(r)
+            if r.same_as is None and r.name not in seen:
+                seen.add(r.name)
+                if run_state(r, root)[0] != "done":
+                    todo.append(r)
         if not todo:
             summary["pending"] = pending
             break
-        attempted.update(r.name for r in todo)
         prepare_data(todo)
         payloads = [{"config": r.config, "threads": threads} for r in todo]
         _gather(train_run, payloads, executor, summary, desc=study.name, progress=progress)
