@@ -87,6 +87,7 @@ class TrainConfig:
     test_cases: int = 0  # held-out test volumes (0: the paper's 80/20 split only); see split_volumes
     test_data_seed: int | None = None  # the held-out phantoms' seed (None: data_seed); see held_out_folder
     test_users: tuple = ()  # further simulated users who click the test split (test/user-<user>/)
+    test_epochs: tuple = ()  # epochs (from 1) after which the run as it would stop there is tested (test-at/)
     phantom_shape: tuple = (64, 64, 32)  # phantoms only
     profile: str = "auto"  # auto: msd_spleen for spleen_ct, autopet for lesion_pet, generic otherwise
     target_shape: object = "auto"  # "auto", None or (X, Y, Z): see the module docstring
@@ -133,6 +134,17 @@ class TrainConfig:
         if self.user in users or len(set(users)) != len(users):
             raise ValueError(f"test_users {list(users)} must not repeat a user or name the run's own user "
                              f"({self.user!r}), who clicks the test split anyway")
+        epochs = self.test_epochs
+        if isinstance(epochs, (str, int)) or not isinstance(epochs, (tuple, list)):
+            raise ValueError(f"test_epochs must be a list of epochs (counted from 1), got {epochs!r}")
+        for e in epochs:
+            if not isinstance(e, int) or isinstance(e, bool) or not 1 <= e <= self.epochs:
+                raise ValueError(f"test_epochs: {e!r} is not an epoch of the run (an integer from 1 to epochs "
+                                 f"{self.epochs})")
+        if epochs and not self.test_cases:
+            raise ValueError(f"test_epochs {list(epochs)} test the held-out split: set test_cases too")
+        if list(epochs) != sorted(set(epochs)):
+            raise ValueError(f"test_epochs must be increasing without repeats, got {list(epochs)}")
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be true or false, got {self.augment!r}")
         if not isinstance(self.learn_radius, bool):
@@ -220,7 +232,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
         d = dict(d)
-        for key in ("phantom_shape", "target_shape", "crop_shape", "filters", "test_users"):
+        for key in ("phantom_shape", "target_shape", "crop_shape", "filters", "test_users", "test_epochs"):
             if isinstance(d.get(key), list):
                 d[key] = tuple(d[key])
         # one spelling per value (sigma 5 and 5.0, a seed read back as 36.0), so equal configs compare equal

@@ -3,7 +3,9 @@
 ``runs/<name>/`` holds ``config.yaml``, ``history.csv`` (one row per epoch), ``checkpoint.pt`` (the last
 epoch: model, optimiser, generator state; what a resumed run continues from), ``model.pt`` (the best
 validation M1), ``trace.csv`` (per-click trace of the best model on the validation cases) and
-``metrics.json`` (M1-M5, NoC, AUC and provenance). Every file is written atomically.
+``metrics.json`` (M1-M5, NoC, AUC and provenance); with ``test_cases``, ``test/`` (the best model on the
+held-out test split) and, with ``test_epochs``, ``test-at/epoch-<E>/`` (the held-out test of the run as it
+would have stopped after epoch E: :func:`test_snapshot`). Every file is written atomically.
 
 The non-interactive baseline is the same code path with ``p_volume = 0`` (its evaluation still clicks:
 the paper evaluates every model with 10 clicks).
@@ -229,7 +231,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                 bar.update(len(batch))
             row = {"epoch": epoch, "train_loss": float(torch.stack(losses).mean()), "time_s": time.perf_counter() - t0,
                    **learned_radius_record(model)}
-            if (epoch + 1) % cfg.val_every == 0 or epoch == cfg.epochs - 1:
+            snapshot = epoch + 1 in cfg.test_epochs and epoch < cfg.epochs - 1  # the last epoch: test/ below
+            if (epoch + 1) % cfg.val_every == 0 or epoch == cfg.epochs - 1 or snapshot:
                 trace = evaluate_volumes(model, val_set, cfg, amp=amp)
                 last_validation = (epoch, trace)
                 row["val_final_dice"] = metrics.final_dice(trace)
@@ -241,6 +244,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                     _save_torch(run_dir / "model.pt", {"model": model.state_dict(), "epoch": epoch,
                                                        "val_final_dice": best, "config": cfg.to_dict()})
             history.append(row)
+            if snapshot:  # before the checkpoint: a run interrupted here redoes the epoch and its snapshot
+                test_snapshot(model, cfg, run_dir, epoch, device)
             _save_torch(checkpoint, {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
                                      "generator": gen.get_state(), "epoch": epoch, "history": history, "best": best,
                                      "elapsed_s": time.perf_counter() - started,
@@ -283,6 +288,33 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                    extra={"best_epoch": state["epoch"], "train_cases": [v.id for v in train_set],
                           "val_cases": [v.id for v in val_set], **extra})
     return run_dir
+
+
+def snapshot_folder(run_dir: Path, epoch_number: int) -> Path:
+    """Where the held-out test of a run as it would have stopped after ``epoch_number`` (from 1) is written."""
+    return Path(run_dir) / "test-at" / f"epoch-{epoch_number}"
+
+
+def test_snapshot(model, cfg: TrainConfig, run_dir: Path, epoch: int, device) -> dict:
+    """The held-out test split evaluated with the model a run of ``epoch + 1`` epochs would return: the best
+    validated model so far (``model.pt``; this epoch was just validated, as a run's last epoch always is),
+    clicked by the run's own user, written to :func:`snapshot_folder` (trace.csv, metrics.json with
+    ``snapshot_epoch`` and the ``best_epoch`` it chose). ``model`` (the one training) is not touched: the
+    snapshot loads into a copy, and the evaluation draws from its own generators, so the run trains on
+    exactly as it would without snapshots. Issue #33: one run gives the test Dice at several training
+    lengths."""
+    import copy
+
+    started = time.perf_counter()
+    state = torch.load(run_dir / "model.pt", map_location=device, weights_only=True)
+    best = copy.deepcopy(model)
+    best.load_state_dict(state["model"])
+    test_set = held_out_volumes(cfg, device)
+    trace = evaluate_volumes(best, test_set, cfg, amp=cfg.amp)
+    return _write_results(snapshot_folder(run_dir, epoch + 1), trace, cfg, device, time.perf_counter() - started,
+                          extra={"evaluated_on": "test split", "test_cases": [v.id for v in test_set],
+                                 "snapshot_epoch": epoch + 1, "best_epoch": state["epoch"],
+                                 **learned_radius_extra(best)})
 
 
 def _evaluate_with_user(model, volumes, cfg: TrainConfig, user: str, folder: Path, device, extra=None) -> dict:

@@ -190,3 +190,44 @@ def test_amp_picks_fp16_with_a_gradient_scaler_where_the_gpu_has_no_bf16(monkeyp
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     assert torch.allclose(step(None), step(scaler), atol=1e-5)
     assert scaler.get_scale() == 1024.0  # no overflow: the scale kept
+
+
+@pytest.mark.parametrize("fields, match", [
+    ({"test_epochs": (0,)}, "not an epoch"),
+    ({"test_epochs": (3,)}, "not an epoch"),
+    ({"test_epochs": (2, 1)}, "increasing"),
+    ({"test_epochs": 1}, "list"),
+    ({"test_epochs": (1,), "test_cases": 0, "test_users": ()}, "set test_cases"),
+])
+def test_bad_test_epochs_are_errors_naming_the_field(tmp_path, fields, match):
+    with pytest.raises(ValueError, match=match):
+        tiny(tmp_path, epochs=2, **fields).validate()
+
+
+def test_a_snapshot_is_the_run_that_stops_at_that_epoch(tmp_path):
+    """test-at/epoch-1 of a 2-epoch run equals the test split of a 1-epoch run of the same seed and data
+    (the same best model: both validated after epoch 1), and the snapshot leaves the training untouched
+    (epoch 2 trains as in a run without snapshots). The collected table has each training length."""
+    common = dict(test_users=(), val_every=2)
+    long = tiny(tmp_path / "long", name="s/long", epochs=2, test_epochs=(1, 2), **common)
+    short = tiny(tmp_path / "short", name="s/long", epochs=1, **common)
+    plain = tiny(tmp_path / "plain", name="s/long", epochs=2, **common)
+    for cfg in (long, short, plain):
+        train.fit(cfg, progress=False)
+    long_dir, short_dir, plain_dir = (tmp_path / d / "s" / "long" for d in ("long", "short", "plain"))
+    cols = ["volume", "click", "dice"]
+    snap = pd.read_csv(train.snapshot_folder(long_dir, 1) / "trace.csv")
+    pd.testing.assert_frame_equal(snap[cols], pd.read_csv(short_dir / "test" / "trace.csv")[cols])
+    saved = json.loads((train.snapshot_folder(long_dir, 1) / "metrics.json").read_text())
+    assert saved["snapshot_epoch"] == 1 and saved["best_epoch"] == 0
+    assert not train.snapshot_folder(long_dir, 2).exists()  # the last epoch is the run's own test/
+    long_hist, plain_hist = pd.read_csv(long_dir / "history.csv"), pd.read_csv(plain_dir / "history.csv")
+    assert long_hist["train_loss"].tolist() == plain_hist["train_loss"].tolist()
+    assert long_hist["val_final_dice"].notna().tolist() == [True, True]  # epoch 1 validated for its snapshot
+    assert plain_hist["val_final_dice"].notna().tolist() == [False, True]
+    collect(tmp_path / "long")
+    table = pd.read_csv(tmp_path / "long" / "snapshot_traces.csv")
+    assert sorted(table["snapshot_epoch"].unique()) == [1, 2]
+    final = table[table["snapshot_epoch"] == 2]
+    pd.testing.assert_frame_equal(final[cols].reset_index(drop=True),
+                                  pd.read_csv(long_dir / "test" / "trace.csv")[cols])

@@ -42,6 +42,7 @@ def collect(root, *, write: bool = True, out=None):
     if not root.is_dir():
         raise StudyError(f"study folder {root} does not exist")
     rows, histories, traces, test_traces, user_traces, test_user_traces = [], [], [], [], [], []
+    snapshot_traces = []
     for folder in _run_folders(root):
         name = f"{folder.parent.name}/{folder.name}"
         if not (folder / "config.yaml").exists():
@@ -95,6 +96,7 @@ def collect(root, *, write: bool = True, out=None):
         if write and row["status"] == "done":
             for path in sorted(folder.glob("user-*/trace.csv")):
                 user_traces.append(pd.read_csv(path).assign(run=name, eval_user=path.parent.name[len("user-"):]))
+            snapshot_traces += _snapshot_traces(folder, name, cfg)
             for path in sorted(folder.glob("test/user-*/trace.csv")):
                 test_user_traces.append(pd.read_csv(path).assign(run=name,
                                                                  eval_user=path.parent.name[len("user-"):]))
@@ -112,7 +114,30 @@ def collect(root, *, write: bool = True, out=None):
             atomic_write_text(out / "user_traces.csv", pd.concat(user_traces).to_csv(index=False))
         if test_user_traces:
             atomic_write_text(out / "test_user_traces.csv", pd.concat(test_user_traces).to_csv(index=False))
+        if snapshot_traces:
+            atomic_write_text(out / "snapshot_traces.csv", pd.concat(snapshot_traces).to_csv(index=False))
     return table
+
+
+def _snapshot_traces(folder: Path, name: str, cfg: dict) -> list:
+    """The test traces of a run with ``test_epochs`` at each training length: ``test-at/epoch-<E>/`` and the
+    final ``test/`` (the run's full length), with ``snapshot_epoch`` and the ``best_epoch`` (from 0) each one's
+    model came from. [] for a run without test_epochs."""
+    import pandas as pd
+
+    if not cfg.get("test_epochs"):
+        return []
+    frames = []
+    for sub, epochs in [(f"test-at/epoch-{e}", e) for e in cfg["test_epochs"] if e < cfg["epochs"]] + \
+            [("test", cfg["epochs"])]:
+        saved = read_json(folder / sub / "metrics.json")
+        if saved is None or not (folder / sub / "trace.csv").is_file():
+            raise StudyError(f"{folder / sub} is missing or unreadable: the run is done but one of its "
+                             f"test_epochs {cfg['test_epochs']} was not evaluated")
+        best = saved.get("best_epoch", (read_json(folder / "metrics.json") or {}).get("best_epoch"))
+        frames.append(pd.read_csv(folder / sub / "trace.csv").assign(run=name, snapshot_epoch=epochs,
+                                                                      best_epoch=best))
+    return frames
 
 
 def provenance(root, study: Study | None = None, *, table=None) -> dict:

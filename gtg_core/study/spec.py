@@ -122,7 +122,7 @@ def study_from_dict(raw, *, path=None) -> Study:
 #: a run's identity and a collected row leave them out at that default, so a study run before they existed
 #: resumes (its runs stay done) and re-collects to the same table.
 LATER_FIELDS = {"test_cases": 0, "cpu_conv": "pytorch", "learn_radius": False, "radius_lr": 0.05,
-                "test_data_seed": None, "test_users": []}
+                "test_data_seed": None, "test_users": [], "test_epochs": []}
 
 
 def _at_later_default(key, value) -> bool:
