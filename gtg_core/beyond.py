@@ -68,22 +68,24 @@ def eq6_settings(results, metrics=stats.VOLUME_METRICS) -> dict:
 
 def eq6_comparisons(results, metric: str = "M1_final_dice", *, n_draws: int = stats.DEFAULT_DRAWS,
                     seed: int = 0) -> pd.DataFrame:
-    """The pairs of :data:`EQ6_PAIRS` on ``metric``, one family: :func:`gtg_core.study.stats.compare`'s
-    difference (A - B) with its 95 % interval and P(improvement), Holm's adjusted p over the pairs with the
+    """The pairs of :data:`EQ6_PAIRS` on ``metric``, one family: the difference (A - B) with its 95 %
+    seed-honest t interval (:func:`gtg_core.study.stats.pair_test`), P(improvement) (a description),
+    Holm's adjusted p over the pairs with the
     interval at Holm's level (``adj_low``, ``adj_high``), and ``answer``: "A higher" / "A lower" when the
     difference is resolved after Holm (with "(better)" / "(worse)" for a metric where lower is better, such
     as NoC and M3), else "no difference resolved"."""
     settings = eq6_settings(results)
-    rows, draws = [], {}
+    rows, tests = [], {}
     pairs = [(a, b) for a, b in EQ6_PAIRS if a in settings and b in settings]
     if not pairs:
         return pd.DataFrame(rows)
     for a, b in pairs:
-        rows.append(stats.compare(settings, a, b, metric, n_draws=n_draws, seed=seed))
-        boot = stats.bootstrap({a: settings[a], b: settings[b]}, metric, n_draws=n_draws, seed=seed)  # compare's
-        draws[f"{a} - {b}"] = (boot[a] - boot[b]).to_numpy()
+        described = stats.compare(settings, a, b, metric, n_draws=n_draws, seed=seed)  # P(improvement)
+        tests[f"{a} - {b}"] = test = stats.pair_test(settings[a], settings[b], metric)
+        low, high = test.interval(0.95)
+        rows.append({**described, "difference": test.estimate, "low": low, "high": high})
     table = pd.DataFrame(rows)
-    decided = stats.decide_family(draws, dict(zip(draws, table["difference"])), family="eq6 comparisons")
+    decided = stats.decide_family(tests, family="eq6 comparisons")
     for column in ("p_holm", "adj_low", "adj_high", "verdict"):
         table[column] = decided[column].to_numpy()
     direction = np.select([table["verdict"] == stats.HOLDS, table["verdict"] == stats.FAILS], ["higher", "lower"], "")

@@ -50,13 +50,17 @@ def test_the_speed_claim_is_decided_from_the_benchmark(disk_s, verdict):
 
 
 def test_the_committed_cpu_benchmark_reads_as_the_chapter_says():
-    """The committed step benchmark (gtg bench step on this project's CPU) and its verdict, pinned."""
+    """The committed step benchmark (gtg bench step on this project's CPU) and its verdict, pinned: it holds
+    on the median step of each round and volume (+5.1 ms); on the mean it was inconclusive only through the
+    benchmark's first, cold step (484 ms against a median of 3.5 ms; evidence audit 2)."""
     from pathlib import Path
     samples = pd.read_csv(Path(__file__).resolve().parent.parent / "benchmarks" / "results"
                           / "step-samples-cpu-1threads-x86_64.csv")
     assert set(samples["signal"]) == {"disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap"}
     v = paper.speed_claim(samples)
-    assert v.verdict == paper.INCONCLUSIVE and v.numbers["fastest_first"][0] == "disk"
+    assert v.verdict == paper.HOLDS and v.numbers["fastest_first"][0] == "disk"
+    assert v.margin == pytest.approx(0.0051, abs=2e-4) and "median" in v.note
+    assert samples["step_time_s"].max() > 0.4  # the cold first step is still in the table, and decides nothing
     means = v.numbers["M3_step_time_s"]
     assert min(means["gdt"], means["exp_gdt"]) > 10 * means["disk"]  # the geodesic steps cost most
 

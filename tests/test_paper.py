@@ -60,6 +60,8 @@ def test_concat(good):
 
 
 def test_high_p_and_convergence():
+    """H4's first half decides; the epochs to converge are numbers beside it, never a condition (its second
+    half is a claim of its own, not tested: issue #32)."""
     rows = [row(p=p, m1=m) for p, m in ((0.5, 0.8), (0.75, 0.9), (1.0, 0.89))]
     runs = {r["p_volume"]: r["run"] for r in rows}
     fast = pd.DataFrame([{"run": runs[p], "epoch": e, "val_final_dice": v} for p, curve in
@@ -67,7 +69,8 @@ def test_high_p_and_convergence():
     v = paper.claim_high_p(table(rows), fast)
     assert v.verdict == paper.HOLDS and v.numbers["epochs_to_95pct_of_best"] == {0.75: 1.0, 1.0: 2.0}
     slow = fast.assign(run=fast["run"].map({runs[0.75]: runs[1.0], runs[1.0]: runs[0.75]}))
-    assert paper.claim_high_p(table(rows), slow).verdict == paper.FAILS  # 75 % converges slower
+    assert paper.claim_high_p(table(rows), slow).verdict == paper.HOLDS  # converging slower moves nothing
+    assert "converges" not in v.text
     rows[0]["M1_final_dice"] = 0.95
     assert paper.claim_high_p(table(rows)).verdict == paper.FAILS
     assert paper.claim_high_p(table(rows[1:])).verdict == paper.NOT_MEASURED
@@ -115,8 +118,10 @@ def test_check_claims_on_the_pilot_results_reads_every_claim():
     assert [v.verdict for v in verdicts] == [paper.HOLDS, paper.FAILS, paper.NOT_MEASURED, paper.NOT_MEASURED,
                                              paper.NOT_MEASURED, paper.NOT_MEASURED, paper.FAILS, paper.FAILS,
                                              # section 3.2 and the abstract
-                                             paper.HOLDS, paper.FAILS, paper.FAILS, paper.FAILS, paper.FAILS]
-    assert all("no traces" in v.note for v in verdicts if v.verdict != paper.NOT_MEASURED)
+                                             paper.HOLDS, paper.FAILS, paper.FAILS, paper.NOT_ASSESSABLE,
+                                             paper.FAILS]
+    assert all("no traces" in v.note for v in verdicts if v.verdict not in (paper.NOT_MEASURED,
+                                                                             paper.NOT_ASSESSABLE))
 
 
 PILOT = Path(__file__).resolve().parent.parent / "studies" / "results" / "phantom-mini-pilot-h200"

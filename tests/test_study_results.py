@@ -180,24 +180,25 @@ def test_beyond_mini_is_its_study_file_as_run_with_every_model_clicked_by_both_u
 
 
 def test_beyond_minis_ranking_changes_are_interactions_decided_with_holm():
-    """The review's reading of beyond-mini (#25): under the interaction test with Holm over the 15 pairs,
-    training for DeepEdit's user resolves four swaps (the disk against four signals); the same models under
-    the other user and the two users' own benchmarks resolve none; the eq6 facts the chapter glues."""
+    """beyond-mini re-decided with the seed-honest test (#32): under the bootstrap, training for DeepEdit's
+    user "resolved" four swaps (the disk against four signals); with the seed as the unit (3 seeds) none of
+    the five user comparisons resolves a swap: the disk - GDT interaction keeps its +17.9 points, on an
+    interval that now reaches below zero; nor is the own benchmarks' mean gain resolved."""
     from gtg_core import beyond
 
     res = study.load_results(BEYOND_MINI)
     comparisons = beyond.user_comparisons(res)
     resolved = {key: int((shift["pairs"]["swap"] == "resolved").sum()) for key, shift in comparisons.items()}
     assert resolved == {"same_models": 0, "same_models_center_trained": 0, "trained_for_center": 0,
-                        "trained_for_deepedit": 4, "own_benchmarks": 0}
+                        "trained_for_deepedit": 0, "own_benchmarks": 0}
     pairs = comparisons["trained_for_deepedit"]["pairs"].set_index(["a", "b"])
     assert pairs.loc[("disk", "gdt"), "interaction"] == pytest.approx(0.179, abs=5e-4)
-    assert pairs.loc[("disk", "gdt"), "interaction_low"] > 0.1
+    assert pairs.loc[("disk", "gdt"), "interaction_low"] < 0 < pairs.loc[("disk", "gdt"), "interaction"]
+    assert pairs.loc[("disk", "gdt"), "swap"] == "unresolved"
     texts = beyond.comparison_texts(res, comparisons)
-    assert texts["trained_for_deepedit_changes"].count("(order flips)") == 4
-    assert texts["swaps_where"] == beyond.USER_COMPARISONS["trained_for_deepedit"][0]
+    assert texts["trained_for_deepedit_changes"] == "none" and texts["swaps_where"] == "none"
     mean = comparisons["own_benchmarks"]
-    assert mean["mean_gain_high"] < 0  # resolved, and now reported
+    assert mean["mean_gain_low"] < mean["mean_gain"] < 0 < mean["mean_gain_high"]
     eq6 = beyond.eq6_comparisons(res)
     assert (eq6["answer"] == "no difference resolved").all() and (eq6["verdict"] == "inconclusive").all()
     assert ((eq6["adj_low"] <= eq6["low"]) & (eq6["adj_high"] >= eq6["high"])).all()

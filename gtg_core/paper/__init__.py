@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from ..study.settings import TIME_METRICS, m3_device, seed_spread
 # the verdict words and the fields that name a setting: one definition, in the statistics
-from ..study.stats import FAILS, HOLDS, INCONCLUSIVE, SETTING_KEYS
+from ..study.stats import FAILS, HOLDS, INCONCLUSIVE, NOT_ASSESSABLE, SETTING_KEYS
 from .claims import (ADAPTIVE_METRICS, CLAIMS, check_claims, claim_adaptive_best, claim_adaptive_over_non_interactive,
                      claim_concat, claim_disks_heatmaps_most_consistent, claim_geodesic_least_consistent,
                      claim_geodesic_lower_initial, claim_high_p, claim_m4_m5_same_order, claim_overlap_geodesic_lowest,
@@ -44,7 +44,8 @@ from .verdicts import CLAIMS_FAMILY, NOT_MEASURED, Evidence, Verdict, changed_by
 from .verdicts import _compact, _interval_text, _signed  # noqa: F401
 
 __all__ = ["ADAPTIVE_METRICS", "CLAIMS", "CLAIMS_FAMILY", "DIVERGENCES", "EQUIVALENCE_MARGIN", "FAILS", "GEODESIC",
-           "HOLDS", "INCONCLUSIVE", "M3_NOT_DECIDED", "METRIC_UNITS", "NOT_MEASURED", "SETTING_KEYS", "SIGNAL_ORDER",
+           "HOLDS", "INCONCLUSIVE", "M3_NOT_DECIDED", "NOT_ASSESSABLE",
+           "METRIC_UNITS", "NOT_MEASURED", "SETTING_KEYS", "SIGNAL_ORDER",
            "SPIDER_METRICS", "STUDIED", "TABLE1", "TABLE3", "TABLE3_HEADERS", "TIME_METRICS", "Evidence", "Verdict",
            "adaptive_cost_claim", "baseline_clicks_effect", "best_setting_intervals", "best_setting_metrics",
            "changed_by_holm", "check_claims", "claim_adaptive_best", "claim_adaptive_over_non_interactive",

@@ -194,7 +194,7 @@ def pairs_display(pairs, *, scale: float = 100.0):
 def baseline_clicks_effect(rows, traces, *, seed: int = 0, n_draws: int = 2000) -> dict | None:
     """What the clicks do to the non-interactive model (p = 0), which never saw guidance in training: its
     Dice after the clicks (M1) minus its Dice without guidance (the paper's non-interactive number), the same
-    runs on the same volumes: ``estimate``, ``low``, ``high`` (95 % paired two-stage bootstrap, Dice) and
+    runs on the same volumes: ``estimate``, ``low``, ``high`` (95 % seed-honest t interval, Dice) and
     ``seeds``. None without a baseline or traces."""
     from ..study import stats
 
@@ -209,11 +209,10 @@ def baseline_clicks_effect(rows, traces, *, seed: int = 0, n_draws: int = 2000) 
     if table.empty or table["M2_initial_dice_no_guidance"].isna().all():
         return None
     settings = stats.settings_from(table.assign(setting="baseline"), "setting", metrics=metrics)
-    estimate, samples = stats.margin_samples(
-        settings, metrics, lambda v: v["M1_final_dice"]["baseline"] - v["M2_initial_dice_no_guidance"]["baseline"],
-        n_draws=n_draws, seed=seed)
-    low, high = stats._percentiles(samples, 0.95)
-    return {"estimate": estimate, "low": low, "high": high, "seeds": int(base["seed"].nunique())}
+    test = stats.margin_test(
+        settings, metrics, lambda v: v["M1_final_dice"]["baseline"] - v["M2_initial_dice_no_guidance"]["baseline"])
+    low, high = test.interval(0.95)
+    return {"estimate": test.estimate, "low": low, "high": high, "seeds": int(base["seed"].nunique())}
 
 
 def interval_text(effect, *, scale: float = 100.0) -> str:

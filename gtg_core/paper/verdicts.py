@@ -1,10 +1,13 @@
 """A claim's verdict and how it is reached.
 
 A claim is a *margin*: a number computed from the settings' means that is > 0 where the claim holds. With
-the study's traces, the margin is recomputed on every draw of the paired two-stage bootstrap
-(:mod:`gtg_core.study.stats`) and the verdict is read from its interval: holds, does not hold, or
-inconclusive; the claims of one study are then decided together with Holm's adjustment
-(:func:`decide_claims`). Without traces the verdict is the margin's sign, and says so.
+the study's traces, the margin is tested with the seed as the unit of seed-level noise
+(:func:`gtg_core.study.seedtest.margin_test`: the linear contrast of the settings' means it is at the point,
+seeds and volumes crossed, a t on seeds - 1 degrees of freedom) and the verdict read from its interval: holds,
+does not hold, inconclusive, or not assessable (one seed; or a margin below its metric's resolution,
+:data:`~gtg_core.paper.numbers.TIE_MARGINS`: a saturated metric decides nothing); the claims of one study are
+then decided together with Holm's adjustment (:func:`decide_claims`). Without traces the verdict is the
+margin's sign, and says so.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from dataclasses import dataclass, field
 
 from ..study.settings import best_rows_per_signal, with_setting
 # the verdict words: one definition, in the statistics
-from ..study.stats import FAILS, HOLDS, INCONCLUSIVE
-from .numbers import METRIC_UNITS
+from ..study.stats import FAILS, HOLDS, INCONCLUSIVE, NOT_ASSESSABLE
+from .numbers import METRIC_UNITS, TIE_MARGINS
 
 
 NOT_MEASURED = "not measured"
@@ -37,8 +40,8 @@ class Verdict:
     unadjusted: str | None = None
     unit: str = ""  # what the margin is measured in (Dice, share of voxels, s, ...)
     parts: list = field(default_factory=list)  # a claim over several metrics: one Verdict per metric
-    samples: object = field(default=None, repr=False)  # the margin's bootstrap draws
-    condition: tuple | None = None  # (passes, note): a further condition that a "holds" must meet
+    samples: object = field(default=None, repr=False)  # the margin's seed-honest test (study.seedtest.SeedTest)
+    seeds: int | None = None  # the seeds per setting the margin's test rests on
 
 
 @dataclass
@@ -82,11 +85,18 @@ def _judge(name, text, rows, metrics, margin, numbers, evidence, note="") -> Ver
         return Verdict(name, text, NOT_MEASURED, numbers, "the runs have no traces", estimate)
     present = [m for m in metrics if m in table]
     settings = stats.settings_from(table, "setting", metrics=present)
-    estimate, samples = stats.margin_samples(settings, present, margin, n_draws=evidence.n_draws,
-                                             seed=evidence.seed)
-    verdict, lo, hi = stats.decide(samples, estimate, level=evidence.level)
-    return Verdict(name, text, verdict, numbers, note, estimate, (lo, hi), unadjusted=verdict,
-                   unit=METRIC_UNITS.get(present[0], ""), samples=samples)
+    test = stats.margin_test(settings, present, margin)
+    unit = METRIC_UNITS.get(present[0], "")
+    tie = TIE_MARGINS.get(present[0])
+    if test.testable and tie is not None and abs(test.estimate) < tie:  # a saturated or tied metric decides nothing
+        test = stats.SeedTest(test.estimate, float("nan"), float("nan"), test.seeds, test.volumes,
+                              f"the margin ({test.estimate:+.1e} {unit}) is below the metric's resolution "
+                              f"({tie:g} {unit}): the settings tie, the metric is saturated")
+    lo, hi = test.interval(evidence.level)
+    verdict = (NOT_ASSESSABLE if not test.testable else HOLDS if lo > 0 else FAILS if hi < 0 else INCONCLUSIVE)
+    note = "; ".join(n for n in (note, test.reason) if n)
+    return Verdict(name, text, verdict, numbers, note, test.estimate, (lo, hi), unadjusted=verdict, unit=unit,
+                   samples=test, seeds=test.seeds)
 
 
 def _means_by(rows, field_name, metric="M1_final_dice", keep=lambda value: True):
@@ -105,14 +115,6 @@ def _group_best(rows, field_name, keep, metric="M1_final_dice"):
     return lambda values: max(means(values).values(), default=float("nan"))
 
 
-def _condition(verdict: Verdict) -> Verdict:
-    """A "holds" whose further condition fails does not hold (the note says why)."""
-    if verdict.condition is not None and verdict.verdict == HOLDS and not verdict.condition[0]:
-        verdict.verdict = FAILS
-        verdict.note = "; ".join(n for n in (verdict.note, verdict.condition[1]) if n)
-    return verdict
-
-
 _SHOWN = "; margin shown: "  # joins a combined claim's own note and its weakest part's
 
 
@@ -124,7 +126,8 @@ def _combine(name, text, parts, numbers, note) -> Verdict:
     verdicts = [p.verdict for p in parts]
     verdict = HOLDS if all(v == HOLDS for v in verdicts) else FAILS if FAILS in verdicts else INCONCLUSIVE
     weakest = next((p for p in parts if p.verdict == FAILS), None) or next(
-        (p for p in parts if p.verdict == INCONCLUSIVE), None) or max(
+        (p for p in parts if p.verdict == INCONCLUSIVE), None) or next(
+        (p for p in parts if p.verdict == NOT_ASSESSABLE), None) or max(
         parts, key=lambda p: -1.0 if p.p_holm is None else p.p_holm)
     return Verdict(name, text, verdict, numbers, f"{note}{_SHOWN}{weakest.note}", weakest.margin,
                    weakest.interval, weakest.p_holm, weakest.level, weakest.adjusted_interval,
@@ -142,7 +145,7 @@ def decide_claims(verdicts: list[Verdict], *, alpha: float = 0.05) -> list[Verdi
     (:func:`gtg_core.study.stats.decide_family`), so that the chance of any false "holds" or "does not hold"
     among them stays at ``alpha``. Each Verdict keeps its plain 95 % interval and its unadjusted verdict,
     and gains ``p_holm``, Holm's ``level`` and the interval there; a claim over several metrics is then
-    combined again (:func:`_combine`) and a further condition (p = 75 % converging faster) applied."""
+    combined again (:func:`_combine`)."""
     from ..study import stats
 
     members = {}
@@ -152,18 +155,18 @@ def decide_claims(verdicts: list[Verdict], *, alpha: float = 0.05) -> list[Verdi
                 members[part.claim] = part
     if not members:
         return verdicts
-    table = stats.decide_family({k: m.samples for k, m in members.items()},
-                                {k: m.margin for k, m in members.items()}, alpha=alpha, family=CLAIMS_FAMILY)
+    table = stats.decide_family({k: m.samples for k, m in members.items()}, alpha=alpha, family=CLAIMS_FAMILY)
     for name, part in members.items():
         row = table.loc[name]
         part.verdict, part.p_holm, part.level = row["verdict"], float(row["p_holm"]), float(row["level"])
         part.adjusted_interval = (float(row["adj_low"]), float(row["adj_high"]))
-        part.note = "; ".join(n for n in (part.note, f"Holm over {int(row['m'])} margins") if n)
+        if part.verdict != NOT_ASSESSABLE:
+            part.note = "; ".join(n for n in (part.note, f"Holm over {int(row['m'])} margins") if n)
     out = []
     for v in verdicts:
         if v.parts:
             v = _combine(v.claim, v.text, v.parts, v.numbers, v.note.split(_SHOWN)[0])
-        out.append(_condition(v))
+        out.append(v)
     return out
 
 
@@ -204,4 +207,7 @@ def _signed(value: float) -> str:
 
 
 def _interval_text(interval) -> str:
-    return f"[{_signed(interval[0])}, {_signed(interval[1])}]" if interval else ""
+    """"[low, high]" (:func:`_signed`), or "" for no interval (or one no test could give: NaN)."""
+    if not interval or any(x != x for x in interval):
+        return ""
+    return f"[{_signed(interval[0])}, {_signed(interval[1])}]"

@@ -392,7 +392,9 @@ def precision_check(results: StudyResults, stage: str = "precision", *, margin: 
     if set(settings) != {"bf16", "fp32"} or settings["bf16"].seeds != settings["fp32"].seeds:
         raise StudyError(f"{results.source}: stage {stage!r} needs both arithmetics on the same seeds "
                          f"(has {sorted(settings)})")
-    r = stats.compare(settings, "bf16", "fp32", "M1_final_dice", n_draws=n_draws, seed=seed)
+    r = stats.compare(settings, "bf16", "fp32", "M1_final_dice", n_draws=n_draws, seed=seed)  # P(improvement)
+    test = stats.pair_test(settings["bf16"], settings["fp32"], "M1_final_dice")  # what decides
+    r["low"], r["high"] = test.interval(0.95)
     histories = results.histories[results.histories["run"].isin(names)] if results.histories is not None else None
     table = []
     for arithmetic, group in done.groupby("arithmetic"):
@@ -423,7 +425,8 @@ def precision_markdown(results: StudyResults, check: dict) -> str:
     return (f"# Precision check of {results.study.name if results.study else results.source}\n\n"
             f"bf16 autocast against fp32, the same seeds and data ({check['seeds']} seeds), on the held-out test "
             f"split ({check['volumes']} volumes), test M1 paired by seed and volume "
-            f"(gtg_core.study.precision_check, 95 % two-stage bootstrap):\n\n"
+            f"(gtg_core.study.precision_check, 95 % t interval with the seed as the unit, "
+            f"gtg_core.study.seedtest):\n\n"
             f"- bf16 - fp32: {100 * check['difference']:+.2f} Dice points [{100 * check['low']:+.2f}, "
             f"{100 * check['high']:+.2f}], P(bf16 beats fp32) {check['p_improvement']:.2f}\n"
             f"- rule: the whole interval within +-{100 * check['margin']:g} point(s): **{verdict}**\n"

@@ -13,32 +13,34 @@ tasks; challengeR (Wiesenfarth et al., Sci Rep 2021) resamples cases only. ``sci
 resamples one level of independent observations, so the draw is done here with numpy (vectorised over the
 draws) and the percentile interval read from it.
 
-**Few seeds.** Our studies have 2-3 seeds per setting, and there the seed stage is nearly degenerate: with
-k seeds the resampled seed mean takes few values (3 for k = 2, 10 for k = 3) and its variance is the
-plug-in one, short of the unbiased one by (k - 1) / k (0.50 for k = 2, 0.67 for k = 3); a one-seed setting
-carries no seed noise at all. Measured by simulation in that regime (``tests/test_stats.py``, 2-3 seeds x
-12 volumes with known variances): the interval of a *paired difference* covers at or above its level (the
-two-way bootstrap over-counts the interaction variance: about 96-99 % for a nominal 95 %), the interval of
-*one setting's own mean* covers less (about 88-93 %): read it as a lower bound on the uncertainty of a
-level, and decide claims from differences.
+**What decides.** The bootstrap *describes* (a setting's interval, P(improvement), rank stability): with 4
+seeds it treats the observed seeds as the population (the plug-in variance, the normal quantile), and under
+no true difference, Holm over table3-test's 15 pairs declared one in 17-37 % of simulated studies. Every
+verdict is decided by :mod:`~gtg_core.study.seedtest`: a t test with the seed as the unit of seed-level
+noise (seeds and volumes crossed, Satterthwaite's degrees of freedom), Holm within a named family; a
+one-seed setting is "not assessable". ``tests/test_seedtest.py`` simulates the procedure under the null at
+the designs the book runs (family-wise error, coverage, power).
 
 - :func:`interval`: a setting's estimate and 95 % interval for any metric that is a mean over volumes (M1,
   M2, M4 as improved / N transitions per volume, M5, NoC, AUC, M3's step time, NSD and its AUC).
 - :func:`compare`: the interval of a difference between two settings, and P(A > B) (:func:`p_improvement`:
   rliable's probability of improvement, paired by seed where the seeds are shared).
-- :func:`decide_family`, :func:`pairwise`: a family of comparisons decided together with Holm's step-down
+- :func:`pair_test`, :func:`linear_test`, :func:`margin_test`: seed-honest tests of a difference, a contrast,
+  a claim's margin (:mod:`~gtg_core.study.seedtest`).
+- :func:`decide_family`, :func:`pairwise`: a family of those tests decided together with Holm's step-down
   adjustment (:func:`holm`), each interval also shown at Holm's level, and an equivalence verdict.
 - :func:`improvement_matrix`, :func:`rank_distribution`: every pair, and each setting's rank over draws.
-- :func:`decide`: one margin's verdict from its interval (unadjusted: a family uses :func:`decide_family`).
-- :func:`interaction`, :func:`compare_cells`: whether a gap between two settings, and the order of all of
-  them, changes between two cells (users, training), on shared draws, decided with Holm over the pairs.
+- :func:`decide`: the verdict a bootstrap interval alone would give (a description; families decide).
+- :func:`compare_cells`: whether a gap between two settings, and the order of all of them, changes between
+  two cells (users, training), decided with Holm over the pairs.
 - :func:`paired_components`, :func:`detectable_difference`, :func:`paired_seeds_needed`,
   :func:`paired_power_table`: power under the paired design we run; :func:`variance_components` /
   :func:`seeds_needed` keep the unpaired (independent seeds) formula for comparison.
 
 Rooms: :mod:`~gtg_core.study.bootstrap` (the per-volume tables, the draws, a setting's interval, a
-difference, ranks, one margin's verdict), :mod:`~gtg_core.study.families` (Holm, equivalence, pairs,
-interactions between cells) and :mod:`~gtg_core.study.power` (the paired and the unpaired power analysis).
+difference, ranks), :mod:`~gtg_core.study.seedtest` (the tests that decide), :mod:`~gtg_core.study.families`
+(Holm, equivalence, pairs, interactions between cells) and :mod:`~gtg_core.study.power` (the paired and the
+unpaired power analysis).
 This module is their face: import the names from here.
 """
 
@@ -50,8 +52,10 @@ from .bootstrap import (DEFAULT_DRAWS, FAILS, HOLDS, INCONCLUSIVE, LOWER_IS_BETT
                         _percentiles, bootstrap, compare, comparison_text, decide, improvement_matrix, interval,
                         kendall_tau, margin_samples, p_improvement, per_volume, rank_distribution, settings_from,
                         trace_runs, volume_settings, within_volume)
-from .families import (EQUIVALENT, TooFewDrawsWarning, bootstrap_p, compare_cells, decide_family,  # noqa: F401
-                       draws_needed, holm, holm_levels, interaction, pairwise)
+from .families import (EQUIVALENT, bootstrap_p, compare_cells, decide_family, holm, holm_levels,  # noqa: F401
+                       pairwise)
+from .seedtest import (NOT_ASSESSABLE, SeedTest, crossed_se_df, grid_test, linear_test, margin_test,  # noqa: F401
+                       margin_weights, pair_test, per_seed_means, sign_flip_floor)
 from .power import (detectable_difference, difference_se, paired_components, paired_difference_se,  # noqa: F401
                     paired_power_table, paired_seeds_needed, power_facts, power_table, seeds_needed,
                     variance_components)
