@@ -36,7 +36,9 @@ def test_the_eq6_comparisons_are_the_paired_differences_of_the_runs(quick_result
     for _, r in table.iterrows():
         assert r["difference"] == pytest.approx(m1[r["a"]] - m1[r["b"]], abs=1e-9)
         assert r["low"] <= r["difference"] <= r["high"]
-        expected = ("higher" if r["low"] > 0 else "lower" if r["high"] < 0 else None)
+        assert r["adj_low"] <= r["low"] and r["high"] <= r["adj_high"]
+        # the answer follows Holm's verdict: the interval at Holm's level, not the plain 95 % one
+        expected = ("higher" if r["adj_low"] > 0 else "lower" if r["adj_high"] < 0 else None)
         assert r["answer"] == (f"{r['a']} {expected}" if expected else "no difference resolved")
     assert set(beyond.encoding(rows)) == {beyond.HEATMAP, beyond.FIXED, beyond.LEARNED, beyond.NO_FLOOR}
     frozen = rows[beyond.encoding(rows) == beyond.NO_FLOOR]
@@ -44,9 +46,9 @@ def test_the_eq6_comparisons_are_the_paired_differences_of_the_runs(quick_result
     assert np.allclose(frozen[["learned_a", "learned_b"]].to_numpy(float), [ADAPTIVE_A, ADAPTIVE_B], atol=1e-5)
     steps = beyond.eq6_comparisons(res, "M3_step_time_s", n_draws=DRAWS)  # lower is better
     for _, r in steps.iterrows():
-        if r["low"] > 0:
+        if r["adj_low"] > 0:
             assert r["answer"] == f"{r['a']} higher (worse)"
-        elif r["high"] < 0:
+        elif r["adj_high"] < 0:
             assert r["answer"] == f"{r['a']} lower (better)"
         else:
             assert r["answer"] == "no difference resolved"
