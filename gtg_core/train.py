@@ -5,7 +5,7 @@ epoch: model, optimiser, generator state; what a resumed run continues from), ``
 validation M1), ``trace.csv`` (per-click trace of the best model on the validation cases) and
 ``metrics.json`` (M1-M5, NoC, AUC and provenance); with ``test_cases``, ``test/`` (the best model on the
 held-out test split) and, with ``test_epochs``, ``test-at/epoch-<E>/`` (the held-out test of the run as it
-would have stopped after epoch E: :func:`test_snapshot`). Every file is written atomically.
+would have stopped after epoch E: :func:`evaluate_snapshot`). Every file is written atomically.
 
 The non-interactive baseline is the same code path with ``p_volume = 0`` (its evaluation still clicks:
 the paper evaluates every model with 10 clicks).
@@ -206,6 +206,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     total = max(0, cfg.epochs - start_epoch) * len(train_set)
     bar = tqdm(total=total, disable=not progress, desc=cfg.name, unit="vol")
     last_validation = None  # (epoch, trace) of this session's latest validation
+    snapshot_set = None  # the held-out volumes, once a snapshot needs them
     try:
         for epoch in range(start_epoch, cfg.epochs):
             t0 = time.perf_counter()
@@ -245,7 +246,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                                                        "val_final_dice": best, "config": cfg.to_dict()})
             history.append(row)
             if snapshot:  # before the checkpoint: a run interrupted here redoes the epoch and its snapshot
-                test_snapshot(model, cfg, run_dir, epoch, device)
+                snapshot_set = snapshot_set or held_out_volumes(cfg, device)  # loaded once, at the first
+                evaluate_snapshot(model, cfg, run_dir, epoch, device, snapshot_set)
             _save_torch(checkpoint, {"model": model.state_dict(), "optimiser": optimiser.state_dict(),
                                      "generator": gen.get_state(), "epoch": epoch, "history": history, "best": best,
                                      "elapsed_s": time.perf_counter() - started,
@@ -264,7 +266,7 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
     state = torch.load(run_dir / "model.pt", map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
     extra = learned_radius_extra(model)
-    test_set = held_out_volumes(cfg, device)
+    test_set = snapshot_set or held_out_volumes(cfg, device)
     if test_set:
         test_ids = [v.id for v in test_set]
         test = _write_results(run_dir / "test", evaluate_volumes(model, test_set, cfg, amp=amp), cfg, device,
@@ -295,13 +297,14 @@ def snapshot_folder(run_dir: Path, epoch_number: int) -> Path:
     return Path(run_dir) / "test-at" / f"epoch-{epoch_number}"
 
 
-def test_snapshot(model, cfg: TrainConfig, run_dir: Path, epoch: int, device) -> dict:
+def evaluate_snapshot(model, cfg: TrainConfig, run_dir: Path, epoch: int, device, test_set) -> dict:
     """The held-out test split evaluated with the model a run of ``epoch + 1`` epochs would return: the best
     validated model so far (``model.pt``; this epoch was just validated, as a run's last epoch always is),
     clicked by the run's own user, written to :func:`snapshot_folder` (trace.csv, metrics.json with
     ``snapshot_epoch`` and the ``best_epoch`` it chose). ``model`` (the one training) is not touched: the
     snapshot loads into a copy, and the evaluation draws from its own generators, so the run trains on
-    exactly as it would without snapshots. Issue #33: one run gives the test Dice at several training
+    exactly as it would without snapshots. ``test_set``: the held-out volumes (loaded once per run by fit).
+    Issue #33: one run gives the test Dice at several training
     lengths."""
     import copy
 
@@ -309,7 +312,6 @@ def test_snapshot(model, cfg: TrainConfig, run_dir: Path, epoch: int, device) ->
     state = torch.load(run_dir / "model.pt", map_location=device, weights_only=True)
     best = copy.deepcopy(model)
     best.load_state_dict(state["model"])
-    test_set = held_out_volumes(cfg, device)
     trace = evaluate_volumes(best, test_set, cfg, amp=cfg.amp)
     return _write_results(snapshot_folder(run_dir, epoch + 1), trace, cfg, device, time.perf_counter() - started,
                           extra={"evaluated_on": "test split", "test_cases": [v.id for v in test_set],

@@ -66,8 +66,7 @@ def _step_claim(samples, name, text, margin, note, *, n_draws, seed, device) -> 
     settings = stats.settings_from(table, "signal", metrics=["M3_step_time_s"])
     test = stats.margin_test(settings, ["M3_step_time_s"], lambda v: margin(v["M3_step_time_s"]))
     lo, hi = test.interval(0.95)
-    verdict = (stats.NOT_ASSESSABLE if not test.testable else stats.HOLDS if lo > 0 else stats.FAILS if hi < 0
-               else stats.INCONCLUSIVE)
+    verdict = test.verdict(0.95)
     where = f" on {device}" if device else ""
     return Verdict(name, text, verdict, {"M3_step_time_s": means, "fastest_first": sorted(means, key=means.get)},
                    f"benchmark of the click step{where}, the {STEP_STATISTIC} step of each round and volume; "

@@ -93,7 +93,7 @@ def _judge(name, text, rows, metrics, margin, numbers, evidence, note="") -> Ver
                               f"the margin ({test.estimate:+.1e} {unit}) is below the metric's resolution "
                               f"({tie:g} {unit}): the settings tie, the metric is saturated")
     lo, hi = test.interval(evidence.level)
-    verdict = (NOT_ASSESSABLE if not test.testable else HOLDS if lo > 0 else FAILS if hi < 0 else INCONCLUSIVE)
+    verdict = test.verdict(evidence.level)
     note = "; ".join(n for n in (note, test.reason) if n)
     return Verdict(name, text, verdict, numbers, note, test.estimate, (lo, hi), unadjusted=verdict, unit=unit,
                    samples=test, seeds=test.seeds)

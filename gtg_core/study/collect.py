@@ -96,7 +96,7 @@ def collect(root, *, write: bool = True, out=None):
         if write and row["status"] == "done":
             for path in sorted(folder.glob("user-*/trace.csv")):
                 user_traces.append(pd.read_csv(path).assign(run=name, eval_user=path.parent.name[len("user-"):]))
-            snapshot_traces += _snapshot_traces(folder, name, cfg)
+            snapshot_traces += _snapshot_traces(folder, name, cfg, row.get("best_epoch"))
             for path in sorted(folder.glob("test/user-*/trace.csv")):
                 test_user_traces.append(pd.read_csv(path).assign(run=name,
                                                                  eval_user=path.parent.name[len("user-"):]))
@@ -119,7 +119,7 @@ def collect(root, *, write: bool = True, out=None):
     return table
 
 
-def _snapshot_traces(folder: Path, name: str, cfg: dict) -> list:
+def _snapshot_traces(folder: Path, name: str, cfg: dict, run_best_epoch) -> list:
     """The test traces of a run with ``test_epochs`` at each training length: ``test-at/epoch-<E>/`` and the
     final ``test/`` (the run's full length), with ``snapshot_epoch`` and the ``best_epoch`` (from 0) each one's
     model came from. [] for a run without test_epochs."""
@@ -134,7 +134,7 @@ def _snapshot_traces(folder: Path, name: str, cfg: dict) -> list:
         if saved is None or not (folder / sub / "trace.csv").is_file():
             raise StudyError(f"{folder / sub} is missing or unreadable: the run is done but one of its "
                              f"test_epochs {cfg['test_epochs']} was not evaluated")
-        best = saved.get("best_epoch", (read_json(folder / "metrics.json") or {}).get("best_epoch"))
+        best = saved.get("best_epoch", run_best_epoch)  # the final test/ is the run's own best model
         frames.append(pd.read_csv(folder / sub / "trace.csv").assign(run=name, snapshot_epoch=epochs,
                                                                       best_epoch=best))
     return frames

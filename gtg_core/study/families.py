@@ -14,7 +14,7 @@ import pandas as pd
 
 from .bootstrap import (DEFAULT_DRAWS, FAILS, HOLDS, INCONCLUSIVE, LOWER_IS_BETTER, _percentiles, bootstrap,
                         kendall_tau, p_improvement)
-from .seedtest import NOT_ASSESSABLE, SeedTest, linear_test, pair_test  # noqa: F401
+from .seedtest import NOT_ASSESSABLE, linear_test, pair_test
 
 
 EQUIVALENT = "equivalent"
@@ -98,7 +98,8 @@ def decide_family(tests: dict, *, alpha: float = 0.05, equivalence: float | None
 
 
 def pairwise(settings: dict, metric: str = "M1_final_dice", *, alpha: float = 0.05,
-             equivalence: float | None = None, order=None, **_description) -> pd.DataFrame:
+             equivalence: float | None = None, n_draws: int | None = None, seed: int | None = None,
+             order=None) -> pd.DataFrame:
     """Every pair (A, B) of ``settings`` as one family (:func:`decide_family`): A - B on ``metric`` (oriented
     so that > 0 favours A also where lower is better), each pair tested seed-honestly
     (:func:`gtg_core.study.seedtest.pair_test`: paired by seed, seeds and volumes crossed), with Holm's

@@ -11,10 +11,10 @@ them; Searle, Casella and McCulloch 1992, ch. 4):
     MS_S = n * var(row means),  MS_V = k * var(column means),  MS_E = the two-way residual mean square,
     Var(mean) = sigma_a^2 / k + sigma_b^2 / n + sigma_e^2 / (k n)   estimated by   (MS_S + MS_V - MS_E) / (k n)
 
-with Satterthwaite's (1946) degrees of freedom for the combination of mean squares. Where ``MS_V < MS_E``
-(no volume term to see) the estimate is ``MS_S / (k n)`` on k - 1 df: exactly the paired t over the k
-per-seed mean differences. Either way the seed-level variance is estimated from the k seeds and gets at
-most k - 1 degrees of freedom, which is what the two-way bootstrap did not do: with 4 seeds it used the
+on the seeds' k - 1 degrees of freedom (Satterthwaite's df for the combination grows when MS_S is small by
+chance and gave a family-wise error of 15 % at table3-test's design). Where ``MS_V < MS_E`` (no volume term
+to see) the estimate is ``MS_S / (k n)``: exactly the paired t over the k per-seed mean differences. Either
+way the seed-level variance is estimated from the k seeds and gets k - 1 degrees of freedom, which is what the two-way bootstrap did not do: with 4 seeds it used the
 plug-in variance and the normal quantile, and its family-wise error under Holm over 15 pairs was 17-37 %
 at table3-test's design (``../shared/notes/evidence-audit-2.md``; ``tests/test_seedtest.py`` simulates the
 procedure here at every design the book runs).
@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _scipy
+
+from .bootstrap import FAILS, HOLDS, INCONCLUSIVE
 
 #: The verdict of a comparison no seed-honest test can decide: one seed, or a metric saturated or tied.
 NOT_ASSESSABLE = "not assessable"
@@ -63,6 +65,14 @@ class SeedTest:
             return 1.0 if self.estimate == null else 0.0
         return float(2 * _scipy.t.sf(abs(self.estimate - null) / self.se, self.df))
 
+    def verdict(self, level: float = 0.95) -> str:
+        """The verdict of this one test at ``level`` (no family): holds / does not hold where its t interval
+        lies above / below zero, inconclusive where it contains zero, not assessable where untestable."""
+        if not self.testable:
+            return NOT_ASSESSABLE
+        low, high = self.interval(level)
+        return HOLDS if low > 0 else FAILS if high < 0 else INCONCLUSIVE
+
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         """The t interval at ``level`` (NaN, NaN when not testable)."""
         if not self.testable:
@@ -89,8 +99,8 @@ def crossed_moments(grid):
 
 
 def crossed_se_df(grid):
-    """The standard error of a grid's mean and its Satterthwaite degrees of freedom under the crossed
-    model (module docstring), for a (..., k, n) stack: arrays ``(mean, se, df)``. k = 1: se and df NaN."""
+    """The standard error of a grid's mean under the crossed model and its degrees of freedom, k - 1
+    (module docstring), for a (..., k, n) stack: arrays ``(mean, se, df)``. k = 1: se and df NaN."""
     grid = np.asarray(grid, dtype=float)
     k, n = grid.shape[-2:]
     mean, ms_s, ms_v, ms_e = crossed_moments(grid)
@@ -99,10 +109,8 @@ def crossed_se_df(grid):
         return mean, nan, nan
     if n < 2:  # one volume: the seeds alone
         return mean, np.sqrt(ms_s / k), np.full(mean.shape, float(k - 1))
-    volume_term = ms_v > ms_e
-    combined = np.where(volume_term, ms_s + ms_v - ms_e, ms_s)
-    df = np.full(mean.shape, float(k - 1))
-    return mean, np.sqrt(np.maximum(combined, 0.0) / (k * n)), df
+    combined = ms_s + np.maximum(ms_v - ms_e, 0.0)  # the volume term only where it is seen
+    return mean, np.sqrt(combined / (k * n)), np.full(mean.shape, float(k - 1))
 
 
 def _complete(grid: np.ndarray) -> np.ndarray:
@@ -188,11 +196,6 @@ def margin_test(settings: dict, metrics, margin) -> SeedTest:
              for m in metrics}
     estimate = float(margin(point))
     return linear_test(margin_weights(margin, point), settings, estimate=estimate)
-
-
-def per_seed_means(setting, metric: str) -> np.ndarray:
-    """A setting's mean of ``metric`` in each of its seeds (over its volumes), in the order of its seeds."""
-    return np.nanmean(setting.values[metric], axis=1)
 
 
 def sign_flip_floor(seeds: int) -> float:

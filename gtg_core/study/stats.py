@@ -17,7 +17,7 @@ draws) and the percentile interval read from it.
 seeds it treats the observed seeds as the population (the plug-in variance, the normal quantile), and under
 no true difference, Holm over table3-test's 15 pairs declared one in 17-37 % of simulated studies. Every
 verdict is decided by :mod:`~gtg_core.study.seedtest`: a t test with the seed as the unit of seed-level
-noise (seeds and volumes crossed, Satterthwaite's degrees of freedom), Holm within a named family; a
+noise (seeds and volumes crossed, on the seeds' k - 1 degrees of freedom), Holm within a named family; a
 one-seed setting is "not assessable". ``tests/test_seedtest.py`` simulates the procedure under the null at
 the designs the book runs (family-wise error, coverage, power).
 
@@ -55,7 +55,7 @@ from .bootstrap import (DEFAULT_DRAWS, FAILS, HOLDS, INCONCLUSIVE, LOWER_IS_BETT
 from .families import (EQUIVALENT, bootstrap_p, compare_cells, decide_family, holm, holm_levels,  # noqa: F401
                        pairwise)
 from .seedtest import (NOT_ASSESSABLE, SeedTest, crossed_se_df, grid_test, linear_test, margin_test,  # noqa: F401
-                       margin_weights, pair_test, per_seed_means, sign_flip_floor)
+                       margin_weights, pair_test, sign_flip_floor)
 from .power import (detectable_difference, difference_se, paired_components, paired_difference_se,  # noqa: F401
                     paired_power_table, paired_seeds_needed, power_facts, power_table, seeds_needed,
                     variance_components)
