@@ -51,6 +51,53 @@ def test_the_volume_term_enters_the_variance_as_the_crossed_moments_say():
     assert test.df == k - 1  # the seed's degrees of freedom, however many volumes
 
 
+def test_volumes_nested_in_seeds_give_the_paired_t_over_seed_mean_differences():
+    """table3-test's validation split: each seed its own 12 phantoms. settings_from pairs the settings
+    within a seed (column j: each seed's j-th volume) and the test is scipy's paired t over the 4 per-seed
+    mean differences, whatever the columns' order."""
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for seed in range(4):
+        for v in range(12):
+            difficulty, volume = rng.normal(0.6, 0.1), f"seed{seed}_vol{rng.integers(99):02d}_{v}"
+            for name, shift in (("a", rng.normal(0.02, 0.03)), ("b", 0.0)):
+                rows.append({"signal": name, "seed": seed, "volume": volume,
+                             "M1_final_dice": difficulty + shift + rng.normal(0, 0.02)})
+    table = pd.DataFrame(rows)
+    settings = stats.settings_from(table, "signal", metrics=["M1_final_dice"])
+    assert settings["a"].nested and settings["a"].values["M1_final_dice"].shape == (4, 12)
+    test = stats.pair_test(settings["a"], settings["b"], "M1_final_dice")
+    per_seed = table.pivot_table(index="seed", columns="signal", values="M1_final_dice").eval("a - b")
+    reference = scipy_stats.ttest_1samp(per_seed.to_numpy(), 0.0)
+    assert test.df == 3 and test.p() == pytest.approx(reference.pvalue)
+    assert test.estimate == pytest.approx(per_seed.mean())
+    crossed = stats.grid_test(settings["a"].values["M1_final_dice"] - settings["b"].values["M1_final_dice"])
+    assert crossed.se != pytest.approx(test.se)  # the crossed moments would read a volume term that is not there
+
+    with pytest.raises(ValueError, match="different numbers"):
+        stats.settings_from(table.drop(index=table.index[table["seed"] == 0][:2]), "signal",
+                            metrics=["M1_final_dice"])
+
+
+def test_amp_is_a_setting_key_and_the_claims_read_one_arithmetic():
+    """fp32 and bf16 runs of one signal are two settings (the label says bf16); the claims read fp32 where
+    a study has both (a precision check), bf16 where it has nothing else."""
+    import pandas as pd
+
+    from gtg_core.study.settings import one_arithmetic, setting_label, setting_means
+
+    rows = pd.DataFrame({"signal": ["disk"] * 4, "sigma": [5.0] * 4, "seed": [1, 2, 1, 2],
+                         "amp": [False, False, True, True], "M1_final_dice": [0.8, 0.7, 0.2, 0.1]})
+    means = setting_means(rows, "M1_final_dice")
+    assert len(means) == 2 and sorted(means["M1_final_dice"].round(6)) == [0.15, 0.75]
+    assert [setting_label(r) for _, r in rows.iloc[[0, 2]].iterrows()] == ["disk|5", "disk|5|bf16"]
+    assert list(one_arithmetic(rows)["amp"]) == [False, False]
+    gpu = rows[rows["amp"]]
+    assert one_arithmetic(gpu) is gpu
+
+
 def test_one_seed_is_not_assessable_and_leaves_the_family():
     one = Setting("one", (1,), tuple(range(5)), {"M1_final_dice": np.full((1, 5), 0.9)})
     other = Setting("other", (1,), tuple(range(5)), {"M1_final_dice": np.full((1, 5), 0.5)})
@@ -119,28 +166,34 @@ def designs():
         sx = np.full(settings, np.sqrt(c["seed_x"] if seed_x is None else seed_x))
         sx[-1] *= uneven
         return settings, c["seeds"], c["volumes"], sx, np.sqrt(c["volume_x"]), np.sqrt(c["residual"])
+    validation = design(t3)[:2] + (12,) + design(t3)[3:]  # each seed validated on 12 phantoms of its own
     return {"table3-test": design(t3), "table3-test, upper end": design(t3, seed_x=t3["seed_x_range"][1]),
+            "table3-test, validation (nested)": validation,
             "table3-test, uneven seed noise": design(t3, uneven=2.5),
             "phantom-mini": design(pm), "phantom-mini, upper end": design(pm, seed_x=pm["seed_x_range"][1]),
             # the training-length pilot (studies/training-length.yml): 2 settings x 4 seeds x 100 volumes
             "training-length": design(t3, settings=2)}
 
 
-def _simulate(design, *, studies=STUDIES, seed=0, shift=0.0):
+def _simulate(design, *, studies=STUDIES, seed=0, shift=0.0, nested=False):
+    """Studies of ``design`` under the null (plus ``shift`` on setting 0): (studies, settings, k, n).
+    ``nested``: every seed its own volumes (table3-test's validation split), so the volume terms are drawn
+    per seed."""
     settings, k, n, sx, vx, e = design
     rng = np.random.default_rng(seed)
-    x = (rng.normal(0, 0.03, (studies, 1, k, 1)) + rng.normal(0, 0.08, (studies, 1, 1, n))  # seed, volume
+    vk = k if nested else 1
+    x = (rng.normal(0, 0.03, (studies, 1, k, 1)) + rng.normal(0, 0.08, (studies, 1, vk, n))  # seed, volume
          + rng.normal(0, 1, (studies, settings, k, 1)) * sx[None, :, None, None]
-         + rng.normal(0, vx, (studies, settings, 1, n)) + rng.normal(0, e, (studies, settings, k, n)))
+         + rng.normal(0, vx, (studies, settings, vk, n)) + rng.normal(0, e, (studies, settings, k, n)))
     x[:, 0] += shift
     return x
 
 
-def _family(x):
+def _family(x, nested=False):
     """The pages' procedure on a stack of studies: every pair's test (the code pair_test runs), Holm."""
     pairs = list(combinations(range(x.shape[1]), 2))
     grids = np.stack([x[:, a] - x[:, b] for a, b in pairs], axis=1)
-    mean, se, df = stats.crossed_se_df(grids)
+    mean, se, df = stats.crossed_se_df(grids, nested=nested)
     p = 2 * scipy_stats.t.sf(np.abs(mean / se), df)
     return mean, se, df, p, np.array([stats.holm(row) for row in p])
 
@@ -157,10 +210,10 @@ def test_the_simulation_runs_the_code_the_pages_run(designs):
 
 
 @pytest.mark.parametrize("name", ["table3-test", "table3-test, upper end", "table3-test, uneven seed noise",
-                                  "phantom-mini", "phantom-mini, upper end", "training-length"])
+                                  "table3-test, validation (nested)", "phantom-mini", "phantom-mini, upper end", "training-length"])
 def test_under_the_null_the_family_wise_error_stays_at_5_percent_and_intervals_cover(designs, name):
-    design = designs[name]
-    mean, se, df, p, adjusted = _family(_simulate(design, seed=zlib.crc32(name.encode())))
+    design, nested = designs[name], "nested" in name
+    mean, se, df, p, adjusted = _family(_simulate(design, seed=zlib.crc32(name.encode()), nested=nested), nested)
     fwer = float((adjusted < 0.05).any(axis=1).mean())
     covered = float((np.abs(mean / se) < scipy_stats.t.ppf(0.975, df)).mean())
     print(f"{name}: family-wise error {fwer:.4f}, 95 % coverage {covered:.4f}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..study import finished
-from ..study.settings import main_theta, mean_by, ranking, varied, with_setting
+from ..study.settings import main_theta, mean_by, one_arithmetic, ranking, varied, with_setting
 from ..study.stats import NOT_ASSESSABLE
 from .numbers import GEODESIC, METRIC_UNITS, STUDIED
 from .speed import claim_disks_fastest
@@ -324,7 +324,10 @@ def check_claims(results, histories=None, traces=None, *, n_draws: int = 2000, s
     verdict is its margin's sign. ``table3``: the rows of the study's Table 3 settings
     (:meth:`gtg_core.study.StudyResults.table3_rows`), which the Table 3 claims read (else each signal's best
     setting among ``results``): pass them wherever the study has them, so that every page reads a claim
-    from the same rows."""
+    from the same rows. A study with runs in fp32 and with bf16 autocast (a precision check) is read in
+    fp32 (:func:`gtg_core.study.settings.one_arithmetic`): the claims compare signals, not arithmetics."""
+    results = one_arithmetic(results)
+    table3 = one_arithmetic(table3)
     evidence = Evidence(traces, n_draws, seed, table3=table3)
     out = []
     for claim in CLAIMS:

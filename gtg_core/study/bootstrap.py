@@ -23,7 +23,7 @@ DEFAULT_DRAWS = 2000
 
 
 #: The fields that name a setting; runs that share them differ only in the seed (and the device).
-SETTING_KEYS = ("signal", "sigma", "theta", "variant", "adaptor", "p_volume")
+SETTING_KEYS = ("signal", "sigma", "theta", "variant", "adaptor", "p_volume", "amp")
 
 
 def per_volume(traces, results=None) -> pd.DataFrame:
@@ -83,19 +83,30 @@ def volume_settings(volumes, rows, by, metrics):
 @dataclass
 class Setting:
     """The per-volume values of one setting: ``values[metric]`` is a (seeds x volumes) array, rows in the
-    order of ``seeds``, columns in the order of ``volumes``."""
+    order of ``seeds``, columns in the order of ``volumes``.
+
+    ``nested``: every seed was evaluated on volumes of its own (a study that draws each seed's validation
+    phantoms anew): column j is then the j-th volume of each seed (``volumes`` names the positions), the
+    settings are paired within a seed only, and no volume term is shared between seeds."""
 
     name: str
     seeds: tuple
     volumes: tuple
     values: dict = field(default_factory=dict)
+    nested: bool = False
 
 
 def settings_from(table: pd.DataFrame, by="signal", metrics=VOLUME_METRICS) -> dict:
     """:func:`per_volume` rows grouped into :class:`Setting` objects by ``by`` (a column or a list of them;
     the label is the value, or the values joined by " "). Every setting must have been evaluated on the
-    same volumes (the paired design); a run with missing volumes is an error naming it."""
+    same volumes (the paired design); a run with missing volumes is an error naming it.
+
+    Where the seeds were evaluated on different volumes (each seed its own validation phantoms) the
+    settings are paired within a seed: every seed must hold the same number of volumes, and the same
+    volumes in every setting of that seed; the Settings are then ``nested`` (column j: each seed's j-th
+    volume in name order)."""
     keys = [by] if isinstance(by, str) else list(by)
+    table, nested = _within_seed_positions(table)
     volumes = tuple(sorted(table["volume"].unique(), key=str))
     out = {}
     for label, group in table.groupby(keys, sort=False):
@@ -114,8 +125,24 @@ def settings_from(table: pd.DataFrame, by="signal", metrics=VOLUME_METRICS) -> d
                 raise ValueError(f"setting {label!r}: no {metric} for volume(s) {missing[:5]}: every setting "
                                  "must be evaluated on the same volumes")
             values[metric] = grid.to_numpy(dtype=float)
-        out[label] = Setting(label, seeds, volumes, values)
+        out[label] = Setting(label, seeds, volumes, values, nested)
     return out
+
+
+def _within_seed_positions(table: pd.DataFrame):
+    """``(table, nested)``: the table as it is when every seed has the same volumes (crossed), else with
+    ``volume`` replaced by the volume's position in its seed's sorted volumes (nested). Raises where the
+    seeds hold different numbers of volumes or the settings of one seed different volumes: such settings
+    are paired neither by volume nor within a seed."""
+    per_seed = {seed: tuple(sorted(v.unique(), key=str)) for seed, v in table.groupby("seed")["volume"]}
+    if len(set(per_seed.values())) <= 1:
+        return table, False
+    sizes = {seed: len(v) for seed, v in per_seed.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the seeds were evaluated on different volumes and on different numbers of them "
+                         f"({sizes}): settings can be paired neither by volume nor within a seed")
+    position = {(seed, v): f"#{j:03d}" for seed, vols in per_seed.items() for j, v in enumerate(vols)}
+    return table.assign(volume=[position[(s, v)] for s, v in zip(table["seed"], table["volume"])]), True
 
 
 def _draws(settings: dict, n_draws: int, seed: int):
@@ -156,17 +183,22 @@ def _percentiles(samples, level):
 def within_volume(settings: dict, metric: str) -> dict:
     """The settings with each volume's shared difficulty removed (Cousineau 2005, with Morey's 2008
     correction): x - (the volume's mean over all settings) + (the grand mean), scaled about the grand mean by
-    sqrt(J / (J - 1)) for J settings. Intervals of these values show the differences *between* settings that
+    sqrt(J / (J - 1)) for J settings (nested settings: the mean of the same seed's volume, which needs the
+    settings on the same seeds). Intervals of these values show the differences *between* settings that
     a paired comparison sees; a single setting's level is read from :func:`interval` without it."""
     names = [n for n, s in settings.items() if metric in s.values]
-    stacked = np.vstack([settings[n].values[metric] for n in names])
-    difficulty, grand = np.nanmean(stacked, axis=0), float(np.nanmean(stacked))
+    if any(settings[n].nested for n in names):  # each seed its own volumes: a (seed, volume) cell's difficulty
+        difficulty = np.nanmean(np.stack([settings[n].values[metric] for n in names]), axis=0)
+        grand = float(np.nanmean(difficulty))
+    else:
+        stacked = np.vstack([settings[n].values[metric] for n in names])
+        difficulty, grand = np.nanmean(stacked, axis=0), float(np.nanmean(stacked))
     scale = np.sqrt(len(names) / (len(names) - 1)) if len(names) > 1 else 1.0
     out = {}
     for n in names:
         s = settings[n]
-        centred = grand + scale * (s.values[metric] - difficulty[None, :])  # recentred by interval()
-        out[n] = Setting(s.name, s.seeds, s.volumes, {metric: centred})
+        centred = grand + scale * (s.values[metric] - (difficulty if s.nested else difficulty[None, :]))
+        out[n] = Setting(s.name, s.seeds, s.volumes, {metric: centred}, s.nested)  # recentred by interval()
     return out
 
 

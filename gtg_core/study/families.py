@@ -142,7 +142,7 @@ def compare_cells(first: dict, second: dict, metric: str = "M1_final_dice", *, n
         raise ValueError(f"compare_cells: the cells hold different settings ({sorted(first)} vs {sorted(second)})")
     cells = ("first", "second")
     settings = {f"{name} | {role}": cell[name] for role, cell in zip(cells, (first, second)) for name in signals}
-    settings = {k: type(s)(k, s.seeds, s.volumes, s.values) for k, s in settings.items()}  # named by cell
+    settings = {k: type(s)(k, s.seeds, s.volumes, s.values, s.nested) for k, s in settings.items()}  # named by cell
     draws = bootstrap(settings, metric, n_draws=n_draws, seed=seed)
     point = {k: float(np.nanmean(s.values[metric])) for k, s in settings.items()}
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0

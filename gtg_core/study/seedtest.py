@@ -98,17 +98,21 @@ def crossed_moments(grid):
     return mean, ms_s, ms_v, ms_e
 
 
-def crossed_se_df(grid):
+def crossed_se_df(grid, *, nested: bool = False):
     """The standard error of a grid's mean under the crossed model and its degrees of freedom, k - 1
-    (module docstring), for a (..., k, n) stack: arrays ``(mean, se, df)``. k = 1: se and df NaN."""
+    (module docstring), for a (..., k, n) stack: arrays ``(mean, se, df)``. k = 1: se and df NaN.
+
+    ``nested``: each seed has volumes of its own (column j is not one volume across seeds): the volumes
+    are nested in the seeds, the per-seed means carry all of the variance, ``MS_S / (k n)``, the paired t
+    over the k per-seed mean differences."""
     grid = np.asarray(grid, dtype=float)
     k, n = grid.shape[-2:]
     mean, ms_s, ms_v, ms_e = crossed_moments(grid)
     if k < 2:
         nan = np.full(mean.shape, np.nan)
         return mean, nan, nan
-    if n < 2:  # one volume: the seeds alone
-        return mean, np.sqrt(ms_s / k), np.full(mean.shape, float(k - 1))
+    if n < 2 or nested:  # one volume, or volumes nested in the seeds: the seeds alone
+        return mean, np.sqrt(ms_s / (k * n)), np.full(mean.shape, float(k - 1))
     combined = ms_s + np.maximum(ms_v - ms_e, 0.0)  # the volume term only where it is seen
     return mean, np.sqrt(combined / (k * n)), np.full(mean.shape, float(k - 1))
 
@@ -118,14 +122,14 @@ def _complete(grid: np.ndarray) -> np.ndarray:
     return grid[:, ~np.isnan(grid).any(axis=0)]
 
 
-def grid_test(grid, *, estimate: float | None = None) -> SeedTest:
-    """:class:`SeedTest` of one k x n contrast grid (:func:`crossed_se_df`); ``estimate`` replaces the
-    grid's mean (a margin's plug-in value where the margin is not linear)."""
+def grid_test(grid, *, estimate: float | None = None, nested: bool = False) -> SeedTest:
+    """:class:`SeedTest` of one k x n contrast grid (:func:`crossed_se_df`, ``nested`` as there);
+    ``estimate`` replaces the grid's mean (a margin's plug-in value where the margin is not linear)."""
     grid = _complete(np.atleast_2d(np.asarray(grid, dtype=float)))
     k, n = grid.shape
     if n == 0:
         return SeedTest(float("nan"), float("nan"), float("nan"), k, 0, "no volume has a value for every seed")
-    mean, se, df = (float(x) for x in crossed_se_df(grid))
+    mean, se, df = (float(x) for x in crossed_se_df(grid, nested=nested))
     value = mean if estimate is None else float(estimate)
     if k < 2:
         return SeedTest(value, float("nan"), float("nan"), k, n,
@@ -145,17 +149,19 @@ def linear_test(weights: dict, settings: dict, *, estimate: float | None = None)
     """The test of ``sum_j w_j * mean_j``, ``weights``: ``(setting, metric) -> w_j``. Settings that share
     their seeds form one group, paired by seed (:func:`grid_test` of the group's weighted grid); independent
     groups (other seeds) add their variances and Welch-Satterthwaite degrees of freedom. A group of one seed
-    makes the contrast not assessable."""
+    makes the contrast not assessable. Nested settings (:class:`~gtg_core.study.bootstrap.Setting`) are
+    paired within a seed (:func:`crossed_se_df`)."""
     groups = {}
     for (name, metric), w in weights.items():
         if w == 0:
             continue
         s = settings[name]
-        groups.setdefault((s.seeds, s.volumes), []).append((w, s.values[metric]))
+        groups.setdefault((s.seeds, s.volumes, s.nested), []).append((w, s.values[metric]))
     if not groups:
         return SeedTest(0.0 if estimate is None else float(estimate), 0.0, float("inf"), 0, 0,
                         "the margin does not depend on any setting")
-    tests = [grid_test(sum(w * grid for w, grid in members)) for members in groups.values()]
+    tests = [grid_test(sum(w * grid for w, grid in members), nested=nested)
+             for (_, _, nested), members in groups.items()]
     value = float(sum(t.estimate for t in tests)) if estimate is None else float(estimate)
     seeds, volumes = min(t.seeds for t in tests), max(t.volumes for t in tests)
     reasons = [t.reason for t in tests if t.reason]

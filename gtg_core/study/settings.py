@@ -52,12 +52,27 @@ def mean_by(rows, keys, metric):
     return {k: float(v) for k, v in grouped.items()}
 
 
+def one_arithmetic(rows):
+    """``rows`` in one arithmetic: where runs in fp32 and with bf16 autocast (``amp``) sit side by side (a
+    precision check's), the fp32 runs; otherwise ``rows`` as they are (a study run in bf16 on a GPU keeps
+    its runs). None and empty tables pass through."""
+    if rows is None or not len(rows) or "amp" not in rows or rows["amp"].nunique() < 2:
+        return rows
+    return rows[~rows["amp"].astype(bool)]
+
+
 def interactive(rows):
     return rows[(rows["p_volume"] > 0)] if "p_volume" in rows else rows
 
 
 def setting_label(row) -> str:
-    return "|".join(f"{row[k]:g}" if isinstance(row[k], float) else str(row[k]) for k in SETTING_KEYS if k in row)
+    """The setting's fields joined by "|" (``disk|5|0|paper|concat|1``); bf16 autocast adds ``|bf16``
+    (fp32, ``amp`` false, adds nothing: the labels of every fp32 run stay as they were)."""
+    def part(k):
+        if k == "amp":
+            return "bf16" if bool(row[k]) else None
+        return f"{row[k]:g}" if isinstance(row[k], float) else str(row[k])
+    return "|".join(p for p in (part(k) for k in SETTING_KEYS if k in row) if p is not None)
 
 
 def with_setting(rows):
