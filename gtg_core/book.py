@@ -213,8 +213,8 @@ GLUE_REFERENCE = re.compile(r"\{glue(?::[a-z]+)?\}`([^`:]+)(?::[^`]*)?`")
 def glued_values(folder) -> dict:
     """What the executed notebooks in ``folder`` glued (myst-nb's ``glue``, as the book shows it): page (the
     notebook's stem) -> name -> the value's text (its ``text/plain``). ``folder``: a build's
-    ``_build/jupyter_execute/book`` or the ``book`` folder of :func:`run`'s output. A before / after
-    comparison of two builds is a comparison of two such mappings."""
+    ``_build/jupyter_execute/book`` or the ``book`` folder of :func:`run`'s output. Glued figures are left
+    out. A before / after comparison of two builds is a comparison of two such mappings."""
     import json
 
     out = {}
@@ -228,8 +228,10 @@ def glued_values(folder) -> dict:
         values = {}
         for output in outputs:
             scrapbook = output.get("metadata", {}).get("scrapbook", {})
+            data = output.get("data", {})
+            if any("image/" in mime for mime in data):  # a glued figure is no value
+                continue
             if "name" in scrapbook:  # a value glued without display is kept under papermill's mime prefix
-                data = output.get("data", {})
                 text = data.get("text/plain", data.get(scrapbook.get("mime_prefix", "") + "text/plain", ""))
                 values[scrapbook["name"]] = "".join(text)
         out[path.stem] = values

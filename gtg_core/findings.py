@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import paper
 
 
@@ -119,6 +121,26 @@ def _estimate(verdict: paper.Verdict) -> str:
     return f"{text} {paper._interval_text(verdict.interval)}".strip()
 
 
+def _adjusted(verdict: paper.Verdict) -> str:
+    """The interval at the level Holm's procedure tested the margin at, with Holm's p; a claim decided alone
+    (the speed claims, one benchmark each) or by parts says so; empty where no test ran."""
+    if verdict.parts:
+        return "by its parts (each must hold): " + "; ".join(
+            f"{p.claim.removeprefix(verdict.claim).strip(' _()')} {_adjusted(p) or p.verdict}"
+            for p in verdict.parts)
+    if verdict.p_holm is None or verdict.p_holm != verdict.p_holm or verdict.adjusted_interval is None:
+        test = verdict.samples
+        if verdict.p_holm is None and getattr(test, "testable", False):
+            return f"decided alone (no family): p {test.p():.3g}"
+        return ""
+    low, high = verdict.adjusted_interval
+    if verdict.unit == "s":
+        interval = f"[{1e3 * low:+.1f}, {1e3 * high:+.1f}] ms"
+    else:
+        interval = paper._interval_text(verdict.adjusted_interval)
+    return f"{interval} at {100 * verdict.level:.2f} %, p_Holm {verdict.p_holm:.3f}"
+
+
 def decide(sweep=None, table3=None, step_samples=None, *, step_device: str = "", n_draws: int = 2000,
            seed: int = 0) -> dict:
     """Every test of :data:`STATEMENTS`, on its evidence: ``sweep`` and ``table3`` are
@@ -155,7 +177,8 @@ def evidence_text(res, *, split: str) -> str:
 def findings_table(decided: dict, sources: dict):
     """One row per statement of :data:`STATEMENTS`: the section, what the paper says, what it was tested on
     (``sources``: source -> a short text, e.g. :func:`evidence_text`), the verdict (``not tested`` with the
-    reason where no test decides it), the estimate with its unit and 95 % interval, its direction and the
+    reason where no test decides it), the estimate with its unit and 95 % interval, the interval at Holm's
+    level with Holm's p (``Holm-adjusted``, what decided the verdict), its direction and the
     caveat (:data:`SCOPE` and :data:`CAVEATS`). ``decided``: :func:`decide`'s result. A pandas DataFrame."""
     import pandas as pd
 
@@ -165,7 +188,7 @@ def findings_table(decided: dict, sources: dict):
         if found is None:
             why = s.untested or f"no {s.source} evidence given"
             rows.append({"section": s.section, "the paper says": s.says, "tested on": "", "verdict": "not tested",
-                         "estimate [95 % CI]": "", "direction": "", "caveat": why})
+                         "estimate [95 % CI]": "", "Holm-adjusted": "", "direction": "", "caveat": why})
             continue
         source, v = found
         if v.verdict == paper.NOT_MEASURED:
@@ -176,8 +199,8 @@ def findings_table(decided: dict, sources: dict):
         if v.seeds and source != "bench":  # the seeds of the settings the claim compares (one for the sweeps)
             tested_on += f"; {v.seeds} seed{'s' if v.seeds != 1 else ''} per setting compared"
         rows.append({"section": s.section, "the paper says": s.says, "tested on": tested_on,
-                     "verdict": v.verdict, "estimate [95 % CI]": _estimate(v), "direction": direction(v),
-                     "caveat": caveat})
+                     "verdict": v.verdict, "estimate [95 % CI]": _estimate(v), "Holm-adjusted": _adjusted(v),
+                     "direction": direction(v), "caveat": caveat})
     return pd.DataFrame(rows)
 
 
@@ -194,3 +217,149 @@ def findings_facts(table) -> dict:
     open_ones = table[table["verdict"] == paper.INCONCLUSIVE]
     facts["n_against"] = int(open_ones["direction"].str.startswith("against").sum())
     return facts
+
+
+def per_seed_ranking(res, metric: str = "M1_final_dice"):
+    """The Table 3 study ``res`` (:class:`gtg_core.study.StudyResults`, e.g. its test split) seed by seed: a
+    DataFrame indexed by seed with one column per signal (each at its Table 3 setting; the non-interactive
+    baseline as ``non_interactive``), the mean of ``metric`` over the volumes that seed's model was
+    evaluated on. The seeds the signals share only (a signal missing a seed leaves that seed out)."""
+    from .study import stats
+
+    settings = res.settings(res.table3_rows())
+    means = {name: dict(zip(s.seeds, np.nanmean(s.values[metric], axis=1))) for name, s in settings.items()
+             if metric in s.values}
+    import pandas as pd
+
+    return pd.DataFrame(means).dropna().sort_index().rename_axis("seed") if means else pd.DataFrame()
+
+
+def still_improving(histories) -> dict:
+    """How far training had come when it stopped, from a study's per-epoch histories (validated epochs
+    only): ``runs``, ``best_at_last`` (runs whose best validation Dice is at their last validated epoch),
+    ``median_last_rise`` (the median change of validation Dice from the second-last validated epoch to the
+    last, in Dice) and ``epochs`` (the most epochs a run trained; the histories count from 0). NaN where no run was validated twice."""
+    val = histories.dropna(subset=["val_final_dice"]) if histories is not None else None
+    if val is None or val.empty:
+        return {"runs": 0, "best_at_last": 0, "median_last_rise": float("nan"), "epochs": 0}
+    val = val.sort_values(["run", "epoch"])
+    last = val.groupby("run").tail(1).set_index("run")["val_final_dice"]
+    best = val.groupby("run")["val_final_dice"].max()
+    rises = val.groupby("run")["val_final_dice"].apply(lambda d: d.iloc[-1] - d.iloc[-2] if len(d) > 1 else np.nan)
+    return {"runs": int(len(last)), "best_at_last": int((last >= best.reindex(last.index) - 1e-12).sum()),
+            "median_last_rise": float(rises.median()), "epochs": int(histories["epoch"].max()) + 1}
+
+
+def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, other=None) -> dict:
+    """The facts of the answer box on "What we found", computed from the Table 3 study ``res`` read where the
+    page decides it (its test split): a dict of numbers (the words are the page's) and ``ranking``
+    (:func:`per_seed_ranking`, the per-seed rankings the page draws).
+
+    ``pairs``, ``pairs_resolved`` (pairs of the paper's six signals whose difference Holm's procedure over
+    the pairs resolves, :func:`gtg_core.paper.table3_pairs`); ``seeds``, ``volumes``; ``tau_mean`` (Kendall's
+    tau-b between the six signals' orders of two seeds, averaged over the pairs of seeds) and ``best_by_seed``
+    (seed -> the best signal); ``beats_baseline`` / ``cells`` (signal x seed cells where the signal's mean
+    Dice beats the non-interactive model's of the same seed) and ``least_gain`` (the smallest such gain, in
+    Dice); ``smallest`` / ``smallest_upper`` (the difference this design resolves,
+    :func:`gtg_core.heldout.smallest_resolved`); the training facts of :func:`still_improving`; and the
+    cheapest design that resolves ``target``: ``needed_seeds`` on ``needed_volumes`` test volumes,
+    ``needed_hours`` of one CPU worker (:func:`gtg_core.study.stats.paired_seeds_needed` at the measured
+    components, Holm over the pairs; the cost at the study's own measured rate, one user,
+    :func:`gtg_core.study.cost.design_table`), and ``designs``: that table, this study's design first
+    (``other``: ``(device, speedup)``, a column of that device's estimated hours)."""
+    from itertools import combinations
+
+    from . import heldout
+    from .study import cost, stats
+
+    rows = res.table3_rows()
+    pairs = paper.table3_pairs(rows, res.traces, seed=seed, n_draws=n_draws)
+    resolved = int(pairs["verdict"].isin([paper.HOLDS, paper.FAILS]).sum()) if pairs is not None else 0
+    ranking = per_seed_ranking(res)
+    signals = [s for s in paper.SIGNAL_ORDER if s in ranking]
+    taus = [stats.kendall_tau(ranking.loc[a, signals].to_numpy(), ranking.loc[b, signals].to_numpy())
+            for a, b in combinations(ranking.index, 2)]
+    gains = ranking[signals].sub(ranking["non_interactive"], axis=0) if "non_interactive" in ranking else None
+    settings = {k: v for k, v in res.settings(rows).items() if k != "non_interactive"}
+    volumes = int(res.traces["volume"].nunique())
+    smallest = heldout.smallest_resolved(settings, seeds=len(ranking), volumes=volumes)
+    components = stats.paired_components(settings)
+    options = {v: stats.paired_seeds_needed(components, target, v, comparisons=heldout.TABLE3_PAIRS)
+               for v in (100, 200, 310, 400, 1000)}
+    options = {v: k for v, k in options.items() if k is not None}
+    designs = cost.design_table({volumes: len(ranking)} | options, cost.measured_split(res),
+                                settings=len(ranking.columns), other=other)
+    cheapest = designs.iloc[1:].sort_values("worker hours").iloc[0] if len(designs) > 1 else None
+    return {"pairs": int(len(pairs)) if pairs is not None else 0, "pairs_resolved": resolved,
+            "seeds": int(len(ranking)), "volumes": volumes,
+            "tau_mean": float(np.nanmean(taus)) if taus else float("nan"),
+            "best_by_seed": {int(s): str(ranking.loc[s, signals].idxmax()) for s in ranking.index},
+            "beats_baseline": int((gains > 0).to_numpy().sum()) if gains is not None else 0,
+            "cells": int(gains.size) if gains is not None else 0,
+            "least_gain": float(gains.to_numpy().min()) if gains is not None else float("nan"),
+            "smallest": smallest["estimate"], "smallest_upper": smallest["upper"],
+            **still_improving(res.histories), "target": target,
+            "needed_seeds": None if cheapest is None else int(cheapest["seeds"]),
+            "needed_volumes": None if cheapest is None else int(cheapest["test volumes"]),
+            "needed_hours": float("nan") if cheapest is None else float(cheapest["worker hours"]),
+            "designs": designs, "ranking": ranking}
+
+
+def answer_texts(facts: dict | None, *, study: str = "") -> dict:
+    """The answer box's sentences from :func:`answer`'s facts (None: the Table 3 study has no test split):
+    ``answer_pairs``, ``answer_seeds``, ``answer_baseline``, ``answer_smallest``, ``answer_training`` and
+    ``answer_decide``, each one sentence; the page glues them."""
+    if facts is None:
+        none = f"not measured: {study or 'the Table 3 study'} has no held-out test split"
+        return {k: none for k in ("answer_pairs", "answer_seeds", "answer_baseline", "answer_smallest",
+                                  "answer_training", "answer_decide")} | {"answer_target_points": "2"}
+    best = facts["best_by_seed"]
+    by_best = {}
+    for seed, signal in best.items():
+        by_best.setdefault(signal, []).append(str(seed))
+    best_text = "; ".join(f"{signal} in seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}"
+                          for signal, seeds in by_best.items())
+    every = facts["beats_baseline"] == facts["cells"]
+    needed = ("no design up to 1000 volumes and 1000 seeds" if facts["needed_seeds"] is None else
+              f"about {facts['needed_seeds']} seeds per setting on {facts['needed_volumes']} test volumes "
+              f"(about {facts['needed_hours']:.0f} hours of one CPU worker at this study's measured rate, one user)")
+    return {
+        "answer_pairs": (f"{facts['pairs_resolved']} of the {facts['pairs']} pairs of the paper's six signals "
+                         f"differ once the seeds are counted as the unit of training noise "
+                         f"({facts['seeds']} seeds x {facts['volumes']} test volumes, Holm over the pairs)"),
+        "answer_seeds": (f"the best signal is {best_text}; two seeds' orders of the six agree with a mean "
+                         f"Kendall tau-b of {facts['tau_mean']:.2f} (1: the same order)"),
+        "answer_baseline": (f"{'every' if every else 'not every'} signal beats the non-interactive model in "
+                            f"{'every seed' if every else 'each seed'} ({facts['beats_baseline']} of "
+                            f"{facts['cells']} signal x seed cells), by at least "
+                            f"{100 * facts['least_gain']:.1f} Dice points"),
+        "answer_smallest": (f"{100 * facts['smallest']:.1f} Dice points (80 % power under Holm; "
+                            f"{100 * facts['smallest_upper']:.1f} at the upper end of the seed noise's range)"),
+        "answer_training": (f"{facts['best_at_last']} of {facts['runs']} runs were best at their last "
+                            f"validated epoch, and validation Dice still rose a median "
+                            f"{100 * facts['median_last_rise']:.1f} points in it ({facts['epochs']} epochs)"),
+        "answer_decide": needed,
+        "answer_target_points": f"{100 * facts['target']:.0f}",
+    }
+
+
+def answer_page(table3, sweep, *, seed: int = 0, n_draws: int = 2000) -> tuple:
+    """What "What we found" needs for its answer box: ``(facts, texts)``. ``table3``: the Table 3 study
+    (:class:`gtg_core.study.StudyResults`, read on its test split here whatever the page's ``table3_split``;
+    facts None where it has none); ``sweep``: the study whose runs on a card and on the CPU give the
+    card's speedup for the design table (:func:`gtg_core.study.cost.training_seconds_by_device`). ``texts``:
+    :func:`answer_texts` and ``gpu_device``, ``gpu_s``, ``gpu_runs``, ``cpu_s``, ``cpu_runs`` (median
+    seconds of training a run, and runs, per kind of device)."""
+    from .study import cost
+
+    times = cost.training_seconds_by_device(sweep)
+    gpu = next(((d, t) for d, t in times.items() if not d.startswith("cpu")), ("no card", (float("nan"), 0)))
+    cpu = next(((d, t) for d, t in times.items() if d.startswith("cpu")), ("no CPU", (float("nan"), 0)))
+    other = (gpu[0], cpu[1][0] / gpu[1][0]) if gpu[1][1] and cpu[1][1] else None
+    facts = None
+    if table3.test_traces is not None:
+        facts = answer(table3.on_test_split(), seed=seed, n_draws=n_draws, other=other)
+    texts = answer_texts(facts, study=str(table3.provenance.get("study") or table3.source.name))
+    texts |= {"gpu_device": gpu[0], "gpu_s": f"{gpu[1][0]:.0f}", "gpu_runs": gpu[1][1],
+              "cpu_s": f"{cpu[1][0]:.0f}", "cpu_runs": cpu[1][1]}
+    return facts, texts

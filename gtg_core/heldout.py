@@ -101,3 +101,15 @@ def heldout_report(res, *, paper_dataset: str = "autopet", user: str = "center",
         f"after Holm): {texts['heldout_user_changes']}. Every pair below.")
     out.update(table=paper.table3_display(table), pairs=paper.pairs_display(pairs), rows=rows)
     return out
+
+
+def heldout_claims(res, *, seed: int = 0, n_draws: int = 2000):
+    """The paper's claims decided on the test split of the held-out study ``res``
+    (:func:`gtg_core.paper.claims_table` of :meth:`~gtg_core.study.StudyResults.on_test_split`, its Table 3
+    rows), the reading "What we found" decides Table 3 and section 3.2 from; None while it has no test
+    traces. Pages that read another study show it beside their own (:func:`gtg_core.paper.with_heldout`)."""
+    if res is None or res.test_traces is None:
+        return None
+    test = res.on_test_split()
+    return paper.claims_table(test.results, test.histories, test.traces, seed=seed, n_draws=n_draws,
+                              table3=test.table3_rows())

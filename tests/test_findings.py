@@ -78,3 +78,89 @@ def test_missing_evidence_leaves_its_claims_untested_and_says_which(phantom_mini
     assert by_claim["disks_fastest"]["caveat"] == "no bench evidence given"
     text = findings.evidence_text(phantom_mini, split="validation")
     assert text == "phantom-mini: validation, 12 volumes, 61 runs, 3 seeds"
+
+
+# ------------------------------------------------------------------------------------- the answer box
+
+
+@pytest.fixture(scope="module")
+def table3_test():
+    return study.load_results(ROOT / "studies" / "results" / "table3-test").on_test_split()
+
+
+def test_the_answer_box_is_computed_from_the_held_out_study(table3_test):
+    """Each fact of the box recomputed another way from the committed test traces: the per-seed means from
+    the per-volume table, the baseline's margin cell by cell, the pairs from the Table 3 family."""
+    import numpy as np
+    from scipy.stats import kendalltau
+
+    facts = findings.answer(table3_test, n_draws=200)
+    ranking = facts["ranking"]
+    volumes = study.stats.per_volume(table3_test.traces, table3_test.table3_rows())
+    labelled = volumes.assign(signal=volumes["signal"].where(volumes["p_volume"] > 0, "non_interactive"))
+    by_hand = labelled.groupby(["seed", "signal"])["M1_final_dice"].mean().unstack()
+    assert np.allclose(ranking.sort_index(axis=1), by_hand.sort_index(axis=1))
+    signals = [s for s in paper.SIGNAL_ORDER if s in ranking]
+    gains = ranking[signals].sub(ranking["non_interactive"], axis=0)
+    assert facts["cells"] == gains.size == 6 * facts["seeds"]
+    assert facts["beats_baseline"] == int((gains > 0).sum().sum())
+    assert facts["least_gain"] == pytest.approx(gains.min().min())
+    taus = [kendalltau(ranking.loc[a, signals], ranking.loc[b, signals]).statistic
+            for i, a in enumerate(ranking.index) for b in ranking.index[i + 1:]]
+    assert facts["tau_mean"] == pytest.approx(np.mean(taus))
+    pairs = paper.table3_pairs(table3_test.table3_rows(), table3_test.traces, n_draws=200)
+    assert facts["pairs"] == 15 and facts["pairs_resolved"] == int(pairs["verdict"].isin(
+        [paper.HOLDS, paper.FAILS]).sum())
+    assert facts["best_by_seed"] == {int(s): ranking.loc[s, signals].idxmax() for s in ranking.index}
+    # the design that resolves the target does, and this study's does not
+    assert facts["smallest"] > facts["target"]
+    designs = facts["designs"]
+    assert (designs.iloc[0]["seeds"], designs.iloc[0]["test volumes"]) == (facts["seeds"], facts["volumes"])
+    assert facts["needed_hours"] == designs.iloc[1:]["worker hours"].min()
+    texts = findings.answer_texts(facts)
+    assert texts["answer_pairs"].startswith(f"{facts['pairs_resolved']} of the 15 pairs")
+    assert "not measured" in findings.answer_texts(None)["answer_decide"]
+
+
+def test_still_improving_counts_runs_best_at_their_last_validated_epoch():
+    histories = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 3, "epoch": [0, 1, 2] * 2, "time_s": 1.0,
+                              "val_final_dice": [None, 0.5, 0.6, None, 0.7, 0.65]})
+    facts = findings.still_improving(histories)
+    assert facts == {"runs": 2, "best_at_last": 1, "median_last_rise": pytest.approx(0.025), "epochs": 3}
+
+
+def test_a_design_costs_its_runs_at_the_measured_rate():
+    from gtg_core.study import cost
+
+    split = {"train_s": 500.0, "episode_s": 4.0}
+    table = cost.design_table({100: 4, 310: 73}, split, settings=7, other=("card", 4.0))
+    assert list(table["runs"]) == [28, 511]
+    assert table.iloc[1]["worker hours"] == round(511 * (500 + 4 * 310) / 3600)
+    assert table.iloc[1]["card hours (estimate)"] == round(511 * (500 + 4 * 310) / 3600 / 4)
+
+
+def test_the_measured_split_and_the_device_times_read_the_committed_runs(table3_test):
+    from gtg_core.study import cost
+
+    full = study.load_results(ROOT / "studies" / "results" / "table3-test")
+    split = cost.measured_split(full)
+    train = full.histories.groupby("run")["time_s"].sum()
+    assert split["train_s"] == pytest.approx(train.mean())
+    wall = full.done.set_index("run")["wall_time_s"]
+    per_run = (wall - train.reindex(wall.index)) / (full.done.set_index("run")["test_cases"] * 2)  # + the center user
+    assert split["episode_s"] == pytest.approx(per_run.mean())
+    times = cost.training_seconds_by_device(full)
+    assert list(times) == ["cpu (x86_64)"] and times["cpu (x86_64)"] == (pytest.approx(train.median()), len(train))
+
+
+def test_a_pages_claims_show_the_held_out_verdict_beside_their_own(phantom_mini, table3_test):
+    from gtg_core import heldout
+
+    own = paper.claims_table(phantom_mini.results, phantom_mini.histories, phantom_mini.traces, n_draws=200,
+                             table3=phantom_mini.table3_rows())
+    held = heldout.heldout_claims(study.load_results(ROOT / "studies" / "results" / "table3-test"), n_draws=200)
+    shown = paper.with_heldout(own, held)
+    assert list(shown["held-out verdict"]) == [held["verdict"].get(c, paper.NOT_MEASURED) for c in own.index]
+    assert shown.loc["small_sigma", "verdict"] == paper.NOT_ASSESSABLE  # one seed in the sweep
+    assert shown.loc["geodesic_lower_initial", "held-out verdict"] == held.loc["geodesic_lower_initial", "verdict"]
+    assert set(paper.with_heldout(own, None)["held-out verdict"]) == {"no held-out study"}

@@ -32,7 +32,7 @@ from ..study.stats import FAILS, HOLDS, INCONCLUSIVE, NOT_ASSESSABLE, SETTING_KE
 from .claims import (ADAPTIVE_METRICS, CLAIMS, check_claims, claim_adaptive_best, claim_adaptive_over_non_interactive,
                      claim_concat, claim_disks_heatmaps_most_consistent, claim_geodesic_least_consistent,
                      claim_geodesic_lower_initial, claim_high_p, claim_m4_m5_same_order, claim_overlap_geodesic_lowest,
-                     claim_p50_below_baseline, claim_small_sigma, claim_theta_10, claims_table)
+                     claim_p50_below_baseline, claim_small_sigma, claim_theta_10, claims_table, with_heldout)
 from .fig1 import hyperparameter_panels
 from .numbers import (DIVERGENCES, GEODESIC, METRIC_UNITS, SIGNAL_ORDER, SPIDER_METRICS, STUDIED, TABLE1, TABLE3)
 from .speed import M3_NOT_DECIDED, adaptive_cost_claim, claim_disks_fastest, speed_claim, speed_texts
@@ -51,7 +51,7 @@ __all__ = ["ADAPTIVE_METRICS", "CLAIMS", "CLAIMS_FAMILY", "DIVERGENCES", "EQUIVA
            "changed_by_holm", "check_claims", "claim_adaptive_best", "claim_adaptive_over_non_interactive",
            "claim_concat", "claim_disks_fastest", "claim_disks_heatmaps_most_consistent",
            "claim_geodesic_least_consistent", "claim_geodesic_lower_initial", "claim_high_p", "claim_m4_m5_same_order",
-           "claim_overlap_geodesic_lowest", "claim_p50_below_baseline", "claim_small_sigma", "claim_texts",
+           "claim_overlap_geodesic_lowest", "claim_p50_below_baseline", "claim_small_sigma", "claim_texts", "with_heldout",
            "claim_theta_10", "claims_table", "decide_claims", "hyperparameter_panels", "interval_text", "m3_device", "pairs_display",
            "rank_stability", "ranking_comparison", "seed_spread", "speed_claim", "speed_texts", "table3_comparison",
            "table3_display", "table3_pairs", "table3_summary"]

@@ -363,3 +363,15 @@ def claims_table(results, histories=None, traces=None, **kw):
         rows.append(row(v, v.text))
         rows += [row(part, "") for part in v.parts]
     return pd.DataFrame(rows).set_index("claim")
+
+
+def with_heldout(claims, heldout, *, column: str = "held-out verdict"):
+    """``claims`` (:func:`claims_table` of a page's own study, read on its validation volumes) with the
+    verdict of the same row on the held-out Table 3 study beside it (``heldout``: its :func:`claims_table`
+    on the test split; None: the column says "no held-out study"). The held-out reading is the one "What
+    we found" decides Table 3 and section 3.2 from; a claim that study cannot measure (section 3.1's) is
+    "not measured" there."""
+    if heldout is None:
+        return claims.assign(**{column: "no held-out study"})
+    verdicts = heldout["verdict"].reindex(claims.index).fillna(NOT_MEASURED)
+    return claims.assign(**{column: verdicts})

@@ -70,7 +70,8 @@ def _step_claim(samples, name, text, margin, note, *, n_draws, seed, device) -> 
     where = f" on {device}" if device else ""
     return Verdict(name, text, verdict, {"M3_step_time_s": means, "fastest_first": sorted(means, key=means.get)},
                    f"benchmark of the click step{where}, the {STEP_STATISTIC} step of each round and volume; "
-                   f"margin: {note}", test.estimate, (lo, hi), unadjusted=verdict, unit="s", seeds=test.seeds)
+                   f"margin: {note}", test.estimate, (lo, hi), unadjusted=verdict, unit="s", seeds=test.seeds,
+                   samples=test)
 
 
 def speed_claim(samples, *, n_draws: int = 2000, seed: int = 0, device: str = "") -> Verdict:

@@ -31,7 +31,7 @@ class Verdict:
     numbers: dict = field(default_factory=dict)
     note: str = ""
     margin: float | None = None  # the decisive difference: > 0 where the claim holds
-    interval: tuple | None = None  # its 95 % bootstrap interval (low, high), when traces were given
+    interval: tuple | None = None  # its 95 % interval (low, high) from the seed-honest t, when traces were given
     # decided in its family (check_claims): Holm's adjusted p, the level Holm tested it at and the interval
     # there, and the verdict its plain 95 % interval alone would give
     p_holm: float | None = None

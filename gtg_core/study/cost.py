@@ -206,3 +206,61 @@ def cost_table(plans: dict, devices, *, tables=BENCH_DIR):
 def run_hours(config: dict, device: str, *, tables=BENCH_DIR) -> float:
     """Hours to train one run of ``config`` on ``device`` (:func:`run_seconds`)."""
     return run_seconds(config, benchmark_rate(device, tables)) / 3600
+
+
+def measured_split(res) -> dict:
+    """Where a finished study's runs spent their time, measured (the better estimate for a study of the same
+    design, where fixed costs dominate and the benchmark scaling is only a lower bound): ``train_s`` (the mean
+    seconds of training and validation a run, from its histories) and ``episode_s`` (the mean seconds of one
+    test episode, a model clicked ``n_clicks`` times on one test volume by one user: the rest of a run's wall
+    time over its test volumes x users), ``runs``, ``device``. ``res``: a
+    :class:`gtg_core.study.StudyResults` with a test split."""
+    done = res.done
+    train = res.histories.groupby("run")["time_s"].sum().reindex(done["run"]).to_numpy()
+    volumes = done["test_cases"].astype(float).to_numpy()
+    users = 1 + done["test_users"].map(lambda u: len(_as_list(u))).to_numpy()
+    episode = (done["wall_time_s"].to_numpy() - train) / (volumes * users)
+    return {"train_s": float(train.mean()), "episode_s": float(episode.mean()), "runs": int(len(done)),
+            "device": ", ".join(sorted(set(map(str, done["device"]))))}
+
+
+def _as_list(value):
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    text = str(value).strip()
+    if text in ("", "nan", "[]", "None"):
+        return []
+    return [v.strip(" '\"") for v in text.strip("[]").split(",") if v.strip(" '\"")]
+
+
+def design_table(designs: dict, split: dict, *, settings: int, users: int = 1, other: tuple | None = None):
+    """What each design of a Table 3 study costs at a measured rate (:func:`measured_split`): ``designs``
+    maps test volumes to seeds per setting (e.g. from :func:`gtg_core.study.stats.paired_seeds_needed`); a
+    run is ``train_s`` plus ``episode_s`` x volumes x ``users``; ``settings`` runs a seed. One row per design:
+    seeds, test volumes, runs, hours of one worker, days of this machine's two workers; ``other``:
+    ``(device, speedup)``, a column of that device's hours estimated as the worker hours / speedup (a
+    training speedup measured on runs of the design, :func:`training_seconds_by_device`, assumed for the
+    evaluation too: an estimate, and the column says so). A pandas DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for volumes, seeds in designs.items():
+        runs = settings * seeds
+        hours = runs * (split["train_s"] + split["episode_s"] * volumes * users) / 3600
+        row = {"seeds": seeds, "test volumes": volumes, "runs": runs, "worker hours": round(hours),
+               "days on 2 workers": round(hours / 48, 1)}
+        if other is not None:
+            row[f"{other[0]} hours (estimate)"] = round(hours / other[1])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+
+def training_seconds_by_device(res) -> dict:
+    """The median seconds of training and validation a finished run of ``res`` took (from its histories),
+    per device it ran on: ``{device: (median seconds, runs)}``. How a design's runs compare between a CPU
+    and a card, measured, where the benchmark scaling (:func:`run_seconds`) is only a lower bound."""
+    seconds = res.histories.groupby("run")["time_s"].sum()
+    device = res.done.set_index("run")["device"].astype(str)
+    table = seconds.to_frame("s").join(device, how="inner")
+    return {d: (float(g["s"].median()), int(len(g))) for d, g in table.groupby("device")}

@@ -69,6 +69,36 @@ def rank_blobs(ranks, *, title: str = "Rank over bootstrap draws (area: share of
     return fig
 
 
+def seed_rankings_figure(ranking, *, baseline: str = "non_interactive"):
+    """The signals' ranks seed by seed: one line per signal across the seeds (x), rank 1 on top, ties
+    sharing a rank (the lower one), with each seed's mean Dice in points beside its marker. ``ranking``: a
+    DataFrame indexed by seed, one column per signal (:func:`gtg_core.findings.per_seed_ranking`); the
+    ``baseline`` column is left out of the ranks (it is last in every seed of the committed study; the
+    page says so). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .figures import _signal_colour, _signal_style
+
+    table = ranking.drop(columns=[baseline], errors="ignore")
+    ranks = table.rank(axis=1, ascending=False, method="min")
+    seeds = [str(s) for s in table.index]
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH_IN, 2.2 + 1.3 * len(seeds)), 0.55 * table.shape[1] + 1.4))
+    for signal in table.columns:
+        marker, line = _signal_style(signal)
+        ax.plot(seeds, ranks[signal], marker=marker, linestyle=line, color=_signal_colour(signal), label=signal)
+        for x, (r, v) in enumerate(zip(ranks[signal], table[signal])):
+            ax.annotate(f"{100 * v:.1f}", (x, r), xytext=(5, 3), textcoords="offset points", fontsize=6.5)
+    ax.set_ylim(table.shape[1] + 0.5, 0.5)
+    ax.set_yticks(range(1, table.shape[1] + 1))
+    ax.set_xlabel("seed (its own training data)", fontsize=8)
+    ax.set_ylabel("rank (1 = best)", fontsize=8)
+    ax.set_title("Each seed's order of the signals (test M1, mean Dice in points)", fontsize=9)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def power_figure(power, *, target: float = 2.0):
     """The smallest Dice difference (points) a paired study resolves, against its number of volumes, one
     line per number of seeds: solid at the estimated setting x seed component, dashed at the upper end of
