@@ -260,8 +260,8 @@ def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, oth
     tau-b between the six signals' orders of two seeds, averaged over the pairs of seeds) and ``best_by_seed``
     (seed -> the best signal); ``beats_baseline`` / ``cells`` (signal x seed cells where the signal's mean
     Dice beats the non-interactive model's of the same seed) and ``least_gain`` (the smallest such gain, in
-    Dice); ``smallest`` / ``smallest_upper`` (the difference this design resolves,
-    :func:`gtg_core.heldout.smallest_resolved`); the training facts of :func:`still_improving`; and the
+    Dice); ``smallest`` / ``smallest_upper`` / ``smallest_worst`` with ``worst_pair`` (the difference this
+    design resolves, :func:`gtg_core.heldout.smallest_resolved`); the training facts of :func:`still_improving`; and the
     cheapest design that resolves ``target``: ``needed_seeds`` on ``needed_volumes`` test volumes,
     ``needed_hours`` of one CPU worker (:func:`gtg_core.study.stats.paired_seeds_needed` at the measured
     components, Holm over the pairs; the cost at the study's own measured rate, one user,
@@ -298,6 +298,7 @@ def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, oth
             "cells": int(gains.size) if gains is not None else 0,
             "least_gain": float(gains.to_numpy().min()) if gains is not None else float("nan"),
             "smallest": smallest["estimate"], "smallest_upper": smallest["upper"],
+            "smallest_worst": smallest["worst"], "worst_pair": smallest["worst_pair"],
             **still_improving(res.histories), "target": target,
             "needed_seeds": None if cheapest is None else int(cheapest["seeds"]),
             "needed_volumes": None if cheapest is None else int(cheapest["test volumes"]),
@@ -334,7 +335,9 @@ def answer_texts(facts: dict | None, *, study: str = "") -> dict:
                             f"{facts['cells']} signal x seed cells), by at least "
                             f"{100 * facts['least_gain']:.1f} Dice points"),
         "answer_smallest": (f"{100 * facts['smallest']:.1f} Dice points (80 % power under Holm; "
-                            f"{100 * facts['smallest_upper']:.1f} at the upper end of the seed noise's range)"),
+                            f"{100 * facts['smallest_upper']:.1f} at the upper end of the seed noise's range, "
+                            f"{100 * facts['smallest_worst']:.1f} at the seed noise of the noisiest pair, "
+                            f"{' - '.join(facts['worst_pair'] or ('none',))})"),
         "answer_training": (f"{facts['best_at_last']} of {facts['runs']} runs were best at their last "
                             f"validated epoch, and validation Dice still rose a median "
                             f"{100 * facts['median_last_rise']:.1f} points in it ({facts['epochs']} epochs)"),

@@ -24,6 +24,17 @@ def test_step_samples_time_every_click_of_every_setting_on_the_same_volumes(tmp_
     assert tuple(train.load_volumes(cfg, "cpu")[0].image.shape) == (64, 64, 32)
 
 
+def test_every_setting_warms_up_untimed_before_its_steps_are_timed(tmp_path, monkeypatch):
+    from gtg_core import interaction
+
+    calls, original = [], interaction.click_round
+    monkeypatch.setattr(interaction, "click_round", lambda *a, **k: calls.append(1) or original(*a, **k))
+    settings = (("disk", 5.0, 0.0), ("gdt", 1.0, 0.0))
+    samples = bench.step_samples("cpu", settings=settings, n_volumes=1, n_clicks=2, rounds=1, output=tmp_path,
+                                 warmup=3)
+    assert len(samples) == 2 * 2 and len(calls) == len(samples) + 2 * 3  # 3 untimed steps per setting
+
+
 def _known(disk_s, other_s, noise, seed=0):
     rng = np.random.default_rng(seed)
     rows = []

@@ -249,3 +249,16 @@ def test_the_power_analysis_is_that_of_the_test_that_runs(designs, name):
     power = float((adjusted[:, first_pairs] < 0.05).mean())
     print(f"{name}: {100 * delta:.1f} Dice points resolved with power {power:.3f} under Holm over 15 pairs")
     assert power >= 0.8 - MC
+
+
+def test_each_pairs_own_seed_noise_is_read_on_the_pooled_scale():
+    """pair_seed_x recovers a pair's setting x seed component from its difference grid: one setting with a
+    seed term of SD 0.05, the others none, so the pairs with it read about 0.05^2 / 2 and the others 0."""
+    rng = np.random.default_rng(4)
+    k, n = 40, 50
+    settings = {name: Setting(name, tuple(range(k)), tuple(range(n)),
+                              {"M1_final_dice": rng.normal(0, sd, (k, 1)) + rng.normal(0, 0.01, (k, n))})
+                for name, sd in (("noisy", 0.05), ("a", 0.0), ("b", 0.0))}
+    pairs = stats.pair_seed_x(settings)
+    assert pairs[("noisy", "a")] == pytest.approx(0.05 ** 2 / 2, rel=0.35)
+    assert pairs[("a", "b")] < 1e-5

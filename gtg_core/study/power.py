@@ -106,6 +106,28 @@ def paired_components(settings: dict, metric: str = "M1_final_dice", *, level: f
             "settings": list(names), "level": level}
 
 
+def pair_seed_x(settings: dict, metric: str = "M1_final_dice") -> dict:
+    """Each pair's own setting x seed component: for two settings on the same seeds and volumes, the seed
+    term of their difference grid, max(0, (MS_S - MS_E) / n) (:func:`gtg_core.study.seedtest.crossed_moments`),
+    halved (a difference carries the term of both settings), so that it reads on the scale of
+    :func:`paired_components`' ``seed_x``. ``(a, b) -> seed_x``; the per-seed differences are uneven
+    (table3-test's disk - adaptive heatmap: +2.1, +3.1, +13.6, +2.7 points), and the worst pair is what a
+    design must be planned for."""
+    from itertools import combinations
+
+    from .seedtest import crossed_moments
+
+    out = {}
+    for (a, sa), (b, sb) in combinations(settings.items(), 2):
+        if metric not in sa.values or metric not in sb.values or sa.seeds != sb.seeds or len(sa.seeds) < 2:
+            continue
+        grid = sa.values[metric] - sb.values[metric]
+        grid = grid[:, ~np.isnan(grid).any(axis=0)]
+        _, ms_s, _, ms_e = crossed_moments(grid)
+        out[(a, b)] = max(0.0, float(ms_s - ms_e) / grid.shape[1]) / 2
+    return out
+
+
 def paired_difference_se(components: dict, seeds: int, volumes: int, *, seed_x: float | None = None) -> float:
     """Standard error of the difference of two settings' means under the paired design (the same ``seeds``
     and the same ``volumes`` for both): sqrt(2 (seed_x / k + volume_x / n + residual / (k n))).

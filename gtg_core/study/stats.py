@@ -57,5 +57,5 @@ from .families import (EQUIVALENT, bootstrap_p, compare_cells, decide_family, ho
 from .seedtest import (NOT_ASSESSABLE, SeedTest, crossed_se_df, grid_test, linear_test, margin_test,  # noqa: F401
                        margin_weights, pair_test, sign_flip_floor)
 from .power import (detectable_difference, difference_se, paired_components, paired_difference_se,  # noqa: F401
-                    paired_power_table, paired_seeds_needed, power_facts, power_table, seeds_needed,
+                    pair_seed_x, paired_power_table, paired_seeds_needed, power_facts, power_table, seeds_needed,
                     variance_components)
