@@ -179,10 +179,12 @@ class TrainConfig:
         return self
 
     def resolved_profile(self) -> str:
-        """The preprocessing profile: ``profile``, or for "auto" the phantom's dataset (generic for folders)."""
+        """The preprocessing profile: ``profile``, or for "auto" the dataset's own
+        (:func:`gtg_core.data.dataset_profile`: a phantom kind's, a Decathlon CT folder's ``msd_spleen``, a
+        PET or AutoPET folder's ``autopet``, else ``generic``)."""
         if self.profile != "auto":
             return self.profile
-        return {"spleen_ct": "msd_spleen", "lesion_pet": "autopet"}.get(self.dataset, "generic")
+        return data.dataset_profile(self.dataset)
 
     def resolved_target_shape(self):
         """The resize shape, or None: "auto" resizes phantoms without a crop to 64 x 64 x 32 (quick runs)."""

@@ -97,6 +97,28 @@ def folder_profile(root) -> str:
     return "generic"
 
 
+#: The profile of each phantom kind: the paper's dataset it imitates.
+KIND_PROFILES = {"spleen_ct": "msd_spleen", "lesion_pet": "autopet"}
+
+#: A dataset folder's name -> the profile of the paper's dataset it holds, for a folder that is not here
+#: (a study planned on one machine for another).
+FOLDER_NAMES = {"task09_spleen": "msd_spleen", "msd_spleen": "msd_spleen", "fdg-pet-ct-lesions": "autopet",
+                "autopet": "autopet"}
+
+
+def dataset_profile(dataset) -> str:
+    """The one resolver of ``profile: auto`` (training, planning, cost, evaluation and the book read it):
+    a phantom kind's (:data:`KIND_PROFILES`), a dataset folder's own (:func:`folder_profile`: a Decathlon CT
+    folder gets the paper's MSD Spleen profile, a PET or AutoPET one AutoPET's), for a folder that is not
+    here the paper's dataset its name says (:data:`FOLDER_NAMES`), else ``"generic"``."""
+    if str(dataset) in KIND_PROFILES:
+        return KIND_PROFILES[str(dataset)]
+    path = Path(dataset)
+    if path.is_dir():
+        return folder_profile(path)
+    return FOLDER_NAMES.get(path.name.lower(), "generic")
+
+
 def crop_around_label(image: torch.Tensor, label: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
     """The (X, Y, Z) box of ``shape`` centred on the bounding-box centre of the label's largest connected
     component (several lesions may lie far apart), shifted to stay inside the volume; axes shorter than

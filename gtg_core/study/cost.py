@@ -88,7 +88,7 @@ def run_size(config: dict) -> tuple[tuple, int, int, str]:
         shape = cfg.resolved_target_shape() or cfg.crop_shape or tuple(cfg.phantom_shape)
         train, val = split_cases(range(cfg.n_cases))
         return tuple(shape), len(train), len(val), f"{cfg.dataset} phantoms"
-    profile = _profile(cfg)
+    profile = cfg.resolved_profile()
     n_cases, shape = DATASETS.get(profile, (None, None))
     source = f"the paper's {profile} sizes"
     if Path(cfg.dataset).is_dir():
@@ -102,23 +102,6 @@ def run_size(config: dict) -> tuple[tuple, int, int, str]:
                          "set crop_shape, or estimate where the data are")
     train, val = split_cases(range(n_cases))
     return tuple(shape), len(train), len(val), source
-
-
-#: A dataset folder's name -> the profile of the paper's dataset it holds, when the folder is not here.
-FOLDER_NAMES = {"task09_spleen": "msd_spleen", "msd_spleen": "msd_spleen", "fdg-pet-ct-lesions": "autopet",
-                "autopet": "autopet"}
-
-
-def _profile(cfg) -> str:
-    """The profile a run's data call for: its own, the folder's (:func:`gtg_core.data.folder_profile`) when
-    the folder is here, else the paper's dataset its name says (:data:`FOLDER_NAMES`), else generic."""
-    if cfg.profile != "auto":
-        return cfg.profile
-    if Path(cfg.dataset).is_dir():
-        from ..data import folder_profile
-
-        return folder_profile(cfg.dataset)
-    return FOLDER_NAMES.get(Path(cfg.dataset).name.lower(), "generic")
 
 
 #: A run whose iteration scales to less than this share of the table's is far below the benchmark's scale:
