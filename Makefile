@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.gtg-installed
 
-.PHONY: setup test book bench browser clean
+.PHONY: test-other-python setup test book bench browser clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,20 @@ browser:
 
 test: setup browser
 	$(PY) -m pytest -q -ra tests
+
+# The fast tests under another patch release of the venv's Python (Debian 12's /usr/bin/python3.11 is 3.11.2,
+# whose standard library lacks 3.11.4's additions), reusing the venv's packages (the same ABI). Skipped,
+# saying so, where no such interpreter is here. OTHER_PYTHON names another one.
+OTHER_PYTHON ?= /usr/bin/python3
+test-other-python: setup
+	@site=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+	mine=$$($(PY) -c "import sys; print('%d.%d.%d' % sys.version_info[:3])"); \
+	if ! command -v $(OTHER_PYTHON) >/dev/null; then echo "no $(OTHER_PYTHON): skipped"; exit 0; fi; \
+	other=$$($(OTHER_PYTHON) -c "import sys; print('%d.%d.%d' % sys.version_info[:3])"); \
+	if [ "$$other" = "$$mine" ] || [ "$${other%.*}" != "$${mine%.*}" ]; then \
+	  echo "$(OTHER_PYTHON) is $$other, the venv $$mine: no other patch release of $${mine%.*} here: skipped"; exit 0; fi; \
+	echo "the fast tests under $(OTHER_PYTHON) $$other (the venv: $$mine)"; \
+	PYTHONPATH="$$site:$$PWD" $(OTHER_PYTHON) -m pytest -q -ra -m "not slow" -p no:cacheprovider tests
 
 book: setup
 	$(VENV)/bin/gtg book build

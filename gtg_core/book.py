@@ -92,10 +92,10 @@ def _jupyter_book(args) -> int:
     return subprocess.run(cmd + list(args)).returncode
 
 
-def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = "python3", timeout: int = 900,
-            only=None) -> list[Path]:
-    """Execute every notebook (or those named in ``only``) with ``params`` into ``out/book/`` (papermill);
-    returns the executed copies."""
+def execute(params: dict, out: Path, *, root: Path | None = None, kernel: str = "python3",
+            timeout: int | None = 900, only=None) -> list[Path]:
+    """Execute every notebook (or those named in ``only``) with ``params`` into ``out/book/`` (papermill;
+    ``timeout``: seconds a cell may run, None for no limit); returns the executed copies."""
     import papermill as pm
 
     root = root or project_root()
@@ -177,15 +177,38 @@ def resolve_paths(params: dict, base) -> dict:
     return resolved
 
 
-def run(params, out, *, root: Path | None = None) -> int:
+#: Seconds a cell may run under ``gtg book run`` unless the parameter file or ``--timeout`` says otherwise
+#: (the chapters on phantoms run in minutes; a real-data parameter file says ``timeout: none``).
+DEFAULT_CELL_TIMEOUT = 900
+
+
+def cell_timeout(value) -> int | None:
+    """A cell time limit as papermill takes it: seconds (a positive integer), or None for no limit
+    (``none``, ``null``, 0 or a negative number). Raises ValueError naming the value otherwise."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+        return None
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"timeout must be seconds or 'none', got {value!r}") from None
+    return seconds if seconds > 0 else None
+
+
+def run(params, out, *, root: Path | None = None, timeout="default") -> int:
     """``gtg book run``: execute the notebooks with a parameter file and build a book of the executed copies
     in ``out/_build/html`` (the copies are not executed again). Relative paths among the parameters are
-    read from the current directory (:func:`resolve_paths`)."""
+    read from the current directory (:func:`resolve_paths`).
+
+    ``timeout``: seconds a cell may run (:func:`cell_timeout`; None: no limit); by default the parameter
+    file's ``timeout`` key, else :data:`DEFAULT_CELL_TIMEOUT`. The real-data files train for hours in one
+    cell and say ``timeout: none``."""
     root = root or project_root()
     out = Path(out)
-    values = load_params(params) if not isinstance(params, dict) else params
+    values = dict(load_params(params) if not isinstance(params, dict) else params)
+    from_file = values.pop("timeout", DEFAULT_CELL_TIMEOUT)
+    limit = cell_timeout(from_file if timeout == "default" else timeout)
     values = resolve_paths(values, Path.cwd())
-    execute(values, out, root=root)
+    execute(values, out, root=root, timeout=limit)
     for name in ROOT_FILES:
         shutil.copy(root / name, out / name)
     for extra in (root / "book").glob("*"):

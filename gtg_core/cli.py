@@ -224,7 +224,7 @@ def cmd_book(args) -> int:
             return 2
         print(json.dumps(book.glued_values(folder), indent=1, sort_keys=True))
         return 0
-    return book.run(params=args.params, out=args.out)
+    return book.run(params=args.params, out=args.out, timeout="default" if args.timeout is None else args.timeout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     kr = ksub.add_parser("run", help="execute the notebooks with a parameter file (papermill) and build a book of them")
     kr.add_argument("--params", required=True)
     kr.add_argument("--out", required=True)
+    kr.add_argument("--timeout", default=None,
+                    help="seconds a cell may run, or 'none' (default: the parameter file's timeout, else 900; the "
+                         "real-data files train for hours in one cell and say none)")
     kc = ksub.add_parser("check", help="execute some chapters on a device and report each (ok / failed, seconds)")
     kc.add_argument("--device", required=True)
     kc.add_argument("--chapters", nargs="+", required=True)

@@ -4,7 +4,6 @@ import json
 import os
 import re
 import shutil
-import tomllib
 from pathlib import Path
 
 import nbformat
@@ -13,6 +12,11 @@ import yaml
 
 from gtg_core import book
 from gtg_core.guidance import SIGNALS
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = book.notebooks(ROOT)
@@ -86,7 +90,7 @@ def test_params_files_only_name_declared_parameters():
     everything = set().union(*declared.values())
     for params_file in (ROOT / "book" / "params").glob("*.yml"):
         params = book.load_params(params_file)
-        assert set(params) - {"notebooks"} <= everything, params_file.name
+        assert set(params) - {"notebooks", "timeout"} <= everything, params_file.name
         for name, values in (params.get("notebooks") or {}).items():
             assert set(values) <= declared[name], f"{params_file.name}: {name}"
 
@@ -108,6 +112,49 @@ def test_real_data_params_set_the_training_chapter_to_the_papers_configuration(n
                             p_volume=values["p_volume"], filters=tuple(values["filters"]), epochs=values["epochs"],
                             lr=values["lr"], amp=values["amp"], crop_shape=tuple(values.get("crop_shape", ())) or None)
     assert cfg.epochs == epochs
+
+
+@pytest.mark.parametrize("name, dataset", [("msd_spleen", "Task09_Spleen"), ("autopet", "autopet")])
+def test_a_real_data_book_run_lets_the_training_cell_run_for_hours(name, dataset, tmp_path, monkeypatch):
+    """Issue #34: `gtg book run --params book/params/msd_spleen.yml` stopped after 900 s in the training
+    chapter's cell. The real-data files say timeout: none (papermill then sets no limit), their comment's
+    hours are the cost estimate of their training, and --timeout overrides the file."""
+    import re
+
+    from gtg_core import train
+    from gtg_core.study import cost
+
+    path = ROOT / "book" / "params" / f"{name}.yml"
+    seen = []
+
+    def execute(values, out, root, timeout):
+        (Path(out) / "book").mkdir(parents=True, exist_ok=True)
+        seen.append((values, timeout))
+    monkeypatch.setattr(book, "execute", execute)
+    monkeypatch.setattr(book, "_jupyter_book", lambda args: 1)  # stop before building
+    book.run(path, tmp_path, root=ROOT)
+    book.run(path, tmp_path, root=ROOT, timeout="7200")
+    assert [t for _, t in seen] == [None, 7200] and "timeout" not in seen[0][0]
+    values = book.params_for(ROOT / "book" / "training.ipynb", book.load_params(path))
+    fields = {k: v for k, v in values.items()  # the book's "profile" is quick / full, not preprocessing
+              if k in train.TrainConfig.__dataclass_fields__ and k not in ("profile", "device")}
+    config = dict(fields, dataset=f"elsewhere/{dataset}")
+    text = path.read_text()
+    gpu, cpu = (float(x) for x in re.search(r"about ([\d.]+) h on an H100 .*? about ([\d.]+) h on\n# a CPU", text,
+                                             re.S).groups())
+    assert gpu == round(cost.run_hours(config, "NVIDIA H100 80GB HBM3"), 1)
+    assert cpu == round(cost.run_hours(config, "cpu"))
+    assert book.load_params(ROOT / "book" / "params" / "quick.yml").get("timeout") is None  # phantoms: 900 s
+
+
+@pytest.mark.parametrize("value, expected", [("none", None), (None, None), (0, None), ("3600", 3600), (60, 60)])
+def test_cell_timeouts_read_as_papermill_takes_them(value, expected):
+    assert book.cell_timeout(value) == expected
+
+
+def test_a_bad_cell_timeout_names_itself():
+    with pytest.raises(ValueError, match="timeout must be seconds or 'none', got 'soon'"):
+        book.cell_timeout("soon")
 
 
 #: A book that `make book` built in the same CI run (.ci/run sets it to _build): the HTML and browser tests

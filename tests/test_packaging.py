@@ -1,9 +1,14 @@
 """The set-up promises: environment.yml mirrors pyproject.toml, the Makefile installs what the project needs."""
 
-import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parent.parent
 
