@@ -50,6 +50,26 @@ ADAPTIVE_UNITS = ("native", "normalised")
 LOOP_FIELDS = tuple(f.name for f in dataclasses.fields(interaction.LoopConfig) if f.name not in ("spacing", "options"))
 
 
+def _field(default, **marks):
+    """A field of :class:`TrainConfig` with what the study machinery must know of it, declared once here:
+    ``later=True`` (added after studies had run: a run's identity and a collected row leave it out at this
+    default, :func:`later_fields`), ``data=True`` (it decides the volumes a run reads, :func:`fields_marked`),
+    ``test_data=True`` (it decides the held-out volumes)."""
+    return field(default=default, metadata=marks)
+
+
+def fields_marked(mark: str) -> tuple:
+    """The names of :class:`TrainConfig`'s fields declared with ``mark`` (e.g. ``"data"``), in field order."""
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get(mark))
+
+
+def later_fields() -> dict:
+    """The fields added after studies were run, each with the default that reproduces the earlier
+    behaviour, as a configuration saved as JSON holds it (tuples as lists)."""
+    return {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+            for f in dataclasses.fields(TrainConfig) if f.metadata.get("later")}
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on. Defaults follow the paper (lr 1e-5, 10 clicks, p = 1, Concat); the
@@ -76,25 +96,25 @@ class TrainConfig:
     lr: float = 1e-5
     batch_size: int = 1
     seed: int = 36  # model initialisation, clicks, augmentation
-    data_seed: int = 36  # the phantoms and the 80/20 split (the authors' 36): fixed while seed varies
+    data_seed: int = _field(36, data=True)  # the phantoms and the 80/20 split (the authors' 36): fixed while seed varies
     device: str = "auto"
     amp: bool = False  # bf16 autocast on any device (the CPU too); see resolved_precision
-    cpu_conv: str = "pytorch"  # "onednn": every convolution on oneDNN on the CPU (faster; see build_model)
-    learn_radius: bool = False  # Eq. 6's a and b trained with the network (adaptive_heatmap, paper variant)
-    radius_lr: float = 0.05  # Adam's lr for a and b (see learn_radius in the module docstring)
-    dataset: str = "spleen_ct"  # a phantom kind, or a folder (Decathlon / AutoPET / generic layout)
-    n_cases: int = 16  # phantoms only
-    test_cases: int = 0  # held-out test volumes (0: the paper's 80/20 split only); see split_volumes
-    test_data_seed: int | None = None  # the held-out phantoms' seed (None: data_seed); see held_out_folder
-    test_users: tuple = ()  # further simulated users who click the test split (test/user-<user>/)
-    test_epochs: tuple = ()  # epochs (from 1) after which the run as it would stop there is tested (test-at/)
-    phantom_shape: tuple = (64, 64, 32)  # phantoms only
-    profile: str = "auto"  # auto: msd_spleen for spleen_ct, autopet for lesion_pet, generic otherwise
-    target_shape: object = "auto"  # "auto", None or (X, Y, Z): see the module docstring
-    crop_shape: tuple | None = None
-    filters: tuple = DEEPEDIT_FILTERS
+    cpu_conv: str = _field("pytorch", later=True)  # "onednn": every convolution on oneDNN on the CPU (faster; see build_model)
+    learn_radius: bool = _field(False, later=True)  # Eq. 6's a and b trained with the network (adaptive_heatmap, paper variant)
+    radius_lr: float = _field(0.05, later=True)  # Adam's lr for a and b (see learn_radius in the module docstring)
+    dataset: str = _field("spleen_ct", data=True)  # a phantom kind, or a folder (Decathlon / AutoPET / generic layout)
+    n_cases: int = _field(16, data=True)  # phantoms only
+    test_cases: int = _field(0, later=True, test_data=True)  # held-out test volumes (0: the paper's 80/20 split only); see split_volumes
+    test_data_seed: int | None = _field(None, later=True, test_data=True)  # the held-out phantoms' seed (None: data_seed); see held_out_folder
+    test_users: tuple = _field((), later=True)  # further simulated users who click the test split (test/user-<user>/)
+    test_epochs: tuple = _field((), later=True)  # epochs (from 1) after which the run as it would stop there is tested (test-at/)
+    phantom_shape: tuple = _field((64, 64, 32), data=True)  # phantoms only
+    profile: str = _field("auto", data=True)  # auto: msd_spleen for spleen_ct, autopet for lesion_pet, generic otherwise
+    target_shape: object = _field("auto", data=True)  # "auto", None or (X, Y, Z): see the module docstring
+    crop_shape: tuple | None = _field(None, data=True)
+    filters: tuple = _field(DEEPEDIT_FILTERS, data=True)
     val_every: int = 1
-    output: str = "runs"
+    output: str = _field("runs", data=True)
     options: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ validation and YAML
@@ -104,7 +124,10 @@ class TrainConfig:
         """Whether Eq. 6's a and b are trained (``learn_radius`` with ``radius_lr`` > 0; at 0 they are frozen)."""
         return self.learn_radius and self.radius_lr > 0
 
-    def validate(self) -> "TrainConfig":
+    def validate(self, *, here: bool = True) -> "TrainConfig":
+        """Check every field and the rules between fields; ValueError names the field. ``here=False``: not
+        what only the machine that trains can know (the dataset folder's existence, the device), so that a
+        study is checked when it is planned, also for another machine (:func:`gtg_core.study.plan`)."""
         self.loop_config((1.0, 1.0, 1.0)).validate()  # signal, variant, user, sigma, theta, p_volume, p_click, n_clicks
         check_choice(self.adaptor, ADAPTORS, "adaptor")
         for name in ("n_clicks", "epochs", "batch_size", "val_every", "n_cases", "seed", "data_seed", "test_cases",
@@ -172,6 +195,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be three positive ints divisible by {mult} for {len(self.filters)} "
                                  f"U-Net levels, got {value!r}")
         check_choice(self.profile, ("auto",) + tuple(data.PROFILES), "profile")
+        self.resolved_options()  # the options the profile decides (Eq. 6's intensity scale needs a fixed window)
+        if not here:
+            return self
         if self.dataset not in data.KINDS and not Path(self.dataset).exists():
             raise ValueError(f"dataset must be a phantom kind ({', '.join(data.KINDS)}) or an existing folder, "
                              f"got {self.dataset!r}")

@@ -65,8 +65,7 @@ class LoopConfig:
     options: dict = field(default_factory=dict)
 
     def validate(self) -> "LoopConfig":
-        check_choice(self.signal, guidance_signals.SIGNALS, "signal")
-        check_choice(self.variant, guidance_signals.VARIANTS, "variant")
+        guidance_signals.check_signal_variant(self.signal, self.variant)
         check_choice(self.user, user_clicks.USERS, "user")
         check_sigma(self.sigma)
         check_theta(self.theta)

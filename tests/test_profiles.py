@@ -100,3 +100,47 @@ def test_the_papers_study_files_resolve_to_the_papers_profiles(tmp_path, study_f
             if cfg.signal == "adaptive_heatmap":
                 window = data.PROFILES[expected]["window"]
                 assert cfg.resolved_options().get("intensity_scale", float(window[1] - window[0])) > 0
+
+
+# ------------------------------------------------------------------------ a study's mistakes at plan time
+
+
+@pytest.mark.parametrize("grid, match", [
+    ({"signal": ["disk", "heatmapp"]}, r"stage 's', run signal=heatmapp: unknown signal 'heatmapp'"),
+    ({"signal": ["adaptive_heatmap"], "variant": ["reference_code_head"]},
+     r"run signal=adaptive_heatmap, variant=reference_code_head: variant: the authors' HEAD .* no adaptive"),
+    ({"signal": ["disk"], "test_epochs": [[2]]}, r"test_epochs: 2 is not an epoch of the run"),
+])
+def test_a_misconfigured_study_fails_when_it_is_planned_naming_the_run_and_the_field(tmp_path, grid, match):
+    """Issue #34: a misspelt signal planned as "to do" and failed when its turn came; the adaptive heatmap
+    under the authors' HEAD passed every check and failed in fit. Both now stop `gtg study plan` (and
+    `run`, which plans first) before anything trains."""
+    from gtg_core.study import StudyError
+
+    path = tmp_path / "s.yml"
+    path.write_text(yaml.safe_dump({"name": "bad", "base": {"dataset": "lesion_pet", "epochs": 1},
+                                    "stages": [{"name": "s", "grids": [grid]}]}))
+    with pytest.raises(StudyError, match=match):
+        plan(load_study(path))
+
+
+def test_the_fields_a_run_may_gain_are_declared_with_the_field_and_a_changed_run_names_only_what_differs():
+    """LATER_FIELDS and DATA_FIELDS are derived from TrainConfig's field metadata (one declaration, not three
+    hand lists); a finished run saved before the later fields existed, planned again with one field
+    changed, is "another configuration" naming that field alone (it listed five that did not differ)."""
+    import dataclasses
+
+    from gtg_core.study.runner import DATA_FIELDS, TEST_FIELDS
+    from gtg_core.study.spec import LATER_FIELDS, differing_fields
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert set(LATER_FIELDS) == {n for n, f in fields.items() if f.metadata.get("later")}
+    assert {"test_users", "test_epochs", "cpu_conv", "test_cases"} <= set(LATER_FIELDS)
+    assert LATER_FIELDS["test_users"] == [] and LATER_FIELDS["radius_lr"] == fields["radius_lr"].default
+    assert {"dataset", "data_seed", "crop_shape", "filters"} <= set(DATA_FIELDS)
+    assert TEST_FIELDS == ("test_cases", "test_data_seed")
+    planned = TrainConfig(name="s/run", sigma=5.0).to_dict()
+    saved = {k: v for k, v in planned.items() if k not in LATER_FIELDS} | {"sigma": 3.0}  # an older run
+    saved = {k: list(v) if isinstance(v, tuple) else v for k, v in saved.items()}  # as JSON holds it
+    assert differing_fields(saved, planned) == ["sigma"]
+    assert differing_fields({**saved, "sigma": 5.0}, planned) == []

@@ -54,7 +54,7 @@ GEODESIC_DEFAULTS = {"paper": paper.GEODESIC_DEFAULTS, "reference_code": referen
 _OPTIONS = {"paper": paper.OPTIONS, "reference_code": reference.OPTIONS,
             "reference_code_head": reference.OPTIONS_HEAD}
 
-__all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius", "PAPER_SETTINGS",
+__all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "check_signal_variant", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius", "PAPER_SETTINGS",
            "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "SIGNALS", "UniformRadiiWarning", "VARIANTS",
            "adaptive_means", "adaptive_sigmas", "adaptive_table_for_profile", "compute", "eq6_sigma", "percentile",
            "heatmap_profiles", "radii_by_reading", "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
@@ -101,6 +101,17 @@ PAPER_SETTINGS = {
 }
 
 
+def check_signal_variant(name: str, variant: str) -> None:
+    """ValueError naming the argument when ``name`` is no signal, ``variant`` no variant, or the variant has
+    no such signal (the authors' HEAD has no adaptive heatmap). What :func:`compute` and a training
+    configuration's check (at plan time) both ask."""
+    check_choice(name, SIGNALS, "signal")
+    check_choice(variant, VARIANTS, "variant")
+    if variant == "reference_code_head" and name == "adaptive_heatmap":
+        raise ValueError("variant: the authors' HEAD (51cf4a4) has no adaptive heatmap (it was deleted on "
+                         "2023-03-30); use variant='reference_code' (162e680) or 'paper'")
+
+
 def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spacing=(1.0, 1.0, 1.0),
             variant: str = "paper", **options) -> torch.Tensor:
     """Guidance map of one channel's clicks.
@@ -144,11 +155,7 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
     ValueError naming the argument for bad input; ImportError with install instructions when a geodesic
     signal is asked for without FastGeodis.
     """
-    check_choice(name, SIGNALS, "signal")
-    check_choice(variant, VARIANTS, "variant")
-    if variant == "reference_code_head" and name == "adaptive_heatmap":
-        raise ValueError("the authors' HEAD (51cf4a4) has no adaptive heatmap (it was deleted on 2023-03-30); "
-                         "use variant='reference_code' (162e680) or 'paper'")
+    check_signal_variant(name, variant)
     image = as_volume(image)
     clicks, host = as_clicks(clicks, image.shape, image.device)
     sigma = check_sigma(sigma)

@@ -136,7 +136,10 @@ def plan(study: Study, root=None, results=None) -> tuple[list[Run], list[str]]:
     """The runs of ``study`` that can be planned now, and the names of the pending stages.
 
     ``results``: a table as :func:`collect` returns it (the earlier stages' metrics for ``best_of``); by
-    default collected from ``root`` when it exists.
+    default collected from ``root`` when it exists. Every planned configuration is validated
+    (:meth:`gtg_core.train.TrainConfig.validate`, ``here=False``): a misspelt signal or a rule between fields
+    broken is a :class:`StudyError` naming the stage, the run's grid values and the field, before anything
+    trains.
     """
     from ..train import TrainConfig
     from .collect import collect
@@ -157,7 +160,12 @@ def plan(study: Study, root=None, results=None) -> tuple[list[Run], list[str]]:
                 keys = list(grid)
                 for values in itertools.product(*(grid[k] for k in keys)):
                     cfg = {**study.base, **setting, **dict(zip(keys, values))}
-                    cfg = TrainConfig.from_dict(cfg).to_dict()
+                    try:
+                        checked = TrainConfig.from_dict(cfg).validate(here=False)
+                    except ValueError as exc:  # named now, not when the run's turn comes hours later
+                        where = ", ".join(f"{k}={v}" for k, v in zip(keys, values))
+                        raise StudyError(f"stage {stage.name!r}, run {where or 'of the base'}: {exc}") from None
+                    cfg = checked.to_dict()
                     name = f"{stage.name}/{run_slug(cfg, list(keys) + list(setting))}"
                     cfg["name"] = name
                     if root is not None:

@@ -15,7 +15,8 @@ from .._checks import check_choice
 from ..io import atomic_write_text, read_json
 from .collect import _run_folders, collect
 from .planning import Run, plan
-from .spec import LOCK_NAME, Study, _identity
+from ..config import fields_marked
+from .spec import LOCK_NAME, Study, _identity, differing_fields
 
 
 def _same_config(saved: dict, config: dict) -> bool:
@@ -31,8 +32,7 @@ def run_state(run: Run, root) -> tuple[str, str]:
         return "done", ""
     if metrics_json is not None:  # finished, but not what the study file plans now
         saved = metrics_json.get("config", {})
-        differ = sorted(k for k in set(saved) | set(planned) if k not in ("name", "output", "device")
-                        and saved.get(k) != planned.get(k) and _identity(saved) != _identity(planned))
+        differ = differing_fields(saved, planned) or ["name"]
         return "failed", (f"{folder} holds a finished run with another configuration ({', '.join(differ)} "
                           "differ): the study file changed after it ran; rename the run or delete the folder")
     lock = read_json(folder / LOCK_NAME)
@@ -109,11 +109,10 @@ def train_run(payload: dict) -> dict:
         (folder / LOCK_NAME).unlink(missing_ok=True)
 
 
-DATA_FIELDS = ("dataset", "phantom_shape", "n_cases", "data_seed", "profile", "target_shape", "crop_shape",
-               "filters", "output")
-
-
-TEST_FIELDS = ("test_cases", "test_data_seed")
+#: The fields that decide the volumes a run reads, and the held-out ones: declared with the field
+#: (``data=True`` / ``test_data=True`` on :class:`gtg_core.config.TrainConfig`), derived here.
+DATA_FIELDS = fields_marked("data")
+TEST_FIELDS = fields_marked("test_data")
 
 
 def prepare_data(runs) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from ..config import later_fields
+
 #: The five fields every run name shows, in this order.
 NAME_FIELDS = ("signal", "sigma", "theta", "adaptor", "p_volume")
 STUDY_KEYS = {"name", "description", "deviations", "base", "stages"}
@@ -121,12 +123,22 @@ def study_from_dict(raw, *, path=None) -> Study:
 #: TrainConfig fields added after studies were run, with the default that reproduces the earlier behaviour:
 #: a run's identity and a collected row leave them out at that default, so a study run before they existed
 #: resumes (its runs stay done) and re-collects to the same table.
-LATER_FIELDS = {"test_cases": 0, "cpu_conv": "pytorch", "learn_radius": False, "radius_lr": 0.05,
-                "test_data_seed": None, "test_users": [], "test_epochs": []}
+#: Declared with the field (``later=True`` on :class:`gtg_core.config.TrainConfig`), derived here.
+LATER_FIELDS = later_fields()
 
 
 def _at_later_default(key, value) -> bool:
     return key in LATER_FIELDS and value == LATER_FIELDS[key]
+
+
+def differing_fields(saved: dict, planned: dict) -> list:
+    """The fields in which two configurations differ as models (name, output and device aside; a field
+    missing from one equals its :data:`LATER_FIELDS` default there; tuples and lists alike): what the
+    "another configuration" message lists."""
+    def value(config, key):
+        return json.dumps(config.get(key, LATER_FIELDS.get(key)), sort_keys=True, default=str)
+    keys = (set(saved) | set(planned)) - {"name", "output", "device"}
+    return sorted(k for k in keys if value(saved, k) != value(planned, k))
 
 
 def _identity(config: dict) -> str:
