@@ -40,7 +40,8 @@ test: setup browser
 
 # The fast tests under another patch release of the venv's Python (Debian 12's /usr/bin/python3.11 is 3.11.2,
 # whose standard library lacks 3.11.4's additions), reusing the venv's packages (the same ABI). Skipped,
-# saying so, where no such interpreter is here. OTHER_PYTHON names another one.
+# saying so, where no such interpreter is here. OTHER_PYTHON names another one. The book tests read the book
+# `make book` built (GTG_BOOK_BUILD, default _build), as .ci/run runs them.
 OTHER_PYTHON ?= /usr/bin/python3
 test-other-python: setup
 	@site=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
@@ -50,7 +51,7 @@ test-other-python: setup
 	if [ "$$other" = "$$mine" ] || [ "$${other%.*}" != "$${mine%.*}" ]; then \
 	  echo "$(OTHER_PYTHON) is $$other, the venv $$mine: no other patch release of $${mine%.*} here: skipped"; exit 0; fi; \
 	echo "the fast tests under $(OTHER_PYTHON) $$other (the venv: $$mine)"; \
-	PYTHONPATH="$$site:$$PWD" $(OTHER_PYTHON) -m pytest -q -ra -m "not slow" -p no:cacheprovider tests
+	GTG_BOOK_BUILD="$${GTG_BOOK_BUILD:-$$PWD/_build}" PYTHONPATH="$$site:$$PWD" $(OTHER_PYTHON) -m pytest -q -ra -m "not slow" -p no:cacheprovider tests
 
 book: setup
 	$(VENV)/bin/gtg book build

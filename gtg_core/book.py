@@ -289,6 +289,17 @@ def _check_glue(folder) -> int:
 #: JSON (its quotes escaped); kept in step with _config.yml.
 REPOSITORY_LINE = re.compile(r'GTG_REPOSITORY = \\"[^"\\]*\\"')
 
+#: The repository the book names until it is published (anyone could register it): no button leads there.
+PLACEHOLDER_REPOSITORY = "https://github.com/gtg-book/gtg"
+COLAB_URL = "https://colab.research.google.com"
+
+
+def buttons_on(root: Path | None = None) -> bool:
+    """Whether the built book renders the Colab (launch) and repository buttons: ``_config.yml``'s
+    ``launch_buttons.colab_url`` and ``html.use_repository_button``, both on only for a real repository."""
+    config = yaml.safe_load(((root or project_root()) / "_config.yml").read_text(encoding="utf-8"))
+    return bool(config["launch_buttons"].get("colab_url")) and bool(config["html"].get("use_repository_button"))
+
 
 def repository(root: Path | None = None) -> str:
     """The book's repository URL, as ``_config.yml`` names it (the launch buttons and the setup cells)."""
@@ -298,8 +309,9 @@ def repository(root: Path | None = None) -> str:
 
 def set_repository(url: str, root: Path | None = None) -> list[Path]:
     """``gtg book set-repository URL``: name the published repository in the one place that names it,
-    ``_config.yml`` (launch and repository buttons), and in the setup cell of every notebook (what Colab
-    installs from), so that a publisher changes them together. ``url``: https://github.com/OWNER/NAME.
+    ``_config.yml`` (launch and repository buttons, turned on for a real repository and off for
+    :data:`PLACEHOLDER_REPOSITORY`), and in the setup cell of every notebook (what Colab installs from), so
+    that a publisher changes them together. ``url``: https://github.com/OWNER/NAME.
     Returns the files changed; raises ValueError naming ``url`` when it is not a GitHub repository URL."""
     if not re.fullmatch(r"https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", url or ""):
         raise ValueError(f"url must be https://github.com/OWNER/NAME, got {url!r}")
@@ -308,8 +320,14 @@ def set_repository(url: str, root: Path | None = None) -> list[Path]:
     old = repository(root)
     text = config_path.read_text(encoding="utf-8")
     changed = []
-    if old != url:
-        config_path.write_text(text.replace(f"url: {old}", f"url: {url}", 1), encoding="utf-8")
+    real = url != PLACEHOLDER_REPOSITORY  # the buttons lead somewhere only then
+    updated = text.replace(f"url: {old}", f"url: {url}", 1)
+    updated = re.sub(r'(?m)^(  colab_url: )"[^"]*"', lambda m: f'{m.group(1)}"{COLAB_URL if real else ""}"',
+                     updated, count=1)
+    updated = re.sub(r"(?m)^(  use_repository_button: )(true|false)", lambda m: m.group(1) + str(real).lower(),
+                     updated, count=1)
+    if updated != text:
+        config_path.write_text(updated, encoding="utf-8")
         changed.append(config_path)
     for nb in notebooks(root):
         source = nb.read_text(encoding="utf-8")

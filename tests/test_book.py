@@ -219,7 +219,9 @@ def test_built_html_has_every_chapter_and_the_bibliography(built_html):
     assert "Guiding the guidance" in refs and "FastGeodis" in refs
     intro = (html / "book" / "intro.html").read_text()
     assert "Marinov" in intro and "references.html#" in intro  # the citation resolved to the bibliography
-    assert "colab.research.google.com" in intro  # the launch button
+    # no button leads to the placeholder repository (issue #34): no launch or repository button
+    assert book.repository(ROOT) == book.PLACEHOLDER_REPOSITORY and not book.buttons_on(ROOT)
+    assert "colab.research.google.com" not in intro and 'href="https://github.com/gtg-book/gtg"' not in intro
 
 
 def _output_text(page: Path) -> str:
@@ -612,6 +614,9 @@ def test_set_repository_names_the_published_repository_everywhere_at_once(tmp_pa
         assert 'GTG_REPOSITORY = "https://github.com/someone/gtg-book"' in setup, path.name
         assert 'PLACEHOLDER = "https://github.com/gtg-book/gtg"' in setup, path.name
     assert book.set_repository("https://github.com/someone/gtg-book", tmp_path) == []  # nothing left to change
+    assert book.buttons_on(tmp_path) and not book.buttons_on(ROOT)  # on for a real repository only
+    book.set_repository(book.PLACEHOLDER_REPOSITORY, tmp_path)
+    assert not book.buttons_on(tmp_path)
 
 
 def test_the_publishing_workflow_builds_the_book_on_a_tag_and_deploys_it_to_pages():

@@ -247,3 +247,25 @@ def training_seconds_by_device(res) -> dict:
     device = res.done.set_index("run")["device"].astype(str)
     table = seconds.to_frame("s").join(device, how="inner")
     return {d: (float(g["s"].median()), int(len(g))) for d, g in table.groupby("device")}
+
+
+def complete_plan(study):
+    """Every training of ``study`` as it will run, the stages that wait for an earlier stage's choice
+    (``best_of``) included: those are planned on stand-in results (the earlier runs marked done with an
+    arbitrary final Dice), so that which setting they take is arbitrary but their number and sizes, what a
+    run costs, are the study's. A list of :class:`gtg_core.study.Run`; the runs an earlier stage already
+    trains keep ``same_as``."""
+    import numpy as np
+    import pandas as pd
+
+    from .planning import plan
+
+    runs, pending = plan(study)
+    while pending:
+        rows = [dict(r.config, run=r.name, stage=r.stage, status="done", M1_final_dice=float(v))
+                for r, v in zip(runs, np.linspace(0.5, 0.9, len(runs)))]
+        runs, still = plan(study, results=pd.DataFrame(rows))
+        if still == pending:
+            raise ValueError(f"{study.name}: stage(s) {', '.join(pending)} cannot be planned on stand-in results")
+        pending = still
+    return runs
