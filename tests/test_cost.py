@@ -71,3 +71,20 @@ def test_the_paper_grid_on_a_named_card_from_its_committed_table():
 
 def test_durations_read_in_their_unit():
     assert [cost.duration_text(h) for h in (72.6, 0.5, 0.0004)] == ["72.6 h", "30 min", "1.4 s"]
+
+
+def test_the_package_ships_the_benchmark_tables_the_estimates_read():
+    """Issue #34: after `pip install gtg_core` (Colab) there is no benchmarks/results to read. The training
+    tables ship inside the package, byte for byte the committed ones, and give the same rate."""
+    from pathlib import Path
+
+    from gtg_core.study import cost
+
+    committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    shipped = sorted(p.name for p in cost.SHIPPED_TABLES.glob("train-*.csv"))
+    assert shipped == sorted(p.name for p in committed.glob("train-*.csv"))
+    for name in shipped:
+        assert (cost.SHIPPED_TABLES / name).read_bytes() == (committed / name).read_bytes(), name
+    for device in ("cpu", "NVIDIA H200"):
+        a, b = cost.benchmark_rate(device, cost.SHIPPED_TABLES), cost.benchmark_rate(device, committed)
+        assert (a.network_s, a.clicks_s, a.shape) == (b.network_s, b.clicks_s, b.shape)
