@@ -224,13 +224,11 @@ def per_seed_ranking(res, metric: str = "M1_final_dice"):
     DataFrame indexed by seed with one column per signal (each at its Table 3 setting; the non-interactive
     baseline as ``non_interactive``), the mean of ``metric`` over the volumes that seed's model was
     evaluated on. The seeds the signals share only (a signal missing a seed leaves that seed out)."""
-    from .study import stats
+    import pandas as pd
 
     settings = res.settings(res.table3_rows())
     means = {name: dict(zip(s.seeds, np.nanmean(s.values[metric], axis=1))) for name, s in settings.items()
              if metric in s.values}
-    import pandas as pd
-
     return pd.DataFrame(means).dropna().sort_index().rename_axis("seed") if means else pd.DataFrame()
 
 
@@ -238,7 +236,8 @@ def still_improving(histories) -> dict:
     """How far training had come when it stopped, from a study's per-epoch histories (validated epochs
     only): ``runs``, ``best_at_last`` (runs whose best validation Dice is at their last validated epoch),
     ``median_last_rise`` (the median change of validation Dice from the second-last validated epoch to the
-    last, in Dice) and ``epochs`` (the most epochs a run trained; the histories count from 0). NaN where no run was validated twice."""
+    last, in Dice) and ``epochs`` (the most epochs a run trained; the histories count from 0). NaN where no
+    run was validated twice."""
     val = histories.dropna(subset=["val_final_dice"]) if histories is not None else None
     if val is None or val.empty:
         return {"runs": 0, "best_at_last": 0, "median_last_rise": float("nan"), "epochs": 0}
@@ -261,8 +260,8 @@ def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, oth
     (seed -> the best signal); ``beats_baseline`` / ``cells`` (signal x seed cells where the signal's mean
     Dice beats the non-interactive model's of the same seed) and ``least_gain`` (the smallest such gain, in
     Dice); ``smallest`` / ``smallest_upper`` / ``smallest_worst`` with ``worst_pair`` (the difference this
-    design resolves, :func:`gtg_core.heldout.smallest_resolved`); the training facts of :func:`still_improving`; and the
-    cheapest design that resolves ``target``: ``needed_seeds`` on ``needed_volumes`` test volumes,
+    design resolves, :func:`gtg_core.heldout.smallest_resolved`); the training facts of
+    :func:`still_improving`; and the cheapest design that resolves ``target``: ``needed_seeds`` on ``needed_volumes`` test volumes,
     ``needed_hours`` of one CPU worker (:func:`gtg_core.study.stats.paired_seeds_needed` at the measured
     components, Holm over the pairs; the cost at the study's own measured rate, one user,
     :func:`gtg_core.study.cost.design_table`), and ``designs``: that table, this study's design first
@@ -287,7 +286,7 @@ def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, oth
     options = {v: stats.paired_seeds_needed(components, target, v, comparisons=heldout.TABLE3_PAIRS)
                for v in (100, 200, 310, 400, 1000)}
     options = {v: k for v, k in options.items() if k is not None}
-    designs = cost.design_table({volumes: len(ranking)} | options, cost.measured_split(res),
+    designs = cost.design_table([(volumes, len(ranking))] + list(options.items()), cost.measured_split(res),
                                 settings=len(ranking.columns), other=other)
     cheapest = designs.iloc[1:].sort_values("worker hours").iloc[0] if len(designs) > 1 else None
     return {"pairs": int(len(pairs)) if pairs is not None else 0, "pairs_resolved": resolved,

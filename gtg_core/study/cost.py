@@ -223,7 +223,8 @@ def _as_list(value):
 
 def design_table(designs: dict, split: dict, *, settings: int, users: int = 1, other: tuple | None = None):
     """What each design of a Table 3 study costs at a measured rate (:func:`measured_split`): ``designs``
-    maps test volumes to seeds per setting (e.g. from :func:`gtg_core.study.stats.paired_seeds_needed`); a
+    maps test volumes to seeds per setting, or lists (volumes, seeds) pairs in the rows' order (e.g. from
+    :func:`gtg_core.study.stats.paired_seeds_needed`); a
     run is ``train_s`` plus ``episode_s`` x volumes x ``users``; ``settings`` runs a seed. One row per design:
     seeds, test volumes, runs, hours of one worker, days of this machine's two workers; ``other``:
     ``(device, speedup)``, a column of that device's hours estimated as the worker hours / speedup (a
@@ -232,7 +233,7 @@ def design_table(designs: dict, split: dict, *, settings: int, users: int = 1, o
     import pandas as pd
 
     rows = []
-    for volumes, seeds in designs.items():
+    for volumes, seeds in (designs.items() if isinstance(designs, dict) else designs):
         runs = settings * seeds
         hours = runs * (split["train_s"] + split["episode_s"] * volumes * users) / 3600
         row = {"seeds": seeds, "test volumes": volumes, "runs": runs, "worker hours": round(hours),
