@@ -96,20 +96,20 @@ class TrainConfig:
     lr: float = 1e-5
     batch_size: int = 1
     seed: int = 36  # model initialisation, clicks, augmentation
-    data_seed: int = _field(36, data=True)  # the phantoms and the 80/20 split (the authors' 36): fixed while seed varies
+    data_seed: int = _field(36, data=True)  # phantoms, 80/20 split (the authors' 36)
     device: str = "auto"
     amp: bool = False  # bf16 autocast on any device (the CPU too); see resolved_precision
-    cpu_conv: str = _field("pytorch", later=True)  # "onednn": every convolution on oneDNN on the CPU (faster; see build_model)
-    learn_radius: bool = _field(False, later=True)  # Eq. 6's a and b trained with the network (adaptive_heatmap, paper variant)
-    radius_lr: float = _field(0.05, later=True)  # Adam's lr for a and b (see learn_radius in the module docstring)
-    dataset: str = _field("spleen_ct", data=True)  # a phantom kind, or a folder (Decathlon / AutoPET / generic layout)
+    cpu_conv: str = _field("pytorch", later=True)  # "onednn": oneDNN convolutions on the CPU
+    learn_radius: bool = _field(False, later=True)  # Eq. 6's a and b trained (module docstring)
+    radius_lr: float = _field(0.05, later=True)  # Adam's lr for a and b
+    dataset: str = _field("spleen_ct", data=True)  # a phantom kind, or a dataset folder
     n_cases: int = _field(16, data=True)  # phantoms only
-    test_cases: int = _field(0, later=True, test_data=True)  # held-out test volumes (0: the paper's 80/20 split only); see split_volumes
-    test_data_seed: int | None = _field(None, later=True, test_data=True)  # the held-out phantoms' seed (None: data_seed); see held_out_folder
-    test_users: tuple = _field((), later=True)  # further simulated users who click the test split (test/user-<user>/)
-    test_epochs: tuple = _field((), later=True)  # epochs (from 1) after which the run as it would stop there is tested (test-at/)
+    test_cases: int = _field(0, later=True, test_data=True)  # held-out test volumes (0: none)
+    test_data_seed: int | None = _field(None, later=True, test_data=True)  # None: data_seed
+    test_users: tuple = _field((), later=True)  # more users on the test split
+    test_epochs: tuple = _field((), later=True)  # tested as if stopped there
     phantom_shape: tuple = _field((64, 64, 32), data=True)  # phantoms only
-    profile: str = _field("auto", data=True)  # auto: msd_spleen for spleen_ct, autopet for lesion_pet, generic otherwise
+    profile: str = _field("auto", data=True)  # auto: data.dataset_profile
     target_shape: object = _field("auto", data=True)  # "auto", None or (X, Y, Z): see the module docstring
     crop_shape: tuple | None = _field(None, data=True)
     filters: tuple = _field(DEEPEDIT_FILTERS, data=True)

@@ -261,8 +261,8 @@ def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, oth
     Dice beats the non-interactive model's of the same seed) and ``least_gain`` (the smallest such gain, in
     Dice); ``smallest`` / ``smallest_upper`` / ``smallest_worst`` with ``worst_pair`` (the difference this
     design resolves, :func:`gtg_core.heldout.smallest_resolved`); the training facts of
-    :func:`still_improving`; and the cheapest design that resolves ``target``: ``needed_seeds`` on ``needed_volumes`` test volumes,
-    ``needed_hours`` of one CPU worker (:func:`gtg_core.study.stats.paired_seeds_needed` at the measured
+    :func:`still_improving`; and the cheapest design that resolves ``target``: ``needed_seeds`` on
+    ``needed_volumes`` test volumes, ``needed_hours`` of one CPU worker (:func:`gtg_core.study.stats.paired_seeds_needed` at the measured
     components, Holm over the pairs; the cost at the study's own measured rate, one user,
     :func:`gtg_core.study.cost.design_table`), and ``designs``: that table, this study's design first
     (``other``: ``(device, speedup)``, a column of that device's estimated hours)."""
