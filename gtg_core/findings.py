@@ -257,7 +257,8 @@ def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, oth
     ``pairs``, ``pairs_resolved`` (pairs of the paper's six signals whose difference Holm's procedure over
     the pairs resolves, :func:`gtg_core.paper.table3_pairs`); ``seeds``, ``volumes``; ``tau_mean`` (Kendall's
     tau-b between the six signals' orders of two seeds, averaged over the pairs of seeds) and ``best_by_seed``
-    (seed -> the best signal); ``beats_baseline`` / ``cells`` (signal x seed cells where the signal's mean
+    (seed -> the best signal); ``largest_gap`` (between two of the six signals' means over the seeds, in
+    Dice); ``beats_baseline`` / ``cells`` (signal x seed cells where the signal's mean
     Dice beats the non-interactive model's of the same seed) and ``least_gain`` (the smallest such gain, in
     Dice); ``smallest`` / ``smallest_upper`` / ``smallest_worst`` with ``worst_pair`` (the difference this
     design resolves, :func:`gtg_core.heldout.smallest_resolved`); the training facts of
@@ -296,6 +297,7 @@ def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, oth
             "beats_baseline": int((gains > 0).to_numpy().sum()) if gains is not None else 0,
             "cells": int(gains.size) if gains is not None else 0,
             "least_gain": float(gains.to_numpy().min()) if gains is not None else float("nan"),
+            "largest_gap": float(ranking[signals].mean().max() - ranking[signals].mean().min()),
             "smallest": smallest["estimate"], "smallest_upper": smallest["upper"],
             "smallest_worst": smallest["worst"], "worst_pair": smallest["worst_pair"],
             **still_improving(res.histories), "target": target,
@@ -312,7 +314,8 @@ def answer_texts(facts: dict | None, *, study: str = "") -> dict:
     if facts is None:
         none = f"not measured: {study or 'the Table 3 study'} has no held-out test split"
         return {k: none for k in ("answer_pairs", "answer_seeds", "answer_baseline", "answer_smallest",
-                                  "answer_training", "answer_decide")} | {"answer_target_points": "2"}
+                                  "answer_training", "answer_decide", "answer_headline",
+                                  "answer_largest_gap")} | {"answer_target_points": "2"}
     best = facts["best_by_seed"]
     by_best = {}
     for seed, signal in best.items():
@@ -342,6 +345,9 @@ def answer_texts(facts: dict | None, *, study: str = "") -> dict:
                             f"{100 * facts['median_last_rise']:.1f} points in it ({facts['epochs']} epochs)"),
         "answer_decide": needed,
         "answer_target_points": f"{100 * facts['target']:.0f}",
+        "answer_headline": ("No encoding is shown better than another" if facts["pairs_resolved"] == 0 else
+                            f"{facts['pairs_resolved']} of the {facts['pairs']} pairs differ"),
+        "answer_largest_gap": f"{100 * facts['largest_gap']:.1f}",
     }
 
 

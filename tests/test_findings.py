@@ -117,8 +117,12 @@ def test_the_answer_box_is_computed_from_the_held_out_study(table3_test):
     designs = facts["designs"]
     assert (designs.iloc[0]["seeds"], designs.iloc[0]["test volumes"]) == (facts["seeds"], facts["volumes"])
     assert facts["needed_hours"] == designs.iloc[1:]["worker hours"].min()
+    means = ranking[signals].mean()
+    assert facts["largest_gap"] == pytest.approx(means.max() - means.min())
     texts = findings.answer_texts(facts)
     assert texts["answer_pairs"].startswith(f"{facts['pairs_resolved']} of the 15 pairs")
+    assert (texts["answer_headline"] == "No encoding is shown better than another") == (facts["pairs_resolved"] == 0)
+    assert findings.answer_texts(dict(facts, pairs_resolved=2))["answer_headline"] == "2 of the 15 pairs differ"
     assert "not measured" in findings.answer_texts(None)["answer_decide"]
 
 
