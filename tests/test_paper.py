@@ -305,3 +305,29 @@ def test_table3_summary_says_the_best_signal_both_baselines_and_the_spread():
     assert "ours (mean Dice over seeds, %) disk (82.0) > gdt (70.5)" in out["ranking_text"]
     empty = paper.table3_summary(paper.table3_comparison(table([row(status="failed")]), "autopet"))
     assert empty["best_signal"] == "none" and empty["gap_range"] != empty["gap_range"]
+
+
+def test_an_encoding_a_study_adds_moves_no_verdict_of_the_papers_claims():
+    """Issue #35: "adaptive best" took the best other signal present and "disks fastest" the fastest, so a
+    study that also trains a new encoding flipped the paper's verdicts. The claims compare the paper's six
+    (paper.PAPER_SIGNALS): a seventh encoding, better and faster than every one of them, changes nothing."""
+    import pandas as pd
+
+    from gtg_core import study
+
+    root = Path(__file__).resolve().parents[1]
+    test = study.load_results(root / "studies" / "results" / "table3-test").on_test_split()
+    rows = test.table3_rows()
+    disk = rows[(rows["signal"] == "disk") & rows["run"].isin(test.traces["run"].unique())]
+    new = disk.assign(signal="nninteractive", run=disk["run"].str.replace("disk", "nninteractive"),
+                      M1_final_dice=1.0, M3_step_time_s=1e-6)
+    traces = test.traces[test.traces["run"].isin(disk["run"])]
+    new_traces = traces.assign(run=traces["run"].str.replace("disk", "nninteractive"), dice=1.0, overlap=1.0)
+    before = paper.check_claims(test.results, test.histories, test.traces, n_draws=200, table3=rows)
+    after = paper.check_claims(pd.concat([test.results, new]), test.histories,
+                               pd.concat([test.traces, new_traces]), n_draws=200, table3=pd.concat([rows, new]))
+    assert [(v.claim, v.verdict, v.margin) for v in after] == [(v.claim, v.verdict, v.margin) for v in before]
+    steps = pd.read_csv(root / "benchmarks" / "results" / "step-samples-cpu-1threads-x86_64.csv")
+    faster = steps[steps["signal"] == "disk"].assign(signal="nninteractive", step_time_s=1e-6)
+    assert paper.speed_claim(pd.concat([steps, faster])).margin == paper.speed_claim(steps).margin
+    assert "nninteractive" not in paper.SIGNAL_ORDER

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..study import finished
-from ..study.settings import main_theta, mean_by, one_arithmetic, ranking, varied, with_setting
+from ..study.settings import among, main_theta, mean_by, one_arithmetic, ranking, varied, with_setting
 from ..study.stats import NOT_ASSESSABLE
-from .numbers import GEODESIC, METRIC_UNITS, STUDIED
+from .numbers import GEODESIC, METRIC_UNITS, PAPER_SIGNALS, STUDIED
 from .speed import claim_disks_fastest
 from .verdicts import (NOT_MEASURED, Evidence, Verdict, _combine, _compact, _group_best, _interval_text,
                        _judge, _means_by, _signed, _table3, decide_claims)
@@ -325,9 +325,11 @@ def check_claims(results, histories=None, traces=None, *, n_draws: int = 2000, s
     (:meth:`gtg_core.study.StudyResults.table3_rows`), which the Table 3 claims read (else each signal's best
     setting among ``results``): pass them wherever the study has them, so that every page reads a claim
     from the same rows. A study with runs in fp32 and with bf16 autocast (a precision check) is read in
-    fp32 (:func:`gtg_core.study.settings.one_arithmetic`): the claims compare signals, not arithmetics."""
-    results = one_arithmetic(results)
-    table3 = one_arithmetic(table3)
+    fp32 (:func:`gtg_core.study.settings.one_arithmetic`): the claims compare signals, not arithmetics; and
+    only the paper's six signals (:data:`gtg_core.paper.numbers.PAPER_SIGNALS`): an encoding a study adds
+    moves no verdict of the paper's."""
+    results = among(one_arithmetic(results), PAPER_SIGNALS)  # the paper's claims compare its six signals
+    table3 = among(one_arithmetic(table3), PAPER_SIGNALS)
     evidence = Evidence(traces, n_draws, seed, table3=table3)
     out = []
     for claim in CLAIMS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..study.settings import m3_device, on_device, ranking, with_setting
 from .verdicts import NOT_MEASURED, Verdict, _judge, _means_by, _table3
+from .numbers import PAPER_SIGNALS
 
 
 #: Why the study runs' M3 decides no speed claim (:func:`claim_disks_fastest`).
@@ -56,6 +57,7 @@ def _step_claim(samples, name, text, margin, note, *, n_draws, seed, device) -> 
     unused (kept for the callers)."""
     from ..study import stats
 
+    samples = samples[samples["signal"].isin(PAPER_SIGNALS)]  # the paper's six, whatever else was timed
     table = (samples.groupby(["signal", "round", "volume"], as_index=False)["step_time_s"].agg(STEP_STATISTIC)
              .rename(columns={"round": "seed", "step_time_s": "M3_step_time_s"}))
     means = table.groupby("signal")["M3_step_time_s"].mean().to_dict()

@@ -61,6 +61,14 @@ def one_arithmetic(rows):
     return rows[~rows["amp"].astype(bool)]
 
 
+def among(rows, signals):
+    """``rows`` of the named ``signals`` only (None and empty tables pass through): what a claim over a named
+    set compares, whatever else a study trained."""
+    if rows is None or not len(rows) or "signal" not in rows:
+        return rows
+    return rows[rows["signal"].isin(signals)]
+
+
 def interactive(rows):
     return rows[(rows["p_volume"] > 0)] if "p_volume" in rows else rows
 
