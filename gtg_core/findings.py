@@ -224,9 +224,12 @@ def per_seed_ranking(res, metric: str = "M1_final_dice"):
     DataFrame indexed by seed with one column per signal (each at its Table 3 setting; the non-interactive
     baseline as ``non_interactive``), the mean of ``metric`` over the volumes that seed's model was
     evaluated on. The seeds the signals share only (a signal missing a seed leaves that seed out)."""
+    return _seed_means(res.settings(res.table3_rows()), metric)
+
+
+def _seed_means(settings: dict, metric: str):
     import pandas as pd
 
-    settings = res.settings(res.table3_rows())
     means = {name: dict(zip(s.seeds, np.nanmean(s.values[metric], axis=1))) for name, s in settings.items()
              if metric in s.values}
     return pd.DataFrame(means).dropna().sort_index().rename_axis("seed") if means else pd.DataFrame()
@@ -249,7 +252,7 @@ def still_improving(histories) -> dict:
             "median_last_rise": float(rises.median()), "epochs": int(histories["epoch"].max()) + 1}
 
 
-def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, other=None) -> dict:
+def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, other=None, split=None) -> dict:
     """The facts of the answer box on "What we found", computed from the Table 3 study ``res`` read where the
     page decides it (its test split): a dict of numbers (the words are the page's) and ``ranking``
     (:func:`per_seed_ranking`, the per-seed rankings the page draws).
@@ -263,10 +266,12 @@ def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, oth
     Dice); ``smallest`` / ``smallest_upper`` / ``smallest_worst`` with ``worst_pair`` (the difference this
     design resolves, :func:`gtg_core.heldout.smallest_resolved`); the training facts of
     :func:`still_improving`; and the cheapest design that resolves ``target``: ``needed_seeds`` on
-    ``needed_volumes`` test volumes, ``needed_hours`` of one CPU worker (:func:`gtg_core.study.stats.paired_seeds_needed` at the measured
-    components, Holm over the pairs; the cost at the study's own measured rate, one user,
+    ``needed_volumes`` test volumes, ``needed_hours`` of one CPU worker
+    (:func:`gtg_core.study.stats.paired_seeds_needed` at the measured components, Holm over the pairs; the cost at the study's own measured rate, one user,
     :func:`gtg_core.study.cost.design_table`), and ``designs``: that table, this study's design first
-    (``other``: ``(device, speedup)``, a column of that device's estimated hours)."""
+    (``other``: ``(device, speedup)``, a column of that device's estimated hours; ``split``: the study's
+    measured rate, :func:`gtg_core.study.cost.measured_split` of the whole study, which its test split
+    alone cannot give)."""
     from itertools import combinations
 
     from . import heldout
@@ -275,20 +280,22 @@ def answer(res, *, seed: int = 0, n_draws: int = 2000, target: float = 0.02, oth
     rows = res.table3_rows()
     pairs = paper.table3_pairs(rows, res.traces, seed=seed, n_draws=n_draws)
     resolved = int(pairs["verdict"].isin([paper.HOLDS, paper.FAILS]).sum()) if pairs is not None else 0
-    ranking = per_seed_ranking(res)
+    every = res.settings(rows)  # the signals and the baseline, each at its Table 3 setting
+    ranking = _seed_means(every, "M1_final_dice")
     signals = [s for s in paper.SIGNAL_ORDER if s in ranking]
     taus = [stats.kendall_tau(ranking.loc[a, signals].to_numpy(), ranking.loc[b, signals].to_numpy())
             for a, b in combinations(ranking.index, 2)]
     gains = ranking[signals].sub(ranking["non_interactive"], axis=0) if "non_interactive" in ranking else None
-    settings = {k: v for k, v in res.settings(rows).items() if k != "non_interactive"}
+    settings = {k: v for k, v in every.items() if k != "non_interactive"}
     volumes = int(res.traces["volume"].nunique())
     smallest = heldout.smallest_resolved(settings, seeds=len(ranking), volumes=volumes)
-    components = stats.paired_components(settings)
-    options = {v: stats.paired_seeds_needed(components, target, v, comparisons=heldout.TABLE3_PAIRS)
-               for v in (100, 200, 310, 400, 1000)}
+    components = smallest["components"]
+    options = {} if components is None else {
+        v: stats.paired_seeds_needed(components, target, v, comparisons=heldout.TABLE3_PAIRS)
+        for v in (100, 200, 310, 400, 1000)}
     options = {v: k for v, k in options.items() if k is not None}
-    designs = cost.design_table([(volumes, len(ranking))] + list(options.items()), cost.measured_split(res),
-                                settings=len(ranking.columns), other=other)
+    designs = cost.design_table([(volumes, len(ranking))] + list(options.items()),
+                                split or cost.measured_split(res), settings=len(ranking.columns), other=other)
     cheapest = designs.iloc[1:].sort_values("worker hours").iloc[0] if len(designs) > 1 else None
     return {"pairs": int(len(pairs)) if pairs is not None else 0, "pairs_resolved": resolved,
             "seeds": int(len(ranking)), "volumes": volumes,
@@ -366,7 +373,8 @@ def answer_page(table3, sweep, *, seed: int = 0, n_draws: int = 2000) -> tuple:
     other = (gpu[0], cpu[1][0] / gpu[1][0]) if gpu[1][1] and cpu[1][1] else None
     facts = None
     if table3.test_traces is not None:
-        facts = answer(table3.on_test_split(), seed=seed, n_draws=n_draws, other=other)
+        facts = answer(table3.on_test_split(), seed=seed, n_draws=n_draws, other=other,
+                       split=cost.measured_split(table3))
     texts = answer_texts(facts, study=str(table3.provenance.get("study") or table3.source.name))
     texts |= {"gpu_device": gpu[0], "gpu_s": f"{gpu[1][0]:.0f}", "gpu_runs": gpu[1][1],
               "cpu_s": f"{cpu[1][0]:.0f}", "cpu_runs": cpu[1][1]}

@@ -32,12 +32,12 @@ def smallest_resolved(settings: dict, *, seeds: int, volumes: int, power: float 
     :data:`TABLE3_PAIRS`, with ``seeds`` x ``volumes``, from the study's own variance components
     (:func:`gtg_core.study.stats.paired_components`): ``estimate`` and ``upper`` (at the upper end of the
     setting x seed range) and ``worst`` (at the setting x seed component of the pair whose own is largest,
-    ``worst_pair``: :func:`gtg_core.study.stats.pair_seed_x`), in Dice; NaN when the study has no two
-    settings with shared repeated seeds."""
+    ``worst_pair``: :func:`gtg_core.study.stats.pair_seed_x`), in Dice, and the ``components`` they rest
+    on; NaN (components None) when the study has no two settings with shared repeated seeds."""
     try:
         components = stats.paired_components(settings)
     except ValueError:
-        return {"estimate": math.nan, "upper": math.nan, "worst": math.nan, "worst_pair": None}
+        return {"estimate": math.nan, "upper": math.nan, "worst": math.nan, "worst_pair": None, "components": None}
     kw = dict(comparisons=TABLE3_PAIRS, power=power)
     pairs = stats.pair_seed_x(settings)
     worst = max(pairs, key=pairs.get) if pairs else None
@@ -46,7 +46,7 @@ def smallest_resolved(settings: dict, *, seeds: int, volumes: int, power: float 
                                                  seed_x=components["seed_x_range"][1], **kw),
             "worst": math.nan if worst is None else stats.detectable_difference(
                 components, seeds, volumes, seed_x=pairs[worst], **kw),
-            "worst_pair": worst}
+            "worst_pair": worst, "components": components}
 
 
 def heldout_report(res, *, paper_dataset: str = "autopet", user: str = "center", seed: int = 0,

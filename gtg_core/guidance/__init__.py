@@ -54,9 +54,9 @@ GEODESIC_DEFAULTS = {"paper": paper.GEODESIC_DEFAULTS, "reference_code": referen
 _OPTIONS = {"paper": paper.OPTIONS, "reference_code": reference.OPTIONS,
             "reference_code_head": reference.OPTIONS_HEAD}
 
-__all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "check_signal_variant", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius", "PAPER_SETTINGS",
+__all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius", "PAPER_SETTINGS",
            "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "SIGNALS", "UniformRadiiWarning", "VARIANTS",
-           "adaptive_means", "adaptive_sigmas", "adaptive_table_for_profile", "compute", "eq6_sigma", "percentile",
+           "adaptive_means", "check_signal_variant", "adaptive_sigmas", "adaptive_table_for_profile", "compute", "eq6_sigma", "percentile",
            "heatmap_profiles", "radii_by_reading", "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
 
 #: Optimal settings per dataset and signal: the paper's Table 3, and the authors' run scripts where they

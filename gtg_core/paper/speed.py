@@ -4,8 +4,8 @@ benchmark of the click step (one process, one idle device) instead."""
 from __future__ import annotations
 
 from ..study.settings import m3_device, on_device, ranking, with_setting
-from .verdicts import NOT_MEASURED, Verdict, _judge, _means_by, _table3
 from .numbers import PAPER_SIGNALS
+from .verdicts import NOT_MEASURED, Verdict, _judge, _means_by, _table3
 
 
 #: Why the study runs' M3 decides no speed claim (:func:`claim_disks_fastest`).

@@ -196,29 +196,38 @@ def run_hours(config: dict, device: str, *, tables=BENCH_DIR) -> float:
     return run_seconds(config, benchmark_rate(device, tables)) / 3600
 
 
+def _training_seconds(res):
+    """run -> seconds of training and validation (the histories' epochs summed)."""
+    return res.histories.groupby("run")["time_s"].sum()
+
+
+def _test_episodes(res):
+    """run -> test episodes it evaluated (its own user and every further one, one per test volume), counted
+    in the test traces. Raises ValueError naming ``res`` when it has none (a study read on its test split
+    holds them as its traces: pass the whole study)."""
+    if res.test_traces is None:
+        raise ValueError(f"res: {res.source} has no test traces to count its test episodes in; pass the whole "
+                         "study, not its test split")
+    episodes = res.test_traces.groupby("run")["volume"].nunique()
+    if res.test_user_traces is not None:
+        others = res.test_user_traces[["run", "eval_user", "volume"]].drop_duplicates().groupby("run").size()
+        episodes = episodes.add(others, fill_value=0)
+    return episodes
+
+
 def measured_split(res) -> dict:
     """Where a finished study's runs spent their time, measured (the better estimate for a study of the same
     design, where fixed costs dominate and the benchmark scaling is only a lower bound): ``train_s`` (the mean
     seconds of training and validation a run, from its histories) and ``episode_s`` (the mean seconds of one
     test episode, a model clicked ``n_clicks`` times on one test volume by one user: the rest of a run's wall
-    time over its test volumes x users), ``runs``, ``device``. ``res``: a
+    time over the episodes its test traces hold), ``runs``, ``device``. ``res``: a
     :class:`gtg_core.study.StudyResults` with a test split."""
     done = res.done
-    train = res.histories.groupby("run")["time_s"].sum().reindex(done["run"]).to_numpy()
-    volumes = done["test_cases"].astype(float).to_numpy()
-    users = 1 + done["test_users"].map(lambda u: len(_as_list(u))).to_numpy()
-    episode = (done["wall_time_s"].to_numpy() - train) / (volumes * users)
+    train = _training_seconds(res).reindex(done["run"]).to_numpy()
+    episodes = _test_episodes(res).reindex(done["run"]).to_numpy(dtype=float)
+    episode = (done["wall_time_s"].to_numpy() - train) / episodes
     return {"train_s": float(train.mean()), "episode_s": float(episode.mean()), "runs": int(len(done)),
             "device": ", ".join(sorted(set(map(str, done["device"]))))}
-
-
-def _as_list(value):
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    text = str(value).strip()
-    if text in ("", "nan", "[]", "None"):
-        return []
-    return [v.strip(" '\"") for v in text.strip("[]").split(",") if v.strip(" '\"")]
 
 
 def design_table(designs: dict, split: dict, *, settings: int, users: int = 1, other: tuple | None = None):
@@ -244,12 +253,11 @@ def design_table(designs: dict, split: dict, *, settings: int, users: int = 1, o
     return pd.DataFrame(rows)
 
 
-
 def training_seconds_by_device(res) -> dict:
     """The median seconds of training and validation a finished run of ``res`` took (from its histories),
     per device it ran on: ``{device: (median seconds, runs)}``. How a design's runs compare between a CPU
     and a card, measured, where the benchmark scaling (:func:`run_seconds`) is only a lower bound."""
-    seconds = res.histories.groupby("run")["time_s"].sum()
+    seconds = _training_seconds(res)
     device = res.done.set_index("run")["device"].astype(str)
     table = seconds.to_frame("s").join(device, how="inner")
     return {d: (float(g["s"].median()), int(len(g))) for d, g in table.groupby("device")}

@@ -131,18 +131,22 @@ def _at_later_default(key, value) -> bool:
     return key in LATER_FIELDS and value == LATER_FIELDS[key]
 
 
+#: The fields that name or place a run without changing the model it trains.
+NOT_MODEL_FIELDS = ("name", "output", "device")
+
+
 def differing_fields(saved: dict, planned: dict) -> list:
     """The fields in which two configurations differ as models (name, output and device aside; a field
     missing from one equals its :data:`LATER_FIELDS` default there; tuples and lists alike): what the
     "another configuration" message lists."""
     def value(config, key):
         return json.dumps(config.get(key, LATER_FIELDS.get(key)), sort_keys=True, default=str)
-    keys = (set(saved) | set(planned)) - {"name", "output", "device"}
+    keys = (set(saved) | set(planned)) - set(NOT_MODEL_FIELDS)
     return sorted(k for k in keys if value(saved, k) != value(planned, k))
 
 
 def _identity(config: dict) -> str:
     """A key equal for two configurations that train the same model (the name and the folder aside)."""
     return json.dumps({k: v for k, v in config.items()
-                       if k not in ("name", "output", "device") and not _at_later_default(k, v)},
+                       if k not in NOT_MODEL_FIELDS and not _at_later_default(k, v)},
                       sort_keys=True, default=str)
