@@ -718,3 +718,20 @@ def test_the_study_chapters_glue_what_the_committed_studies_say(built_glue):
     assert glued["beyond"]["learned_b_seeds"] == ", ".join(f"{b:.3f}" for b in last["radius_b"])
     assert glued["beyond"]["learned_a"] == f"{last['radius_a'].mean():.2f}"
     assert glued["beyond"]["eq6_seeds"] == learning["seed"].nunique() == 3
+
+
+def test_glued_values_are_the_texts_a_page_glued_not_its_figures(tmp_path):
+    """book.glued_values (the before / after comparison of two builds) reads what a page glued as text; a
+    glued figure (the answer box's ranks) has no value to compare and is left out."""
+    import json
+
+    def output(name, data):
+        return {"output_type": "display_data", "data": data,
+                "metadata": {"scrapbook": {"name": name, "mime_prefix": ""}}}
+    cell = nbformat.v4.new_code_cell("glue(...)")
+    cell.outputs = [nbformat.from_dict(output("n_pairs", {"text/plain": "15"})),
+                    nbformat.from_dict(output("ranks", {"image/png": "iVBOR", "text/plain": "<Figure>"}))]
+    page = nbformat.v4.new_notebook(cells=[cell])
+    nbformat.write(page, tmp_path / "page.ipynb")
+    assert book.glued_values(tmp_path) == {"page": {"n_pairs": "15"}}
+    assert json.loads((tmp_path / "page.ipynb").read_text())["cells"][0]["outputs"]

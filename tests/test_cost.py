@@ -88,3 +88,20 @@ def test_the_package_ships_the_benchmark_tables_the_estimates_read():
     for device in ("cpu", "NVIDIA H200"):
         a, b = cost.benchmark_rate(device, cost.SHIPPED_TABLES), cost.benchmark_rate(device, committed)
         assert (a.network_s, a.clicks_s, a.shape) == (b.network_s, b.clicks_s, b.shape)
+
+
+def test_the_whole_grid_is_planned_with_the_stage_that_waits_for_the_first():
+    """The paper's grid is 97 trainings (55 + 40 new of stage 2's 45 + 2), not the 57 planned before stage 1
+    has results: complete_plan plans the best-of stage on stand-in results, with the first stage as plan
+    gives it."""
+    from pathlib import Path
+
+    from gtg_core.study import cost, load_study, plan
+
+    study = load_study(Path(__file__).resolve().parents[1] / "studies" / "paper-msd.yml")
+    first, pending = plan(study)
+    runs = cost.complete_plan(study)
+    assert pending == ["stage2"] and len(first) == 57
+    assert len(runs) == 102 and sum(r.same_as is None for r in runs) == 97
+    assert {r.name for r in first} <= {r.name for r in runs}
+    assert sum(r.stage == "stage2" for r in runs) == 45

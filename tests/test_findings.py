@@ -171,3 +171,25 @@ def test_a_pages_claims_show_the_held_out_verdict_beside_their_own(phantom_mini,
     assert shown.loc["small_sigma", "verdict"] == paper.NOT_ASSESSABLE  # one seed in the sweep
     assert shown.loc["geodesic_lower_initial", "held-out verdict"] == held.loc["geodesic_lower_initial", "verdict"]
     assert set(paper.with_heldout(own, None)["held-out verdict"]) == {"no held-out study"}
+
+
+def test_the_answer_page_reads_the_held_out_split_and_the_cards_measured_times(phantom_mini):
+    """answer_page: the facts of the whole study's test split, and the card's speed-up from the sweep's runs
+    on both devices (median training seconds per run, measured); a study without a test split gives no facts
+    and says so in every sentence."""
+    import numpy as np
+
+    from gtg_core.study import cost
+
+    whole = study.load_results(ROOT / "studies" / "results" / "table3-test")
+    facts, texts = findings.answer_page(whole, phantom_mini, n_draws=200)
+    seconds = phantom_mini.histories.groupby("run")["time_s"].sum()
+    devices = phantom_mini.done.set_index("run")["device"]
+    h200 = seconds[devices.reindex(seconds.index) == "NVIDIA H200"]
+    assert texts["gpu_device"] == "NVIDIA H200" and texts["gpu_s"] == f"{np.median(h200):.0f}"
+    assert texts["gpu_runs"] == len(h200)
+    assert facts["designs"].columns[-1] == "NVIDIA H200 hours (estimate)"
+    assert facts["designs"].iloc[0]["worker hours"] == cost.design_table(
+        [(100, 4)], cost.measured_split(whole), settings=7).iloc[0]["worker hours"]
+    none, texts = findings.answer_page(phantom_mini, phantom_mini, n_draws=200)
+    assert none is None and all("not measured" in texts[k] for k in ("answer_pairs", "answer_decide"))

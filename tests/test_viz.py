@@ -339,3 +339,16 @@ def test_signal_figures_draw_the_curves_guidance_computes():
     assert [ln.get_label() for ln in ax.lines] == list(profiles) and ax.get_xlim() == (-8.0, 8.0)
     assert np.array_equal(ax.lines[-1].get_ydata(), profiles["Eq. 2 as printed"].numpy())
     plt.close(fig)
+
+
+def test_seed_rankings_draw_each_seeds_ranks_with_ties_sharing_the_better_rank():
+    import pandas as pd
+
+    ranking = pd.DataFrame({"disk": [0.8, 0.7], "heatmap": [0.8, 0.6], "edt": [0.5, 0.9],
+                            "non_interactive": [0.4, 0.3]}, index=pd.Index([40, 41], name="seed"))
+    fig = viz.seed_rankings_figure(ranking)
+    lines = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].get_lines()}
+    assert set(lines) == {"disk", "heatmap", "edt"}  # the baseline is not ranked
+    assert lines["disk"] == [1, 2] and lines["heatmap"] == [1, 3] and lines["edt"] == [3, 1]  # a tie: both 1st
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert "80.0" in labels and "90.0" in labels  # each point's mean Dice in points
