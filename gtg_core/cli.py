@@ -26,6 +26,22 @@ def _sizes(values):
     return tuple(tuple(values[i:i + 3]) for i in range(0, len(values), 3))
 
 
+_USER_METAVAR = "USER[-OPTION=VALUE]"
+
+
+def _user_argument(text: str) -> str:
+    """``--user``: a user of the registry (gtg_core.clicks.USER_REGISTRY) or a spec with options; the error
+    lists the users and their options (argparse's ``choices`` cannot hold a spec)."""
+    from . import clicks
+
+    try:
+        return clicks.check_user(text, "--user")
+    except ValueError as exc:
+        users = "; ".join(name + (" (" + ", ".join(f"{k}={d}" for k, (d, _) in u.options.items()) + ")"
+                                  if u.options else "") for name, u in clicks.USER_REGISTRY.items())
+        raise argparse.ArgumentTypeError(f"{exc}. Users (options with defaults): {users}") from None
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
@@ -264,8 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", help="override the run's device")
     e.add_argument("--split", choices=("validation", "test"), default="validation",
                    help="the run's validation cases (default) or its held-out test cases (test_cases > 0)")
-    e.add_argument("--user", help="click with this simulated user (gtg_core.clicks.USERS, e.g. center) instead "
-                                  "of the run's own (written to RUN/user-USER/)")
+    e.add_argument("--user", type=_user_argument, metavar=_USER_METAVAR,
+                   help="click with this simulated user instead of the run's own, with options as NAME-OPTION=VALUE "
+                        "(e.g. noisy_center-sd_mm=4; written to RUN/user-SPEC/)")
     e.set_defaults(func=cmd_evaluate)
 
     d = sub.add_parser("data", help="synthetic phantoms and dataset checks")
@@ -302,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(nothing is trained; RUN/user-USER/, collected to user_traces.csv)")
     se.add_argument("file")
     se.add_argument("--root", required=True, help="the study folder")
-    se.add_argument("--user", required=True, help="a simulated user of gtg_core.clicks.USERS, e.g. center")
+    se.add_argument("--user", required=True, type=_user_argument, metavar=_USER_METAVAR,
+                    help="a simulated user, with options as NAME-OPTION=VALUE (e.g. label_only-background=ring)")
     se.add_argument("--executor", default="local", help="as for run")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     sc = stsub.add_parser("collect", help="results.csv, histories.csv and traces.csv of a study folder")

@@ -24,6 +24,16 @@ Users
   component whose first voxel comes first.
 - ``user="uniform"``: one uniformly random voxel of the false negatives (fg) and one of the false
   positives (bg).
+- ``user="noisy_center"`` / ``"noisy_deepedit"``: the center / DeepEdit user whose clicks land off by a
+  Gaussian displacement of SD ``sd_mm`` per axis (``sd_mm`` / spacing voxels, rounded, clamped into the
+  volume; drawn from the generator): an imprecise hand (:func:`displace`).
+- ``user="label_only"``: the model-independent user (autoPET IV's simulated clicks): clicks computed from the
+  label alone before any prediction, revealed one foreground and one background click per round, so every
+  model and encoding gets the same clicks whatever it predicts (:func:`label_clicks`).
+
+A user is a :class:`User` record of :data:`USER_REGISTRY` (name, click function, options with defaults and
+their checks); a user with options is named by a spec, ``name-option=value`` (``noisy_center-sd_mm=4``), whose
+canonical form (:func:`check_user`, every option written) names its evaluation folder ``user-<spec>/``.
 
 The chessboard and Euclidean distance transforms only run on the bounding box of the error (plus a one
 voxel rim), which gives the same values as on the whole volume and makes a click cost what the error's
@@ -32,12 +42,15 @@ size costs, not the volume's.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-from ._checks import as_binary_mask, as_spacing, check_choice
+from dataclasses import dataclass
+from typing import Callable
 
-USERS = ("deepedit", "center", "uniform")
+from ._checks import as_binary_mask, as_spacing, check_choice
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -282,38 +295,300 @@ def error_masks(pred, label) -> tuple[torch.Tensor, torch.Tensor]:
     return label > pred, pred > label  # True > False: one kernel each instead of a negation and an and
 
 
+def _deepedit_user(pred, label, *, generator, spacing, image, step):
+    fn, fp = error_masks(pred, label)
+    fn_box, fp_box = _bboxes([fn, fp], margin=1)  # both boxes with one read to the host
+    return _sample_deepedit(fn, fn_box, generator), _sample_deepedit(fp, fp_box, generator)
+
+
+def _uniform_user(pred, label, *, generator, spacing, image, step):
+    fn, fp = error_masks(pred, label)
+    fn_box, fp_box = _bboxes([fn, fp], margin=0)
+    return _sample_uniform(fn, fn_box, generator), _sample_uniform(fp, fp_box, generator)
+
+
+def _center_user(pred, label, *, generator, spacing, image, step):
+    fn, fp = error_masks(pred, label)
+    empty = torch.zeros((0, 3), dtype=torch.int64, device=fn.device)
+    found = _center_click(fn, fp, spacing)
+    if found is None:
+        return empty, empty.clone()
+    kind_index, click = found
+    return (click, empty) if kind_index == 0 else (empty, click)
+
+
+def displace(clicks: torch.Tensor, shape, *, sd_mm: float, spacing, generator: torch.Generator) -> torch.Tensor:
+    """``clicks`` ((N, 3) int64) each moved by an independent Gaussian displacement of SD ``sd_mm`` mm per
+    axis, ``sd_mm / spacing[axis]`` voxels, rounded to the nearest voxel and clamped into ``shape``; drawn on
+    the generator's device (3 normals per click), the result on the clicks' device. ``sd_mm`` 0: unchanged."""
+    if not len(clicks) or sd_mm == 0:
+        return clicks
+    sd = torch.tensor([sd_mm / float(s) for s in spacing], device=generator.device)
+    noise = torch.randn(tuple(clicks.shape), generator=generator, device=generator.device) * sd
+    moved = clicks + noise.round().to(torch.int64).to(clicks.device)
+    upper = torch.tensor([int(n) - 1 for n in shape], device=clicks.device)
+    return torch.minimum(moved.clamp_min(0), upper)
+
+
+def _noisy(base):
+    def user(pred, label, *, generator, spacing, image, step, sd_mm):
+        fg, bg = base(pred, label, generator=generator, spacing=spacing, image=image, step=step)
+        shape = tuple(label.shape)
+        return (displace(fg, shape, sd_mm=sd_mm, spacing=spacing, generator=generator),
+                displace(bg, shape, sd_mm=sd_mm, spacing=spacing, generator=generator))
+    return user
+
+
+def _distance_to(points, shape, spacing, device) -> torch.Tensor:
+    """(X, Y, Z) float32 Euclidean distance (mm) of every voxel to the nearest of ``points`` (a list of
+    (x, y, z)); inf without points."""
+    axes = [torch.arange(n, device=device, dtype=torch.float32) * float(s) for n, s in zip(shape, spacing)]
+    best = torch.full(tuple(shape), float("inf"), device=device)
+    for p in points:
+        d2 = sum((a - float(c) * float(s)).square().reshape([-1 if i == k else 1 for i in range(3)])
+                 for k, (a, c, s) in enumerate(zip(axes, p, spacing)))
+        best = torch.minimum(best, d2.sqrt())
+    return best
+
+
+def _first_argmax(score: torch.Tensor) -> tuple[int, float]:
+    flat = int(torch.argmax(score.reshape(-1)))  # the first of equal maxima, C order
+    return flat, float(score.reshape(-1)[flat])
+
+
+def label_clicks(label, image=None, *, n: int, spacing=(1.0, 1.0, 1.0), background: str = "bright",
+                 spread_mm: float = 10.0, ring_mm: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model-independent user's clicks, from the label (and for ``background="bright"`` the image) alone:
+    (fg (k, 3), bg (m, 3)) int64 on the label's device, k, m <= ``n``, in the order they are revealed.
+
+    - Foreground (autoPET IV: the centers of the lesions): first the center of every connected component of
+      the label (26-connected; its voxel deepest inside, the largest Euclidean distance in mm to the border,
+      outside the volume counting as border), the largest component first (equal sizes in raster order);
+      then each next click where min(depth, distance to the earlier foreground clicks) is largest. Stops
+      when no label voxel scores above 0.
+    - Background ``"bright"`` (PET: high uptake outside the lesions): the brightest voxel of the image outside
+      the label and its one-voxel rim (26-neighbourhood), each next the brightest farther than ``spread_mm``
+      from the earlier background clicks.
+    - Background ``"ring"`` (CT, no uptake to follow): voxels outside the label within ``ring_mm`` of it; the
+      first the ring voxel nearest the first foreground click, each next the ring voxel farthest from the
+      earlier background clicks (farthest-point sampling).
+
+    Ties: the first voxel in C order. Device: the label's; the distance transform of the depth runs on the
+    host (scipy) on the label's bounding box, once per call.
+    """
+    label = _as_mask(label, "label")
+    if int(n) != n or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+    check_choice(background, LABEL_BACKGROUNDS, "background")
+    spacing = as_spacing(spacing)
+    shape, device = tuple(label.shape), label.device
+    fg_points, bg_points = [], []
+    box = _bbox(label, margin=0)
+    if box is not None and n:
+        crop = label[box]
+        depth = _inner_distance(crop.cpu(), spacing).to(device)
+        offset, local = [b.start for b in box], [b.stop - b.start for b in box]
+        components, count = connected_components(crop.cpu())
+        components = components.to(device)
+        sizes = torch.bincount(components.reshape(-1), minlength=count + 1)[1:].tolist()
+        by_size = sorted(range(count), key=lambda k: -sizes[k])  # stable: equal sizes in raster order
+        score = depth.clone()
+        for k in range(int(n)):
+            if k < count:  # first the center of every component, the largest first
+                flat, best = _first_argmax(torch.where(components == by_size[k] + 1, depth, torch.zeros_like(depth)))
+            else:  # then wherever min(depth, distance to the clicks) is largest
+                flat, best = _first_argmax(score)
+            if best <= 0:
+                break
+            p = [int(i) for i in np.unravel_index(flat, local)]
+            fg_points.append([p[j] + offset[j] for j in range(3)])
+            score = torch.minimum(score, _distance_to([p], local, spacing, device))
+    outside = ~label
+    if background == "bright":
+        if image is None:
+            raise ValueError("image: the label_only user's 'bright' background clicks read the image")
+        image = torch.as_tensor(image).to(device)
+        if tuple(image.shape) != shape:
+            raise ValueError(f"image and label shapes differ: {tuple(image.shape)} vs {shape}")
+        rim = torch.nn.functional.max_pool3d(label[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
+        candidates = outside & ~rim
+        for _ in range(int(n)):
+            if not bool(candidates.any()):
+                break
+            flat, _ = _first_argmax(torch.where(candidates, image.float(), torch.tensor(-float("inf"), device=device)))
+            p = [int(i) for i in np.unravel_index(flat, shape)]
+            bg_points.append(p)
+            candidates &= _distance_to([p], shape, spacing, device) > spread_mm
+    else:
+        from_label = _distance_to_mask(label, spacing)
+        ring = outside & (from_label <= ring_mm)
+        if bool(ring.any()) and n:
+            anchor = fg_points[:1] or [[s // 2 for s in shape]]
+            score = torch.where(ring, -_distance_to(anchor, shape, spacing, device),
+                                torch.tensor(-float("inf"), device=device))
+            for _ in range(int(n)):
+                flat, best = _first_argmax(score)
+                if best == -float("inf") or (bg_points and best <= 0):
+                    break
+                p = [int(i) for i in np.unravel_index(flat, shape)]
+                bg_points.append(p)
+                far = _distance_to(bg_points, shape, spacing, device)
+                score = torch.where(ring, far, torch.tensor(-float("inf"), device=device))
+    as_tensor = lambda pts: torch.tensor(pts, dtype=torch.int64, device=device).reshape(-1, 3)  # noqa: E731
+    return as_tensor(fg_points), as_tensor(bg_points)
+
+
+def _distance_to_mask(mask: torch.Tensor, spacing) -> torch.Tensor:
+    """Euclidean distance (mm) of every voxel to the nearest True voxel of ``mask`` (0 on it), on the host
+    (scipy), back on the mask's device; inf for an empty mask."""
+    from scipy.ndimage import distance_transform_edt
+
+    if not bool(mask.any()):
+        return torch.full(tuple(mask.shape), float("inf"), device=mask.device)
+    d = distance_transform_edt(~mask.cpu().numpy(), sampling=spacing)
+    return torch.from_numpy(d.astype(np.float32)).to(mask.device)
+
+
+def _label_only_user(pred, label, *, generator, spacing, image, step, background, spread_mm, ring_mm):
+    fg, bg = label_clicks(label, image, n=step + 1, spacing=spacing, background=background,
+                          spread_mm=spread_mm, ring_mm=ring_mm)
+    return fg[step:step + 1], bg[step:step + 1]
+
+
+#: The background rules of the label_only user (:func:`label_clicks`).
+LABEL_BACKGROUNDS = ("bright", "ring")
+
+
+def _non_negative(name):
+    def check(value):
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                and value >= 0):
+            raise ValueError(f"{name} must be a number >= 0 (mm), got {value!r}")
+        return float(value)
+    return check
+
+
+def _one_of(name, choices):
+    def check(value):
+        check_choice(value, choices, name)
+        return value
+    return check
+
+
+@dataclass(frozen=True)
+class User:
+    """A simulated user: ``clicks(pred, label, *, generator, spacing, image, step, **options)`` -> (fg, bg)
+    (each (k, 3) int64 on the masks' device); ``options``: name -> (default, check), the check returning
+    the value it accepts or raising ValueError naming the option; ``model_independent``: its clicks do not
+    read the prediction."""
+
+    name: str
+    clicks: Callable
+    description: str
+    options: dict = None
+    model_independent: bool = False
+
+
+USER_REGISTRY = {u.name: u for u in (
+    User("deepedit", _deepedit_user, "DeepEdit's: one fg and one bg click, P ~ exp(cdt) - 1 over each error"),
+    User("center", _center_user, "RITM's: the deepest voxel of the largest error component"),
+    User("uniform", _uniform_user, "a uniformly random voxel of each error"),
+    User("noisy_center", _noisy(_center_user), "the center user, off by a Gaussian of SD sd_mm per axis",
+         {"sd_mm": (2.0, _non_negative("sd_mm"))}),
+    User("noisy_deepedit", _noisy(_deepedit_user), "DeepEdit's user, off by a Gaussian of SD sd_mm per axis",
+         {"sd_mm": (2.0, _non_negative("sd_mm"))}),
+    User("label_only", _label_only_user, "clicks from the label alone, one fg and one bg revealed per round",
+         {"background": ("bright", _one_of("background", LABEL_BACKGROUNDS)),
+          "spread_mm": (10.0, _non_negative("spread_mm")), "ring_mm": (10.0, _non_negative("ring_mm"))},
+         model_independent=True),
+)}
+
+#: The simulated users' names (:data:`USER_REGISTRY`); a user with options is given as a spec, :func:`check_user`.
+USERS = tuple(USER_REGISTRY)
+
+
+def _parse_value(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_user(spec: str, argument: str = "user") -> tuple[str, dict]:
+    """``"name"`` or ``"name-option=value-..."`` -> (name, every option's value, defaults filled in, checked).
+    ValueError naming ``argument`` for an unknown user, an unknown option or a bad value."""
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"{argument} must be a simulated user's name (one of {list(USERS)}), got {spec!r}")
+    name, *parts = spec.split("-")
+    check_choice(name, USERS, argument)
+    record = USER_REGISTRY[name]
+    known = record.options or {}
+    given = {}
+    for part in parts:
+        key, sep, value = part.partition("=")
+        if not sep or key not in known:
+            accepted = ", ".join(f"{k}=<value>" for k in known) or "none"
+            raise ValueError(f"{argument}: {spec!r} gives {part!r}; the options of {name} are: {accepted} "
+                             f"(written {name}-option=value)")
+        given[key] = _parse_value(value)
+    options = {}
+    for key, (default, check) in known.items():
+        try:
+            options[key] = check(given.get(key, default))
+        except ValueError as exc:
+            raise ValueError(f"{argument} {spec!r}: {exc}") from None
+    return name, options
+
+
+def _format(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def check_user(spec: str, argument: str = "user") -> str:
+    """The canonical spec of a user (every option written, in the registry's order: ``noisy_center`` ->
+    ``noisy_center-sd_mm=2``), the name of its evaluation folder after ``user-``; ValueError naming
+    ``argument`` as :func:`parse_user`."""
+    name, options = parse_user(spec, argument)
+    return "-".join([name] + [f"{k}={_format(v)}" for k, v in options.items()])
+
+
+def user_folder(spec: str) -> str:
+    """``user-<canonical spec>``: where another user's evaluation of a run is written."""
+    return f"user-{check_user(spec)}"
+
+
 def corrective_clicks(pred, label, *, user: str = "deepedit", generator: torch.Generator,
-                      spacing=(1.0, 1.0, 1.0)) -> tuple[torch.Tensor, torch.Tensor]:
+                      spacing=(1.0, 1.0, 1.0), image=None, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """One round of corrective clicks: (fg (k, 3), bg (m, 3)) with k, m in {0, 1}.
 
     Parameters
     ----------
     pred, label : (X, Y, Z) binary masks (bool or 0/1 integers) on one device
         The current prediction and the ground truth.
-    user : ``"deepedit"``, ``"center"`` or ``"uniform"``
+    user : a user of :data:`USERS`, or a spec with options (``"noisy_center-sd_mm=4"``, :func:`check_user`)
         Which simulated user (module docstring). ``center`` gives one click in total.
     generator : torch.Generator
-        Source of randomness (not used by ``center``, which is deterministic).
+        Source of randomness (not used by ``center`` and ``label_only``, which are deterministic).
     spacing : three positive floats
-        Voxel size in mm; only the ``center`` user's Euclidean distance uses it.
+        Voxel size in mm; the ``center`` user's Euclidean distance, the displacements and the label-only
+        user's distances use it.
+    image : (X, Y, Z) tensor or None
+        The volume; read by ``label_only`` with ``background="bright"``.
+    step : int
+        The round (0 = the first corrective round); ``label_only`` reveals its ``step``-th clicks.
 
     Returns
     -------
-    Two int64 tensors on the masks' device. No error of a kind gives no click of that kind.
+    Two int64 tensors on the masks' device. No error of a kind gives no click of that kind (``label_only``:
+    no precomputed click left of that kind).
     """
-    check_choice(user, USERS, "user")
+    name, options = parse_user(user)
     _check_generator(generator)
-    fn, fp = error_masks(pred, label)
-    if user in ("deepedit", "uniform"):
-        sample, rim = (_sample_deepedit, 1) if user == "deepedit" else (_sample_uniform, 0)
-        fn_box, fp_box = _bboxes([fn, fp], margin=rim)  # both boxes with one read to the host
-        return sample(fn, fn_box, generator), sample(fp, fp_box, generator)
-    empty = torch.zeros((0, 3), dtype=torch.int64, device=fn.device)
-    found = _center_click(fn, fp, as_spacing(spacing))
-    if found is None:
-        return empty, empty.clone()
-    kind_index, click = found
-    return (click, empty) if kind_index == 0 else (empty, click)
+    pred, label = _check_pair(pred, label)
+    if int(step) != step or step < 0:
+        raise ValueError(f"step must be an integer >= 0, got {step!r}")
+    return USER_REGISTRY[name].clicks(pred, label, generator=generator, spacing=as_spacing(spacing), image=image,
+                                      step=int(step), **options)
 
 
 def _seed_in_slice(region: torch.Tensor, generator, max_regions: int) -> list[list[int]]:
@@ -359,16 +634,18 @@ def initial_clicks(label, *, generator: torch.Generator, max_regions: int = 5) -
 
 
 def click_density(pred, label, *, draws: int, user: str = "deepedit", generator: torch.Generator,
-                  spacing=(1.0, 1.0, 1.0)) -> torch.Tensor:
-    """Where ``user``'s foreground click lands, drawn ``draws`` times on the same errors: a float volume of
-    the label's shape (on its device) counting the draws at each voxel (it sums to the number of draws that
-    gave a foreground click). Shows a user's distribution over the false negatives (the users chapter)."""
+                  spacing=(1.0, 1.0, 1.0), image=None, both: bool = False) -> torch.Tensor:
+    """Where ``user``'s foreground click lands (with ``both``, its foreground and background clicks), drawn
+    ``draws`` times on the same errors: a float volume of the label's shape (on its device) counting the
+    draws at each voxel (it sums to the number of clicks drawn). Shows a user's distribution over the errors
+    (the users chapter); ``image`` for a user that reads it."""
     if int(draws) != draws or draws < 1:
         raise ValueError(f"draws must be a positive integer, got {draws!r}")
     label = torch.as_tensor(label)
     counts = torch.zeros(label.shape, dtype=torch.float32, device=label.device)
     for _ in range(int(draws)):
-        fg, _ = corrective_clicks(pred, label, user=user, generator=generator, spacing=spacing)
-        if len(fg):
-            counts[tuple(fg[0])] += 1
+        fg, bg = corrective_clicks(pred, label, user=user, generator=generator, spacing=spacing, image=image)
+        for click in (fg, bg) if both else (fg,):
+            if len(click):
+                counts[tuple(click[0])] += 1
     return counts

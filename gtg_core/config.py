@@ -102,6 +102,7 @@ class TrainConfig:
     cpu_conv: str = _field("pytorch", later=True)  # "onednn": oneDNN convolutions on the CPU
     learn_radius: bool = _field(False, later=True)  # Eq. 6's a and b trained (module docstring)
     radius_lr: float = _field(0.05, later=True)  # Adam's lr for a and b
+    previous_mask: bool = _field(False, later=True)  # the last prediction as a 4th input channel
     dataset: str = _field("spleen_ct", data=True)  # a phantom kind, or a dataset folder
     n_cases: int = _field(16, data=True)  # phantoms only
     test_cases: int = _field(0, later=True, test_data=True)  # held-out test volumes (0: none)
@@ -150,11 +151,10 @@ class TrainConfig:
         users = self.test_users
         if isinstance(users, str) or not isinstance(users, (tuple, list)):
             raise ValueError(f"test_users must be a list of simulated users, got {users!r}")
-        for user in users:
-            check_choice(user, clicks.USERS, "test_users")
+        canonical = [clicks.check_user(user, "test_users") for user in users]
         if users and not self.test_cases:
             raise ValueError(f"test_users {list(users)} click the test split: set test_cases too")
-        if self.user in users or len(set(users)) != len(users):
+        if clicks.check_user(self.user) in canonical or len(set(canonical)) != len(canonical):
             raise ValueError(f"test_users {list(users)} must not repeat a user or name the run's own user "
                              f"({self.user!r}), who clicks the test split anyway")
         epochs = self.test_epochs

@@ -18,7 +18,8 @@ Two behaviours of the authors' code, both on by default where they matter:
 
 - ``skip_duplicate_clicks`` (default True): a click already in the channel's list is not appended again
   (their ``update_guidance``). With summed Gaussians (reference_code) a repeated click would change the map;
-  for the paper's max-based signals it changes nothing.
+  for the paper's max-based signals it changes nothing. For nnInteractive's decaying encoding it does: a
+  skipped repeat keeps its old age (it is not the newest click), where nnInteractive would stamp it again.
 - ``geodesic_image`` (``"auto"``: ``"image+guidance"`` for the reference-code variants, ``"image"`` for the
   paper): what FastGeodis reads in the reference-code geodesic signals. Their loop passes the network input
   that MONAI's in-place ``set_array`` has grown: [image, previous fg guidance, previous bg guidance] for the
@@ -62,13 +63,15 @@ class LoopConfig:
     user: str = "deepedit"
     skip_duplicate_clicks: bool = True
     geodesic_image: str = "auto"
+    previous_mask: bool = False
     options: dict = field(default_factory=dict)
 
     def validate(self) -> "LoopConfig":
         guidance_signals.check_signal_variant(self.signal, self.variant)
-        check_choice(self.user, user_clicks.USERS, "user")
+        user_clicks.check_user(self.user, "user")
         check_sigma(self.sigma)
         check_theta(self.theta)
+        guidance_signals.check_setting(self.signal, self.variant, self.sigma, self.theta, self.options)
         check_probability(self.p_volume, "p_volume")
         if isinstance(self.p_click, str):
             check_choice(self.p_click, P_CLICK_MODES, "p_click")
@@ -79,6 +82,8 @@ class LoopConfig:
         if not isinstance(self.skip_duplicate_clicks, bool):
             raise ValueError(f"skip_duplicate_clicks must be true or false, got {self.skip_duplicate_clicks!r}")
         check_choice(self.geodesic_image, GEODESIC_IMAGES, "geodesic_image")
+        if not isinstance(self.previous_mask, bool):
+            raise ValueError(f"previous_mask must be true or false, got {self.previous_mask!r}")
         if self.geodesic_image == "image+guidance" and self.variant == "paper":
             raise ValueError("geodesic_image 'image+guidance' is the authors' code's behaviour: it needs a "
                              "reference_code variant")
@@ -89,7 +94,7 @@ class LoopConfig:
         mode = self.geodesic_image
         if mode == "auto":
             mode = "image" if self.variant == "paper" else "image+guidance"
-        uses_geodesic = self.signal in guidance_signals.GEODESIC_SIGNALS or self.signal == "edt"
+        uses_geodesic = guidance_signals.needs_fastgeodis(self.signal, self.variant)
         return mode == "image+guidance" and self.variant != "paper" and uses_geodesic
 
     def click_probability(self, round_index: int) -> float:
@@ -108,29 +113,51 @@ def _bernoulli(p: float, generator: torch.Generator) -> bool:
     return bool(torch.rand((), generator=generator, device=generator.device) < p)
 
 
-def compute_guidance(image, fg, bg, cfg: LoopConfig, previous=None) -> tuple[torch.Tensor, torch.Tensor]:
+def click_ages(order) -> tuple[list[int], list[int]]:
+    """Each click's number of later clicks, both channels counted: ``order`` lists the episode's clicks as
+    ``"fg"`` / ``"bg"`` in the order they were given (the initial foreground seeds, then the background seeds,
+    then each round's fg click before its bg click). Returns (fg ages, bg ages), each in its channel's order:
+    what nnInteractive's decay reads (:mod:`gtg_core.guidance.nninteractive`)."""
+    ages = {"fg": [], "bg": []}
+    for k, kind in enumerate(order):
+        ages[kind].append(len(order) - 1 - k)
+    return ages["fg"], ages["bg"]
+
+
+def compute_guidance(image, fg, bg, cfg: LoopConfig, previous=None, order=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Foreground and background guidance maps for all clicks so far.
 
     ``previous``: the (fg, bg) guidance of the round before, or None at the initial seeds; read only when
     the loop reproduces the authors' multi-channel geodesic image (:meth:`LoopConfig.multichannel_geodesic`).
+    ``order``: the clicks' order across both channels (:func:`click_ages`), read by a signal whose map
+    depends on it (nnInteractive's decay); None: each channel's own order.
     """
     kw = dict(sigma=cfg.sigma, theta=cfg.theta, spacing=cfg.spacing, variant=cfg.variant, **cfg.options)
+    ages = click_ages(order) if order is not None and guidance_signals.reads_click_order(cfg.signal) else None
+    if ages is not None and (len(ages[0]), len(ages[1])) != (len(fg), len(bg)):
+        raise ValueError(f"order lists {len(ages[0])} fg and {len(ages[1])} bg clicks, the channels have "
+                         f"{len(fg)} and {len(bg)}")
     multichannel = cfg.multichannel_geodesic()
     if multichannel and previous is not None:
         kw["geodesic_image"] = torch.stack([image, *previous])
-    g_fg = guidance_signals.compute(cfg.signal, image, fg, **kw)
+    g_fg = guidance_signals.compute(cfg.signal, image, fg, **kw, **({"ages": ages[0]} if ages else {}))
     if cfg.variant != "paper" and cfg.signal == "adaptive_heatmap":
         kw["channel"] = "background"
         kw.pop("geodesic_image", None)  # background clicks get sigma 1: no GDT
     elif multichannel:
         kw["geodesic_image"] = torch.stack([image, g_fg])
-    g_bg = guidance_signals.compute(cfg.signal, image, bg, **kw)
+    g_bg = guidance_signals.compute(cfg.signal, image, bg, **kw, **({"ages": ages[1]} if ages else {}))
     return g_fg, g_bg
 
 
-def network_input(image, g_fg, g_bg) -> torch.Tensor:
-    """(3, X, Y, Z) = image, foreground guidance, background guidance: DeepEditNet's channel order."""
-    return torch.stack([image, g_fg, g_bg])
+def network_input(image, g_fg, g_bg, previous_mask=None) -> torch.Tensor:
+    """(3, X, Y, Z) = image, foreground guidance, background guidance: DeepEditNet's channel order; with
+    ``previous_mask`` (the prediction the user just corrected, (X, Y, Z), empty before the first click) a
+    fourth channel, as nnInteractive's ``prev_seg`` and RITM feed it back."""
+    channels = [image, g_fg, g_bg]
+    if previous_mask is not None:
+        channels.append(previous_mask.to(image.dtype))
+    return torch.stack(channels)
 
 
 def autocast_dtype(device) -> torch.dtype:
@@ -147,10 +174,10 @@ def autocast_dtype(device) -> torch.dtype:
     return torch.bfloat16 if native else torch.float16
 
 
-def predict(model, image, g_fg, g_bg, *, amp: bool = False) -> torch.Tensor:
-    """argmax foreground mask (bool (X, Y, Z)) of the model on [image, fg, bg], without gradients; with
-    ``amp``, in :func:`autocast_dtype`."""
-    x = network_input(image, g_fg, g_bg)[None]
+def predict(model, image, g_fg, g_bg, *, amp: bool = False, previous_mask=None) -> torch.Tensor:
+    """argmax foreground mask (bool (X, Y, Z)) of the model on [image, fg, bg] (and ``previous_mask``, for a
+    model with that input, :func:`network_input`), without gradients; with ``amp``, in :func:`autocast_dtype`."""
+    x = network_input(image, g_fg, g_bg, previous_mask)[None]
     dtype = autocast_dtype(image.device) if amp else torch.bfloat16
     with torch.no_grad(), torch.autocast(image.device.type, dtype=dtype, enabled=amp):
         logits = model(x)
@@ -168,26 +195,30 @@ def _stopwatch(device: torch.device):
 
 
 def click_round(image, label, pred, fg, bg, cfg: LoopConfig, generator: torch.Generator, *, clock=None,
-                previous=None):
+                previous=None, order=None, step: int = 0):
     """One corrective round: the user's clicks into ``pred``'s errors, appended to ``fg``/``bg`` (a click
     already in its list is skipped with ``cfg.skip_duplicate_clicks``), and both guidance maps recomputed
-    for all clicks. ``previous``: the guidance before this round (see :func:`compute_guidance`).
+    for all clicks. ``previous``: the guidance before this round (see :func:`compute_guidance`); ``order``:
+    the clicks' order so far (:func:`click_ages`), extended in place by this round's clicks; ``step``: the
+    round's index (0 = the first corrective round), which a user that reveals precomputed clicks reads.
 
     Returns ``(fg, bg, g_fg, g_bg, add_fg, add_bg, times)``; ``times`` is ``(step_s, signal_s)`` measured with
     ``clock`` (a function returning seconds, see :func:`_stopwatch`), or None without one.
     """
     t0 = clock() if clock else None
     add_fg, add_bg = user_clicks.corrective_clicks(pred, label, user=cfg.user, generator=generator,
-                                                   spacing=cfg.spacing)
+                                                   spacing=cfg.spacing, image=image, step=step)
     duplicate = (False, False)
     if cfg.skip_duplicate_clicks and (len(add_fg) or len(add_bg)):
         # one read for both channels: is the new click already in the list (the authors' update_guidance)
         pairs = ((fg, add_fg), (bg, add_bg))
         duplicate = tuple(torch.stack([(old[:, None] == new[None]).all(-1).any() for old, new in pairs]).tolist())
+    if order is not None:
+        order.extend(["fg"] * (0 if duplicate[0] else len(add_fg)) + ["bg"] * (0 if duplicate[1] else len(add_bg)))
     fg = fg if duplicate[0] else torch.cat([fg, add_fg])
     bg = bg if duplicate[1] else torch.cat([bg, add_bg])
     t1 = clock() if clock else None
-    g_fg, g_bg = compute_guidance(image, fg, bg, cfg, previous)
+    g_fg, g_bg = compute_guidance(image, fg, bg, cfg, previous, order)
     times = None
     if clock:
         t2 = clock()
@@ -197,7 +228,9 @@ def click_round(image, label, pred, fg, bg, cfg: LoopConfig, generator: torch.Ge
 
 @dataclass
 class Episode:
-    """What one volume's click loop leaves: final clicks and guidance, and its trace rows."""
+    """What one volume's click loop leaves: final clicks and guidance, its trace rows, the clicks' order
+    (:func:`click_ages`) and, with ``previous_mask``, the prediction before the last guidance (float (X, Y, Z);
+    empty when no round clicked), else None."""
 
     fg: torch.Tensor
     bg: torch.Tensor
@@ -205,6 +238,8 @@ class Episode:
     g_bg: torch.Tensor
     interactive: bool
     rows: list = field(default_factory=list)
+    order: list = field(default_factory=list)
+    previous_mask: torch.Tensor | None = None
 
 
 @torch.no_grad()  # the loop's guidance is data; a learned radius gets its gradient in the training step
@@ -214,7 +249,8 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
 
     Parameters
     ----------
-    model : callable (B, 3, X, Y, Z) -> (B, 2, X, Y, Z) logits
+    model : callable (B, 3, X, Y, Z) -> (B, 2, X, Y, Z) logits; (B, 4, X, Y, Z) with ``cfg.previous_mask``,
+        whose fourth channel is the prediction before (empty before the first click and without guidance)
     image : (X, Y, Z) float tensor; label : (X, Y, Z) bool tensor, on the same device
     cfg : LoopConfig
     generator : torch.Generator for every random choice (seeds, p_volume, p_click, the user)
@@ -229,21 +265,26 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
     label = label.bool()
     fg, bg = user_clicks.initial_clicks(label, generator=generator)
     interactive = True if evaluate else _bernoulli(cfg.p_volume, generator)
+    empty = torch.zeros_like(image) if cfg.previous_mask else None  # the previous mask before any prediction
     if not interactive:
         zeros = torch.zeros_like(image)
-        return Episode(fg[:0], bg[:0], zeros, zeros.clone(), False)
-    g_fg, g_bg = compute_guidance(image, fg, bg, cfg)
+        return Episode(fg[:0], bg[:0], zeros, zeros.clone(), False, previous_mask=empty)
+    order = ["fg"] * len(fg) + ["bg"] * len(bg)
+    g_fg, g_bg = compute_guidance(image, fg, bg, cfg, order=order)
     rows = []
     clock = _stopwatch(image.device) if evaluate else None
     if evaluate and no_guidance_row:
         zeros = torch.zeros_like(image)
-        pred = predict(model, image, zeros, zeros, amp=amp)
+        pred = predict(model, image, zeros, zeros, amp=amp, previous_mask=empty)
         rows.append({"volume": volume_id, "click": -1, "dice": metrics.dice(pred, label), "n_fg": 0, "n_bg": 0})
     n_predictions = int(cfg.n_clicks) + (1 if evaluate else 0)
     signal_time = step_time = float("nan")
     new_fg = new_bg = None
+    previous_mask = empty
     for j in range(n_predictions):
-        pred = predict(model, image, g_fg, g_bg, amp=amp)
+        pred = predict(model, image, g_fg, g_bg, amp=amp, previous_mask=previous_mask)
+        if cfg.previous_mask:
+            previous_mask = pred.to(image.dtype)
         if evaluate:
             rows.append({"volume": volume_id, "click": j, "dice": metrics.dice(pred, label), "n_fg": len(fg),
                          "n_bg": len(bg), "new_fg": new_fg, "new_bg": new_bg, "signal_time_s": signal_time,
@@ -254,7 +295,8 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
         if not evaluate and not _bernoulli(cfg.click_probability(j), generator):
             continue
         fg, bg, g_fg, g_bg, add_fg, add_bg, times = click_round(image, label, pred, fg, bg, cfg, generator,
-                                                                clock=clock, previous=(g_fg, g_bg))
+                                                                clock=clock, previous=(g_fg, g_bg), order=order,
+                                                                step=j)
         if evaluate:
             step_time, signal_time = times
             new_fg = add_fg[0].tolist() if len(add_fg) else None
@@ -264,4 +306,4 @@ def run_episode(model, image, label, cfg: LoopConfig, generator: torch.Generator
             if isinstance(row.get(key), torch.Tensor):
                 row[key] = float(row[key])
         row["kind"] = "+".join(k for k, v in (("fg", row.get("new_fg")), ("bg", row.get("new_bg"))) if v) or None
-    return Episode(fg, bg, g_fg, g_bg, True, rows)
+    return Episode(fg, bg, g_fg, g_bg, True, rows, order, previous_mask)

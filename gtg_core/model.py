@@ -1,7 +1,8 @@
 """DeepEdit's network (MONAI DynUNet) with the input adaptors of the paper's H3.
 
-Input: (B, 3, X, Y, Z) = image, foreground guidance, background guidance. Output: (B, 2, X, Y, Z) logits
-(background, foreground).
+Input: (B, 3, X, Y, Z) = image, foreground guidance, background guidance; with ``previous_mask`` a fourth
+channel, the prediction the user corrected (nnInteractive's ``prev_seg``, RITM's previous mask), which the
+adaptors take as one more guidance channel. Output: (B, 2, X, Y, Z) logits (background, foreground).
 
 Adaptors (Sofiiuk et al., "Reviving iterative training with mask guidance", ICIP 2022):
 
@@ -49,9 +50,12 @@ class DeepEditNet(nn.Module):
     filters : channels per level; DeepEdit's (32, 64, 128, 256, 320, 320) by default. Fewer or narrower
         levels (for example (8, 16, 32)) make a network small enough for CPU runs: the width/depth knob.
     adaptor_style : ``"paper"`` (1x1 convolutions) or ``"reference_code"`` (the authors' 3x3x3 ADN blocks).
+    previous_mask : bool
+        A fourth input channel, the previous prediction (read by the adaptors like a guidance channel).
     """
 
-    def __init__(self, adaptor: str = "concat", filters=DEEPEDIT_FILTERS, adaptor_style: str = "paper"):
+    def __init__(self, adaptor: str = "concat", filters=DEEPEDIT_FILTERS, adaptor_style: str = "paper",
+                 previous_mask: bool = False):
         super().__init__()
         from monai.networks.blocks import Convolution
         from monai.networks.nets import DynUNet
@@ -62,6 +66,8 @@ class DeepEditNet(nn.Module):
             raise ValueError(f"unknown adaptor_style {adaptor_style!r}; choose one of {', '.join(ADAPTOR_STYLES)}")
         filters = [int(f) for f in filters]
         self.adaptor, self.filters, self.adaptor_style = adaptor, tuple(filters), adaptor_style
+        self.in_channels = 4 if previous_mask else 3
+        guidance_channels = self.in_channels - 1
         if adaptor_style == "reference_code":
             block = dict(spatial_dims=3, kernel_size=3, adn_ordering="ADN", dropout=0.1, norm="INSTANCE",
                          act=("leakyrelu", {"inplace": True, "negative_slope": 0.01}))
@@ -70,26 +76,27 @@ class DeepEditNet(nn.Module):
         strides = deepedit_strides(len(filters))
         if adaptor == "concat":
             self.fuse = nn.Identity()
-            in_channels = 3
+            in_channels = self.in_channels
         elif adaptor == "dmf":
-            self.fuse = nn.Sequential(Convolution(in_channels=3, out_channels=5, **block),
+            self.fuse = nn.Sequential(Convolution(in_channels=self.in_channels, out_channels=5, **block),
                                       Convolution(in_channels=5, out_channels=1, **block))
             in_channels = 1
         elif adaptor_style == "reference_code":
             self.image_branch = Convolution(in_channels=1, out_channels=1, **block)
-            self.guidance_branch = Convolution(in_channels=2, out_channels=1, **block)
+            self.guidance_branch = Convolution(in_channels=guidance_channels, out_channels=1, **block)
             in_channels = 1
         else:
             self.image_branch = nn.Conv3d(1, 1, kernel_size=1)
-            self.guidance_branch = nn.Conv3d(2, 1, kernel_size=1)
+            self.guidance_branch = nn.Conv3d(guidance_channels, 1, kernel_size=1)
             in_channels = 1
         self.unet = DynUNet(spatial_dims=3, in_channels=in_channels, out_channels=2, kernel_size=[3] * len(filters),
                             strides=strides, upsample_kernel_size=strides[1:], filters=filters, norm_name="instance",
                             res_block=True, deep_supervision=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 5 or x.shape[1] != 3:
-            raise ValueError(f"input must be (B, 3, X, Y, Z) = image, fg guidance, bg guidance; got {tuple(x.shape)}")
+        if x.ndim != 5 or x.shape[1] != self.in_channels:
+            what = "image, fg guidance, bg guidance" + (", previous mask" if self.in_channels == 4 else "")
+            raise ValueError(f"input must be (B, {self.in_channels}, X, Y, Z) = {what}; got {tuple(x.shape)}")
         if self.adaptor == "conv1s":
             x = self.image_branch(x[:, :1]) + self.guidance_branch(x[:, 1:])
         else:

@@ -67,7 +67,8 @@ def build_model(cfg: TrainConfig, device) -> DeepEditNet:
     ``gtg bench run``). A given model predicts the same with either (logits within 1e-5), but a training run
     is chaotic: the rounding differences change a click now and then, and the run goes another way, as
     with another seed. So it is an option, recorded in the run's configuration, not the default."""
-    model = DeepEditNet(cfg.adaptor, filters=cfg.filters, adaptor_style=cfg.adaptor_style)
+    model = DeepEditNet(cfg.adaptor, filters=cfg.filters, adaptor_style=cfg.adaptor_style,
+                        previous_mask=cfg.previous_mask)
     if cfg.cpu_conv == "onednn":
         fast_cpu_convolutions(model)
     if cfg.learn_radius:
@@ -96,7 +97,7 @@ def make_optimiser(model, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def train_step(model, optimiser, loss_fn, inputs: torch.Tensor, labels: torch.Tensor, *, amp: bool = False,
                scaler=None):
-    """One optimisation step on a batch: ``inputs`` (B, 3, X, Y, Z) (:func:`interaction.network_input`),
+    """One optimisation step on a batch: ``inputs`` (B, 3 or 4, X, Y, Z) (:func:`interaction.network_input`),
     ``labels`` (B, 1, X, Y, Z) float 0/1; autocast with ``amp`` (bf16, or fp16 where the device has no bf16:
     :func:`interaction.autocast_dtype`). ``scaler``: a ``torch.amp.GradScaler`` (fp16 needs one, so that small
     gradients do not underflow; :func:`grad_scaler`) scales the loss and unscales the step. Returns the loss,
@@ -132,7 +133,8 @@ def warm_up(model, volume: Volume, cfg: TrainConfig, *, amp: bool = False) -> No
     loop = cfg.loop_config(volume.spacing, model)
     fg, bg = clicks.initial_clicks(volume.label, generator=gen)
     g_fg, g_bg = interaction.compute_guidance(volume.image, fg, bg, loop)
-    pred = interaction.predict(model, volume.image, g_fg, g_bg, amp=amp)
+    empty = torch.zeros_like(volume.image) if loop.previous_mask else None
+    pred = interaction.predict(model, volume.image, g_fg, g_bg, amp=amp, previous_mask=empty)
     interaction.click_round(volume.image, volume.label, pred, fg, bg, loop, gen, previous=(g_fg, g_bg))
 
 
@@ -224,8 +226,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                     ep = interaction.run_episode(model, image, label, loop, gen, amp=amp)
                     g_fg, g_bg = ep.g_fg, ep.g_bg
                     if cfg.trains_radius and ep.interactive:  # again, with the gradient to a and b
-                        g_fg, g_bg = interaction.compute_guidance(image, ep.fg, ep.bg, loop)
-                    inputs.append(interaction.network_input(image, g_fg, g_bg))
+                        g_fg, g_bg = interaction.compute_guidance(image, ep.fg, ep.bg, loop, order=ep.order)
+                    inputs.append(interaction.network_input(image, g_fg, g_bg, ep.previous_mask))
                     labels.append(label[None].float())
                 losses.append(train_step(model, optimiser, loss_fn, torch.stack(inputs), torch.stack(labels), amp=amp,
                                          scaler=scaler))
@@ -273,8 +275,8 @@ def fit(cfg: TrainConfig, *, progress: bool = True, on_epoch_end=None) -> Path:
                               time.perf_counter() - started, extra={"evaluated_on": "test split",
                                                                      "test_cases": test_ids, **extra})
         extra.update({"test_metrics": test["metrics"], "test_cases": test_ids})
-        for user in cfg.test_users:  # the same model and volumes, clicked by another user
-            other = _evaluate_with_user(model, test_set, cfg, user, run_dir / "test" / f"user-{user}", device,
+        for user in map(clicks.check_user, cfg.test_users):  # the same model and volumes, another user
+            other = _evaluate_with_user(model, test_set, cfg, user, run_dir / "test" / clicks.user_folder(user), device,
                                         extra={"evaluated_on": "test split", "test_cases": test_ids})
             extra.setdefault("test_user_metrics", {})[user] = other["metrics"]
     if REUSE_LAST_VALIDATION and last_validation is not None and last_validation[0] == state["epoch"]:
@@ -393,17 +395,18 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
              user: str | None = None) -> dict:
     """Evaluate a run's best model: on its validation cases, its held-out test cases (``split="test"``, a
     run trained with ``test_cases``), or every case of another ``dataset`` folder; with ``user``, clicked by
-    that simulated user (:data:`gtg_core.clicks.USERS`) instead of the one it was trained with.
+    that simulated user (:data:`gtg_core.clicks.USERS`, or a spec with options, :func:`gtg_core.clicks.check_user`)
+    instead of the one it was trained with.
 
     Writes ``trace.csv`` and ``metrics.json`` into the run folder (validation), ``run_dir/test/`` (test), or
     ``run_dir/eval-<folder name>/`` for another dataset; another user's evaluation of the validation cases
-    goes to ``run_dir/user-<user>/``, of the test cases to ``run_dir/test/user-<user>/`` (the same volumes and
-    the same evaluation seed; the model is the saved one, nothing is trained). Returns the metrics.json
-    content.
+    goes to ``run_dir/user-<spec>/``, of the test cases to ``run_dir/test/user-<spec>/`` (the user's canonical
+    spec, :func:`gtg_core.clicks.user_folder`; the same volumes and the same evaluation seed; the model is the
+    saved one, nothing is trained). Returns the metrics.json content.
     """
     check_choice(split, SPLITS, "split")
     if user is not None:
-        check_choice(user, clicks.USERS, "user")
+        user = clicks.check_user(user, "user")
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
@@ -413,7 +416,7 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
     cfg.output = str(run_output(run_dir, cfg.name))  # where the run's phantom cache is, wherever we are called from
     if device is not None:
         cfg.device = device
-    other_user = user is not None and user != cfg.user
+    other_user = user is not None and user != clicks.check_user(cfg.user)
     if other_user and dataset is not None:
         raise ValueError("user: another user evaluates the run's validation or test cases; give user or dataset")
     if other_user:
@@ -439,7 +442,7 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
         _, volumes = split_volumes(volumes, cfg)
         folder = run_dir
     if other_user:
-        folder = folder / f"user-{user}"
+        folder = folder / clicks.user_folder(user)
         extra.update(evaluated_with_user=user, trained_with_user=trained_with)
         cfg.test_users = ()
     trace = evaluate_volumes(model, volumes, cfg, amp=cfg.amp)

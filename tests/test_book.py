@@ -100,11 +100,11 @@ def test_real_data_params_set_the_training_chapter_to_the_papers_configuration(n
     """Review 3: msd_spleen.yml once left the training chapter at the phantoms' small net and 5 epochs. Each
     real-data file sets it to the paper's configuration of the heatmap's Table 3 setting, and the values make a
     valid run configuration."""
-    from gtg_core import guidance, model, train
+    from gtg_core import model, paper, train
 
     params = book.load_params(ROOT / "book" / "params" / f"{name}.yml")
     values = book.params_for(ROOT / "book" / "training.ipynb", params)
-    setting = guidance.PAPER_SETTINGS[dataset]["table3"]["heatmap"]
+    setting = paper.PAPER_SETTINGS[dataset]["table3"]["heatmap"]
     assert values["epochs"] == epochs and values["lr"] == 1e-5 and values["amp"] is True
     assert tuple(values["filters"]) == model.DEEPEDIT_FILTERS
     assert (values["signal"], values["sigma"], values["p_volume"]) == ("heatmap", setting["sigma"], setting["p"])
@@ -414,7 +414,7 @@ def test_every_chapter_imports_only_what_gtg_core_and_its_chapters_extra_install
     """A Colab runtime has torch, numpy, pandas, scipy and matplotlib; anything else a chapter imports must
     come with gtg_core or its ``chapters`` extra."""
     allowed = {"gtg_core", "myst_nb", "importlib", "os", "subprocess", "sys", "json", "pathlib", "tempfile",
-               "warnings", "numpy", "pandas", "scipy", "matplotlib", "torch", "google", "training"}
+               "dataclasses", "warnings", "numpy", "pandas", "scipy", "matplotlib", "torch", "google", "training"}
     for path in NOTEBOOKS:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":

@@ -40,8 +40,10 @@ def test_bench_guidance_small_writes_a_table(tmp_path, capsys):
     import pandas as pd
 
     rows = pd.read_csv(next(tmp_path.glob("guidance-*.csv")))
-    single = rows[~rows["signal"].isin(["heatmap", "disk"])]
+    single = rows[~rows["signal"].isin(["heatmap", "disk", "nninteractive"])]  # their baselines: 2 channels
     assert len(single) and (single["ours_one_channel_ms"] == single["ours_ms"]).all()  # one call = one channel
+    nni = rows[rows["signal"] == "nninteractive"]  # against their own code, the registry's baseline for it
+    assert list(nni["variant"]) == ["paper"] and nni["baseline"].str.contains("nnInteractive").all()
     assert (rows["ours_ms"] > 0).all() and (rows["ours_one_channel_ms"] > 0).all()
 
 
@@ -76,7 +78,13 @@ def test_bench_clicks_and_train_write_tables(tmp_path, capsys):
     clicks = pd.read_csv(next(tmp_path.glob("clicks-*.csv")))
     train = pd.read_csv(next(tmp_path.glob("train-*.csv")))
     assert set(clicks["size"]) == {"32x32x16"} and len(clicks) >= 3
-    assert clicks["step"].str.startswith("deepedit click + ").all() and (clicks["monai_chain_ms"] > 0).all()
+    assert clicks["step"].str.startswith("deepedit click + ").all()
+    monai = clicks[clicks["monai_chain_ms"].notna()]
+    assert len(monai) == 3 and (monai["monai_chain_ms"] > 0).all()
+    # nnInteractive's encoding against their own session's step (the registry's baseline for it), with the ratio
+    nni = clicks[clicks["step"].str.contains("nninteractive")]
+    assert len(nni) == 1 and (nni["baseline_ms"] > 0).all()
+    assert nni["baseline_over_ours"].iloc[0] == pytest.approx(nni["baseline_ms"].iloc[0] / nni["ours_ms"].iloc[0])
     assert list(train["driver"]) == ["gtg_core", "MONAI transforms"]
     # one iteration is the network and the clicks: the parts are measured apart, and the share is the clicks'
     assert ((train["network_ms"] > 0) & (train["clicks_guidance_ms"] > 0)).all()

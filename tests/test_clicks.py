@@ -68,12 +68,16 @@ def test_deepedit_user_gives_fg_and_bg_clicks_in_their_error_regions():
 def test_same_seed_same_clicks_and_perfect_prediction_gives_none():
     label = torch.rand(16, 16, 8, generator=gen(5)) > 0.5
     pred = torch.rand(16, 16, 8, generator=gen(6)) > 0.5
+    image = torch.rand(16, 16, 8, generator=gen(7))
     for user in C.USERS:
-        a = C.corrective_clicks(pred, label, user=user, generator=gen(9))
-        b = C.corrective_clicks(pred, label, user=user, generator=gen(9))
+        a = C.corrective_clicks(pred, label, user=user, generator=gen(9), image=image)
+        b = C.corrective_clicks(pred, label, user=user, generator=gen(9), image=image)
         assert all(torch.equal(x, y) for x, y in zip(a, b))
-        fg, bg = C.corrective_clicks(label, label, user=user, generator=gen(9))
-        assert fg.shape == (0, 3) and bg.shape == (0, 3)
+        fg, bg = C.corrective_clicks(label, label, user=user, generator=gen(9), image=image)
+        if C.USER_REGISTRY[user].model_independent:  # its clicks do not read the prediction
+            assert all(torch.equal(x, y) for x, y in zip((fg, bg), a)), user
+        else:
+            assert fg.shape == (0, 3) and bg.shape == (0, 3), user
 
 
 def test_uniform_user_is_uniform():
@@ -99,7 +103,7 @@ def test_center_user_clicks_the_deepest_voxel_of_the_largest_component():
     pred[14:17, 14:17, 14:17] = True  # 3^3 over-segmentation: smaller
     fg, bg = C.corrective_clicks(pred, label, user="center", generator=gen(0))
     assert fg.tolist() == [[5, 5, 5]] and bg.shape == (0, 3)
-    # now the false positive is the largest -> one background click at its centre
+    # now the false positive is the largest -> one background click at its center
     pred2 = label.clone()
     pred2[10:19, 10:19, 10:19] = True
     fg, bg = C.corrective_clicks(pred2, label, user="center", generator=gen(0))
@@ -223,9 +227,10 @@ def test_users_on_cuda_match_the_cpu():
     label[3:12, 4:14, 2:9] = True
     pred = torch.zeros_like(label)
     pred[15:22, 15:22, 3:8] = True
+    image = torch.rand(24, 24, 12, generator=gen(3))
     for user in C.USERS:
-        cpu = C.corrective_clicks(pred, label, user=user, generator=gen(4))
-        gpu = C.corrective_clicks(pred.cuda(), label.cuda(), user=user, generator=gen(4))
+        cpu = C.corrective_clicks(pred, label, user=user, generator=gen(4), image=image)
+        gpu = C.corrective_clicks(pred.cuda(), label.cuda(), user=user, generator=gen(4), image=image.cuda())
         assert all(x.device.type == "cuda" for x in gpu)
         assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu, gpu)), user
     fg, bg = C.initial_clicks(label.cuda(), generator=gen(2))

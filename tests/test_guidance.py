@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.ndimage import distance_transform_edt
 
-from gtg_core import distance, guidance
+from gtg_core import distance, guidance, paper
 from gtg_core.guidance import compute
 
 needs_fastgeodis = pytest.mark.skipif(not distance.fastgeodis_available(), reason="FastGeodis not installed")
@@ -18,8 +18,8 @@ def _grid(shape):
 
 
 def _theta(name):
-    """10 % where every variant takes theta; the reference exp_gdt accepts 0 only."""
-    return 0 if name == "exp_gdt" else 10
+    """10 % where every variant takes theta; the reference exp_gdt and nnInteractive's encoding accept 0 only."""
+    return 0 if name in ("exp_gdt", "nninteractive") else 10
 
 
 # ---------------------------------------------------------------- paper variant: disk and heatmap
@@ -37,7 +37,7 @@ def test_disk_is_the_voxel_ball(sigma):
     expected = ((_grid(shape) - c) ** 2).sum(-1) <= sigma ** 2  # voxels, spacing does not enter
     assert np.array_equal(g.numpy() == 1, expected)
     if sigma == 1:
-        assert int(g.sum()) == 7  # the centre and its 6 face neighbours
+        assert int(g.sum()) == 7  # the center and its 6 face neighbours
 
 
 def test_heatmap_values_and_max_over_clicks():
@@ -218,12 +218,15 @@ def test_reference_adaptive_background_clicks_get_sigma_1():
 @pytest.mark.parametrize("variant", guidance.VARIANTS)
 @pytest.mark.parametrize("name", guidance.SIGNALS)
 def test_every_signal_shape_range_device_and_empty_clicks(name, variant):
-    if (name in guidance.GEODESIC_SIGNALS or (variant in guidance.REFERENCE_VARIANTS and name == "edt")) and \
-            not distance.fastgeodis_available():
+    if guidance.needs_fastgeodis(name, variant) and not distance.fastgeodis_available():
         pytest.skip("FastGeodis not installed")
     image = np.random.default_rng(0).random((14, 12, 10)).astype(np.float32)  # numpy accepted
     if (variant, name) == ("reference_code_head", "adaptive_heatmap"):
         with pytest.raises(ValueError, match="HEAD"):
+            compute(name, image, torch.tensor([[4, 5, 5]]), sigma=2, variant=variant)
+        return
+    if variant not in guidance.REGISTRY[name].variants:  # one reading only: the others are refused by name
+        with pytest.raises(ValueError, match="one reading"):
             compute(name, image, torch.tensor([[4, 5, 5]]), sigma=2, variant=variant)
         return
     g = compute(name, image, torch.tensor([[4, 5, 5], [10, 3, 2]]), sigma=2, theta=_theta(name), spacing=(1, 1, 2),
@@ -306,10 +309,10 @@ def test_without_fastgeodis_geodesic_signals_say_how_to_install(monkeypatch):
 
 
 def test_paper_settings_are_table3():
-    t3 = guidance.PAPER_SETTINGS["autopet"]["table3"]
+    t3 = paper.PAPER_SETTINGS["autopet"]["table3"]
     assert t3["gdt"]["sigma"] == 5 and t3["gdt"]["theta"] == 10 and t3["disk"]["sigma"] == 0
-    assert guidance.PAPER_SETTINGS["msd_spleen"]["scripts"]["gdt"]["theta"] == 30
-    assert guidance.PAPER_SETTINGS["autopet"]["dice_table3"]["adaptive_heatmap"] == 79.9
+    assert paper.PAPER_SETTINGS["msd_spleen"]["scripts"]["gdt"]["theta"] == 30
+    assert paper.PAPER_SETTINGS["autopet"]["dice_table3"]["adaptive_heatmap"] == 79.9
 
 
 # ---------------------------------------------------------------- CPU / CUDA agreement
@@ -320,10 +323,9 @@ def test_paper_settings_are_table3():
 @pytest.mark.parametrize("variant", guidance.VARIANTS)
 @pytest.mark.parametrize("name", guidance.SIGNALS)
 def test_cpu_and_cuda_agree(name, variant):
-    if (variant, name) == ("reference_code_head", "adaptive_heatmap"):
-        pytest.skip("HEAD has no adaptive heatmap (the shape/range test checks its error)")
-    if (name in guidance.GEODESIC_SIGNALS or (variant in guidance.REFERENCE_VARIANTS and name == "edt")) and \
-            not distance.fastgeodis_available():
+    if variant not in guidance.REGISTRY[name].variants:
+        pytest.skip("no such reading (the shape/range test checks its error)")
+    if guidance.needs_fastgeodis(name, variant) and not distance.fastgeodis_available():
         pytest.skip("FastGeodis not installed")
     g = torch.Generator().manual_seed(3)
     image = torch.rand(40, 36, 24, generator=g) * 100
@@ -332,7 +334,7 @@ def test_cpu_and_cuda_agree(name, variant):
     cpu = compute(name, image, clicks, **kw)
     gpu = compute(name, image.cuda(), clicks.cuda(), **kw)
     assert gpu.device.type == "cuda"
-    if name in guidance.GEODESIC_SIGNALS or (variant in guidance.REFERENCE_VARIANTS and name == "edt"):
+    if guidance.needs_fastgeodis(name, variant):
         # FastGeodis' CUDA raster scan differs slightly from its CPU one: compare in aggregate, and bound the
         # share of voxels that differ, so that a map wrong by 0.3 on 5 % of its voxels (mean error 0.015) fails
         diff = (gpu.cpu() - cpu).abs()

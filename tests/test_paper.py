@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from gtg_core import paper
-from gtg_core.guidance import PAPER_SETTINGS
+from gtg_core.paper import PAPER_SETTINGS
 
 
 def row(signal="heatmap", sigma=1.0, theta=0.0, adaptor="concat", p=1.0, seed=36, m1=0.9, m2=0.8, m3=0.05,

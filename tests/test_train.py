@@ -213,7 +213,7 @@ def test_crop_around_the_largest_label_component_keeps_the_voxel_grid():
     img, lab = train.crop_around_label(image, label, (16, 16, 8))
     assert img.shape == lab.shape == (16, 16, 8)
     assert int(lab.sum()) == 6 * 6 * 4  # the whole large component, not the small one
-    assert torch.equal(img, image[24:40, 14:30, 11:19])  # centred where possible, shifted inside the volume
+    assert torch.equal(img, image[24:40, 14:30, 11:19])  # centered where possible, shifted inside the volume
     with pytest.raises(ValueError, match="crop_shape"):
         train.crop_around_label(image, torch.zeros_like(label), (16, 16, 8))
 
@@ -403,14 +403,14 @@ def test_a_run_declares_the_click_loops_fields_with_the_loops_defaults_and_passe
     loop_fields = {f.name: f for f in dataclasses.fields(interaction.LoopConfig)}
     run_fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     assert set(config.LOOP_FIELDS) == set(loop_fields) - {"spacing", "options"}
-    assert len(config.LOOP_FIELDS) == 10
+    assert len(config.LOOP_FIELDS) == 11  # previous_mask (issue #35) the eleventh
     for name in config.LOOP_FIELDS:
         assert name in run_fields, name
         assert run_fields[name].default == loop_fields[name].default, name
         assert str(run_fields[name].type) == str(loop_fields[name].type), name
     changed = {"signal": "gdt", "sigma": 5.0, "theta": 10.0, "variant": "reference_code", "n_clicks": 4,
                "p_volume": 0.75, "p_click": "p_volume", "user": "center", "skip_duplicate_clicks": False,
-               "geodesic_image": "image"}
+               "geodesic_image": "image", "previous_mask": True}
     assert set(changed) == set(config.LOOP_FIELDS)
     loop = TrainConfig(**changed).loop_config((2.0, 2.0, 3.0))
     assert {name: getattr(loop, name) for name in changed} == changed

@@ -1,5 +1,6 @@
 """``gtg bench guidance``: each signal against the tool a user would otherwise run (MONAI's Gaussian
-filter, scipy's / cupyx's EDT, bare FastGeodis on the same seeds), and torch.profiler tables of one signal."""
+filter, scipy's / cupyx's EDT, bare FastGeodis on the same seeds, nnInteractive's own point code), chosen by
+the signal's registry record (:mod:`gtg_core.guidance.registry`), and torch.profiler tables of one signal."""
 
 from __future__ import annotations
 
@@ -52,11 +53,14 @@ def _time_each(rows, image, clicks, spacing, sigma, theta, repeats, signals, var
 
     for variant in variants or TIMED_VARIANTS:
         for name in signals or guidance.SIGNALS:
-            if (name in guidance.GEODESIC_SIGNALS or (variant != "paper" and name == "edt")) and \
-                    not distance.fastgeodis_available():
+            record = guidance.REGISTRY[name]
+            if variant not in record.compute or (record.needs_fastgeodis(variant)
+                                                 and not distance.fastgeodis_available()):
                 continue
-            th = 0.0 if (name == "exp_gdt" and variant != "paper") else theta  # the code forced theta 0 there
-            ms = time_call(lambda: guidance.compute(name, image, clicks, sigma=sigma, theta=th, spacing=spacing,
+            sig, th = sigma, (0.0 if (name == "exp_gdt" and variant != "paper") else theta)  # the code forced 0
+            if record.check is not None:  # its own rules (nnInteractive: an integer radius, theta 0)
+                sig, th = record.bench_setting
+            ms = time_call(lambda: guidance.compute(name, image, clicks, sigma=sig, theta=th, spacing=spacing,
                                                     variant=variant), image.device, repeats=repeats)
             rows.append({"signal": name, "variant": variant, "ms": round(ms, 3)})
 
@@ -70,18 +74,19 @@ def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_d
     disk (on CUDA: MONAI's GaussianFilter on the GPU), ``scipy.ndimage.distance_transform_edt`` for edt
     (cupyx's on CUDA, if cupy is there), and for the geodesic signals a bare
     ``FastGeodis.generalised_geodesic3d`` with the same lamb and iterations on the same seed mask
-    (:func:`fastgeodis_soft_mask`), timed in alternation with ours (:func:`time_pair`). Geodesic rows also
+    (:func:`fastgeodis_soft_mask`), timed in alternation with ours (:func:`time_pair`); for nnInteractive's
+    point encoding their own code (:mod:`.nninteractive_code`, both channels as their session holds them),
+    timed in alternation too. Geodesic rows also
     carry ``fastgeodis_click_seeds_ms``: the bare call seeded at the 10 click voxels only. ``ours_ms`` of
     heatmap and disk covers both channels, like the MONAI baseline; ``ours_one_channel_ms`` is one call.
     """
     from scipy.ndimage import distance_transform_edt
 
     from .. import distance, guidance
+    from . import nninteractive_code
 
     device = torch.device(device)
     rows = []
-    settings = {"disk": (1, 0), "heatmap": (3, 0), "edt": (1, 10), "gdt": (5, 10), "exp_gdt": (5, 0),
-                "adaptive_heatmap": (5, 10)}
     for shape in sizes:
         image, mask, clicks = ellipsoid_volume(shape, device=device)
         bg_click = torch.tensor([[2, 2, 2]], device=device)
@@ -95,27 +100,37 @@ def bench_guidance(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_d
         baseline_cache: dict = {}
         for variant in TIMED_VARIANTS:
             for name in guidance.SIGNALS:
-                if name in guidance.GEODESIC_SIGNALS or (variant == "reference_code" and name == "edt"):
-                    if skip_geodesic or not distance.fastgeodis_available():
-                        continue
-                sigma, theta = settings[name]
+                record = guidance.REGISTRY[name]
+                if variant not in record.compute:
+                    continue
+                if record.needs_fastgeodis(variant) and (skip_geodesic or not distance.fastgeodis_available()):
+                    continue
+                sigma, theta = record.bench_setting
                 opts = {"dataset": "msd_spleen"} if (variant == "reference_code" and name == "adaptive_heatmap") else {}
 
                 def ours(name=name, sigma=sigma, theta=theta, variant=variant, opts=opts):
                     guidance.compute(name, image, clicks, sigma=sigma, theta=theta, spacing=spacing,
                                      variant=variant, **opts)
-                    if name in ("heatmap", "disk"):  # the baseline makes both channels
+                    if record.baseline in ("monai_guidance", "nninteractive_code"):  # the baseline: both channels
                         guidance.compute(name, image, bg_click, sigma=sigma, spacing=spacing, variant=variant)
 
                 click_seeds_ms, one_channel_ms = float("nan"), None
-                if name in ("heatmap", "disk"):
+                if record.baseline == "monai_guidance":
                     ours_ms = time_call(ours, device, repeats=repeats)
                     # the speed targets are per signal: the foreground channel alone
                     one_channel_ms = time_call(lambda: guidance.compute(name, image, clicks, sigma=sigma,
                                                                         spacing=spacing, variant=variant),
                                                device, repeats=repeats)
                     base_name, base_ms = monai_name, monai_ms
-                elif name == "edt" and variant == "paper":
+                elif record.baseline == "nninteractive_code":
+                    one_channel_ms = time_call(lambda: guidance.compute(name, image, clicks, sigma=sigma,
+                                                                        variant=variant), device, repeats=repeats)
+                    base_name = "nnInteractive's place_point (their code, transcribed), 2 ch"
+                    given = [(c, True) for c in clicks.tolist()] + [(c, False) for c in bg_click.tolist()]
+                    ours_ms, base_ms = time_pair(
+                        ours, lambda: nninteractive_code.point_channels(shape, given, radius=sigma, device=device),
+                        device, repeats=repeats)
+                elif record.baseline == "scipy_edt" and variant == "paper":
                     ours_ms = time_call(ours, device, repeats=repeats)
                     seeds = torch.ones(shape, dtype=torch.bool)
                     pts = guidance._common._seed_voxels(clicks.tolist(), sigma, shape)

@@ -108,8 +108,7 @@ def bench_ops(shape=(128, 128, 128), *, out_dir="benchmarks/results", print_fn=p
     from .. import clicks as user_clicks
     from ._inputs import synthetic_prediction
 
-    settings = {"disk": (1, 0), "heatmap": (3, 0), "edt": (1, 10), "gdt": (5, 10), "exp_gdt": (5, 0),
-                "adaptive_heatmap": (5, 10)}
+    settings = {name: record.bench_setting for name, record in guidance.REGISTRY.items()}
     image, _, clicks = ellipsoid_volume(shape)
     pred, label, fg, bg = synthetic_prediction(shape, torch.device("cpu"))
     size = "x".join(map(str, shape))
@@ -117,7 +116,7 @@ def bench_ops(shape=(128, 128, 128), *, out_dir="benchmarks/results", print_fn=p
     with cuda_code_paths():
         for variant in TIMED_VARIANTS:
             for name in guidance.SIGNALS:
-                if (name, variant) == ("edt", "paper"):
+                if (name, variant) == ("edt", "paper") or variant not in guidance.REGISTRY[name].compute:
                     continue
                 sigma, theta = settings[name]
                 counts = count_ops(lambda: guidance.compute(name, image, clicks, sigma=sigma, theta=theta,

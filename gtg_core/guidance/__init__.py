@@ -1,4 +1,5 @@
-"""The six click guidance signals of the paper, as the paper defines them and as the authors' code computes them.
+"""The six click guidance signals of the paper, as the paper defines them and as the authors' code computes them,
+and nnInteractive's point encoding (2025) beside them.
 
 One entry point, :func:`compute`, and a registry (:data:`SIGNALS`, :data:`VARIANTS`)::
 
@@ -12,7 +13,9 @@ The readings live in rooms of their own, one per thing the book teaches:
 - :mod:`.reference`: the authors' code at 162e680 (``"reference_code"``, the paper's experiments) and at
   HEAD 51cf4a4 (``"reference_code_head"``: the heatmap no longer squared, no adaptive radius);
 - :mod:`.adaptive`: the adaptive heatmap's radii, Eq. 6 beside the authors' lookup table;
-- :mod:`.learned`: Eq. 6 with a and b learned with the network (the paper's footnote 1).
+- :mod:`.learned`: Eq. 6 with a and b learned with the network (the paper's footnote 1);
+- :mod:`.nninteractive`: nnInteractive's point encoding, a seventh signal (not one of the paper's);
+- :mod:`.registry`: one record per signal, from which the checks, benchmarks and figures are derived.
 
 Conventions (shared by every signal; stated once here)
 ------------------------------------------------------
@@ -34,82 +37,60 @@ import torch
 
 from .. import distance
 from .._checks import as_clicks, as_spacing, as_volume, check_choice, check_finite, check_sigma, check_theta
-from . import paper, reference
+from . import nninteractive, paper, reference, registry
 from ._common import percentile
 from .adaptive import (ADAPTIVE_A, ADAPTIVE_B, REFERENCE_ADAPTIVE_TABLES, UniformRadiiWarning,
                        adaptive_means, adaptive_sigmas, adaptive_table_for_profile, eq6_sigma,
                        reference_adaptive_sigmas_from_map, reference_lookup_sigma)
 from .learned import LearnedRadius, radii_by_reading
+from .registry import REGISTRY, VARIANTS, Signal
 
-SIGNALS = ("disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap")
-VARIANTS = ("paper", "reference_code", "reference_code_head")
+#: The signals of the registry (:mod:`.registry`): the paper's six, then nnInteractive's point encoding.
+SIGNALS = registry.SIGNALS
 REFERENCE_VARIANTS = ("reference_code", "reference_code_head")
-GEODESIC_SIGNALS = ("gdt", "exp_gdt", "adaptive_heatmap")
+#: The signals that call FastGeodis in the paper variant (the reference code's EDT does too:
+#: :func:`needs_fastgeodis` answers for any variant).
+GEODESIC_SIGNALS = tuple(s for s in SIGNALS if registry.needs_fastgeodis(s, "paper"))
+needs_fastgeodis = registry.needs_fastgeodis
+reads_click_order = registry.reads_click_order
 
 #: Default FastGeodis options per variant: the paper variant uses FastGeodis' own default of 2 raster
 #: iterations; the authors' code passed 4. lamb = 1 (purely intensity-based) in both, as the authors ran it.
 GEODESIC_DEFAULTS = {"paper": paper.GEODESIC_DEFAULTS, "reference_code": reference.GEODESIC_DEFAULTS,
                      "reference_code_head": reference.GEODESIC_DEFAULTS}
 
-_OPTIONS = {"paper": paper.OPTIONS, "reference_code": reference.OPTIONS,
-            "reference_code_head": reference.OPTIONS_HEAD}
-
-__all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius", "PAPER_SETTINGS",
-           "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "SIGNALS", "UniformRadiiWarning", "VARIANTS",
-           "adaptive_means", "check_signal_variant", "adaptive_sigmas", "adaptive_table_for_profile", "compute", "eq6_sigma", "percentile",
-           "heatmap_profiles", "radii_by_reading", "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
-
-#: Optimal settings per dataset and signal: the paper's Table 3, and the authors' run scripts where they
-#: differ. sigma in voxels, theta in percent, p the probability of interaction (H4).
-PAPER_SETTINGS = {
-    "msd_spleen": {
-        "table3": {
-            "disk": {"sigma": 1, "theta": None, "adaptor": "concat", "p": 0.75},
-            "heatmap": {"sigma": 1, "theta": None, "adaptor": "concat", "p": 0.75},
-            "edt": {"sigma": 1, "theta": 10, "adaptor": "concat", "p": 0.75},
-            "gdt": {"sigma": 5, "theta": 10, "adaptor": "concat", "p": 0.75},
-            "exp_gdt": {"sigma": 5, "theta": None, "adaptor": "concat", "p": 0.75},
-            "adaptive_heatmap": {"sigma": "adaptive", "theta": None, "adaptor": "concat", "p": 0.75},
-            "non_interactive": {"sigma": None, "theta": None, "adaptor": "concat", "p": 0.0},
-        },
-        "scripts": {
-            "disk": {"sigma": 1}, "heatmap": {"sigma": 1}, "exp_gdt": {"sigma": 5},
-            "edt": {"sigma": 1, "theta": 10}, "gdt": {"sigma": 5, "theta": 30},
-        },
-        "dice_table3": {"non_interactive": 94.9, "disk": 95.9, "heatmap": 95.8, "edt": 95.8, "gdt": 95.2,
-                        "exp_gdt": 95.2, "adaptive_heatmap": 96.9},
-        "spacing": (1.586, 1.586, 5.0),
-    },
-    "autopet": {
-        "table3": {
-            "disk": {"sigma": 0, "theta": None, "adaptor": "concat", "p": 1.0},
-            "heatmap": {"sigma": 0, "theta": None, "adaptor": "concat", "p": 1.0},
-            "edt": {"sigma": 1, "theta": 10, "adaptor": "concat", "p": 1.0},
-            "gdt": {"sigma": 5, "theta": 10, "adaptor": "concat", "p": 1.0},
-            "exp_gdt": {"sigma": 5, "theta": None, "adaptor": "concat", "p": 1.0},
-            "adaptive_heatmap": {"sigma": "adaptive", "theta": None, "adaptor": "concat", "p": 1.0},
-            "non_interactive": {"sigma": None, "theta": None, "adaptor": "concat", "p": 0.0},
-        },
-        "scripts": {
-            "disk": {"sigma": 0}, "heatmap": {"sigma": 0}, "exp_gdt": {"sigma": 5},
-            "edt": {"sigma": 1, "theta": 50}, "gdt": {"sigma": 5, "theta": 10},
-        },
-        "dice_table3": {"non_interactive": 64.9, "disk": 78.2, "heatmap": 78.2, "edt": 75.2, "gdt": 74.5,
-                        "exp_gdt": 73.2, "adaptive_heatmap": 79.9},
-        "spacing": (2.036, 2.036, 3.0),
-    },
-}
-
+__all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", "LearnedRadius",
+           "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "REGISTRY", "SIGNALS", "Signal", "UniformRadiiWarning",
+           "VARIANTS", "adaptive_means", "adaptive_sigmas", "adaptive_table_for_profile", "check_setting",
+           "check_signal_variant", "compute", "eq6_sigma", "heatmap_profiles", "needs_fastgeodis", "percentile",
+           "radii_by_reading", "reads_click_order", "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
 
 def check_signal_variant(name: str, variant: str) -> None:
     """ValueError naming the argument when ``name`` is no signal, ``variant`` no variant, or the variant has
     no such signal (the authors' HEAD has no adaptive heatmap). What :func:`compute` and a training
     configuration's check (at plan time) both ask."""
-    check_choice(name, SIGNALS, "signal")
+    record = registry.signal(name)
     check_choice(variant, VARIANTS, "variant")
     if variant == "reference_code_head" and name == "adaptive_heatmap":
         raise ValueError("variant: the authors' HEAD (51cf4a4) has no adaptive heatmap (it was deleted on "
                          "2023-03-30); use variant='reference_code' (162e680) or 'paper'")
+    if variant not in record.compute:
+        raise ValueError(f"variant: {name} has one reading, as {record.source} defines it: "
+                         f"variant {record.variants[0]!r}, not {variant!r}")
+
+
+def check_setting(name: str, variant: str, sigma, theta, options: dict) -> None:
+    """The checks of :func:`check_signal_variant` and the signal's own rules for its sigma, theta and options
+    (its registry record's ``check``, e.g. nnInteractive's integer radius), without clicks: what a training
+    configuration asks at plan time. ValueError naming the argument."""
+    check_signal_variant(name, variant)
+    record = registry.REGISTRY[name]
+    unknown = set(options) - record.options[variant] - {"radius"}  # a learned radius comes from the model
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for signal {name!r} ({variant}); "
+                         f"accepted: {sorted(record.options[variant]) or 'none'}")
+    if record.check is not None:
+        record.check(float(sigma), float(theta), None, options)
 
 
 def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spacing=(1.0, 1.0, 1.0),
@@ -119,14 +100,14 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
     Parameters
     ----------
     name : str
-        One of :data:`SIGNALS`.
+        One of :data:`SIGNALS` (the registry, :mod:`.registry`).
     image : (X, Y, Z) tensor or numpy array
         The volume. Only the geodesic signals read its values (and need them finite).
     clicks : (N, 3) integer tensor
         Voxel indices inside the volume; N = 0 gives zeros.
     sigma : float >= 0
         Radius in voxels (H1): disk radius, heatmap standard deviation, or the seed ball of the distances.
-        Ignored by the paper's ``adaptive_heatmap``.
+        Ignored by the paper's ``adaptive_heatmap``; ``nninteractive``'s ball radius (an integer >= 1).
     theta : float in [0, 100)
         Percent of the largest distances discarded (H2); used by ``edt``, ``gdt`` and the reference-code
         ``adaptive_heatmap``; also by the paper's ``exp_gdt`` (H2 names Eq. 3-5), 0 only for the reference
@@ -135,6 +116,7 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
         Voxel size in mm (X, Y, Z).
     variant : ``"paper"``, ``"reference_code"`` (162e680) or ``"reference_code_head"`` (HEAD)
         The paper's definitions or the authors' code's behaviour (:mod:`.paper`, :mod:`.reference`).
+        ``nninteractive`` has one reading, as its released code builds it: ``"paper"`` (:mod:`.nninteractive`).
     **options
         Geodesic signals: ``lamb`` (FastGeodis' lambda in [0, 1], default 1.0) and ``iterations`` (raster
         passes; default 2 for the paper variant, 4 for the reference code, see :data:`GEODESIC_DEFAULTS`).
@@ -145,6 +127,7 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
         and ``channel`` (``"foreground"`` or ``"background"``; background clicks get sigma 1). The reference
         ``edt`` always uses lamb 0. Reference geodesic signals: ``geodesic_image``, a (C, X, Y, Z) tensor on
         the image's device that FastGeodis reads instead of the image (the authors' in-loop behaviour).
+        ``nninteractive``: ``decay`` (default 0.98) and ``ages``, each click's number of later interactions.
 
     Returns
     -------
@@ -164,10 +147,14 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
         raise ValueError(f"theta must be 0 for the {variant} exp_gdt (got {theta!r}): the authors' code forced it "
                          "to 0; the paper variant applies it as H2 says")
     spacing = as_spacing(spacing)
-    unknown = set(options) - _OPTIONS[variant][name]
+    record = registry.REGISTRY[name]
+    accepted = record.options[variant]
+    unknown = set(options) - accepted
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)} for signal {name!r} ({variant}); "
-                         f"accepted: {sorted(_OPTIONS[variant][name]) or 'none'}")
+                         f"accepted: {sorted(accepted) or 'none'}")
+    if record.check is not None:
+        record.check(sigma, theta, len(clicks), options)
     if "channel" in options:
         check_choice(options["channel"], ("foreground", "background"), "channel")
     if "dataset" in options:
@@ -187,17 +174,13 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
                 or g.device != image.device):
             raise ValueError(f"geodesic_image must be a (C, X, Y, Z) tensor on {image.device} with (X, Y, Z) = "
                              f"{tuple(image.shape)}, got {getattr(g, 'shape', type(g).__name__)}")
-    needs_geodesic = name in GEODESIC_SIGNALS or (variant in REFERENCE_VARIANTS and name == "edt")
-    if needs_geodesic:
+    if record.needs_fastgeodis(variant):
         distance._fastgeodis()  # ImportError with the install recipe, even for an empty click set
         if not host:
             check_finite(image)  # with clicks, geodesic_distance checks (once, on the device)
     if not host:
         return torch.zeros(tuple(image.shape), device=image.device)
-    if variant == "paper":
-        return paper.compute_signal(name, image, clicks, host, sigma, theta, spacing, options)
-    return reference.compute_signal(name, image, clicks, host, sigma, theta, spacing, options,
-                                    head=variant == "reference_code_head")
+    return record.compute[variant](name, image, clicks, host, sigma, theta, spacing, options)
 
 
 def support_percent(guidance_map) -> float:

@@ -1,7 +1,8 @@
 """The paper's own numbers and claims as data, and each claim as a test on a results table.
 
 - :data:`TABLE1`: the hyperparameter grid (H1-H4).
-- :data:`TABLE3`: the optimal settings and Dice per dataset (from :data:`gtg_core.guidance.PAPER_SETTINGS`).
+- :data:`TABLE3`: the optimal settings and Dice per dataset (from :data:`PAPER_SETTINGS`, the paper's Table 3
+  and the authors' run scripts).
 - :data:`CLAIMS`: the findings of section 3 and the conclusion, each a function of a results table as
   :func:`gtg_core.study.collect` writes it (one row per run: config fields, M1-M5, ``status``) that answers
   ``"holds"``, ``"does not hold"``, ``"inconclusive"`` or ``"not measured"``, with the numbers behind the
@@ -34,8 +35,8 @@ from .claims import (ADAPTIVE_METRICS, CLAIMS, check_claims, claim_adaptive_best
                      claim_geodesic_lower_initial, claim_high_p, claim_m4_m5_same_order, claim_overlap_geodesic_lowest,
                      claim_p50_below_baseline, claim_small_sigma, claim_theta_10, claims_table, with_heldout)
 from .fig1 import hyperparameter_panels
-from .numbers import (DIVERGENCES, GEODESIC, METRIC_UNITS, PAPER_SIGNALS, SIGNAL_ORDER, SPIDER_METRICS, STUDIED,
-                      TABLE1, TABLE3)
+from .numbers import (DIVERGENCES, GEODESIC, METRIC_UNITS, PAPER_SETTINGS, PAPER_SIGNALS, SIGNAL_ORDER,
+                      SPIDER_METRICS, STUDIED, TABLE1, TABLE3)
 from .speed import M3_NOT_DECIDED, adaptive_cost_claim, claim_disks_fastest, speed_claim, speed_texts
 from .table3 import (EQUIVALENCE_MARGIN, TABLE3_HEADERS, baseline_clicks_effect, best_setting_intervals,
                      best_setting_metrics, interval_text, pairs_display, rank_stability, ranking_comparison,
@@ -46,7 +47,7 @@ from .verdicts import _compact, _interval_text, _signed  # noqa: F401
 
 __all__ = ["ADAPTIVE_METRICS", "CLAIMS", "CLAIMS_FAMILY", "DIVERGENCES", "EQUIVALENCE_MARGIN", "FAILS", "GEODESIC",
            "HOLDS", "INCONCLUSIVE", "M3_NOT_DECIDED", "NOT_ASSESSABLE",
-           "METRIC_UNITS", "NOT_MEASURED", "PAPER_SIGNALS", "SETTING_KEYS", "SIGNAL_ORDER",
+           "METRIC_UNITS", "NOT_MEASURED", "PAPER_SETTINGS", "PAPER_SIGNALS", "SETTING_KEYS", "SIGNAL_ORDER",
            "SPIDER_METRICS", "STUDIED", "TABLE1", "TABLE3", "TABLE3_HEADERS", "TIME_METRICS", "Evidence", "Verdict",
            "adaptive_cost_claim", "baseline_clicks_effect", "best_setting_intervals", "best_setting_metrics",
            "changed_by_holm", "check_claims", "claim_adaptive_best", "claim_adaptive_over_non_interactive",

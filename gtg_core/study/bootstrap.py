@@ -23,7 +23,7 @@ DEFAULT_DRAWS = 2000
 
 
 #: The fields that name a setting; runs that share them differ only in the seed (and the device).
-SETTING_KEYS = ("signal", "sigma", "theta", "variant", "adaptor", "p_volume", "amp")
+SETTING_KEYS = ("signal", "sigma", "theta", "variant", "adaptor", "p_volume", "amp", "previous_mask")
 
 
 def per_volume(traces, results=None) -> pd.DataFrame:
@@ -197,8 +197,8 @@ def within_volume(settings: dict, metric: str) -> dict:
     out = {}
     for n in names:
         s = settings[n]
-        centred = grand + scale * (s.values[metric] - (difficulty if s.nested else difficulty[None, :]))
-        out[n] = Setting(s.name, s.seeds, s.volumes, {metric: centred}, s.nested)  # recentred by interval()
+        centered = grand + scale * (s.values[metric] - (difficulty if s.nested else difficulty[None, :]))
+        out[n] = Setting(s.name, s.seeds, s.volumes, {metric: centered}, s.nested)  # recentered by interval()
     return out
 
 
@@ -209,19 +209,19 @@ def interval(settings: dict, metric: str, *, level: float = 0.95, n_draws: int =
 
     ``paired=False``: the interval of the setting's own mean (how well it is known on this population of
     volumes; the volumes' spread in difficulty counts). ``paired=True``: the within-volume interval
-    (:func:`within_volume`): the same centre, without the difficulty all settings share, for figures that
+    (:func:`within_volume`): the same center, without the difficulty all settings share, for figures that
     compare settings (two such intervals that do not overlap mark a difference :func:`compare` confirms)."""
     source = within_volume(settings, metric) if paired else settings
     draws = bootstrap(source, metric, n_draws=n_draws, seed=seed)
     rows = []
     for name in draws:
         s = settings[name]
-        centre = float(np.nanmean(s.values[metric]))
+        center = float(np.nanmean(s.values[metric]))
         lo, hi = _percentiles(draws[name].to_numpy(), level)
-        if paired:  # centred on the setting's own mean
-            shift = centre - float(np.nanmean(source[name].values[metric]))
+        if paired:  # centered on the setting's own mean
+            shift = center - float(np.nanmean(source[name].values[metric]))
             lo, hi = lo + shift, hi + shift
-        rows.append({"setting": name, "estimate": centre, "low": lo, "high": hi,
+        rows.append({"setting": name, "estimate": center, "low": lo, "high": hi,
                      "seeds": len(s.seeds), "volumes": len(s.volumes)})
     return pd.DataFrame(rows).set_index("setting")
 

@@ -101,6 +101,11 @@ def collect(root, *, write: bool = True, out=None):
                 test_user_traces.append(pd.read_csv(path).assign(run=name,
                                                                  eval_user=path.parent.name[len("user-"):]))
     table = pd.DataFrame(rows, columns=None if rows else ["run", "stage", "status"])
+    # previous_mask names a setting and is left out at its default: where some runs set it, the others get
+    # False (a NaN in a setting key would drop their rows from every groupby)
+    if "previous_mask" in table and "signal" in table:
+        configured = table["signal"].notna()
+        table.loc[configured, "previous_mask"] = table.loc[configured, "previous_mask"].fillna(False).astype(bool)
     if write:
         out = Path(out or root)
         atomic_write_text(out / "results.csv", table.to_csv(index=False))

@@ -215,18 +215,18 @@ def evaluate_users(study: Study, root, user: str, executor=None, *, threads: int
     folder at the end (``user_traces.csv``). Returns ``{"done", "failed", "skipped"}`` as :func:`run`."""
     from .. import clicks
 
-    check_choice(user, clicks.USERS, "user")
+    user = clicks.check_user(user, "user")
     root = Path(root)
     runs, _ = plan(study, root)
     summary = {"done": [], "failed": {}, "skipped": []}
     payloads = []
     for r in runs:
         folder = r.folder(root)
-        if r.same_as is not None or r.config.get("user", "deepedit") == user:
+        if r.same_as is not None or clicks.check_user(r.config.get("user", "deepedit")) == user:
             continue
         if run_state(r, root)[0] != "done":
             summary["skipped"].append(r.name)
-        elif (folder / f"user-{user}" / "metrics.json").is_file():
+        elif (folder / clicks.user_folder(user) / "metrics.json").is_file():
             summary["skipped"].append(r.name)
         else:
             payloads.append({"folder": str(folder), "user": user, "threads": threads})

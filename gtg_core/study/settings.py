@@ -74,11 +74,14 @@ def interactive(rows):
 
 
 def setting_label(row) -> str:
-    """The setting's fields joined by "|" (``disk|5|0|paper|concat|1``); bf16 autocast adds ``|bf16``
-    (fp32, ``amp`` false, adds nothing: the labels of every fp32 run stay as they were)."""
+    """The setting's fields joined by "|" (``disk|5|0|paper|concat|1``); bf16 autocast adds ``|bf16``, the
+    previous-mask input ``|prev`` (fp32 and no previous mask add nothing: the labels of the runs before
+    either existed stay as they were)."""
+    flags = {"amp": "bf16", "previous_mask": "prev"}
+
     def part(k):
-        if k == "amp":
-            return "bf16" if bool(row[k]) else None
+        if k in flags:
+            return flags[k] if bool(row[k]) and row[k] == row[k] else None
         return f"{row[k]:g}" if isinstance(row[k], float) else str(row[k])
     return "|".join(p for p in (part(k) for k in SETTING_KEYS if k in row) if p is not None)
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .. import guidance
 from .viewer import _to_numpy
 
 
@@ -39,15 +40,14 @@ def _page_text():
         mpl.rcParams.update(before)
 
 
-#: Line styles that keep coinciding curves apart (disk and heatmap at sigma 0 are one signal).
-SIGNAL_STYLES = {"disk": ("o", "-"), "heatmap": ("s", "--"), "edt": ("^", "-."), "gdt": ("v", ":"),
-                 "exp_gdt": ("D", (0, (5, 1, 1, 1))), "adaptive_heatmap": ("P", "-"),
+#: Marker and line style per signal, from its registry record (:mod:`gtg_core.guidance.registry`): they keep
+#: coinciding curves apart (disk and heatmap at sigma 0 are one signal); the non-interactive baseline's own.
+SIGNAL_STYLES = {**{name: (s.marker, s.linestyle) for name, s in guidance.REGISTRY.items()},
                  "non_interactive": ("X", ":")}
 
 
-#: One colour per signal in every figure of the book (matplotlib's tab10, the baseline grey).
-SIGNAL_COLOURS = {"disk": "C0", "heatmap": "C1", "edt": "C2", "gdt": "C3", "exp_gdt": "C4",
-                  "adaptive_heatmap": "C5", "non_interactive": "0.35"}
+#: One colour per signal in every figure of the book (its registry record's; the baseline grey).
+SIGNAL_COLOURS = {**{name: s.colour for name, s in guidance.REGISTRY.items()}, "non_interactive": "0.35"}
 
 
 def _signal_style(signal):
@@ -66,7 +66,7 @@ def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, supt
 
     ``cmap``: one colour map, or one per panel (``"gray"`` for images). ``colorbar``: a colour bar beside
     every panel not drawn in grey, so a value can be read from a colour; ``label`` names its unit.
-    ``symmetric``: centre each panel's range on zero (for differences with a diverging map, zero is then
+    ``symmetric``: center each panel's range on zero (for differences with a diverging map, zero is then
     always the middle colour). Non-negative panels start at 0.
     """
     import matplotlib.pyplot as plt
