@@ -150,14 +150,14 @@ def example_clicks(label: torch.Tensor, *, seed: int = 0, n_corrective: int = 2,
     return fg, bg
 
 
-def centre_and_edge_clicks(label: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+def center_and_edge_clicks(label: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
     """Two clicks in the same slice: the label's deepest voxel (the ``center`` user's click on an empty
-    prediction) and an edge voxel: walking from the centre along +X, -X, +Y or -Y to the last label voxel,
+    prediction) and an edge voxel: walking from the center along +X, -X, +Y or -Y to the last label voxel,
     the walk whose step out of the label changes ``image`` most (+X without an image). (2, 3) int64."""
     label = label.bool()
-    centre, _ = user_clicks.corrective_clicks(torch.zeros_like(label), label, user="center",
+    center, _ = user_clicks.corrective_clicks(torch.zeros_like(label), label, user="center",
                                               generator=torch.Generator())
-    x, y, z = centre[0].tolist()
+    x, y, z = center[0].tolist()
     best, best_jump = None, -1.0
     for axis, step in ((0, 1), (0, -1), (1, 1), (1, -1)):
         pos = [x, y, z]

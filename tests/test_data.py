@@ -265,7 +265,7 @@ def test_write_dataset_can_continue_a_set_with_new_cases(tmp_path):
 ])
 def test_the_papers_intensity_windows_by_value(tmp_path, profile, values, expected):
     """Each profile maps known intensities to known values: a constant-intensity block per value, at the
-    profile's own voxel size (no resampling blurs the blocks' centres)."""
+    profile's own voxel size (no resampling blurs the blocks' centers)."""
     spacing = data.PROFILES[profile]["spacing"]
     image = np.zeros((6 * len(values), 8, 8), dtype=np.float32)
     for i, v in enumerate(values):
@@ -279,5 +279,5 @@ def test_the_papers_intensity_windows_by_value(tmp_path, profile, values, expect
     crop = data.PROFILES[profile]["crop"]  # AutoPET's 192 x 192 x 256 pads the volume symmetrically
     x0, y0, z0 = ((c - s) // 2 for c, s in zip(crop, image.shape)) if crop else (0, 0, 0)
     assert crop is None or tuple(out.shape) == tuple(crop)
-    centres = [float(out[x0 + 6 * i + 3, y0 + 4, z0 + 4]) for i in range(len(values))]
-    assert centres == pytest.approx(list(expected), abs=1e-5)
+    centers = [float(out[x0 + 6 * i + 3, y0 + 4, z0 + 4]) for i in range(len(values))]
+    assert centers == pytest.approx(list(expected), abs=1e-5)

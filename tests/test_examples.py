@@ -39,14 +39,14 @@ def test_toy_prediction_and_example_clicks():
     assert all(label[tuple(c)] for c in fg.tolist()) and not any(label[tuple(c)] for c in bg.tolist())
 
 
-def test_centre_and_edge_clicks():
+def test_center_and_edge_clicks():
     label = torch.zeros(21, 21, 21, dtype=torch.bool)
     label[4:17, 4:17, 4:17] = True
-    centre, edge = examples.centre_and_edge_clicks(label).tolist()
-    assert centre == [10, 10, 10] and edge == [16, 10, 10] and not label[17, 10, 10]
+    center, edge = examples.center_and_edge_clicks(label).tolist()
+    assert center == [10, 10, 10] and edge == [16, 10, 10] and not label[17, 10, 10]
     image = torch.zeros(21, 21, 21)
     image[:, :4] = 5.0  # a strong edge on the low-Y side only
-    centre, edge = examples.centre_and_edge_clicks(label, image).tolist()
+    center, edge = examples.center_and_edge_clicks(label, image).tolist()
     assert edge == [10, 4, 10]
 
 

@@ -268,7 +268,7 @@ def test_settings_evaluated_on_other_volumes_are_an_error_naming_them():
         stats.settings_from(table)
 
 
-def test_within_volume_intervals_drop_the_shared_difficulty_but_keep_the_centre():
+def test_within_volume_intervals_drop_the_shared_difficulty_but_keep_the_center():
     rng = np.random.default_rng(9)
     difficulty = rng.normal(0, 0.15, size=(1, 30))
     settings = {k: setting(k, m + difficulty + rng.normal(0, 0.01, size=(3, 30)))

@@ -119,7 +119,7 @@ def test_viewer_opens_on_the_slice_with_the_foreground_clicks():
     assert viz.slice_viewer(image).start_slice() == 15
 
 
-def test_show_panels_colour_bars_grey_images_and_zero_centred_differences():
+def test_show_panels_colour_bars_grey_images_and_zero_centered_differences():
     import matplotlib
 
     matplotlib.use("Agg")

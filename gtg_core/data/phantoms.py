@@ -49,14 +49,14 @@ def _grid(shape):
     return np.meshgrid(*axes, indexing="ij", sparse=True)
 
 
-def _ellipsoid(u, v, w, centre, radii):
-    return ((u - centre[0]) / radii[0]) ** 2 + ((v - centre[1]) / radii[1]) ** 2 + ((w - centre[2]) / radii[2]) ** 2
+def _ellipsoid(u, v, w, center, radii):
+    return ((u - center[0]) / radii[0]) ** 2 + ((v - center[1]) / radii[1]) ** 2 + ((w - center[2]) / radii[2]) ** 2
 
 
-def _irregular(u, v, w, centre, radii, rng, amplitude=0.18):
+def _irregular(u, v, w, center, radii, rng, amplitude=0.18):
     """An ellipsoid whose surface is perturbed by a few smooth random harmonics (implicit value <= 1 inside)."""
-    q = _ellipsoid(u, v, w, centre, radii)
-    du, dv, dw = (u - centre[0]) / radii[0], (v - centre[1]) / radii[1], (w - centre[2]) / radii[2]
+    q = _ellipsoid(u, v, w, center, radii)
+    du, dv, dw = (u - center[0]) / radii[0], (v - center[1]) / radii[1], (w - center[2]) / radii[2]
     bump = np.zeros_like(q)
     for _ in range(4):
         k = rng.normal(size=3) * 2.2
@@ -101,9 +101,9 @@ def _spleen_ct(shape, spacing, rng, parts: bool):
     img = np.where(kidney_l | kidney_r, np.float32(kidney_hu), img)
     # spleen: irregular, postero-lateral left, touching the left kidney and the liver's left lobe
     spleen_hu = rng.uniform(100, 130)
-    centre = (0.45 + rng.uniform(-0.02, 0.02), 0.20 + rng.uniform(-0.03, 0.03), 0.16 + rng.uniform(-0.05, 0.05))
+    center = (0.45 + rng.uniform(-0.02, 0.02), 0.20 + rng.uniform(-0.03, 0.03), 0.16 + rng.uniform(-0.05, 0.05))
     radii = (0.14 * rng.uniform(0.9, 1.15), 0.22 * rng.uniform(0.9, 1.15), 0.21 * rng.uniform(0.9, 1.15))
-    spleen = (_irregular(u, v, w, centre, radii, rng) <= 1.0) & cavity
+    spleen = (_irregular(u, v, w, center, radii, rng) <= 1.0) & cavity
     img = np.where(spleen, np.float32(spleen_hu), img)
     # partial-volume blur (about one voxel in plane) and CT noise
     img = gaussian_filter(img, sigma=(0.8, 0.8, 0.5))
@@ -138,8 +138,8 @@ def _lesion_pet(shape, spacing, rng, parts: bool):
         "bladder": ((0.0, -0.15, -0.86), (0.14, 0.12, 0.06), rng.uniform(12.0, 25.0)),
     }
     organ_masks = {}
-    for name, (centre, radii, value) in organs_spec.items():
-        m = _ellipsoid(u, v, w, centre, radii) <= 1.0
+    for name, (center, radii, value) in organs_spec.items():
+        m = _ellipsoid(u, v, w, center, radii) <= 1.0
         suv = np.where(m, np.float32(value), suv)
         organ_masks[name] = m
     # lesions: in the trunk (lungs, liver, lymph-node areas), away from the hottest organs
@@ -156,10 +156,10 @@ def _lesion_pet(shape, spacing, rng, parts: bool):
         if i == 0 and rng.uniform() < 0.34:
             contrast = float(rng.uniform(1.3, 1.8))
         c = candidates[rng.integers(len(candidates))]
-        centre = [(c[k] / max(shape[k] - 1, 1)) * 2 - 1 for k in range(3)]
+        center = [(c[k] / max(shape[k] - 1, 1)) * 2 - 1 for k in range(3)]
         radii = [diameter / 2.0 / fov[k] * 2.0 for k in range(3)]
         radii = [max(r, 0.6 * 2.0 / shape[k]) for k, r in enumerate(radii)]  # at least about one voxel
-        m = _irregular(u, v, w, centre, radii, rng, amplitude=0.25) <= 1.0
+        m = _irregular(u, v, w, center, radii, rng, amplitude=0.25) <= 1.0
         if not m.any():
             m = np.zeros(suv.shape, dtype=bool)
             m[tuple(c)] = True

@@ -3,7 +3,7 @@
 Profiles, as the authors' pipelines (see ``shared/notes/reference-code.md``):
 
 - ``msd_spleen``: RAS orientation, spacing 1.586 x 1.586 x 5.0 mm, HU window -224..212 to [0, 1] (clipped).
-- ``autopet``: RAS, spacing 2.036 x 2.036 x 3.0 mm, SUV 0..43 to [0, 1] (clipped), centre crop (padded
+- ``autopet``: RAS, spacing 2.036 x 2.036 x 3.0 mm, SUV 0..43 to [0, 1] (clipped), center crop (padded
   where smaller) to 192 x 192 x 256.
 - ``generic``: RAS, keep the spacing, 0.5-99.5 percentile window to [0, 1] (clipped).
 
@@ -120,21 +120,21 @@ def dataset_profile(dataset) -> str:
 
 
 def crop_around_label(image: torch.Tensor, label: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (X, Y, Z) box of ``shape`` centred on the bounding-box centre of the label's largest connected
+    """The (X, Y, Z) box of ``shape`` centered on the bounding-box center of the label's largest connected
     component (several lesions may lie far apart), shifted to stay inside the volume; axes shorter than
     ``shape`` are kept whole (and padded later). The voxel size is unchanged."""
     from scipy import ndimage
 
     mask = label.detach().cpu().numpy().astype(bool)
     if not mask.any():
-        raise ValueError("crop_shape needs a label with foreground voxels to centre on")
+        raise ValueError("crop_shape needs a label with foreground voxels to center on")
     components, n = ndimage.label(mask)
     largest = 1 + int(np.argmax(np.bincount(components.reshape(-1))[1:])) if n > 1 else 1
     box = ndimage.find_objects((components == largest).astype(np.int32))[0]
     slices = []
     for (lo_hi, size, n_axis) in zip(box, shape, label.shape):
-        centre = (lo_hi.start + lo_hi.stop - 1) // 2
-        start = min(max(centre - int(size) // 2, 0), max(n_axis - int(size), 0))
+        center = (lo_hi.start + lo_hi.stop - 1) // 2
+        start = min(max(center - int(size) // 2, 0), max(n_axis - int(size), 0))
         slices.append(slice(start, start + int(size)))
     return image[tuple(slices)].contiguous(), label[tuple(slices)].contiguous()
 

@@ -18,7 +18,7 @@ from .._checks import check_choice
 
 def _box(center, radius: int, shape):
     """Slices of the cube of half-width ``radius`` around ``center`` clipped to ``shape``, and the
-    coordinate offsets (1-D tensors per axis) of the clipped cube relative to the centre."""
+    coordinate offsets (1-D tensors per axis) of the clipped cube relative to the center."""
     slices, lows = [], []
     for c, s in zip(center, shape):
         lo, hi = max(c - radius, 0), min(c + radius + 1, s)

@@ -86,7 +86,7 @@ def _reference_gaussian_sum(shape, host, sigmas, device, *, normalise_each: bool
                 off, values = _ball_offsets(0, device)[0], torch.ones(1, device=device)
             else:
                 off, values = _gaussian_patch(float(value), device)
-                if normalise_each:  # min-max of a clipped patch: min 0 (the box is clipped), max at the centre
+                if normalise_each:  # min-max of a clipped patch: min 0 (the box is clipped), max at the center
                     values = values / values.max()
             _scatter_patches(out, group, off, values, "sum")
         return out

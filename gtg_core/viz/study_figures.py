@@ -30,11 +30,11 @@ def _noise_ruler(ax, spread):
     left, right = ax.get_xlim()
     ax.set_xlim(left, right + 0.2 * (right - left))
     x = right + 0.12 * (right - left)
-    centre = (lo + hi) / 2
-    ax.errorbar([x], [centre], yerr=[sd], color="0.45", capsize=5, lw=2.5, zorder=5)
+    center = (lo + hi) / 2
+    ax.errorbar([x], [center], yerr=[sd], color="0.45", capsize=5, lw=2.5, zorder=5)
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo - 0.1 * (hi - lo), hi)  # room for the label under the bar
-    ax.annotate(f"±1 seed SD\n{sd:.3f}", (x, centre - sd), textcoords="offset points", xytext=(0, -4),
+    ax.annotate(f"±1 seed SD\n{sd:.3f}", (x, center - sd), textcoords="offset points", xytext=(0, -4),
                 ha="center", va="top", fontsize=7, color="0.35")
 
 
@@ -228,7 +228,7 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
         labels.append(name + "\n" + " > ".join(order[:3]) + (" ..." if len(order) > 3 else ""))
     ax.set_xticks(angles)
     ax.set_xticklabels(labels, fontsize=8)
-    # the centre is each metric's worst signal, the outer ring its best (the figure's own scale, not stretched)
+    # the center is each metric's worst signal, the outer ring its best (the figure's own scale, not stretched)
     ax.set_ylim(0.0, 1.0)
     ax.set_yticks([0.5, 1.0], ["", "best"], fontsize=7, color="0.4")
     ax.set_rlabel_position(90 / len(metrics))
