@@ -175,6 +175,52 @@ def center_and_edge_clicks(label: torch.Tensor, image: torch.Tensor | None = Non
     return torch.tensor([[x, y, z], best], dtype=torch.int64, device=label.device)
 
 
+def visible_ring_clicks(label, image, normalised, *, spacing, table: str, a: float = 13.0, b: float = 0.15,
+                        code_sigma: float = 5.0, min_radius: int = 2, candidates: int = 100, fallback=None) -> dict:
+    """Two clicks in one slice where both readings of the adaptive heatmap draw a ring a reader can see: the
+    paper's Eq. 6 on ``image`` (native units, ``a``, ``b``) and the authors' lookup table ``table`` on
+    ``normalised`` (its GDT map from disks of ``code_sigma``, theta 10) both give each click a radius of at
+    least ``min_radius`` voxels, and the two rings (at half maximum, 1.18 sigma) do not touch.
+
+    Candidates: label voxels on a grid of about ``candidates`` points; each scored alone; then, slice by slice
+    (the slice with the most candidates that qualify alone first), pairs scored together (the code's radius
+    reads the map of all the clicks). Returns ``{"clicks": (2, 3) int64 on the label's device, "paper": the
+    Eq. 6 radii, "code": the code's radii, "found": True}``. When no pair qualifies: ``fallback`` (clicks) with
+    their radii and ``found`` False, so that a page says so instead of promising rings that are not there;
+    without ``fallback``, ValueError."""
+    from . import guidance
+
+    label = label.bool()
+    inside = label.nonzero()
+    points = inside[::max(1, len(inside) // max(int(candidates), 1))].to(torch.int64)
+
+    def radii(clicks):
+        paper = guidance.adaptive_sigmas(image, clicks, a=a, b=b, spacing=spacing).tolist()
+        code = guidance.reference_adaptive_sigmas(normalised, clicks, sigma=code_sigma, theta=10,
+                                                  spacing=spacing, dataset=table)
+        return paper, code
+
+    good = {}
+    for p in points:
+        paper, code = radii(p[None])
+        if min(paper[0], code[0]) >= min_radius:
+            good.setdefault(int(p[2]), []).append(p)
+    for z in sorted(good, key=lambda k: -len(good[k])):
+        for i, p in enumerate(good[z]):
+            for q in good[z][i + 1:]:
+                pair = torch.stack([p, q])
+                paper, code = radii(pair)
+                reach = 1.18 * (max(paper[0], code[0]) + max(paper[1], code[1])) + 2
+                if min(paper + code) >= min_radius and float((p - q).double().norm()) > reach:
+                    return {"clicks": pair.to(label.device), "paper": paper, "code": code, "found": True}
+    if fallback is not None:
+        clicks = torch.as_tensor(fallback, dtype=torch.int64, device=label.device).reshape(-1, 3)
+        paper, code = radii(clicks)
+        return {"clicks": clicks, "paper": paper, "code": code, "found": False}
+    raise ValueError(f"no two clicks in one slice where both readings give radius >= {min_radius} "
+                     f"({sum(map(len, good.values()))} of {len(points)} candidates qualified alone)")
+
+
 class GuidanceThresholdModel(torch.nn.Module):
     """A non-learned stand-in for a network: foreground where the fg guidance beats the bg guidance by
     ``margin`` and the image lies within ``tolerance`` of the intensity at the fg clicks' guidance peak.

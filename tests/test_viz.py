@@ -83,6 +83,34 @@ def _decode(png: bytes) -> np.ndarray:
     return np.array(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
+def test_contour_outlines_keep_their_colours_in_every_frame_the_page_gets():
+    """Review 4: the adaptive chapter's closing viewer showed no cyan or orange pixel in any of its 48 frames;
+    the median cut merged the one-pixel outlines into the greys. Every outline pixel drawn must decode exactly
+    from the base64 frames the page embeds."""
+    import base64
+
+    image, label, _ = data.phantom("spleen_ct", shape=(64, 64, 24), seed=1)
+    noise = torch.rand(64, 64, 24, generator=torch.Generator().manual_seed(0))
+    ring_a = torch.zeros(64, 64, 24)
+    ring_a[18:30, 18:30, 8:16] = 1.0
+    ring_b = torch.zeros(64, 64, 24)
+    ring_b[34:40, 30:44, 10:14] = 1.0
+    v = viz.slice_viewer(image, noise, ring_a, ring_b, names=["guidance", "paper", "code"], window=(-224, 212),
+                         contours=[False, True, True], clicks=(torch.tensor([[24, 24, 12]]), torch.zeros(0, 3)))
+    outline_colours = v.protected_colours()[len(viz.MARKERS):]
+    assert len(outline_colours) == 2
+    indices, pngs = v.frames()
+    drawn = 0
+    for k, png in zip(indices, pngs):
+        frame = v.render_slice(k, v._base_factor())
+        decoded = _decode(base64.b64decode(png))
+        for colour in outline_colours:
+            mask = np.all(frame == np.asarray(colour, dtype=np.uint8), axis=-1)
+            drawn += int(mask.sum())
+            assert np.all(decoded[mask] == colour), (k, colour)
+    assert drawn > 100  # the outlines are there to be kept
+
+
 def test_click_markers_keep_their_colours_in_the_quantised_frames():
     """The 64-colour PNGs once turned the green fg crosses grey: every marker pixel must decode exactly."""
     image, label, _ = data.phantom("spleen_ct", shape=(64, 64, 24), seed=1)
@@ -91,7 +119,7 @@ def test_click_markers_keep_their_colours_in_the_quantised_frames():
     bg = torch.tensor([[10, 10, 12]])
     v = viz.slice_viewer(image, label.float(), overlay, clicks=(fg, bg), window=(-224, 212))
     frame = v.render_slice(12)
-    decoded = _decode(v._png(frame))
+    decoded = _decode(v.encode_png(frame))
     for colour in viz.MARKERS.values():
         mask = np.all(frame == colour, axis=-1)
         assert mask.sum() >= 5

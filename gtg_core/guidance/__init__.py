@@ -38,6 +38,7 @@ import torch
 from .. import distance
 from .._checks import as_clicks, as_spacing, as_volume, check_choice, check_finite, check_sigma, check_theta
 from . import nninteractive, paper, reference, registry
+from .reference import reference_adaptive_sigmas
 from ._common import percentile
 from .adaptive import (ADAPTIVE_A, ADAPTIVE_B, REFERENCE_ADAPTIVE_TABLES, UniformRadiiWarning,
                        adaptive_means, adaptive_sigmas, adaptive_table_for_profile, eq6_sigma,
@@ -63,7 +64,7 @@ __all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", 
            "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "REGISTRY", "SIGNALS", "Signal", "UniformRadiiWarning",
            "VARIANTS", "adaptive_means", "adaptive_sigmas", "adaptive_table_for_profile", "check_setting",
            "check_signal_variant", "compute", "eq6_sigma", "heatmap_profiles", "needs_fastgeodis", "percentile",
-           "radii_by_reading", "reads_click_order", "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
+           "radii_by_reading", "reads_click_order", "reference_adaptive_sigmas", "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
 
 def check_signal_variant(name: str, variant: str) -> None:
     """ValueError naming the argument when ``name`` is no signal, ``variant`` no variant, or the variant has

@@ -224,6 +224,24 @@ def _reference_adaptive(image, host, sigma, theta, spacing, lamb, iterations, da
     return _minmax(_reference_gaussian_sum(shape, host, sigmas, device, normalise_each=True, clicks=clicks))
 
 
+def reference_adaptive_sigmas(image, clicks, *, sigma: float = 1.0, theta: float = 10.0, spacing=(1.0, 1.0, 1.0),
+                              dataset: str = "autopet", lamb: float = GEODESIC_DEFAULTS["lamb"],
+                              iterations: int = GEODESIC_DEFAULTS["iterations"]) -> list[int]:
+    """The radius (voxels) the authors' code (162e680) gives each foreground click: the lookup table of
+    ``dataset`` on the mean of the 18^3 window of the thresholded GDT map of all the clicks (what
+    ``compute("adaptive_heatmap", ..., variant="reference_code")`` draws). ``image``: (X, Y, Z) tensor;
+    ``clicks``: (N, 3) integer voxels on its device. Returns one int per click."""
+    from .._checks import as_clicks, as_spacing, as_volume, check_sigma, check_theta
+
+    image = as_volume(image)
+    clicks, host = as_clicks(clicks, image.shape, image.device)
+    if not host:
+        return []
+    m = _reference_map(image, host, check_sigma(sigma), check_theta(theta), lamb, iterations, as_spacing(spacing),
+                       clicks)
+    return [int(s) for s in reference_adaptive_sigmas_from_map(m, host, dataset)]
+
+
 def compute_signal(name, image, clicks, host, sigma, theta, spacing, options, *, head: bool = False):
     """One reference-code signal on checked inputs: 162e680, or HEAD (51cf4a4) with ``head``."""
     shape, device = tuple(image.shape), image.device

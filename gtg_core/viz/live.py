@@ -31,7 +31,7 @@ def live_viewer(viewer, signal: str = "heatmap", *, sigma: float = 3.0, spacing=
                                  spacing=spacing, variant=variant, **options) for pts in (fg, bg)]
         view = type(viewer)(volume, *maps, clicks={"fg": fg, "bg": bg}, axis=viewer.axis, window=viewer.window,
                            max_size=viewer.max_size, names=["fg guidance", "bg guidance"])
-        picture.value = view._png(view.render_slice(slider.value))
+        picture.value = view.encode_png(view.render_slice(slider.value))
 
     def on_click(event):
         w, h = event["boundingRectWidth"], event["boundingRectHeight"]

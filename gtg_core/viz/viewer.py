@@ -144,22 +144,33 @@ class SliceViewer:
         # arrays are (X, Y): show X across and Y down, as radiology viewers do for axial slices
         return _resize_nearest(rgb.transpose(1, 0, 2), factor)
 
-    @staticmethod
-    def _png(frame: np.ndarray) -> bytes:
-        """A 64-colour PNG of ``frame``. The click markers keep their exact colours: they get palette entries
-        of their own (a plain median cut merges a few green pixels into the greys around them)."""
+    def protected_colours(self) -> list:
+        """The colours (RGB uint8) drawn opaque and thin that a frame's PNG keeps exactly: the click markers and
+        the outlines of the overlays drawn as contours (a 64-colour median cut merges a one-pixel outline into
+        the greys around it: the adaptive chapter's two rings once vanished from every frame)."""
+        outlines = [tuple((np.clip(np.asarray(c, dtype=np.float64), 0, 1) * 255).astype(np.uint8).tolist())
+                    for c, contour in zip(self.colours, self.contours) if contour]
+        colours = list(MARKERS.values()) + outlines
+        return list(dict.fromkeys(tuple(c) for c in colours))
+
+    def encode_png(self, frame: np.ndarray) -> bytes:
+        """A 64-colour PNG of ``frame`` (an RGB uint8 (H, W, 3) array, :meth:`render_slice`) in which every
+        :meth:`protected_colours` pixel keeps its exact colour: they get palette entries of their own and the
+        median cut shares out the rest."""
         from PIL import Image
 
-        markers = list(MARKERS.values())
-        masks = [np.all(frame == np.asarray(c, dtype=np.uint8), axis=-1) for c in markers]
-        img = Image.fromarray(frame).quantize(colors=64 - len(markers), method=Image.Quantize.MEDIANCUT)
-        if any(m.any() for m in masks):
+        protected = self.protected_colours()
+        masks = [np.all(frame == np.asarray(c, dtype=np.uint8), axis=-1) for c in protected]
+        present = [(c, m) for c, m in zip(protected, masks) if m.any()]
+        free = 64 - len(protected)
+        img = Image.fromarray(frame).quantize(colors=free, method=Image.Quantize.MEDIANCUT)
+        if present:
             index = np.array(img)
-            palette = (img.getpalette() or [])[:3 * (64 - len(markers))]
-            palette += [0] * (3 * (64 - len(markers)) - len(palette))
-            for i, (colour, mask) in enumerate(zip(markers, masks)):
+            palette = (img.getpalette() or [])[:3 * free]
+            palette += [0] * (3 * free - len(palette))
+            for i, (colour, mask) in enumerate(present):
                 palette += list(colour)
-                index[mask] = 64 - len(markers) + i
+                index[mask] = free + i
             img = Image.fromarray(index.astype(np.uint8), mode="P")
             img.putpalette(palette)
         buf = io.BytesIO()
@@ -194,7 +205,7 @@ class SliceViewer:
         step = 1
         while True:
             idx = list(range(0, n, step))
-            pngs = [base64.b64encode(self._png(self.render_slice(k, factor))).decode("ascii") for k in idx]
+            pngs = [base64.b64encode(self.encode_png(self.render_slice(k, factor))).decode("ascii") for k in idx]
             size = sum(len(p) for p in pngs) + 4000
             if size <= self.budget_bytes or (step >= n and factor >= max(self.image.shape[:2])):
                 break
@@ -238,7 +249,7 @@ class SliceViewer:
             f"}})();</script></div>")
 
     def _repr_png_(self) -> bytes:
-        return self._png(self.render_slice(self.start_slice(), self._base_factor()))
+        return self.encode_png(self.render_slice(self.start_slice(), self._base_factor()))
 
     def description(self) -> str:
         shape = tuple(int(s) for s in np.moveaxis(self.image, -1, self.axis).shape)
