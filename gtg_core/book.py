@@ -361,13 +361,78 @@ STATIC = Path(__file__).resolve().parent / "_static"
 
 
 def _add_static(app) -> None:
+    """gtg_core's static files (gtg.css, gtg.js) and its favicon (no 404 on every page served over http), for
+    a build of the checkout and for ``gtg book run``'s copy alike."""
     app.config.html_static_path.append(str(STATIC))
+    if not app.config.html_favicon:
+        app.config.html_favicon = str(STATIC / "favicon.svg")
+
+
+#: The element ids sphinx-exercise gives every exercise's and solution's body: the same id on each of them.
+REPEATED_IDS = ("exercise-content", "solution-content")
+
+
+def _unique_ids(app, doctree, docname) -> None:
+    """sphinx-exercise names every exercise's body ``exercise-content`` and every solution's
+    ``solution-content``: a page with several repeats an id (invalid HTML; a link or a script finds the first
+    only). Numbered per page instead (``solution-content-2``); nothing refers to them."""
+    from docutils import nodes
+
+    counts = dict.fromkeys(REPEATED_IDS, 0)
+    for node in doctree.findall(nodes.Element):
+        ids = node.get("ids", [])
+        for i, name in enumerate(ids):
+            if name in counts:
+                counts[name] += 1
+                ids[i] = f"{name}-{counts[name]}"
+
+
+def author_year_label(entry) -> str:
+    """The bibliography label of a pybtex entry in the pages' author-year form: "Holm 1979", "Asad and Dorent
+    2022" (two authors), "Marinov et al. 2023" (three or more, or a list that ends in "others"); an entry
+    without authors: its title up to a colon, with the year unless the title has it."""
+    persons = list(entry.persons.get("author") or entry.persons.get("editor") or [])
+    year = entry.fields.get("year", "")
+    names = [" ".join(p.last_names) for p in persons if str(p) != "others"]
+    more = len(names) > 2 or len(names) < len(persons)
+    if not names:  # e.g. a challenge: its title up to the colon ("CVPR 2025")
+        who = str(entry.fields.get("title", entry.key)).replace("{", "").replace("}", "").split(":")[0]
+        return who if year in who else f"{who} {year}".strip()
+    if more:
+        who = f"{names[0]} et al."
+    else:
+        who = " and ".join(names)
+    return f"{who} {year}".strip()
+
+
+def _register_author_year_style() -> None:
+    """The pybtex style ``gtg_author_year`` (``_config.yml``: ``bibtex_default_style``): unsrt's entries with
+    :func:`author_year_label` labels, so the bibliography reads like the pages' author-year citations instead
+    of alpha labels ("DP+22")."""
+    from pybtex.plugin import register_plugin
+    from pybtex.style.formatting.unsrt import Style as UnsrtStyle
+    from pybtex.style.labels import BaseLabelStyle
+
+    class AuthorYearLabels(BaseLabelStyle):
+        def format_labels(self, sorted_entries):
+            for entry in sorted_entries:
+                yield author_year_label(entry)
+
+    class AuthorYearStyle(UnsrtStyle):
+        default_label_style = AuthorYearLabels
+        default_sorting_style = "author_year_title"
+
+    register_plugin("pybtex.style.formatting", "gtg_author_year", AuthorYearStyle, force=True)
 
 
 def setup(app):
     """The book's Sphinx extension (``_config.yml``: ``sphinx.extra_extensions: [gtg_core.book]``): one
-    THEBE_JS_URL script per page, and ``gtg.css`` (tables and output lines that wrap at the page's width)."""
+    THEBE_JS_URL script per page, ``gtg.css`` (tables and output lines that wrap at the page's width, decision
+    tables as cards on a phone), and element ids that sphinx-exercise repeats numbered per page."""
     app.connect("html-page-context", _unique_scripts, priority=900)
+    app.connect("doctree-resolved", _unique_ids)
+    _register_author_year_style()
     app.connect("builder-inited", _add_static)
     app.add_css_file("gtg.css")
+    app.add_js_file("gtg.js")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -166,12 +166,19 @@ def decide(sweep=None, table3=None, step_samples=None, *, step_device: str = "",
 
 
 def evidence_text(res, *, split: str) -> str:
-    """What a study's claims were tested on, in a few words: its name, the split, volumes, runs and seeds."""
+    """What a study's claims were tested on, in a few words: its name, the split, volumes, runs and seeds. Where
+    a stage reuses another's runs, the runs per stage (table3-test's 31 trained runs are the precision stage's 6
+    and the Table 3 stage's 28, 3 of them shared: the 28 other pages count)."""
     summary = res.summary()
     seeds = res.done["seed"].nunique() if "seed" in res.done else 0
     name = res.provenance.get("study") or res.source.name
-    return (f"{name}: {split}, {summary['volumes']} volumes, {summary['runs_done']} runs, "
-            f"{seeds} seed{'s' if seeds != 1 else ''}")
+    runs = f"{summary['runs_done']} runs"
+    stages = res.stage_table()
+    if len(stages) > 1 and "shared" in stages and stages["shared"].sum() > 0:
+        parts = [f"{stage} {int(row['done'])}" + (f", {int(row['shared'])} shared" if row["shared"] else "")
+                 for stage, row in stages.iterrows()]
+        runs += " (" + "; ".join(parts) + ")"
+    return f"{name}: {split}, {summary['volumes']} volumes, {runs}, {seeds} seed{'s' if seeds != 1 else ''}"
 
 
 def findings_table(decided: dict, sources: dict):

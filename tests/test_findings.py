@@ -77,7 +77,9 @@ def test_missing_evidence_leaves_its_claims_untested_and_says_which(phantom_mini
     assert by_claim["adaptive_best"]["caveat"] == "no table3 evidence given"
     assert by_claim["disks_fastest"]["caveat"] == "no bench evidence given"
     text = findings.evidence_text(phantom_mini, split="validation")
-    assert text == "phantom-mini: validation, 12 volumes, 61 runs, 3 seeds"
+    # 61 trained runs; its Table 3 stage reuses 5 of the sweeps' (review 4: a page's count must say which runs)
+    assert text == ("phantom-mini: validation, 12 volumes, 61 runs (h1 25; h2 12; extras 6; h3h4 8; table3 15, "
+                    "5 shared), 3 seeds")
 
 
 # ------------------------------------------------------------------------------------- the answer box

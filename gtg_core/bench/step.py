@@ -105,6 +105,19 @@ def bench_step(device="cpu", *, rounds: int = 3, n_volumes: int = 4, out_dir="be
     return samples
 
 
+def thread_step_summary(steps) -> dict:
+    """The medians of :func:`thread_step_times`' columns and whether one is faster at this measurement's
+    resolution: ``{"faster", "faster_ms", "slower_ms", "tie"}``, ``tie`` True when the medians differ by less
+    than either column's interquartile range (steps that vary by more than the gap cannot rank the
+    settings); ``faster`` is then None. Describes one run on one machine; nothing is decided from it."""
+    medians = steps.median()
+    spread = (steps.quantile(0.75) - steps.quantile(0.25)).max()
+    gap = float(medians.max() - medians.min())
+    tie = not gap > float(spread)
+    return {"faster": None if tie else str(medians.idxmin()), "faster_ms": float(medians.min()),
+            "slower_ms": float(medians.max()), "tie": bool(tie)}
+
+
 def thread_step_times(model, image, label, loop, *, seed: int = 0, trace=None):
     """One evaluation episode's click-step times (ms, click 1 on) with torch's threads as they are and with
     one thread: how much the machine's load moves M3 (the M1-M5 chapter). ``model``, ``image``,
