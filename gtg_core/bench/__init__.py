@@ -24,13 +24,14 @@ from .data import bench_phantoms
 from .guidance import (DEFAULT_SIZES, TIMED_VARIANTS, bench_guidance, bench_local, fastgeodis_soft_mask,
                        profile_signal, time_signals)
 from .ops import bench_ops, count_ops, cuda_code_paths
+from .evaluation import evaluation_levers
 from .run import bench_run, forward_levers, profile_run
-from .step import bench_step, step_samples, thread_step_times
+from .step import bench_step, step_samples, thread_step_summary, thread_step_times
 from .study import bench_study
 from .train import bench_train
 
 __all__ = ["DEFAULT_SIZES", "TIMED_VARIANTS", "bench_clicks", "bench_guidance", "bench_local", "bench_ops",
-           "bench_phantoms", "bench_run", "bench_step", "bench_study", "bench_train", "count_ops", "cuda_code_paths", "device_name",
+           "bench_phantoms", "bench_run", "evaluation_levers", "bench_step", "bench_study", "bench_train", "count_ops", "cuda_code_paths", "device_name",
            "ellipsoid_volume", "fastgeodis_soft_mask", "forward_levers", "gtg_click_step", "monai_click_step",
            "profile_run", "profile_signal", "step_samples",
-           "synthetic_prediction", "thread_step_times", "time_call", "time_pair", "time_signals", "write_table"]
+           "synthetic_prediction", "thread_step_summary", "thread_step_times", "time_call", "time_pair", "time_signals", "write_table"]

@@ -7,7 +7,9 @@ passes, the simulated user, the guidance, the augmentation, the training step, t
 forward passes counted apart) and the data. :func:`forward_levers` times the network's forward pass at the
 run's size as today's code runs it against the exact alternatives (every convolution on oneDNN, inference
 mode) and bf16 (faster, not exact), and says how far each departs from
-today's output. :func:`bench_run` writes both tables to ``benchmarks/results/``.
+today's output. :func:`gtg_core.bench.evaluation.evaluation_levers` times a trained run's evaluation against
+bf16 and oneDNN on the same weights and volumes, with the per-volume paired differences (an exact check).
+:func:`bench_run` writes the three tables to ``benchmarks/results/``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ._timing import write_table
+from .evaluation import evaluation_levers
 
 #: The study whose design :func:`profile_run` trains (its ``base``), from the book's checkout.
 PROFILED_STUDY = "studies/phantom-mini.yml"
@@ -229,5 +232,11 @@ def bench_run(*, out_dir="benchmarks/results", threads: int = 1, print_fn=print,
     write_table(rows, "run-profile", cpu, title, out_dir)
     print_fn(title)
     print_fn(pd.DataFrame(rows).to_string(index=False))
+    evaluation = evaluation_levers(today["run_dir"], threads=threads)  # the same weights, the same volumes
+    write_table(evaluation, "evaluation-levers", cpu, "A trained run's evaluation (its best model, its validation "
+                "volumes, its evaluation seed): today's against each lever, with the per-volume paired difference "
+                "of the final Dice (lever - today, points) and the volumes whose every click matched", out_dir)
+    print_fn(pd.DataFrame(evaluation).to_string(index=False))
     print_fn(f"tables: {md.parent}")
-    return {"levers": levers, "today": today, "fast": fast, "traces": same, "per_run": totals}
+    return {"levers": levers, "today": today, "fast": fast, "traces": same, "per_run": totals,
+            "evaluation": evaluation}
