@@ -56,3 +56,18 @@ def test_the_pilots_committed_runs_give_curves_of_every_seed_they_have():
     assert set(curves["setting"]) == {"disk|5", "exp_gdt|0"}
     # validated every 2 epochs and at the tested epoch 3, up to 24
     assert set(range(2, 25, 2)) <= set(curves["length"]) and curves["length"].max() == 24
+
+
+def test_the_figure_draws_a_curve_and_a_band_per_setting():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from gtg_core import viz
+
+    hist, res = _study({("disk", 1): [0.5, 0.6, 0.7], ("disk", 2): [0.52, 0.61, 0.69],
+                        ("exp_gdt", 1): [0.4, 0.5, 0.6], ("exp_gdt", 2): [0.42, 0.52, 0.61]})
+    fig = viz.training_length_figure(length.validation_curves(hist, res))
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")] == [
+        "disk|5 (2 seeds)", "exp_gdt|5 (2 seeds)"]
+    assert len(ax.collections) == 2 and ax.get_lines()[0].get_color() == viz.SIGNAL_COLOURS["disk"]

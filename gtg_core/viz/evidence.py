@@ -175,3 +175,30 @@ def user_interval_figure(table, *, metric: str = "M1 (final Dice)"):
     ax.legend(fontsize=7, frameon=False, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return fig
+
+
+def training_length_figure(curves, *, tested=(3, 6, 12, 18, 24)):
+    """The pilot's validation curves (:func:`gtg_core.study.length.validation_curves`): per setting, the mean
+    validation Dice over its seeds against the epochs trained, with a band of one standard error of that mean
+    (the seeds' spread / sqrt(seeds)); the test-split lengths marked. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .figures import _signal_colour, _signal_style
+
+    fig, ax = plt.subplots(figsize=(min(PAGE_WIDTH_IN, 6.0), 3.2))
+    for setting, curve in curves.groupby("setting", sort=False):
+        curve = curve.sort_values("length")
+        signal = setting.split("|")[0]
+        marker, line = _signal_style(signal)
+        seeds = int(curve["seeds"].min())
+        ax.plot(curve["length"], curve["mean"], marker=marker, linestyle=line, color=_signal_colour(signal),
+                label=f"{setting} ({seeds} seed{'s' if seeds != 1 else ''})", ms=4)
+        ax.fill_between(curve["length"], curve["mean"] - curve["se"], curve["mean"] + curve["se"],
+                        color=_signal_colour(signal), alpha=0.15, linewidth=0)
+    for length in tested:
+        ax.axvline(length, color="0.8", linewidth=0.8, zorder=0)
+    ax.set_xlabel("epochs trained (grey: the test split's lengths)")
+    ax.set_ylabel("validation Dice (mean of seeds)")
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
