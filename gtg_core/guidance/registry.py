@@ -10,7 +10,7 @@ signals the paper's claims compare is not the registry's business: :data:`gtg_co
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from .._checks import check_choice
@@ -48,7 +48,6 @@ class Signal:
     geodesic: frozenset = frozenset()
     check: Callable | None = None
     click_order: bool = False
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.baseline not in BASELINES:  # no silent default baseline (a bare FastGeodis call) for a new signal
