@@ -3,10 +3,12 @@
 
 Where things live (one room per idea; a room imports only rooms listed above it, never one below):
 
-- ``io``, ``_checks``: atomic writes, argument checks shared by every room.
+- ``io``, ``_checks``, ``formatting``: atomic writes, argument checks and how a verdict's numbers print, shared
+  by every room.
 - ``data``: the datasets' layouts, preprocessing profiles and the synthetic phantoms.
-- ``distance``, ``guidance``: distance transforms and the six signals, in the paper's and the code's readings.
-- ``clicks``: the simulated users; ``metrics``: M1-M5, NoC, AUC, NSD on a per-click trace.
+- ``distance``, ``guidance``: distance transforms and the signals (the paper's six in the paper's and the code's
+  readings, nnInteractive's point encoding), one registry record each.
+- ``clicks``: the simulated users (a registry); ``metrics``: M1-M5, NoC, AUC, NSD on a per-click trace.
 - ``model``: DeepEdit's network and the input adaptors; ``augment``: the training augmentation.
 - ``interaction``: the click loop of one volume (predict, click, recompute the guidance).
 - ``config``: a run's configuration (:class:`TrainConfig`); ``run_data``: its volumes, splits and test cases;

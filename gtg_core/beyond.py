@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import guidance, paper
+from . import formatting, guidance, paper
 from .study import stats
 from .study.spec import LATER_FIELDS
 
@@ -323,8 +323,8 @@ def claims_table(results, *, n_draws: int = stats.DEFAULT_DRAWS, seed: int = 0) 
             verdicts = claims_by_user(results, trained, evaluated, n_draws=n_draws, seed=seed)
             columns[cell_name(trained, evaluated)] = {
                 v.claim: v.verdict + ("" if v.interval is None else
-                                      f" {paper._compact(v.margin)} [{paper._compact(v.interval[0])}, "
-                                      f"{paper._compact(v.interval[1])}]") for v in verdicts}
+                                      f" {formatting.compact(v.margin)} [{formatting.compact(v.interval[0])}, "
+                                      f"{formatting.compact(v.interval[1])}]") for v in verdicts}
     return pd.DataFrame(columns)
 
 

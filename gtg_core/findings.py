@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import paper
+from . import formatting, paper
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,8 @@ def _estimate(verdict: paper.Verdict) -> str:
         low, high = verdict.interval or (None, None)
         interval = f" [{1e3 * low:+.1f}, {1e3 * high:+.1f}]" if low is not None and low == low else ""
         return f"{1e3 * verdict.margin:+.1f} ms{interval}"
-    text = f"{paper._signed(verdict.margin)} {verdict.unit}".strip()
-    return f"{text} {paper._interval_text(verdict.interval)}".strip()
+    text = f"{formatting.signed(verdict.margin)} {verdict.unit}".strip()
+    return f"{text} {formatting.interval_text(verdict.interval)}".strip()
 
 
 def _adjusted(verdict: paper.Verdict) -> str:
@@ -137,7 +137,7 @@ def _adjusted(verdict: paper.Verdict) -> str:
     if verdict.unit == "s":
         interval = f"[{1e3 * low:+.1f}, {1e3 * high:+.1f}] ms"
     else:
-        interval = paper._interval_text(verdict.adjusted_interval)
+        interval = formatting.interval_text(verdict.adjusted_interval)
     return f"{interval} at {100 * verdict.level:.2f} %, p_Holm {verdict.p_holm:.3f}"
 
 

@@ -115,7 +115,7 @@ def test_no_module_of_gtg_core_imports_one_that_imports_it_back():
 
 #: gtg_core's rooms from the bottom up (gtg_core/__init__.py's "where things live"): a room may import the rooms
 #: of its own layer and below, never above.
-LAYERS = (("gtg_core", "gtg_core.io", "gtg_core._checks"), ("gtg_core.data",), ("gtg_core.distance",),
+LAYERS = (("gtg_core", "gtg_core.io", "gtg_core._checks", "gtg_core.formatting"), ("gtg_core.data",), ("gtg_core.distance",),
           ("gtg_core.guidance",), ("gtg_core.clicks", "gtg_core.metrics"), ("gtg_core.model", "gtg_core.augment"),
           ("gtg_core.interaction",), ("gtg_core.config",), ("gtg_core.run_data", "gtg_core.provenance"),
           ("gtg_core.train",), ("gtg_core.study",), ("gtg_core.paper",), ("gtg_core.beyond",),

@@ -42,8 +42,6 @@ from .table3 import (EQUIVALENCE_MARGIN, TABLE3_HEADERS, baseline_clicks_effect,
                      best_setting_metrics, interval_text, pairs_display, rank_stability, ranking_comparison,
                      table3_comparison, table3_display, table3_pairs, table3_summary)
 from .verdicts import CLAIMS_FAMILY, NOT_MEASURED, Evidence, Verdict, changed_by_holm, claim_texts, decide_claims
-# how a verdict's numbers print: findings and beyond print theirs alike
-from .verdicts import _compact, _interval_text, _signed  # noqa: F401
 
 __all__ = ["ADAPTIVE_METRICS", "CLAIMS", "CLAIMS_FAMILY", "DIVERGENCES", "EQUIVALENCE_MARGIN", "FAILS", "GEODESIC",
            "HOLDS", "INCONCLUSIVE", "M3_NOT_DECIDED", "NOT_ASSESSABLE",

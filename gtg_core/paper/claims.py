@@ -10,8 +10,9 @@ from ..study.settings import among, main_theta, mean_by, one_arithmetic, ranking
 from ..study.stats import NOT_ASSESSABLE
 from .numbers import GEODESIC, METRIC_UNITS, PAPER_SIGNALS, STUDIED
 from .speed import claim_disks_fastest
-from .verdicts import (NOT_MEASURED, Evidence, Verdict, _combine, _compact, _group_best, _interval_text,
-                       _judge, _means_by, _signed, _table3, decide_claims)
+from ..formatting import compact, interval_text, signed
+from .verdicts import (NOT_MEASURED, Evidence, Verdict, _combine, _group_best, _judge, _means_by, _table3,
+                       decide_claims)
 
 
 def claim_small_sigma(results, evidence=None) -> Verdict:
@@ -348,17 +349,17 @@ def claims_table(results, histories=None, traces=None, **kw):
     import pandas as pd
 
     def row(v, text):
-        margin = "" if v.margin is None else f"{_signed(v.margin)} {v.unit}".strip()
+        margin = "" if v.margin is None else f"{signed(v.margin)} {v.unit}".strip()
         # a margin of the family (a combined claim is not one, nor a margin no test can decide)
         member = v.p_holm is not None and v.p_holm == v.p_holm and not v.parts
         adjusted = ""
         if member:
-            adjusted = f"{_interval_text(v.adjusted_interval)} at {100 * v.level:.2f} %, p_Holm {v.p_holm:.3f}"
+            adjusted = f"{interval_text(v.adjusted_interval)} at {100 * v.level:.2f} %, p_Holm {v.p_holm:.3f}"
         return {"claim": v.claim, "what the paper says": text, "verdict": v.verdict, "margin": margin,
-                "95 % CI": _interval_text(v.interval),
+                "95 % CI": interval_text(v.interval),
                 "Holm-adjusted": adjusted,
                 "unadjusted verdict": v.unadjusted or "", "in family": member, "numbers": "; ".join(
-                    f"{k}: {_compact(n)}" for k, n in v.numbers.items()), "note": v.note}
+                    f"{k}: {compact(n)}" for k, n in v.numbers.items()), "note": v.note}
 
     rows = []
     for v in check_claims(results, histories, traces, **kw):

@@ -189,25 +189,3 @@ def changed_by_holm(table) -> str:
     return "; ".join(f"{name} ({r['unadjusted verdict']} -> {r['verdict']})" for name, r in changed.iterrows()) or "none"
 
 
-def _compact(value) -> str:
-    """Numbers of a verdict as short text: floats to 3 decimals, mappings as ``key value`` pairs."""
-    if isinstance(value, dict):
-        return "; ".join(f"{_compact(k)}: {_compact(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return " > ".join(_compact(v) for v in value) if value else "none"
-    if isinstance(value, float):
-        return f"{value:g}" if value.is_integer() else f"{value:.3f}"
-    return str(value)
-
-
-def _signed(value: float) -> str:
-    """A margin or an interval end: 3 decimals, or 2 significant digits where 3 decimals would print a
-    non-zero value as +0.000 (M5 margins of a few ten-thousandths)."""
-    return f"{value:+.1e}" if value and abs(value) < 5e-4 else f"{value:+.3f}"
-
-
-def _interval_text(interval) -> str:
-    """"[low, high]" (:func:`_signed`), or "" for no interval (or one no test could give: NaN)."""
-    if not interval or any(x != x for x in interval):
-        return ""
-    return f"[{_signed(interval[0])}, {_signed(interval[1])}]"
