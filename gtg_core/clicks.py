@@ -43,12 +43,11 @@ size costs, not the volume's.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
-
-from dataclasses import dataclass
-from typing import Callable
 
 from ._checks import as_binary_mask, as_spacing, check_choice
 
@@ -291,24 +290,28 @@ def _center_click(fn: torch.Tensor, fp: torch.Tensor, spacing):
 
 def error_masks(pred, label) -> tuple[torch.Tensor, torch.Tensor]:
     """(false negatives, false positives) = (label & ~pred, pred & ~label), bool, on the inputs' device."""
-    pred, label = _check_pair(pred, label)
+    return _errors(*_check_pair(pred, label))
+
+
+def _errors(pred, label):
+    """:func:`error_masks` of masks already checked (the users get them from :func:`corrective_clicks`)."""
     return label > pred, pred > label  # True > False: one kernel each instead of a negation and an and
 
 
 def _deepedit_user(pred, label, *, generator, spacing, image, step):
-    fn, fp = error_masks(pred, label)
+    fn, fp = _errors(pred, label)
     fn_box, fp_box = _bboxes([fn, fp], margin=1)  # both boxes with one read to the host
     return _sample_deepedit(fn, fn_box, generator), _sample_deepedit(fp, fp_box, generator)
 
 
 def _uniform_user(pred, label, *, generator, spacing, image, step):
-    fn, fp = error_masks(pred, label)
+    fn, fp = _errors(pred, label)
     fn_box, fp_box = _bboxes([fn, fp], margin=0)
     return _sample_uniform(fn, fn_box, generator), _sample_uniform(fp, fp_box, generator)
 
 
 def _center_user(pred, label, *, generator, spacing, image, step):
-    fn, fp = error_masks(pred, label)
+    fn, fp = _errors(pred, label)
     empty = torch.zeros((0, 3), dtype=torch.int64, device=fn.device)
     found = _center_click(fn, fp, spacing)
     if found is None:
@@ -469,10 +472,7 @@ def _non_negative(name):
 
 
 def _one_of(name, choices):
-    def check(value):
-        check_choice(value, choices, name)
-        return value
-    return check
+    return lambda value: check_choice(value, choices, name)
 
 
 @dataclass(frozen=True)
@@ -485,7 +485,7 @@ class User:
     name: str
     clicks: Callable
     description: str
-    options: dict = None
+    options: dict = field(default_factory=dict)
     model_independent: bool = False
 
 
@@ -522,7 +522,7 @@ def parse_user(spec: str, argument: str = "user") -> tuple[str, dict]:
     name, *parts = spec.split("-")
     check_choice(name, USERS, argument)
     record = USER_REGISTRY[name]
-    known = record.options or {}
+    known = record.options
     given = {}
     for part in parts:
         key, sep, value = part.partition("=")

@@ -391,6 +391,37 @@ def run_output(run_dir: Path, name: str) -> Path:
     return run_dir.parent
 
 
+def saved_config(run_dir, *, device: str | None = None) -> TrainConfig:
+    """A run folder's configuration, its ``output`` pointed at where the run's phantom cache is (wherever this is
+    called from), its device replaced by ``device`` if given. FileNotFoundError naming the folder when it is no
+    run folder or has no saved model (``model.pt``) yet."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
+    if not (run_dir / "model.pt").is_file():
+        raise FileNotFoundError(f"{run_dir / 'model.pt'} is missing: the run has not finished a validation yet")
+    cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
+    cfg.output = str(run_output(run_dir, cfg.name))
+    if device is not None:
+        cfg.device = device
+    return cfg
+
+
+def saved_model(run_dir, cfg: TrainConfig, device):
+    """The run's best model (``run_dir/model.pt``, :func:`build_model` of ``cfg``) on ``device``."""
+    model = build_model(cfg, device)
+    model.load_state_dict(torch.load(Path(run_dir) / "model.pt", map_location=device, weights_only=True)["model"])
+    return model
+
+
+def case_volumes(cfg: TrainConfig, device, split: str) -> list:
+    """The run's validation cases (``split="validation"``, the 80/20 split) or its held-out test cases."""
+    check_choice(split, SPLITS, "split")
+    if split == "test":
+        return held_out_volumes(cfg, device)
+    return split_volumes(load_volumes(cfg, device), cfg)[1]
+
+
 def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "validation",
              user: str | None = None) -> dict:
     """Evaluate a run's best model: on its validation cases, its held-out test cases (``split="test"``, a
@@ -408,14 +439,7 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
     if user is not None:
         user = clicks.check_user(user, "user")
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
-    if not (run_dir / "model.pt").is_file():
-        raise FileNotFoundError(f"{run_dir / 'model.pt'} is missing: the run has not finished a validation yet")
-    cfg = TrainConfig.from_yaml(run_dir / "config.yaml")
-    cfg.output = str(run_output(run_dir, cfg.name))  # where the run's phantom cache is, wherever we are called from
-    if device is not None:
-        cfg.device = device
+    cfg = saved_config(run_dir, device=device)
     other_user = user is not None and user != clicks.check_user(cfg.user)
     if other_user and dataset is not None:
         raise ValueError("user: another user evaluates the run's validation or test cases; give user or dataset")
@@ -427,20 +451,16 @@ def evaluate(run_dir, *, dataset=None, device: str | None = None, split: str = "
         raise ValueError(f"split='test': {run_dir} was trained without a test split (test_cases 0)")
     dev = resolve_device(cfg.device)
     started = time.perf_counter()
-    model = build_model(cfg, dev)
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location=dev, weights_only=True)["model"])
+    model = saved_model(run_dir, cfg, dev)
     extra = {"evaluated_on": str(dataset or f"{split} split"), **learned_radius_extra(model)}
     if dataset is not None:
         volumes = load_volumes(cfg, dev, folder=dataset)
         folder = run_dir / f"eval-{Path(dataset).name}"
-    elif split == "test":
-        volumes = held_out_volumes(cfg, dev)
-        folder = run_dir / "test"
-        extra["test_cases"] = [v.id for v in volumes]
     else:
-        volumes = load_volumes(cfg, dev)
-        _, volumes = split_volumes(volumes, cfg)
-        folder = run_dir
+        volumes = case_volumes(cfg, dev, split)
+        folder = run_dir / "test" if split == "test" else run_dir
+        if split == "test":
+            extra["test_cases"] = [v.id for v in volumes]
     if other_user:
         folder = folder / clicks.user_folder(user)
         extra.update(evaluated_with_user=user, trained_with_user=trained_with)

@@ -39,3 +39,18 @@ def test_a_lever_that_changes_nothing_reads_as_nothing_and_one_that_does_is_seen
     same, changed = evaluation_levers(tiny_run, levers={"today again": lambda m: (m, False), "broken": broken})
     assert same["dM1 mean"] == same["dM1 min"] == same["dM1 max"] == 0 and same["same clicks"] == "1 of 1"
     assert changed["dM1 min"] != 0 or changed["dM1 max"] != 0 or changed["same clicks"] == "0 of 1"
+
+
+def test_a_saved_run_is_read_back_and_bad_folders_are_named(tiny_run, tmp_path):
+    cfg = train.saved_config(tiny_run, device="cpu")
+    assert cfg.device == "cpu" and cfg.signal == "disk"
+    model = train.saved_model(tiny_run, cfg, "cpu")
+    assert sum(p.numel() for p in model.parameters()) > 0
+    assert len(train.case_volumes(cfg, "cpu", "validation")) == 1
+    with pytest.raises(ValueError, match="split"):
+        train.case_volumes(cfg, "cpu", "training")
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        train.saved_config(tmp_path)
+    (tmp_path / "config.yaml").write_text((tiny_run / "config.yaml").read_text())
+    with pytest.raises(FileNotFoundError, match="model.pt"):
+        train.saved_config(tmp_path)

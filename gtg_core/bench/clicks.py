@@ -36,10 +36,7 @@ def nninteractive_click_step(pred, label, session, generator):
     would see them."""
     from ..clicks import corrective_clicks
 
-    add_fg, add_bg = corrective_clicks(pred, label, user="deepedit", generator=generator)
-    for clicks, positive in ((add_fg, True), (add_bg, False)):
-        for c in clicks.tolist():
-            session.add_point(c, positive)
+    session.add_clicks(*corrective_clicks(pred, label, user="deepedit", generator=generator))
     return session.network_view()
 
 
@@ -81,9 +78,7 @@ def bench_clicks(device="cpu", sizes=DEFAULT_SIZES, *, repeats: int = 5, out_dir
         from .nninteractive_code import PointSession
 
         session = PointSession(shape, device=device)  # the clicks so far, as their session holds them
-        for clicks, positive in ((fg, True), (bg, False)):
-            for c in clicks.tolist():
-                session.add_point(c, positive)
+        session.add_clicks(fg, bg)
         order = ["fg"] * len(fg) + ["bg"] * len(bg)
         ours = time_call(lambda: gtg_click_step(pred, label, fg, bg, gen, signal="nninteractive", sigma=4,
                                                 variant="paper", order=list(order)), device, repeats=repeats)

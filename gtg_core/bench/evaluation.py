@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
 
 
 def _final_dice(trace):
@@ -38,17 +37,9 @@ def evaluation_levers(run_dir, *, split: str = "validation", threads: int = 1, l
     from ..model import fast_cpu_convolutions
 
     torch.set_num_threads(threads)
-    run_dir = Path(run_dir)
-    cfg = train.TrainConfig.from_yaml(run_dir / "config.yaml")
-    cfg.output = str(train.run_output(run_dir, cfg.name))
-    cfg.device = "cpu"
-    model = train.build_model(cfg, "cpu")
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)["model"])
-    model.eval()
-    if split == "test":
-        volumes = train.held_out_volumes(cfg, "cpu")
-    else:
-        _, volumes = train.split_volumes(train.load_volumes(cfg, "cpu"), cfg)
+    cfg = train.saved_config(run_dir, device="cpu")
+    model = train.saved_model(run_dir, cfg, "cpu").eval()
+    volumes = train.case_volumes(cfg, "cpu", split)
     if not volumes:
         raise ValueError(f"{run_dir}: no {split} volumes to evaluate")
 

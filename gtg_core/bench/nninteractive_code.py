@@ -85,17 +85,12 @@ def point_channels(shape, clicks, *, radius=4, decay=0.98, device="cpu"):
     """An inference session's two point channels after ``clicks``, a list of ``((x, y, z), positive)`` in the
     order given: each click bumps the intensity by 1 / decay and is stamped at it into its channel; the
     channels are divided by the final intensity, as the network sees them. Returns (positive, negative)
-    float32 tensors of ``shape`` on ``device``."""
-    interactions = torch.zeros((2,) + tuple(shape), dtype=torch.float32, device=device)
-    current_interaction_intensity = 1.0
+    float32 tensors of ``shape`` on ``device`` (:class:`PointSession` after those clicks)."""
+    session = PointSession(shape, radius=radius, decay=decay, device=device)
     for position, positive in clicks:
-        if decay < 1:
-            current_interaction_intensity *= 1 / decay
-        place_point([round(i) for i in position], interactions[0 if positive else 1], radius,
-                    intensity_scale=current_interaction_intensity)
-    if current_interaction_intensity != 1:
-        interactions /= current_interaction_intensity
-    return interactions[0], interactions[1]
+        session.add_point(position, positive)
+    view = session.network_view()
+    return view[0], view[1]
 
 
 class PointSession:
@@ -115,6 +110,12 @@ class PointSession:
             self.current_interaction_intensity *= 1 / self.decay
         place_point([round(i) for i in position], self.interactions[0 if positive else 1], self.radius,
                     intensity_scale=self.current_interaction_intensity)
+
+    def add_clicks(self, fg, bg):
+        """Each click of ``fg`` ((N, 3)) as a positive point, then each of ``bg`` as a negative one."""
+        for clicks, positive in ((fg, True), (bg, False)):
+            for c in clicks.tolist():
+                self.add_point(c, positive)
 
     def network_view(self) -> torch.Tensor:
         return self.interactions / self.current_interaction_intensity

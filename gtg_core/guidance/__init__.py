@@ -64,7 +64,8 @@ __all__ = ["ADAPTIVE_A", "ADAPTIVE_B", "GEODESIC_DEFAULTS", "GEODESIC_SIGNALS", 
            "REFERENCE_ADAPTIVE_TABLES", "REFERENCE_VARIANTS", "REGISTRY", "SIGNALS", "Signal", "UniformRadiiWarning",
            "VARIANTS", "adaptive_means", "adaptive_sigmas", "adaptive_table_for_profile", "check_setting",
            "check_signal_variant", "compute", "eq6_sigma", "heatmap_profiles", "needs_fastgeodis", "percentile",
-           "radii_by_reading", "reads_click_order", "reference_adaptive_sigmas", "reference_adaptive_sigmas_from_map", "reference_lookup_sigma", "support_percent"]
+           "radii_by_reading", "reads_click_order", "reference_adaptive_sigmas", "reference_adaptive_sigmas_from_map",
+           "reference_lookup_sigma", "support_percent"]
 
 def check_signal_variant(name: str, variant: str) -> None:
     """ValueError naming the argument when ``name`` is no signal, ``variant`` no variant, or the variant has
@@ -85,13 +86,21 @@ def check_setting(name: str, variant: str, sigma, theta, options: dict) -> None:
     (its registry record's ``check``, e.g. nnInteractive's integer radius), without clicks: what a training
     configuration asks at plan time. ValueError naming the argument."""
     check_signal_variant(name, variant)
+    given = {k: v for k, v in options.items() if k != "radius"}  # a learned radius comes from the model
+    _check_record_options(name, variant, float(sigma), float(theta), None, given)
+
+
+def _check_record_options(name, variant, sigma, theta, n_clicks, options) -> None:
+    """The options the signal's registry record accepts in ``variant``, and its own check (``n_clicks`` None:
+    without clicks, at plan time). ValueError naming the option."""
     record = registry.REGISTRY[name]
-    unknown = set(options) - record.options[variant] - {"radius"}  # a learned radius comes from the model
+    accepted = record.options[variant]
+    unknown = set(options) - accepted
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)} for signal {name!r} ({variant}); "
-                         f"accepted: {sorted(record.options[variant]) or 'none'}")
+                         f"accepted: {sorted(accepted) or 'none'}")
     if record.check is not None:
-        record.check(float(sigma), float(theta), None, options)
+        record.check(sigma, theta, n_clicks, options)
 
 
 def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spacing=(1.0, 1.0, 1.0),
@@ -148,14 +157,7 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
         raise ValueError(f"theta must be 0 for the {variant} exp_gdt (got {theta!r}): the authors' code forced it "
                          "to 0; the paper variant applies it as H2 says")
     spacing = as_spacing(spacing)
-    record = registry.REGISTRY[name]
-    accepted = record.options[variant]
-    unknown = set(options) - accepted
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)} for signal {name!r} ({variant}); "
-                         f"accepted: {sorted(accepted) or 'none'}")
-    if record.check is not None:
-        record.check(sigma, theta, len(clicks), options)
+    _check_record_options(name, variant, sigma, theta, len(clicks), options)
     if "channel" in options:
         check_choice(options["channel"], ("foreground", "background"), "channel")
     if "dataset" in options:
@@ -175,6 +177,7 @@ def compute(name: str, image, clicks, *, sigma: float, theta: float = 0.0, spaci
                 or g.device != image.device):
             raise ValueError(f"geodesic_image must be a (C, X, Y, Z) tensor on {image.device} with (X, Y, Z) = "
                              f"{tuple(image.shape)}, got {getattr(g, 'shape', type(g).__name__)}")
+    record = registry.REGISTRY[name]
     if record.needs_fastgeodis(variant):
         distance._fastgeodis()  # ImportError with the install recipe, even for an empty click set
         if not host:

@@ -10,7 +10,8 @@ import warnings
 from pathlib import Path
 
 from ..io import atomic_write, atomic_write_text, read_json
-from .spec import Study, StudyError, _at_later_default
+from .bootstrap import SETTING_KEYS
+from .spec import LATER_FIELDS, Study, StudyError, _at_later_default
 
 
 def _run_folders(root: Path):
@@ -101,11 +102,11 @@ def collect(root, *, write: bool = True, out=None):
                 test_user_traces.append(pd.read_csv(path).assign(run=name,
                                                                  eval_user=path.parent.name[len("user-"):]))
     table = pd.DataFrame(rows, columns=None if rows else ["run", "stage", "status"])
-    # previous_mask names a setting and is left out at its default: where some runs set it, the others get
-    # False (a NaN in a setting key would drop their rows from every groupby)
-    if "previous_mask" in table and "signal" in table:
+    # a setting key added later is left out at its default: where some runs set it, the others get the default
+    # (a NaN in a setting key would drop their rows from every groupby)
+    for key in (k for k in SETTING_KEYS if k in LATER_FIELDS and k in table and "signal" in table):
         configured = table["signal"].notna()
-        table.loc[configured, "previous_mask"] = table.loc[configured, "previous_mask"].fillna(False).astype(bool)
+        table.loc[configured, key] = table.loc[configured, key].fillna(LATER_FIELDS[key]).infer_objects()
     if write:
         out = Path(out or root)
         atomic_write_text(out / "results.csv", table.to_csv(index=False))
