@@ -1,4 +1,5 @@
-"""The ``gtg`` command: ``gtg --version``, ``gtg bench ...``, ``gtg data ...``, ``gtg book ...``."""
+"""The ``gtg`` command: ``gtg --version``, ``gtg bench ...``, ``gtg train``, ``gtg evaluate``, ``gtg data ...``,
+``gtg study ...`` and ``gtg book ...``; ``gtg COMMAND --help`` lists each one's subcommands."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from . import study
+    from . import study, words
 
     if args.study_cmd == "collect":
         spec = study.load_study(args.study) if args.study else None
@@ -137,7 +138,7 @@ def cmd_study(args) -> int:
     if args.study_cmd == "precision":
         res = study.load_results(args.source)
         out = study.precision_check(res, args.stage)
-        text = study.results.precision_markdown(res, out)
+        text = words.precision_markdown(res, out)
         print(text)
         if args.out:
             from .io import atomic_write_text
@@ -165,18 +166,18 @@ def cmd_study(args) -> int:
             print(f"{r.name:60s} {state}{(' (' + detail + ')') if detail else ''}")
         for name in pending:
             print(f"{name + '/*':60s} pending: waits for best_of of {_source_stages(spec, name)}")
-        from .study import cost, runner
+        from .study import cost
 
         print(f"{len(runs)} runs planned ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
               f"{len(pending)} stage(s) pending (not counted below)")
-        if runner.measured_rate(args.root) is not None:
+        if cost.measured_rate(args.root) is not None:
             seconds = study.estimate_seconds(runs, args.root)
             left = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
             print(f"about {left} of training left for one worker at the rate of this study's finished epochs")
         devices = args.on or [_this_device()]
         for device in devices:
             try:
-                print(f"on {device}: {cost.cost_text(cost.study_cost(runs, device))}")
+                print(f"on {device}: {words.cost_text(cost.study_cost(runs, device))}")
             except ValueError as exc:
                 if args.on:
                     raise

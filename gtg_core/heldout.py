@@ -2,15 +2,15 @@
 
 Each run chose its best epoch on its own validation volumes; everything here is measured on the test volumes,
 which chose nothing and are the same for every run and setting, so every comparison is paired by test volume
-and by seed. :func:`heldout_report` gives the texts a page glues (the same keys whether the study is
-complete, in progress, or has no test traces yet, so that a book builds at every stage) and the tables.
+and by seed. :func:`heldout_reading` gives the numbers and tables; the page's words, with the same keys
+whether the study is complete, in progress, or has no test traces yet, are :func:`gtg_core.words.heldout_report`.
 """
 
 from __future__ import annotations
 
 import math
 
-from . import beyond, paper
+from . import paper
 from .study import stats
 
 #: The pairs of one Table 3 (six signals), decided together under Holm.
@@ -49,64 +49,39 @@ def smallest_resolved(settings: dict, *, seeds: int, volumes: int, power: float 
             "worst_pair": worst, "components": components}
 
 
-def heldout_report(res, *, paper_dataset: str = "autopet", user: str = "center", seed: int = 0,
-                   n_draws: int = 2000) -> dict:
-    """The test-split study ``res`` (:class:`gtg_core.study.StudyResults`) read on its test volumes:
+def heldout_reading(res, *, paper_dataset: str = "autopet", user: str = "center", seed: int = 0,
+                    n_draws: int = 2000) -> dict:
+    """The test-split study ``res`` (:class:`gtg_core.study.StudyResults`) read on its test volumes, as numbers
+    and tables (the page's words: :func:`gtg_core.words.heldout_report`):
 
-    - ``texts``: ``heldout_paragraph`` (what the page says, in either state), ``heldout_state`` (how far the
-      study is), ``heldout_ranking`` (the ranking with its pairs
-      decided under Holm: :func:`gtg_core.paper.ranking_comparison`), ``heldout_smallest`` (the smallest
-      difference this design resolves, :func:`smallest_resolved`), ``heldout_user`` (Kendall's tau-b between
-      the orders under the deepedit user and ``user`` on the same models and volumes, with its interval) and
-      ``heldout_user_changes`` (the pairs whose gap the other user changes, the interaction resolved after
-      Holm: :func:`gtg_core.beyond.changes_text`);
-    - ``table`` (Table 3 beside the paper's, :func:`gtg_core.paper.table3_display`), ``pairs``
-      (:func:`gtg_core.paper.pairs_display`) and ``rows`` (the Table 3 rows on the test split), each None
-      while the study has no test traces.
-    """
+    ``done`` / ``planned`` (runs of the Table 3 stage), ``collected`` (whether its test traces are), and once
+    they are: ``seeds``, ``volumes``, ``rows`` (the Table 3 rows on the test split), ``table``
+    (:func:`gtg_core.paper.table3_comparison`), ``pairs`` (:func:`gtg_core.paper.table3_pairs`), ``ranking``
+    (:func:`gtg_core.paper.ranking_comparison`), ``smallest`` (:func:`smallest_resolved`), ``user`` and
+    ``shift``: the same models clicked by ``user`` against DeepEdit's user
+    (:func:`gtg_core.study.stats.compare_cells` over the signals both have, ``common`` of them; None without
+    that user's test traces or with fewer than 3 signals in common)."""
     done, planned = _progress(res)
-    none = "not measured yet: the study's test traces are collected when it completes"
-    texts = {"heldout_state": f"{done} of {planned} runs finished", "heldout_ranking": none,
-             "heldout_smallest": none, "heldout_user": none, "heldout_user_changes": none}
-    out = {"texts": texts, "table": None, "pairs": None, "rows": None}
+    out = {"done": done, "planned": planned, "collected": res.test_traces is not None, "user": user}
     if res.test_traces is None:
-        texts["heldout_state"] += "; its test traces are not collected yet"
-        texts["heldout_paragraph"] = (f"The study has finished {done} of its {planned} runs. Its per-click test "
-                                      "traces are collected when it completes (studies/keep_running.sh); this "
-                                      "section then reads them: nothing here is measured yet.")
         return out
     test = res.on_test_split()
     rows = test.table3_rows()
-    volumes = int(test.traces["volume"].nunique())
-    seeds = int(rows["seed"].nunique())
-    texts["heldout_state"] += f", {seeds} seeds, {volumes} test volumes" + (
-        "" if done >= planned else " (in progress: the numbers below will move)")
     table = paper.table3_comparison(rows, paper_dataset, test.traces)
     pairs = paper.table3_pairs(rows, test.traces, seed=seed, n_draws=n_draws)
-    texts["heldout_ranking"] = paper.ranking_comparison(table, pairs)["text"]
     settings = {k: v for k, v in test.settings(rows).items() if k != "non_interactive"}
-    smallest = smallest_resolved(settings, seeds=seeds, volumes=volumes)
-    if not math.isnan(smallest["estimate"]):
-        texts["heldout_smallest"] = (f"{100 * smallest['estimate']:.1f} Dice points at the estimated setting x "
-                                     f"seed noise ({100 * smallest['upper']:.1f} at the upper end of its range), "
-                                     f"against the {100 * TARGET:.0f} points the study was sized for")
+    seeds, volumes = int(rows["seed"].nunique()), int(test.traces["volume"].nunique())
+    out.update(seeds=seeds, volumes=volumes, rows=rows, table=table, pairs=pairs,
+               ranking=paper.ranking_comparison(table, pairs),
+               smallest=smallest_resolved(settings, seeds=seeds, volumes=volumes), shift=None, common=0)
     other = res.on_test_split(user=user) if res.test_user_traces is not None else None
     if other is not None:
         theirs = {k: v for k, v in other.settings(other.table3_rows()).items() if k != "non_interactive"}
         common = sorted(set(settings) & set(theirs))
         if len(common) >= 3:
-            shift = stats.compare_cells({k: settings[k] for k in common}, {k: theirs[k] for k in common},
-                                        n_draws=n_draws, seed=seed)
-            texts["heldout_user"] = (f"Kendall's tau-b {shift['tau']:+.2f} [{shift['tau_low']:+.2f}, "
-                                     f"{shift['tau_high']:+.2f}] over {len(common)} signals")
-            texts["heldout_user_changes"] = beyond.changes_text(shift)
-    texts["heldout_paragraph"] = (
-        f"The study: {texts['heldout_state']}. {texts['heldout_ranking']} With its seeds and volumes, a difference "
-        f"between two signals is resolved (80 % power, Holm over the {TABLE3_PAIRS} pairs) from about "
-        f"{texts['heldout_smallest']}. Clicked by the {user} user instead of DeepEdit's, the same models on the same "
-        f"volumes rank as {texts['heldout_user']}; pairs whose gap that user changes (the interaction, resolved "
-        f"after Holm): {texts['heldout_user_changes']}. Every pair below.")
-    out.update(table=paper.table3_display(table), pairs=paper.pairs_display(pairs), rows=rows)
+            out["common"] = len(common)
+            out["shift"] = stats.compare_cells({k: settings[k] for k in common}, {k: theirs[k] for k in common},
+                                               n_draws=n_draws, seed=seed)
     return out
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gtg_core import bench, paper
+from gtg_core import bench, paper, words
 
 
 def test_step_samples_time_every_click_of_every_setting_on_the_same_volumes(tmp_path):
@@ -55,7 +55,7 @@ def test_the_speed_claim_is_decided_from_the_benchmark(disk_s, verdict):
     assert v.interval[0] <= v.margin <= v.interval[1]
     assert v.margin == pytest.approx(0.05 - disk_s, abs=0.01)
     assert paper.speed_claim(_known(0.01, 0.05, 0.001).query("signal == 'disk'")).verdict == paper.NOT_MEASURED
-    texts = paper.speed_texts(v)
+    texts = words.speed_texts(v)
     assert texts["speed_verdict"] == verdict and texts["speed_margin"].startswith(f"{1e3 * v.margin:+.1f} ms [")
     assert texts["speed_order"].split(" > ")[0] == ("disk" if verdict == paper.HOLDS else "gdt")
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gtg_core import beyond, paper, study
+from gtg_core import beyond, paper, study, words
+from gtg_core.study import stats
 from gtg_core.guidance import ADAPTIVE_A, ADAPTIVE_B
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
@@ -122,7 +123,7 @@ def test_every_comparison_of_two_cells_is_the_difference_of_the_user_table(quick
         for r in shift["pairs"].itertuples():
             assert r.first == pytest.approx(first[r.a] - first[r.b], abs=1e-9)
             assert r.second == pytest.approx(second[r.a] - second[r.b], abs=1e-9)
-    table = beyond.comparison_table(comparisons)
+    table = words.comparison_table(comparisons)
     assert list(table.index) == [beyond.USER_COMPARISONS[key][0] for key in comparisons]
     for key, shift in comparisons.items():
         row, gain = table.loc[beyond.USER_COMPARISONS[key][0]], shift["gain"]
@@ -132,7 +133,7 @@ def test_every_comparison_of_two_cells_is_the_difference_of_the_user_table(quick
         assert shift["mean_gain_low"] <= shift["mean_gain"] <= shift["mean_gain_high"]
         up = list(gain.loc[(gain["verdict"] == "holds") & (gain["adj_low"] > 0), "signal"])
         assert row["resolved up"] == (", ".join(up) or "none")
-    texts = beyond.comparison_texts(res, comparisons)
+    texts = words.comparison_texts(res, comparisons)
     facts = ("shift", "gain", "changes", "changes_count", "tau", "mean", "up", "down")
     assert set(texts) == {f"{key}_{fact}" for key in beyond.USER_COMPARISONS for fact in facts} | {"swaps_where"}
     for key, shift in comparisons.items():
@@ -154,12 +155,12 @@ def test_every_comparison_of_two_cells_is_the_difference_of_the_user_table(quick
 
 def test_kendall_tau_known_values():
     x = np.array([1.0, 2.0, 3.0, 4.0])
-    assert beyond._kendall_tau(x, x) == 1.0
-    assert beyond._kendall_tau(x, -x) == -1.0
-    assert beyond._kendall_tau(x, np.array([2.0, 1.0, 3.0, 4.0])) == pytest.approx(4 / 6)
+    assert stats.kendall_tau(x, x) == 1.0
+    assert stats.kendall_tau(x, -x) == -1.0
+    assert stats.kendall_tau(x, np.array([2.0, 1.0, 3.0, 4.0])) == pytest.approx(4 / 6)
     tied = np.array([1.0, 1.0, 3.0, 4.0])
-    assert beyond._kendall_tau(tied, tied) == 1.0  # tau-b: ties do not lower a perfect agreement
-    assert beyond._kendall_tau(x, np.array([1.0, 1.0, 2.0, 3.0])) == pytest.approx(5 / np.sqrt(6 * 5))
+    assert stats.kendall_tau(tied, tied) == 1.0  # tau-b: ties do not lower a perfect agreement
+    assert stats.kendall_tau(x, np.array([1.0, 1.0, 2.0, 3.0])) == pytest.approx(5 / np.sqrt(6 * 5))
 
 
 def test_claims_per_user_agree_with_check_claims_for_the_runs_own_user(quick_results):
@@ -188,11 +189,11 @@ def test_a_stage_is_read_only_when_whole(quick_results):
     assert set(beyond.user_table(partial, n_draws=50)["trained"]) == {"deepedit"}
     comparisons = beyond.user_comparisons(partial, n_draws=50)
     assert list(comparisons) == ["same_models"]
-    texts = beyond.comparison_texts(partial, comparisons)
+    texts = words.comparison_texts(partial, comparisons)
     assert texts["own_benchmarks_shift"].startswith("Not measured yet. Finished: ")
     assert texts["own_benchmarks_mean"] == "(not measured yet)"
     assert texts["same_models_shift"].startswith("Models trained with the deepedit user")
-    assert "center 5 of 6 runs; not read until whole: center" in beyond.progress_text(partial)
+    assert "center 5 of 6 runs; not read until whole: center" in words.progress_text(partial)
 
 
 def test_the_texts_and_tables_of_the_chapter_say_what_the_numbers_say(quick_results):
@@ -204,15 +205,15 @@ def test_the_texts_and_tables_of_the_chapter_say_what_the_numbers_say(quick_resu
     own = users[(users["trained"] == "deepedit") & (users["evaluated"] == "deepedit")].set_index("signal")
     assert wide.loc["disk", "deepedit → deepedit"].startswith(f"{100 * own.loc['disk', 'estimate']:.1f} [")
     shift = beyond.ranking_shift(res, n_draws=DRAWS)
-    facts = beyond.ranking_facts(users, shift)
+    facts = words.ranking_facts(users, shift)
     assert facts["own_spread"] == f"{100 * (own['estimate'].max() - own['estimate'].min()):.1f}"
     assert facts["swapped"] == f"{int((shift['pairs']['swap'] != 'no').sum())} of 3"
     learned = beyond.learned_mean(res)
     assert learned["runs"] == 2 and learned["b"] == pytest.approx(np.mean(learned["b_values"]))
     same = pd.DataFrame({"x → y": ["holds 0.1 [0.05, 0.2]"], "x → z": ["holds 0.2 [0.1, 0.3]"]}, index=["c"])
-    assert beyond.claims_change_text(same) == "No verdict changes with the user who clicks."
+    assert words.claims_change_text(same) == "No verdict changes with the user who clicks."
     changed = same.assign(**{"x → z": ["does not hold -0.2 [-0.3, -0.1]"]})
-    assert beyond.claims_change_text(changed) == "Verdicts that change with the user: c."
+    assert words.claims_change_text(changed) == "Verdicts that change with the user: c."
 
 
 def test_the_figures_draw_every_cell_and_every_seed(quick_results):

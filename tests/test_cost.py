@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gtg_core import study
+from gtg_core import study, words
 from gtg_core.model import DEEPEDIT_FILTERS
 from gtg_core.study import cost
 
@@ -43,6 +43,23 @@ def test_a_run_costs_its_iterations_scaled_to_its_volume_and_network(tmp_path):
         cost.benchmark_rate("Other", tmp_path)
 
 
+def test_one_count_of_iterations_serves_the_benchmark_estimate_and_the_measured_one(tmp_path):
+    """#36: one estimator. The benchmark-scaled cost (study_cost) and what is left at a study's measured rate
+    (estimate_seconds, ``gtg study plan``) count the same iterations: training volumes every epoch and
+    validation volumes at each validated epoch, from the epoch a partial run has reached."""
+    config = {"dataset": "spleen_ct", "n_cases": 10, "epochs": 4, "val_every": 2, "target_shape": (20, 10, 10)}
+    assert cost.run_iterations(config, 8, 2) == 4 * 8 + 2 * 2  # validated after epochs 2 and 4
+    assert cost.run_iterations(config, 8, 2, from_epoch=2) == 2 * 8 + 1 * 2
+    assert cost.run_iterations(config, 8, 2, from_epoch=3) == 1 * 8 + 1 * 2  # the last epoch is validated
+    runs = [study.Run(name=f"s/r{i}", stage="s", config=dict(config, seed=i)) for i in range(2)]
+    assert study.estimate_seconds(runs, None, seconds_per_iteration=0.5) == 2 * 36 * 0.5
+    _table(tmp_path, "Some_GPU")
+    rate = cost.benchmark_rate("Some GPU", tmp_path)
+    assert cost.run_seconds(config, rate) == pytest.approx(
+        cost.run_iterations(config, 8, 2) * (rate.network_s + rate.clicks_s) * cost.iteration_scale(config, rate))
+    assert cost.measured_rate(tmp_path / "no study") is None
+
+
 def test_the_papers_datasets_are_sized_by_the_paper_when_absent_and_counted_when_here(tmp_path):
     from gtg_core.data.layouts import write_dataset
 
@@ -64,13 +81,13 @@ def test_the_paper_grid_on_a_named_card_from_its_committed_table():
     expected = 100 * (33 + 8) * per_iteration * math.prod((255, 255, 89)) / 128 ** 3 / 3600
     assert out["runs"] == len([r for r in runs if r.same_as is None]) and pending == ["stage2"]
     assert out["per_run_hours"][0] == pytest.approx(expected, rel=1e-6) and not out["lower_bound"]
-    assert "train-NVIDIA_H200.csv (128x128x128, DeepEdit filters)" in cost.cost_text(out)
+    assert "train-NVIDIA_H200.csv (128x128x128, DeepEdit filters)" in words.cost_text(out)
     small = cost.study_cost(study.plan(study.load_study(ROOT / "studies" / "phantom-mini.yml"), None)[0], "cpu")
-    assert small["lower_bound"] and "a lower bound" in cost.cost_text(small)
+    assert small["lower_bound"] and "a lower bound" in words.cost_text(small)
 
 
 def test_durations_read_in_their_unit():
-    assert [cost.duration_text(h) for h in (72.6, 0.5, 0.0004)] == ["72.6 h", "30 min", "1.4 s"]
+    assert [words.duration_text(h) for h in (72.6, 0.5, 0.0004)] == ["72.6 h", "30 min", "1.4 s"]
 
 
 def test_the_package_ships_the_benchmark_tables_the_estimates_read():

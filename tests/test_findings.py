@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gtg_core import findings, paper, study
+from gtg_core import findings, paper, study, words
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = ROOT / "benchmarks" / "results" / "step-samples-cpu-1threads-x86_64.csv"
@@ -29,7 +29,7 @@ def test_every_claim_the_package_tests_is_on_the_page_once_and_each_untested_one
                                                      (None, "", "")])
 def test_the_direction_of_an_estimate(margin, unit, expected):
     v = paper.Verdict("c", "", paper.INCONCLUSIVE, margin=margin, unit=unit)
-    assert findings.direction(v) == expected
+    assert words.direction(v) == expected
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_the_page_reads_each_claim_as_the_study_chapter_decides_it(phantom_mini)
     claims table; the speed claims come from the benchmark, not from the runs' M3."""
     res = phantom_mini
     decided = findings.decide(res, res, pd.read_csv(STEPS), step_device="cpu", n_draws=1000)
-    table = findings.findings_table(decided, {"sweep": "S", "table3": "T", "bench": "B"})
+    table = words.findings_table(decided, {"sweep": "S", "table3": "T", "bench": "B"})
     chapter = paper.claims_table(res.results, res.histories, res.traces, table3=res.table3_rows(), n_draws=1000)
     rows = {s.claim: i for i, s in enumerate(findings.STATEMENTS) if s.claim}
     for claim in ("small_sigma", "high_p", "geodesic_lower_initial", "adaptive_best", "m4_m5_same_order"):
@@ -60,7 +60,7 @@ def test_the_page_reads_each_claim_as_the_study_chapter_decides_it(phantom_mini)
     for i, s in enumerate(findings.STATEMENTS):
         caveat = table.loc[i, "caveat"]
         assert caveat == s.untested if s.claim is None else caveat.startswith(findings.SCOPE), s
-    facts = findings.findings_facts(table)
+    facts = words.findings_facts(table)
     assert facts["n_statements"] == len(findings.STATEMENTS) == facts["n_tested"] + facts["n_not_tested"]
     assert (facts["n_holds"] + facts["n_does_not_hold"] + facts["n_inconclusive"] + facts["n_not_assessable"]
             + facts["n_not_measured"]) == facts["n_tested"]
@@ -70,13 +70,13 @@ def test_the_page_reads_each_claim_as_the_study_chapter_decides_it(phantom_mini)
 
 def test_missing_evidence_leaves_its_claims_untested_and_says_which(phantom_mini):
     decided = findings.decide(sweep=phantom_mini, n_draws=1000)
-    table = findings.findings_table(decided, {"sweep": "S"})
+    table = words.findings_table(decided, {"sweep": "S"})
     by_claim = {s.claim: table.loc[i] for i, s in enumerate(findings.STATEMENTS) if s.claim}
     assert by_claim["small_sigma"]["verdict"] != "not tested"
     assert by_claim["adaptive_best"]["verdict"] == "not tested"
     assert by_claim["adaptive_best"]["caveat"] == "no table3 evidence given"
     assert by_claim["disks_fastest"]["caveat"] == "no bench evidence given"
-    text = findings.evidence_text(phantom_mini, split="validation")
+    text = words.evidence_text(phantom_mini, split="validation")
     # 61 trained runs; its Table 3 stage reuses 5 of the sweeps' (review 4: a page's count must say which runs)
     assert text == ("phantom-mini: validation, 12 volumes, 61 runs (h1 25; h2 12; extras 6; h3h4 8; table3 15, "
                     "5 shared), 3 seeds")
@@ -124,11 +124,11 @@ def test_the_answer_box_is_computed_from_the_held_out_study(table3_test):
     assert facts["needed_hours"] == designs.iloc[1:]["worker hours"].min()
     means = ranking[signals].mean()
     assert facts["largest_gap"] == pytest.approx(means.max() - means.min())
-    texts = findings.answer_texts(facts)
+    texts = words.answer_texts(facts)
     assert texts["answer_pairs"].startswith(f"{facts['pairs_resolved']} of the 15 pairs")
     assert (texts["answer_headline"] == "No encoding is shown better than another") == (facts["pairs_resolved"] == 0)
-    assert findings.answer_texts(dict(facts, pairs_resolved=2))["answer_headline"] == "2 of the 15 pairs differ"
-    assert "not measured" in findings.answer_texts(None)["answer_decide"]
+    assert words.answer_texts(dict(facts, pairs_resolved=2))["answer_headline"] == "2 of the 15 pairs differ"
+    assert "not measured" in words.answer_texts(None)["answer_decide"]
 
 
 def test_still_improving_counts_runs_best_at_their_last_validated_epoch():
@@ -184,7 +184,7 @@ def test_the_answer_page_reads_the_held_out_split_and_the_cards_measured_times(p
     from gtg_core.study import cost
 
     whole = study.load_results(ROOT / "studies" / "results" / "table3-test")
-    facts, texts = findings.answer_page(whole, phantom_mini, n_draws=200)
+    facts, texts = words.answer_page(whole, phantom_mini, n_draws=200)
     seconds = phantom_mini.histories.groupby("run")["time_s"].sum()
     devices = phantom_mini.done.set_index("run")["device"]
     h200 = seconds[devices.reindex(seconds.index) == "NVIDIA H200"]
@@ -193,5 +193,5 @@ def test_the_answer_page_reads_the_held_out_split_and_the_cards_measured_times(p
     assert facts["designs"].columns[-1] == "NVIDIA H200 hours (estimate)"
     assert facts["designs"].iloc[0]["worker hours"] == cost.design_table(
         [(100, 4)], cost.measured_split(whole), settings=7).iloc[0]["worker hours"]
-    none, texts = findings.answer_page(phantom_mini, phantom_mini, n_draws=200)
+    none, texts = words.answer_page(phantom_mini, phantom_mini, n_draws=200)
     assert none is None and all("not measured" in texts[k] for k in ("answer_pairs", "answer_decide"))

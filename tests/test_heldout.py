@@ -4,7 +4,7 @@ builds at every stage of the study (no test traces yet, in progress, complete)."
 import numpy as np
 import pandas as pd
 
-from gtg_core import heldout
+from gtg_core import heldout, words
 from gtg_core.study import StudyResults
 
 SIGNALS = {"disk": 0.80, "heatmap": 0.70, "edt": 0.75, "gdt": 0.74, "exp_gdt": 0.76, "adaptive_heatmap": 0.75}
@@ -44,7 +44,7 @@ def _study(with_traces=True):
 
 
 def test_the_held_out_table3_ranks_decides_and_reads_the_other_user_on_the_same_volumes():
-    report = heldout.heldout_report(_study(), n_draws=2000)  # Holm over 15 needs p < 0.05 / 15
+    report = words.heldout_report(_study(), n_draws=2000)  # Holm over 15 needs p < 0.05 / 15
     texts = report["texts"]
     assert texts["heldout_state"] == "18 of 18 runs finished, 3 seeds, 40 test volumes"
     assert "disk > heatmap (+10." in texts["heldout_ranking"]  # resolved: 10 points over 40 volumes
@@ -56,8 +56,8 @@ def test_the_held_out_table3_ranks_decides_and_reads_the_other_user_on_the_same_
 
 
 def test_a_study_without_test_traces_yet_gives_every_text_the_page_glues():
-    waiting = heldout.heldout_report(_study(with_traces=False))
-    complete = heldout.heldout_report(_study(), n_draws=200)
+    waiting = words.heldout_report(_study(with_traces=False))
+    complete = words.heldout_report(_study(), n_draws=200)
     assert waiting["texts"].keys() == complete["texts"].keys()  # a book builds at every stage
     assert waiting["table"] is None and waiting["pairs"] is None
     assert waiting["texts"]["heldout_state"].endswith("its test traces are not collected yet")
@@ -65,3 +65,16 @@ def test_a_study_without_test_traces_yet_gives_every_text_the_page_glues():
                if k not in ("heldout_state", "heldout_paragraph"))
     assert "nothing here is measured yet" in waiting["texts"]["heldout_paragraph"]
     assert complete["texts"]["heldout_ranking"] in complete["texts"]["heldout_paragraph"]
+
+
+def test_the_reading_returns_numbers_and_tables_and_no_words():
+    """heldout_reading is the analysis (its words are gtg_core.words.heldout_report): what the page says is
+    computed there, and without test traces it says only how far the study is."""
+    reading = heldout.heldout_reading(_study(), n_draws=200)
+    assert (reading["done"], reading["planned"], reading["seeds"], reading["volumes"]) == (18, 18, 3, 40)
+    assert reading["ranking"]["ours"][0] == "disk" and reading["ranking"]["compared"]
+    assert reading["common"] == 6 and reading["shift"]["tau"] < 1  # the center user reorders the heatmap
+    assert 0 < reading["smallest"]["estimate"] < 1
+    assert not any(isinstance(v, str) for k, v in reading.items() if k != "user")
+    waiting = heldout.heldout_reading(_study(with_traces=False))
+    assert waiting == {"done": 18, "planned": 18, "collected": False, "user": "center"}

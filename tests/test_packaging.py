@@ -119,7 +119,8 @@ LAYERS = (("gtg_core", "gtg_core.io", "gtg_core._checks", "gtg_core.formatting")
           ("gtg_core.guidance",), ("gtg_core.clicks", "gtg_core.metrics"), ("gtg_core.model", "gtg_core.augment"),
           ("gtg_core.interaction",), ("gtg_core.config",), ("gtg_core.run_data", "gtg_core.provenance"),
           ("gtg_core.train",), ("gtg_core.study",), ("gtg_core.paper",), ("gtg_core.beyond",),
-          ("gtg_core.heldout", "gtg_core.findings"), ("gtg_core.viz",), ("gtg_core.examples",), ("gtg_core.book",),
+          ("gtg_core.heldout", "gtg_core.findings"), ("gtg_core.viz",), ("gtg_core.words",),
+          ("gtg_core.examples",), ("gtg_core.book",),
           ("gtg_core.bench",), ("gtg_core.cli",))
 
 
@@ -139,6 +140,27 @@ def test_lower_rooms_never_import_higher_ones():
     upward = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps if _layer(d) > _layer(m))
     assert upward == []
     assert _layer("gtg_core.study.planning") > _layer("gtg_core.train") > _layer("gtg_core.config")
+
+
+def test_the_words_live_in_one_room():
+    """#36: the analysis rooms return tables and dicts; every sentence a page glues is written in
+    gtg_core.words. No module outside it defines a public prose generator (a function named *_text, *_texts,
+    *_words or *_markdown; atomic_write_text writes a file, to_text is a layout's own listing)."""
+    import ast
+    import re
+
+    package = Path(__file__).resolve().parent.parent / "gtg_core"
+    prose = re.compile(r"^[a-z]\w*_(text|texts|words|markdown)$")
+    allowed = {"atomic_write_text", "study_stages_text"}  # a file write; the study file's own stages, verbatim
+    found = []
+    for path in package.rglob("*.py"):
+        if "words" in path.relative_to(package).parts or path.name == "formatting.py":
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef) and prose.match(node.name) and node.name not in allowed:
+                found.append(f"{path.relative_to(package)}: {node.name}")
+    assert found == []
+    assert prose.match("ranking_text") and not prose.match("_order_text")  # the check can fail
 
 
 def test_every_test_marked_slow_by_name_exists():

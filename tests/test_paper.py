@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gtg_core import paper
+from gtg_core import paper, words
 from gtg_core.paper import PAPER_SETTINGS
 
 
@@ -155,6 +155,10 @@ def test_best_setting_metrics_feed_the_spider_plot():
     fig = viz.spider_plot(values)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert any("M4" in label and "disk > gdt > heatmap" in label for label in labels)
+    timed = paper.best_setting_metrics(table([row(signal="disk", m3=0.01), row(signal="heatmap", m3=0.02)]))
+    labels = [t.get_text() for t in viz.spider_plot(timed, m3_device="cpu").axes[0].get_xticklabels()]
+    m3 = [label for label in labels if label.startswith("M3")]  # drawn, but no order: the timings decide nothing
+    assert m3 and all("not ranked" in label and ">" not in label for label in m3), labels
     with pytest.raises(ValueError, match="spider_plot"):
         viz.spider_plot({})
 
@@ -195,6 +199,9 @@ def test_hyperparameter_figure_on_phantom_mini_measures_every_panel_with_seeds_a
     labels = sorted(t.get_text() for t in adaptors.texts if t.get_text().startswith("n="))
     assert labels == ["n=3"] * 2  # as the footnote says: one-seed points unlabelled (review 3 saw "n=1")
     assert "unlabelled: one seed" in fig.texts[0].get_text()
+    assert fig.texts[0].get_fontsize() >= 8  # a footnote one can read at the page's width (review 4: 6 px)
+    counts = [t for t in fig.axes[0].texts if t.get_text().endswith(" sig.")]
+    assert counts and all(t.get_bbox_patch() is not None for t in counts)  # on a white patch, off the line
     for panel in (adaptors, p_panel):  # bars start at 0, and the legend sits above the bars
         assert panel.get_ylim()[0] == 0.0
         fig.canvas.draw()
@@ -282,13 +289,13 @@ def test_ranking_comparison_without_paired_intervals_separates_nothing():
     # a gap larger than the seed SDs is not a test (#25): without the paired intervals nothing is separated
     assert out["separated"] == [] and out["equivalent"] == [] and out["pairs"] == 6
     assert out["paper"][0] == "adaptive_heatmap" and len(out["paper"]) == 6
-    assert "disk = heatmap (78.2)" in out["text"] and "decides nothing" in out["text"]
+    assert "disk = heatmap (78.2)" in words.ranking_text(out) and "decides nothing" in words.ranking_text(out)
 
 
 def test_table3_display_is_short_and_blank_where_nothing_was_measured():
     rows = [row(signal="disk", seed=s, m1=m) for s, m in ((36, 0.90), (37, 0.94))] + [row(signal="heatmap", p=0.0)]
-    shown = paper.table3_display(paper.table3_comparison(table(rows), "autopet"))
-    assert list(shown.columns) == [h for h in paper.TABLE3_HEADERS.values() if h != "95 % CI"] and len(shown) == 8
+    shown = words.table3_display(paper.table3_comparison(table(rows), "autopet"))
+    assert list(shown.columns) == [h for h in words.TABLE3_HEADERS.values() if h != "95 % CI"] and len(shown) == 8
     assert shown.loc["disk", "our Dice %"] == "92.0" and shown.loc["disk", "our σ"] == "1"
     assert shown.loc["gdt", "our Dice %"] == "" and shown.loc["non_interactive_clicked", "paper Dice %"] == ""
     assert shown.loc["non_interactive", "our Dice %"] == "40.0"  # the p = 0 model without guidance
@@ -302,7 +309,9 @@ def test_table3_summary_says_the_best_signal_both_baselines_and_the_spread():
     assert out["best_signal"] == "disk" and out["best_dice"] == 82.0 and out["gap_range"] == pytest.approx(11.5)
     assert out["baseline_none"] == 60.0 and out["baseline_clicked"] == 50.0 and out["baseline_sd"] == 0.0
     assert out["spread_min"] == pytest.approx(0.7) and out["spread_max"] == pytest.approx(2.8)
-    assert "ours (mean Dice over seeds, %) disk (82.0) > gdt (70.5)" in out["ranking_text"]
+    assert "ranking_text" not in out  # the words are gtg_core.words'
+    ranking = paper.ranking_comparison(paper.table3_comparison(table(rows), "autopet"))
+    assert "ours (mean Dice over seeds, %) disk (82.0) > gdt (70.5)" in words.ranking_text(ranking)
     empty = paper.table3_summary(paper.table3_comparison(table([row(status="failed")]), "autopet"))
     assert empty["best_signal"] == "none" and empty["gap_range"] != empty["gap_range"]
 

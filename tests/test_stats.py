@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from gtg_core import paper, study
+from gtg_core import paper, study, words
 from gtg_core.study import stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,9 +185,9 @@ def test_table3_pairs_separate_equate_or_leave_open_and_the_ranking_says_which()
     assert verdicts["heatmap - gdt"] == "inconclusive"
     assert sorted(out["separated"]) == [("disk", "heatmap", 10.0), ("edt", "heatmap", 10.1)]
     assert out["equivalent"] == [("disk", "edt", 0.1)]
-    assert "2 pairs differ: disk > heatmap (+10.0); edt > heatmap (+10.1)" in out["text"]
-    assert "1 pair is equivalent within +-2 points: disk = edt" in out["text"]
-    shown = paper.pairs_display(pairs)
+    assert "2 pairs differ: disk > heatmap (+10.0); edt > heatmap (+10.1)" in words.ranking_text(out)
+    assert "1 pair is equivalent within +-2 points: disk = edt" in words.ranking_text(out)
+    shown = words.pairs_display(pairs)
     assert shown.loc["disk - heatmap", "verdict"] == "disk better"
     assert shown.loc["heatmap - edt", "verdict"] == "edt better" and shown.loc["disk - edt", "verdict"] == "equivalent"
     assert shown.loc["disk - gdt", "verdict"] == "not resolved"
@@ -202,10 +202,10 @@ def test_the_baselines_clicks_effect_is_its_clicked_dice_minus_its_dice_without_
     expected = (base["M1_final_dice"] - base["M2_initial_dice_no_guidance"]).mean()
     assert effect["estimate"] == pytest.approx(expected) and effect["seeds"] == 3
     assert effect["low"] < effect["estimate"] < effect["high"]
-    assert paper.interval_text(effect) == (f"{100 * effect['estimate']:+.1f} [{100 * effect['low']:+.1f}, "
+    assert words.effect_text(effect) == (f"{100 * effect['estimate']:+.1f} [{100 * effect['low']:+.1f}, "
                                            f"{100 * effect['high']:+.1f}]")
     assert paper.baseline_clicks_effect(rows[rows["p_volume"] > 0], res.traces) is None
-    assert paper.interval_text(None) == "not measured"
+    assert words.effect_text(None) == "not measured"
     assert res.summary()["volumes"] == 12
 
 
@@ -241,11 +241,11 @@ def test_phantom_minis_claims_as_the_book_reads_them_holm_over_the_family():
     assert len(members) == 8 and all(p.level >= 0.95 for p in members)  # the one-seed and tied margins leave
     assert claims["disks_fastest"].p_holm is None and "recorded, not decided" in claims["disks_fastest"].note
     table = paper.claims_table(res.results, res.histories, res.traces, table3=res.table3_rows())
-    assert paper.changed_by_holm(table) == "none"
+    assert words.changed_by_holm(table) == "none"
     assert table.loc["adaptive_best (M5)", "margin"] == "-0.398 share of guidance voxels"
     assert table["in family"].sum() == 8 and not table.loc["adaptive_best", "in family"]
     assert table.loc["small_sigma", "95 % CI"] == "" and not table.loc["small_sigma", "in family"]
-    texts = paper.claim_texts(table)
+    texts = words.claim_texts(table)
     assert texts["verdict_adaptive_best_m2"] == "inconclusive" and texts["verdict_small_sigma"] == "not assessable"
     assert texts["margin_adaptive_best_m5"].startswith("-0.398 share of guidance voxels [")
 
@@ -282,7 +282,7 @@ def test_within_volume_intervals_drop_the_shared_difficulty_but_keep_the_center(
 
 
 def test_a_comparison_reads_as_one_line():
-    text = stats.comparison_text({"a": "x", "b": "y", "difference": 0.043, "low": 0.007, "high": 0.086,
+    text = words.comparison_text({"a": "x", "b": "y", "difference": 0.043, "low": 0.007, "high": 0.086,
                                   "p_improvement": 0.676, "p_low": 0.42, "p_high": 0.92})
     assert text == "x against y: +4.3 points [+0.7, +8.6], P(improvement) 0.68 [0.42, 0.92]"
 

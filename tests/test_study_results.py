@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gtg_core import paper, study
+from gtg_core import paper, study, words
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,7 +112,7 @@ def test_table3_intervals_hold_each_mean_and_widen_for_the_noisy_baseline():
     assert ((measured["ours_low"] <= measured["ours_dice"]) & (measured["ours_dice"] <= measured["ours_high"])).all()
     width = measured["ours_high"] - measured["ours_low"]
     assert width.loc["non_interactive_clicked"] > width.loc["exp_gdt"]  # seed SD 5.9 against 1.0
-    shown = paper.table3_display(paper.table3_comparison(res.table3_rows(), "autopet", res.traces))
+    shown = words.table3_display(paper.table3_comparison(res.table3_rows(), "autopet", res.traces))
     assert "95 % CI" in shown.columns and shown.loc["disk", "95 % CI"].count("-") == 1
 
 
@@ -209,14 +209,14 @@ def test_beyond_minis_ranking_changes_are_interactions_decided_with_holm():
     assert pairs.loc[("disk", "gdt"), "interaction"] == pytest.approx(0.179, abs=5e-4)
     assert pairs.loc[("disk", "gdt"), "interaction_low"] < 0 < pairs.loc[("disk", "gdt"), "interaction"]
     assert pairs.loc[("disk", "gdt"), "swap"] == "unresolved"
-    texts = beyond.comparison_texts(res, comparisons)
+    texts = words.comparison_texts(res, comparisons)
     assert texts["trained_for_deepedit_changes"] == "none" and texts["swaps_where"] == "none"
     mean = comparisons["own_benchmarks"]
     assert mean["mean_gain_low"] < mean["mean_gain"] < 0 < mean["mean_gain_high"]
     eq6 = beyond.eq6_comparisons(res)
     assert (eq6["answer"] == "no difference resolved").all() and (eq6["verdict"] == "inconclusive").all()
     assert ((eq6["adj_low"] <= eq6["low"]) & (eq6["adj_high"] >= eq6["high"])).all()
-    facts = beyond.eq6_facts(res, eq6)
+    facts = words.eq6_facts(res, eq6)
     b = beyond.learned_mean(res)["b_values"]
     assert facts["seeds"] == 3 and facts["volumes"] == 12
     assert (facts["b_up"], facts["b_down"]) == (sum(v > 0.15 for v in b), sum(v < 0.15 for v in b))
@@ -247,6 +247,11 @@ def test_errata_correct_a_committed_provenance_without_touching_it(tmp_path):
     assert not any("h3h4" in d for d in pilot.provenance["deviations_from_the_paper"])
     text = pilot.describe()
     assert "code afd491e" in text and "corrected (errata.yml, git_commits)" in text
+    # one line per item, the page wraps them (a line wrapped here would be wrapped twice on a phone)
+    assert text.split("\n")[0] == pilot.provenance_line()
+    items = 1 + len(pilot.provenance["deviations_from_the_paper"]) + bool(pilot.provenance.get("note")) + len(
+        pilot.provenance.get("errata") or [])
+    assert len(text.split("\n")) == items and len(pilot.describe(width=60).split("\n")) > items
     on_disk = json.loads((ROOT / "studies" / "results" / "phantom-mini-pilot-h200" / "provenance.json").read_text())
     assert on_disk["study"] == "phantom-mini" and on_disk["git_commits"][0].startswith("dc0e95f")  # as written
     pinned = study.load_results(ROOT / "studies" / "results" / "table3-pet-cpu")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from gtg_core import train
+from gtg_core import train, words
 from gtg_core.study import spec
 from gtg_core.study.collect import collect
 from gtg_core.train import TrainConfig
@@ -145,15 +145,14 @@ def _precision_study(shift, noise, tmp_path):
 
 @pytest.mark.parametrize("shift, noise, passes", [(0.001, 0.002, True), (0.03, 0.002, False), (0.0, 0.05, False)])
 def test_the_precision_check_passes_only_inside_one_dice_point(tmp_path, shift, noise, passes):
-    from gtg_core.study.results import precision_check
+    from gtg_core.study import precision_check
 
     out = precision_check(_precision_study(shift, noise, tmp_path))
     assert out["passes"] is passes and out["seeds"] == 3 and out["volumes"] == 20
     assert out["difference"] == pytest.approx(shift, abs=0.01) and out["low"] <= out["difference"] <= out["high"]
     assert out["speedup"] == 2.0 and out["epoch_s"] == {"bf16": 50.0, "fp32": 100.0}
     assert list(out["table"].index) == ["bf16", "fp32"]
-    from gtg_core.study.results import precision_markdown
-    text = precision_markdown(_precision_study(shift, noise, tmp_path), out)
+    text = words.precision_markdown(_precision_study(shift, noise, tmp_path), out)
     assert ("**passes" in text) is passes and f"{100 * out['difference']:+.2f} Dice points" in text
 
 

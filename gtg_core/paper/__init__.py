@@ -37,21 +37,20 @@ from .claims import (ADAPTIVE_METRICS, CLAIMS, check_claims, claim_adaptive_best
 from .fig1 import hyperparameter_panels
 from .numbers import (DIVERGENCES, GEODESIC, METRIC_UNITS, PAPER_SETTINGS, PAPER_SIGNALS, SIGNAL_ORDER,
                       SPIDER_METRICS, STUDIED, TABLE1, TABLE3)
-from .speed import M3_NOT_DECIDED, adaptive_cost_claim, claim_disks_fastest, speed_claim, speed_texts
-from .table3 import (EQUIVALENCE_MARGIN, TABLE3_HEADERS, baseline_clicks_effect, best_setting_intervals,
-                     best_setting_metrics, interval_text, pairs_display, rank_stability, ranking_comparison,
-                     table3_comparison, table3_display, table3_pairs, table3_summary)
-from .verdicts import CLAIMS_FAMILY, NOT_MEASURED, Evidence, Verdict, changed_by_holm, claim_texts, decide_claims
+from .speed import M3_NOT_DECIDED, adaptive_cost_claim, claim_disks_fastest, speed_claim
+from .table3 import (EQUIVALENCE_MARGIN, baseline_clicks_effect, best_setting_intervals, best_setting_metrics,
+                     rank_stability, ranking_comparison, table3_comparison, table3_pairs, table3_summary)
+from .verdicts import CLAIMS_FAMILY, NOT_MEASURED, Evidence, Verdict, decide_claims
 
 __all__ = ["ADAPTIVE_METRICS", "CLAIMS", "CLAIMS_FAMILY", "DIVERGENCES", "EQUIVALENCE_MARGIN", "FAILS", "GEODESIC",
            "HOLDS", "INCONCLUSIVE", "M3_NOT_DECIDED", "NOT_ASSESSABLE",
            "METRIC_UNITS", "NOT_MEASURED", "PAPER_SETTINGS", "PAPER_SIGNALS", "SETTING_KEYS", "SIGNAL_ORDER",
-           "SPIDER_METRICS", "STUDIED", "TABLE1", "TABLE3", "TABLE3_HEADERS", "TIME_METRICS", "Evidence", "Verdict",
+           "SPIDER_METRICS", "STUDIED", "TABLE1", "TABLE3", "TIME_METRICS", "Evidence", "Verdict",
            "adaptive_cost_claim", "baseline_clicks_effect", "best_setting_intervals", "best_setting_metrics",
-           "changed_by_holm", "check_claims", "claim_adaptive_best", "claim_adaptive_over_non_interactive",
+           "check_claims", "claim_adaptive_best", "claim_adaptive_over_non_interactive",
            "claim_concat", "claim_disks_fastest", "claim_disks_heatmaps_most_consistent",
            "claim_geodesic_least_consistent", "claim_geodesic_lower_initial", "claim_high_p", "claim_m4_m5_same_order",
-           "claim_overlap_geodesic_lowest", "claim_p50_below_baseline", "claim_small_sigma", "claim_texts", "with_heldout",
-           "claim_theta_10", "claims_table", "decide_claims", "hyperparameter_panels", "interval_text", "m3_device", "pairs_display",
-           "rank_stability", "ranking_comparison", "seed_spread", "speed_claim", "speed_texts", "table3_comparison",
-           "table3_display", "table3_pairs", "table3_summary"]
+           "claim_overlap_geodesic_lowest", "claim_p50_below_baseline", "claim_small_sigma", "with_heldout",
+           "claim_theta_10", "claims_table", "decide_claims", "hyperparameter_panels", "m3_device",
+           "rank_stability", "ranking_comparison", "seed_spread", "speed_claim", "table3_comparison",
+           "table3_pairs", "table3_summary"]

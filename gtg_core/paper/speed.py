@@ -102,12 +102,3 @@ def adaptive_cost_claim(samples, *, n_draws: int = 2000, seed: int = 0, device: 
                        device=device)
 
 
-def speed_texts(verdict: Verdict) -> dict:
-    """:func:`speed_claim`'s verdict as a page says it: ``speed_verdict``, ``speed_margin`` (ms with its
-    interval) and ``speed_order`` (the signals, fastest first)."""
-    if verdict.interval is None:
-        return {"speed_verdict": verdict.verdict, "speed_margin": "not measured", "speed_order": "not measured"}
-    lo, hi = verdict.interval
-    return {"speed_verdict": verdict.verdict,
-            "speed_margin": f"{1e3 * verdict.margin:+.1f} ms [{1e3 * lo:+.1f}, {1e3 * hi:+.1f}]",
-            "speed_order": " > ".join(verdict.numbers["fastest_first"])}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from ..study import finished
 from ..study.settings import TIME_METRICS, best_rows_per_signal, m3_device, on_device
-from ..study.stats import FAILS, HOLDS, INCONCLUSIVE
 from .numbers import SIGNAL_ORDER, SPIDER_METRICS, TABLE3
 
 
@@ -92,14 +91,6 @@ def best_setting_metrics(results) -> dict:
     return out
 
 
-def _order_text(values: dict) -> str:
-    """signal -> value as "a (79.9) > b = c (78.2) > ...", best first, equal values joined by "="."""
-    groups = {}
-    for signal, value in sorted(values.items(), key=lambda kv: -kv[1]):
-        groups.setdefault(value, []).append(signal)
-    return " > ".join(f"{' = '.join(names)} ({value:.1f})" for value, names in groups.items())
-
-
 #: Two signals within this many Dice points of each other (the whole Holm-adjusted interval of their
 #: difference inside) are reported as equivalent (:func:`table3_pairs`).
 EQUIVALENCE_MARGIN = 0.02
@@ -124,19 +115,16 @@ def table3_pairs(rows, traces, metric: str = "M1_final_dice", *, equivalence: fl
     return stats.pairwise(settings, metric, equivalence=equivalence, n_draws=n_draws, seed=seed, order=order)
 
 
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
 def ranking_comparison(table, pairs=None) -> dict:
     """Our ranking of the signals against the paper's, read from the paired intervals. ``table``:
     :func:`table3_comparison`; ``pairs``: :func:`table3_pairs` (without them nothing is separated: the
     order of the means alone is not evidence).
 
-    Returns ``ours`` and ``paper`` (the signals best first, by mean Dice), ``separated`` (pairs (better,
-    worse, gap in points) whose difference is resolved after Holm's adjustment over the pairs),
-    ``equivalent`` (pairs within the equivalence margin), ``pairs`` (how many pairs were compared) and
-    ``text``: one sentence that says both rankings and what of ours the paired intervals decide."""
+    Returns ``ours`` and ``paper`` (the signals best first, by mean Dice), ``ours_dice`` and ``paper_dice``
+    (signal -> mean Dice, %), ``separated`` (pairs (better, worse, gap in points) whose difference is
+    resolved after Holm's adjustment over the pairs), ``equivalent`` (pairs within the equivalence margin),
+    ``pairs`` (how many pairs were compared), ``compared`` (whether pairs were given) and ``margin`` (the
+    equivalence margin, points). The sentence: :func:`gtg_core.words.ranking_text`."""
     signals = table[table["signal"].isin(SIGNAL_ORDER)].set_index("signal")
     theirs = {s: float(v) for s, v in signals["paper_dice"].items() if v == v}
     rows = signals.dropna(subset=["ours_dice"]) if "ours_dice" in signals else signals.iloc[:0]
@@ -152,43 +140,10 @@ def ranking_comparison(table, pairs=None) -> dict:
             elif r["verdict"] == "equivalent":
                 equivalent.append((r["a"], r["b"], gap))
     n_pairs = len(order) * (len(order) - 1) // 2
-    if not order:
-        text = "No signal of the paper's Table 3 was measured."
-    elif pairs is None:
-        text = (f"The paper ranks {_order_text(theirs)}; ours (mean Dice over seeds, %) {_order_text(ours)}. "
-                "Without the traces no pair is compared: the order of the means alone decides nothing.")
-    else:
-        kept = "; ".join(f"{a} > {b} (+{gap:.1f})" for a, b, gap in separated) or "none"
-        same = "; ".join(f"{a} = {b}" for a, b, _ in equivalent) or "none"
-        margin = 100 * EQUIVALENCE_MARGIN
-        text = (f"The paper ranks {_order_text(theirs)}; ours (mean Dice over seeds, %) {_order_text(ours)}. "
-                f"Of our {len(pairs)} pairs, compared volume by volume and seed by seed with Holm's adjustment "
-                f"over all {len(pairs)}, {_count(len(separated), 'pair differs', 'pairs differ')}: {kept}; "
-                f"{_count(len(equivalent), 'pair is', 'pairs are')} equivalent within +-{margin:g} points: {same}; "
-                "the order of the rest is not decided by this study.")
-    return {"ours": order, "paper": sorted(theirs, key=theirs.get, reverse=True), "separated": separated,
-            "equivalent": equivalent, "pairs": n_pairs if pairs is None else len(pairs), "text": text}
-
-
-def pairs_display(pairs, *, scale: float = 100.0):
-    """:func:`table3_pairs` as a page shows it: one row per pair ("A - B"), the difference and both
-    intervals in Dice points (``scale``), Holm's p, the verdict and P(A beats B)."""
-    import pandas as pd
-
-    if pairs is None:
-        return pd.DataFrame()
-
-    def span(lo, hi):
-        return f"[{scale * lo:+.1f}, {scale * hi:+.1f}]"
-    return pd.DataFrame({
-        "A - B (points)": [f"{scale * v:+.1f}" for v in pairs["estimate"]],
-        "95 % CI": [span(lo, hi) for lo, hi in zip(pairs["low"], pairs["high"])],
-        "at Holm's level": [f"{span(lo, hi)} at {100 * lv:.2f} %"
-                            for lo, hi, lv in zip(pairs["adj_low"], pairs["adj_high"], pairs["level"])],
-        "p_Holm": [f"{p:.3f}" for p in pairs["p_holm"]],
-        "verdict": [{HOLDS: f"{a} better", FAILS: f"{b} better", INCONCLUSIVE: "not resolved"}.get(v, v)
-                    for a, b, v in zip(pairs["a"], pairs["b"], pairs["verdict"])],
-        "P(A > B)": [f"{p:.2f}" for p in pairs["p_improvement"]]}, index=pairs.index)
+    return {"ours": order, "paper": sorted(theirs, key=theirs.get, reverse=True), "ours_dice": ours,
+            "paper_dice": theirs, "separated": separated, "equivalent": equivalent,
+            "pairs": n_pairs if pairs is None else len(pairs), "compared": pairs is not None,
+            "margin": 100 * EQUIVALENCE_MARGIN}
 
 
 def baseline_clicks_effect(rows, traces, *, seed: int = 0, n_draws: int = 2000) -> dict | None:
@@ -215,44 +170,12 @@ def baseline_clicks_effect(rows, traces, *, seed: int = 0, n_draws: int = 2000) 
     return {"estimate": test.estimate, "low": low, "high": high, "seeds": int(base["seed"].nunique())}
 
 
-def interval_text(effect, *, scale: float = 100.0) -> str:
-    """An estimate with its interval as "+1.2 [-0.3, +2.8]" (times ``scale``), or "not measured"."""
-    if not effect:
-        return "not measured"
-    return f"{scale * effect['estimate']:+.1f} [{scale * effect['low']:+.1f}, {scale * effect['high']:+.1f}]"
-
-
-#: :func:`table3_display`'s short headers, so that Table 3 fits the book's page width.
-TABLE3_HEADERS = {"paper_sigma": "paper σ", "paper_theta": "paper θ %", "paper_dice": "paper Dice %",
-                  "ours_sigma": "our σ", "ours_theta": "our θ %", "ours_dice": "our Dice %", "ours_ci": "95 % CI",
-                  "ours_dice_sd": "seed SD", "ours_seeds": "seeds"}
-
-
-def table3_display(table):
-    """:func:`table3_comparison` as a page shows it: indexed by signal, short headers
-    (:data:`TABLE3_HEADERS`), sigma and theta as plain numbers, Dice with one decimal, empty cells blank."""
-    def text(value, column):
-        if value is None or (isinstance(value, float) and value != value):
-            return ""
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return f"{value:.1f}" if column in ("paper_dice", "ours_dice", "ours_dice_sd") else f"{value:g}"
-        return str(value)
-
-    shown = table.set_index("signal")
-    if "ours_low" in shown:
-        shown = shown.assign(ours_ci=[f"{lo:.1f}-{hi:.1f}" if lo == lo else ""
-                                      for lo, hi in zip(shown["ours_low"], shown["ours_high"])])
-    shown = shown[[c for c in TABLE3_HEADERS if c in shown]]
-    shown = shown.apply(lambda col: col.map(lambda v: text(v, col.name)))
-    return shown.rename(columns=TABLE3_HEADERS)
-
-
-def table3_summary(table, pairs=None) -> dict:
+def table3_summary(table) -> dict:
     """The numbers a page says about :func:`table3_comparison`'s table: ``best_signal`` and ``best_dice``
     (our highest mean Dice, %), ``baseline_none`` and ``baseline_clicked`` (the p = 0 model without
     guidance and with the clicks, %) and ``baseline_sd``, ``spread_min`` / ``spread_max`` (the smallest and
-    largest seed SD of a signal, points), ``gap_range`` (best minus worst signal, points) and
-    ``ranking_text`` (:func:`ranking_comparison` with ``pairs``). NaN where nothing was measured."""
+    largest seed SD of a signal, points) and ``gap_range`` (best minus worst signal, points). NaN where
+    nothing was measured."""
     nan = float("nan")
     by = table.set_index("signal")
     signals = table[table["signal"].isin(SIGNAL_ORDER)].dropna(subset=["ours_dice"]) \
@@ -268,8 +191,7 @@ def table3_summary(table, pairs=None) -> dict:
             "baseline_sd": ours("non_interactive_clicked", "ours_dice_sd"),
             "spread_min": float(signals["ours_dice_sd"].min()) if len(signals) else nan,
             "spread_max": float(signals["ours_dice_sd"].max()) if len(signals) else nan,
-            "gap_range": float(signals["ours_dice"].max() - signals["ours_dice"].min()) if len(signals) else nan,
-            "ranking_text": ranking_comparison(table, pairs)["text"]}
+            "gap_range": float(signals["ours_dice"].max() - signals["ours_dice"].min()) if len(signals) else nan}
 
 
 def _spider_settings(results, traces):

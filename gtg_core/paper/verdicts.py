@@ -170,22 +170,3 @@ def decide_claims(verdicts: list[Verdict], *, alpha: float = 0.05) -> list[Verdi
     return out
 
 
-def claim_texts(table) -> dict:
-    """Short texts of :func:`claims_table` for a page, keyed by the row's name made safe for a glue key
-    ("adaptive_best (M1)" -> "adaptive_best_m1"): ``verdict_<key>`` and ``margin_<key>`` (the margin with its
-    unit and plain 95 % interval)."""
-    out = {}
-    for name, row in table.iterrows():
-        key = name.replace(" (", "_").replace(")", "").lower()
-        out[f"verdict_{key}"] = row["verdict"]
-        out[f"margin_{key}"] = f"{row['margin']} {row['95 % CI']}".strip()
-    return out
-
-
-def changed_by_holm(table) -> str:
-    """The rows of :func:`claims_table` whose verdict Holm's adjustment changed, as "name (unadjusted ->
-    adjusted)" joined by "; ", or "none"."""
-    changed = table[(table["unadjusted verdict"] != "") & (table["verdict"] != table["unadjusted verdict"])]
-    return "; ".join(f"{name} ({r['unadjusted verdict']} -> {r['verdict']})" for name, r in changed.iterrows()) or "none"
-
-

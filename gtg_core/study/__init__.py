@@ -45,20 +45,24 @@ Executors: any :class:`concurrent.futures.Executor` (a process pool, Dask's ``cl
 submitit's or dask-jobqueue's); None runs in this process. :func:`make_executor` builds the command line's
 ``local[:N]`` and ``dask[:ADDRESS]``. Nothing here schedules, queues or opens sockets itself.
 
-Rooms, one idea each: :mod:`~gtg_core.study.spec` (the file and its plan), :mod:`~gtg_core.study.runner`
-(state, running, executors, cost), :mod:`~gtg_core.study.collect` (tables and provenance),
-:mod:`~gtg_core.study.results` (reading results for the book), :mod:`~gtg_core.study.settings` (what a
-results table means: settings, their means, each signal's best setting) and :mod:`~gtg_core.study.stats`
-(intervals, P(improvement), rank stability, power). The names below are the package's public ones.
+Rooms, one idea each: :mod:`~gtg_core.study.spec` (the file), :mod:`~gtg_core.study.planning` (its runs),
+:mod:`~gtg_core.study.runner` (state, locks, running, executors), :mod:`~gtg_core.study.cost` (what a study
+costs, before it runs and from its measured rate), :mod:`~gtg_core.study.collect` (tables, provenance, the
+archive of run folders), :mod:`~gtg_core.study.results` (reading results for the book),
+:mod:`~gtg_core.study.precision` (the paired bf16 check), :mod:`~gtg_core.study.settings` (what a results
+table means: settings, their means, each signal's best setting), :mod:`~gtg_core.study.length` (how long to
+train, from a pilot) and :mod:`~gtg_core.study.stats` (intervals, seed-honest tests, Holm, power). Their words
+are :mod:`gtg_core.words`'. The names below are the package's public ones.
 """
 
 from __future__ import annotations
 
 from . import stats
 from .collect import archive_runs, collect, export, provenance, restore_runs
-from .results import (StudyResults, dice_curves, finished, load_results, metrics_by_convention, precision_check,
-                      with_baseline_label)
-from .runner import (DATA_FIELDS, estimate_seconds, evaluate_run, evaluate_users, make_executor, prepare_data, run,
+from .precision import PRECISION_MARGIN, precision_check
+from .results import StudyResults, dice_curves, finished, load_results, metrics_by_convention, with_baseline_label
+from .cost import estimate_seconds, measured_rate
+from .runner import (DATA_FIELDS, evaluate_run, evaluate_users, make_executor, prepare_data, run,
                      run_state, train_run)
 from .planning import TIE_TOLERANCE, Run, best_of_choices, plan, run_slug
 from .spec import (BEST_OF_KEYS, LOCK_NAME, NAME_FIELDS, STAGE_KEYS, STATES, STUDY_KEYS, Stage, Study, StudyError,
@@ -68,5 +72,5 @@ __all__ = ["BEST_OF_KEYS", "DATA_FIELDS", "LOCK_NAME", "NAME_FIELDS", "STAGE_KEY
            "TIE_TOLERANCE", "Run", "Stage", "Study", "StudyError", "StudyResults", "archive_runs", "best_of_choices",
            "collect", "restore_runs",
            "dice_curves", "estimate_seconds", "evaluate_run", "evaluate_users", "export", "finished", "load_results", "load_study", "make_executor",
-           "metrics_by_convention", "plan", "precision_check", "prepare_data", "provenance", "run", "run_slug", "run_state", "stats",
+           "measured_rate", "metrics_by_convention", "plan", "PRECISION_MARGIN", "precision_check", "prepare_data", "provenance", "run", "run_slug", "run_state", "stats",
            "study_from_dict", "train_run", "with_baseline_label"]

@@ -175,7 +175,7 @@ def bootstrap(settings: dict, metric: str, *, n_draws: int = DEFAULT_DRAWS, seed
     return pd.DataFrame(out)
 
 
-def _percentiles(samples, level):
+def percentiles(samples, level):
     alpha = (1 - level) / 2
     return float(np.nanquantile(samples, alpha)), float(np.nanquantile(samples, 1 - alpha))
 
@@ -217,7 +217,7 @@ def interval(settings: dict, metric: str, *, level: float = 0.95, n_draws: int =
     for name in draws:
         s = settings[name]
         center = float(np.nanmean(s.values[metric]))
-        lo, hi = _percentiles(draws[name].to_numpy(), level)
+        lo, hi = percentiles(draws[name].to_numpy(), level)
         if paired:  # centered on the setting's own mean
             shift = center - float(np.nanmean(source[name].values[metric]))
             lo, hi = lo + shift, hi + shift
@@ -257,19 +257,11 @@ def compare(settings: dict, a: str, b: str, metric: str, *, level: float = 0.95,
         xs = x[seed_draws[settings[a].seeds][i]][:, vol[i]]
         ys = y[seed_draws[settings[b].seeds][i]][:, vol[i]]
         p_draws[i] = _wins(xs, ys, paired)
-    lo, hi = _percentiles(diff, level)
-    p_lo, p_hi = _percentiles(p_draws, level)
+    lo, hi = percentiles(diff, level)
+    p_lo, p_hi = percentiles(p_draws, level)
     estimate = float(np.nanmean(settings[a].values[metric]) - np.nanmean(settings[b].values[metric]))
     return {"a": a, "b": b, "metric": metric, "difference": estimate, "low": lo, "high": hi,
             "p_improvement": p, "p_low": p_lo, "p_high": p_hi}
-
-
-def comparison_text(result: dict, *, scale: float = 100.0, unit: str = "points") -> str:
-    """:func:`compare`'s result as one line: "a against b: +4.3 points [+0.7, +8.6], P(improvement) 0.68
-    [0.42, 0.92]" (differences times ``scale``, in ``unit``)."""
-    r = result
-    return (f"{r['a']} against {r['b']}: {scale * r['difference']:+.1f} {unit} [{scale * r['low']:+.1f}, "
-            f"{scale * r['high']:+.1f}], P(improvement) {r['p_improvement']:.2f} [{r['p_low']:.2f}, {r['p_high']:.2f}]")
 
 
 def improvement_matrix(settings: dict, metric: str = "M1_final_dice") -> pd.DataFrame:
@@ -299,7 +291,7 @@ def decide(samples, estimate: float, *, level: float = 0.95) -> tuple[str, float
     """A claim's verdict from its margin (positive: the claim holds) and the margin's bootstrap samples:
     ``holds`` when the interval lies above zero, ``does not hold`` when below, ``inconclusive`` when it
     contains zero. Returns (verdict, low, high)."""
-    lo, hi = _percentiles(np.asarray(samples, dtype=float), level)
+    lo, hi = percentiles(np.asarray(samples, dtype=float), level)
     verdict = HOLDS if lo > 0 else FAILS if hi < 0 else INCONCLUSIVE
     return verdict, lo, hi
 

@@ -11,7 +11,8 @@ table it used. It holds near the tables' scale (DeepEdit's network at 128^3 on a
 below it, fixed costs (kernel launches, the click loop, Python) dominate and the scaled time is a lower bound
 (:data:`LOWER_BOUND_BELOW`): phantom-mini's CPU runs (filters 16..128 at 64 x 64 x 32, two workers on two
 cores) took 729 s on average, against about 194 s scaled from the CPU table. A study's own finished epochs
-are the better rate once there are any (:func:`gtg_core.study.estimate_seconds`).
+are the better rate once there are any (:func:`estimate_seconds`, the same count of iterations at the
+study's measured rate: :func:`measured_rate`). The one estimator of a run's time.
 """
 
 from __future__ import annotations
@@ -125,15 +126,23 @@ def iteration_scale(config: dict, rate: Rate, shape=None) -> float:
     return voxels * (rate.network_s * network + rate.clicks_s) / (rate.network_s + rate.clicks_s)
 
 
+def run_iterations(config: dict, n_train: int, n_val: int, *, from_epoch: int = 0) -> int:
+    """Iterations a run of ``config`` still has from ``from_epoch`` (0: all of it): each epoch's ``n_train``
+    training volumes, and ``n_val`` validation volumes at each validated epoch (every ``val_every``-th and the
+    last), a validation volume costing about one iteration (module docstring). The one count behind every
+    estimate here, from the benchmark tables or from a study's own measured rate."""
+    epochs = int(config.get("epochs", 1))
+    every = max(1, int(config.get("val_every", 1)))
+    validations = len({e for e in range(from_epoch, epochs) if (e + 1) % every == 0 or e == epochs - 1})
+    return (epochs - from_epoch) * n_train + validations * n_val
+
+
 def _run_estimate(config: dict, rate: Rate) -> tuple[float, str, float]:
     """(seconds, where the size came from, iteration scale) of one run: its size read once (a folder's
     cases are listed once)."""
     shape, n_train, n_val, source = run_size(config)
-    epochs = int(config.get("epochs", 1))
-    every = max(1, int(config.get("val_every", 1)))
-    validations = len({e for e in range(epochs) if (e + 1) % every == 0 or e == epochs - 1})
     scale = iteration_scale(config, rate, shape)
-    return (epochs * n_train + validations * n_val) * (rate.network_s + rate.clicks_s) * scale, source, scale
+    return run_iterations(config, n_train, n_val) * (rate.network_s + rate.clicks_s) * scale, source, scale
 
 
 def run_seconds(config: dict, rate: Rate) -> float:
@@ -153,24 +162,6 @@ def study_cost(runs, device: str, *, tables=BENCH_DIR) -> dict:
             "device": device, "table": f"{rate.table.name} ({'x'.join(map(str, rate.shape))}, DeepEdit filters)",
             "sizes": ", ".join(sorted({source for _, source, _ in estimates})),
             "lower_bound": bool(estimates) and min(scale for _, _, scale in estimates) < LOWER_BOUND_BELOW}
-
-
-def duration_text(hours: float) -> str:
-    """A duration in the unit that reads: hours from one hour up, else minutes, else seconds."""
-    if hours >= 1:
-        return f"{hours:.3g} h"
-    return f"{60 * hours:.2g} min" if hours >= 1 / 60 else f"{3600 * hours:.2g} s"
-
-
-def cost_text(cost: dict) -> str:
-    """:func:`study_cost` in one sentence."""
-    low, high = (duration_text(h) for h in cost["per_run_hours"])
-    each = f"{low} a run" if low == high else f"{low} to {high} a run"
-    text = (f"about {duration_text(cost['hours'])} of training for {cost['runs']} runs on {cost['device']} "
-            f"({each}), from {cost['table']} scaled to the runs' volumes ({cost['sizes']}) and networks")
-    if cost["lower_bound"]:
-        text += "; a lower bound: runs far below the benchmark's scale are dominated by fixed costs"
-    return text
 
 
 def cost_table(plans: dict, devices, *, tables=BENCH_DIR):
@@ -194,6 +185,47 @@ def cost_table(plans: dict, devices, *, tables=BENCH_DIR):
 def run_hours(config: dict, device: str, *, tables=BENCH_DIR) -> float:
     """Hours to train one run of ``config`` on ``device`` (:func:`run_seconds`)."""
     return run_seconds(config, benchmark_rate(device, tables)) / 3600
+
+
+def measured_rate(root) -> float | None:
+    """Seconds per training iteration measured on the finished epochs under ``root`` (history.csv time_s per
+    training volume, averaged over the runs), or None when there are none."""
+    import pandas as pd
+
+    from ..io import read_json
+    from .collect import _run_folders
+
+    rates = []
+    for folder in _run_folders(Path(root)) if root is not None and Path(root).is_dir() else []:
+        metrics_json = read_json(folder / "metrics.json") or {}
+        n_train = len(metrics_json.get("train_cases") or [])
+        if n_train and (folder / "history.csv").is_file():
+            history = pd.read_csv(folder / "history.csv")
+            rates.append(float(history["time_s"].mean()) / n_train)
+    return sum(rates) / len(rates) if rates else None
+
+
+def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) -> float:
+    """Seconds to finish ``runs`` (those not done, each from its last finished epoch): the iterations left
+    (:func:`run_iterations`, the same count as :func:`study_cost`'s) x seconds per training iteration. The
+    rate comes from the finished epochs under ``root`` (:func:`measured_rate`) when there are any, else
+    ``seconds_per_iteration`` (default 2.3 s: one iteration at 64 x 64 x 24 with filters 16..128 on one CPU
+    thread, measured here). For runs of another size, network or device, before any epoch has finished,
+    :func:`study_cost` scales the committed benchmark tables instead."""
+    from .runner import run_state
+
+    rate = measured_rate(root) or seconds_per_iteration or 2.3
+    total = 0.0
+    for r in runs:
+        if r.same_as is not None:
+            continue
+        state, detail = run_state(r, root) if root is not None else ("to do", "")
+        if state == "done":
+            continue
+        done_epochs = int(detail.split()[0]) if state == "partial" else 0
+        _, n_train, n_val, _ = run_size(r.config)
+        total += run_iterations(r.config, n_train, n_val, from_epoch=done_epochs) * rate
+    return total
 
 
 def _training_seconds(res):

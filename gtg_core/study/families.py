@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .bootstrap import (DEFAULT_DRAWS, FAILS, HOLDS, INCONCLUSIVE, LOWER_IS_BETTER, _percentiles, bootstrap,
+from .bootstrap import (DEFAULT_DRAWS, FAILS, HOLDS, INCONCLUSIVE, LOWER_IS_BETTER, percentiles, bootstrap,
                         kendall_tau, p_improvement)
 from .seedtest import NOT_ASSESSABLE, linear_test, pair_test
 
@@ -156,7 +156,7 @@ def compare_cells(first: dict, second: dict, metric: str = "M1_final_dice", *, n
     tau = kendall_tau(sign * column("first", point), sign * column("second", point))
     taus = [kendall_tau(sign * column("first", row), sign * column("second", row))
             for row in draws.to_dict("records")]
-    tau_low, tau_high = _percentiles(np.array(taus), 0.95)
+    tau_low, tau_high = percentiles(np.array(taus), 0.95)
     pairs, within, changes = [], {role: {} for role in cells}, {}
     for i, a in enumerate(signals):
         for b in signals[i + 1:]:

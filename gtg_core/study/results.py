@@ -212,20 +212,24 @@ class StudyResults:
         start = re.search(r"^stages:", text, flags=re.M)
         return text[start.start():].rstrip() if start else ""
 
-    def describe(self, width: int = 84) -> str:
-        """What a page prints under a study: the provenance line and the deviations from the paper, wrapped
-        at ``width`` characters (no line wider than the page)."""
+    def describe(self, width: int | None = None) -> str:
+        """What a page prints under a study: the provenance line, the deviations from the paper, the note and
+        the errata, one line each. The page wraps them to its own width (the book's CSS: a line wrapped here
+        at a fixed width is wrapped again on a narrow screen, review 4); ``width`` wraps them for a terminal."""
         import textwrap
 
-        lines = textwrap.wrap(self.provenance_line(), width)
+        def wrap(text, first="", rest=""):
+            return [first + text] if width is None else textwrap.wrap(text, width, initial_indent=first,
+                                                                      subsequent_indent=rest)
+
+        lines = wrap(self.provenance_line())
         for deviation in self.provenance.get("deviations_from_the_paper") or (self.study.deviations
                                                                                if self.study else []):
-            lines += textwrap.wrap(deviation, width, initial_indent="- ", subsequent_indent="  ")
+            lines += wrap(deviation, "- ", "  ")
         if self.provenance.get("note"):
-            lines += textwrap.wrap(self.provenance["note"], width)
+            lines += wrap(self.provenance["note"])
         for erratum in self.provenance.get("errata") or []:
-            lines += textwrap.wrap(f"corrected ({ERRATA}, {erratum['field']}): {erratum['why']}", width,
-                                   subsequent_indent="  ")
+            lines += wrap(f"corrected ({ERRATA}, {erratum['field']}): {erratum['why']}", "", "  ")
         return "\n".join(lines)
 
     def provenance_line(self) -> str:
@@ -363,72 +367,3 @@ def metrics_by_convention(traces, results, *, names=("M1_final_dice", "M4_consis
     return means
 
 
-#: The paired precision check passes when the whole 95 % interval of bf16 - fp32 (test M1) lies within this
-#: many Dice points of zero (issue #25: +-1 point).
-PRECISION_MARGIN = 0.01
-
-
-def precision_check(results: StudyResults, stage: str = "precision", *, margin: float = PRECISION_MARGIN,
-                    n_draws: int = 2000, seed: int = 0) -> dict:
-    """The paired check of a study's arithmetic: the runs of ``stage`` (one setting, the same seeds and data
-    in fp32 and with bf16 autocast, ``amp`` false / true) compared on their held-out test split (M1, paired
-    by seed and test volume: :func:`gtg_core.study.stats.compare`). Returns ``difference`` (bf16 - fp32,
-    Dice), ``low`` / ``high`` (95 %), ``p_improvement``, ``seeds``, ``volumes``, ``passes`` (the interval
-    inside +-``margin``), the mean training epoch and test-evaluation times of each arithmetic
-    (``epoch_s``, ``wall_s``: s, from the runs' histories and metrics) and ``speedup`` (fp32 / bf16 wall time
-    of a whole run), and ``table``: one row per arithmetic for the page."""
-    import pandas as pd
-
-    rows = results.stage_rows(stage)
-    if rows is None or not len(rows):
-        raise StudyError(f"{results.source}: no finished runs in stage {stage!r}")
-    test = results.on_test_split()
-    names = set(rows["run"])
-    done = test.done[test.done["run"].isin(names)].assign(arithmetic=lambda d: d["amp"].map(
-        {True: "bf16", False: "fp32", "True": "bf16", "False": "fp32"}))
-    volumes = stats.per_volume(test.traces, done)
-    volumes = volumes.merge(done[["run", "arithmetic"]], on="run")
-    settings = stats.settings_from(volumes, "arithmetic", metrics=["M1_final_dice"])
-    if set(settings) != {"bf16", "fp32"} or settings["bf16"].seeds != settings["fp32"].seeds:
-        raise StudyError(f"{results.source}: stage {stage!r} needs both arithmetics on the same seeds "
-                         f"(has {sorted(settings)})")
-    r = stats.compare(settings, "bf16", "fp32", "M1_final_dice", n_draws=n_draws, seed=seed)  # P(improvement)
-    test = stats.pair_test(settings["bf16"], settings["fp32"], "M1_final_dice")  # what decides
-    r["low"], r["high"] = test.interval(0.95)
-    histories = results.histories[results.histories["run"].isin(names)] if results.histories is not None else None
-    table = []
-    for arithmetic, group in done.groupby("arithmetic"):
-        epoch = (histories[histories["run"].isin(group["run"])]["time_s"].mean() if histories is not None
-                 else float("nan"))
-        table.append({"arithmetic": arithmetic, "runs": len(group), "seeds": group["seed"].nunique(),
-                      "test M1 (%)": 100 * group["M1_final_dice"].mean(), "epoch (s)": epoch,
-                      "run wall time (s)": group["wall_time_s"].mean()})
-    table = pd.DataFrame(table).set_index("arithmetic")
-    return {"difference": r["difference"], "low": r["low"], "high": r["high"],
-            "p_improvement": r["p_improvement"], "seeds": len(settings["fp32"].seeds),
-            "volumes": len(settings["fp32"].volumes), "margin": margin,
-            "passes": bool(-margin < r["low"] and r["high"] < margin),
-            "epoch_s": table["epoch (s)"].to_dict(), "wall_s": table["run wall time (s)"].to_dict(),
-            "speedup": float(table.loc["fp32", "run wall time (s)"] / table.loc["bf16", "run wall time (s)"]),
-            "table": table}
-
-
-def precision_markdown(results: StudyResults, check: dict) -> str:
-    """:func:`precision_check`'s answer as the Markdown a study's folder commits: the decision, the paired
-    difference with its interval, and the times of each arithmetic, with the runs' devices and commits."""
-    done = results.done
-    devices = ", ".join(sorted({str(d) for d in done.get("device", [])})) or "unknown"
-    commits = ", ".join(sorted({str(c)[:7] for c in done.get("git_commit", [])})) or "unknown"
-    verdict = ("passes: bf16 autocast may be used" if check["passes"] else
-               "does not pass: the study runs in fp32")
-    table = check["table"].round(3).to_markdown()
-    return (f"# Precision check of {results.study.name if results.study else results.source}\n\n"
-            f"bf16 autocast against fp32, the same seeds and data ({check['seeds']} seeds), on the held-out test "
-            f"split ({check['volumes']} volumes), test M1 paired by seed and volume "
-            f"(gtg_core.study.precision_check, 95 % t interval with the seed as the unit, "
-            f"gtg_core.study.seedtest):\n\n"
-            f"- bf16 - fp32: {100 * check['difference']:+.2f} Dice points [{100 * check['low']:+.2f}, "
-            f"{100 * check['high']:+.2f}], P(bf16 beats fp32) {check['p_improvement']:.2f}\n"
-            f"- rule: the whole interval within +-{100 * check['margin']:g} point(s): **{verdict}**\n"
-            f"- a whole run (train, validate, test with both users) took {check['speedup']:.2f}x as long in fp32\n\n"
-            f"{table}\n\ndevices: {devices}; commits: {commits}\n")

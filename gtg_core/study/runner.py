@@ -1,6 +1,6 @@
 """Running a study: the state of each run in its folder (done, partial, failed, running, to do), locks, the
 training of one run as executors call it, the loop over stages, the executors (a local process pool, Dask),
-and the cost of what is left."""
+and the evaluation of done runs by another user (what is left costs: :mod:`.cost`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import time
 import traceback
 from pathlib import Path
 
-from .._checks import check_choice
 from ..io import atomic_write_text, read_json
-from .collect import _run_folders, collect
+from .collect import collect
 from .planning import Run, plan
 from ..config import fields_marked
 from .spec import LOCK_NAME, Study, _identity, differing_fields
@@ -312,39 +311,3 @@ def make_executor(spec: str = "local"):
     raise ValueError(f"unknown executor {spec!r}: use local, local:N, dask or dask:ADDRESS")
 
 
-def measured_rate(root) -> float | None:
-    """Seconds per training iteration measured on the finished epochs under ``root`` (history.csv time_s per
-    training volume, averaged over the runs), or None when there are none."""
-    import pandas as pd
-
-    rates = []
-    for folder in _run_folders(Path(root)) if root is not None and Path(root).is_dir() else []:
-        metrics_json = read_json(folder / "metrics.json") or {}
-        n_train = len(metrics_json.get("train_cases") or [])
-        if n_train and (folder / "history.csv").is_file():
-            history = pd.read_csv(folder / "history.csv")
-            rates.append(float(history["time_s"].mean()) / n_train)
-    return sum(rates) / len(rates) if rates else None
-
-
-def estimate_seconds(runs, root, *, seconds_per_iteration: float | None = None) -> float:
-    """Seconds to finish ``runs`` (those not done): epochs left x training volumes x seconds per training
-    iteration. The rate comes from the finished epochs under ``root`` (:func:`measured_rate`) when there are
-    any, else ``seconds_per_iteration`` (default 2.3 s: one iteration at 64 x 64 x 24 with filters 16..128 on
-    one CPU thread, measured here). For runs of another size, network or device, before any epoch has
-    finished, :func:`gtg_core.study.cost.study_cost` scales the committed benchmark tables instead."""
-    from ..data import split_cases
-
-    rate = measured_rate(root) or seconds_per_iteration or 2.3
-    total = 0.0
-    for r in runs:
-        if r.same_as is not None:
-            continue
-        state, detail = run_state(r, root) if root is not None else ("to do", "")
-        if state == "done":
-            continue
-        done_epochs = int(detail.split()[0]) if state == "partial" else 0
-        n_cases = r.config["n_cases"]
-        n_train = len(split_cases(range(n_cases))[0]) if n_cases > 1 else 1  # the runs' own 80/20 split
-        total += (r.config["epochs"] - done_epochs) * n_train * rate
-    return total

@@ -49,7 +49,7 @@ from __future__ import annotations
 # the per-volume metrics are gtg_core.metrics' (one definition); re-exported for the pages that read them here
 from ..metrics import OPTIONAL_METRICS, VOLUME_METRICS, volume_table  # noqa: F401
 from .bootstrap import (DEFAULT_DRAWS, FAILS, HOLDS, INCONCLUSIVE, LOWER_IS_BETTER, SETTING_KEYS, Setting,  # noqa: F401
-                        _percentiles, bootstrap, compare, comparison_text, decide, improvement_matrix, interval,
+                        percentiles, bootstrap, compare, decide, improvement_matrix, interval,
                         kendall_tau, margin_samples, p_improvement, per_volume, rank_distribution, settings_from,
                         trace_runs, volume_settings, within_volume)
 from .families import (EQUIVALENT, bootstrap_p, compare_cells, decide_family, holm, holm_levels,  # noqa: F401
