@@ -111,6 +111,24 @@ def test_contour_outlines_keep_their_colours_in_every_frame_the_page_gets():
     assert drawn > 100  # the outlines are there to be kept
 
 
+def test_no_overlay_meaning_is_drawn_near_a_click_marker_colour():
+    """Review 4: the beyond viewer's learned outline (light green) sat beside the green fg crosses."""
+    import colorsys
+
+    def hue(rgb):
+        return 360 * colorsys.rgb_to_hsv(*rgb)[0]
+
+    def apart(a, b):
+        return min(abs(a - b), 360 - abs(a - b))
+
+    assert apart(hue((0.6, 1.0, 0.3)), hue((0, 1, 0))) < 40  # the old learned colour: the check can fail
+    for meaning, colour in viz.MEANING_COLOURS.items():
+        for marker in viz.MARKERS.values():
+            assert apart(hue(colour), hue(np.array(marker) / 255)) >= 40, (meaning, marker)
+    assert viz.overlay_colours(["paper: fixed", "learned: Eq. 6"]) == [viz.MEANING_COLOURS["paper"],
+                                                                       viz.MEANING_COLOURS["code"]]
+
+
 def test_click_markers_keep_their_colours_in_the_quantised_frames():
     """The 64-colour PNGs once turned the green fg crosses grey: every marker pixel must decode exactly."""
     image, label, _ = data.phantom("spleen_ct", shape=(64, 64, 24), seed=1)
@@ -228,7 +246,12 @@ def test_panel_figures_are_drawn_at_the_page_width_so_colour_bar_ticks_stay_read
     fig = viz.show_panels([np.random.rand(8, 8)] * 4, titles=list("abcd"), label="guidance")
     assert fig.get_figwidth() <= viz.PAGE_WIDTH_IN  # the page shows it at 100 %: 8 pt ticks stay 8 pt
     bars = [ax for ax in fig.axes if not ax.get_title()]
-    assert len(bars) == 4 and all(t.get_fontsize() >= 8 for ax in bars for t in ax.get_yticklabels())
+    # four maps in [0, 1] (guidance) share one bar, so each panel gets the width (review 4: 95 px panels)
+    assert len(bars) == 1 and all(t.get_fontsize() >= 8 for ax in bars for t in ax.get_yticklabels())
+    assert all(ax.images[0].get_clim() == (0.0, 1.0) for ax in fig.axes if ax.get_title())
+    fig.canvas.draw()
+    panel_px = [ax.get_window_extent().width for ax in fig.axes if ax.get_title()]
+    assert min(panel_px) > 0.8 * 100 * viz.PAGE_WIDTH_IN / 4 * 0.85
     small = viz.show_panels([np.random.rand(8, 8)], titles=["a"])
     assert small.get_figwidth() == pytest.approx(2.6 * 1.25)  # one panel keeps its natural size
 
@@ -254,6 +277,10 @@ def test_evidence_figures_draw_the_matrix_the_rank_blobs_and_the_power_curves():
     assert list(lines[0].get_ydata()) == list(power.loc[("estimate", 3)])  # drawn as computed
     assert (lines[2].get_ydata() < lines[0].get_ydata()).all()  # more seeds, smaller differences
     assert (lines[1].get_ydata() > lines[0].get_ydata()).all()  # the upper end of setting x seed: larger
+    fig.canvas.draw()  # only the volumes are labelled: no log-scale minor labels between them (review 4)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["12", "100"]
+    assert not [t.get_text() for t in ax.get_xminorticklabels() if t.get_text()]
 
 
 def test_the_training_loop_figure_says_what_p_0_trains_on():

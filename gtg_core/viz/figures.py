@@ -22,6 +22,8 @@ PAGE_WIDTH_IN = 7.8
 #: Text sizes for a figure of several panels drawn at the page's width.
 PAGE_TEXT = {"axes.titlesize": 8.5, "axes.labelsize": 8, "xtick.labelsize": 7.5, "ytick.labelsize": 7.5,
              "legend.fontsize": 7}
+#: A figure's footnote (provenance, what the marks mean): legible at the page's width (review 4 read 6 px).
+FOOTNOTE_PT = 8
 
 
 @contextmanager
@@ -64,8 +66,9 @@ def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, supt
     """A row (or grid) of 2-D panels with titles; returns the matplotlib figure. At most
     :data:`MAX_PANELS_PER_ROW` panels per row (the book's page width), more wrap to further rows.
 
-    ``cmap``: one colour map, or one per panel (``"gray"`` for images). ``colorbar``: a colour bar beside
-    every panel not drawn in grey, so a value can be read from a colour; ``label`` names its unit.
+    ``cmap``: one colour map, or one per panel (``"gray"`` for images). ``colorbar``: colour bars, so a value
+    can be read from a colour: one shared bar (0 to 1) when every panel not drawn in grey lies in [0, 1] (the
+    guidance maps), else one beside each such panel; ``label`` names the unit.
     ``symmetric``: center each panel's range on zero (for differences with a diverging map, zero is then
     always the middle colour). Non-negative panels start at 0.
     """
@@ -76,13 +79,19 @@ def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, supt
     cmaps = list(cmap) if isinstance(cmap, (list, tuple)) else [cmap] * n
     if len(cmaps) != n:
         raise ValueError(f"cmap: give one colour map or one per panel ({n}), got {len(cmaps)}")
+    coloured = [i for i, p in enumerate(panels) if p.ndim == 2 and cmaps[i] not in ("gray", "grey", "Greys_r")]
+    # maps in [0, 1] (every guidance signal) share one colour bar: the panels keep the page's width for
+    # themselves instead of a bar and its ticks beside each one (review 4: 95 px panels)
+    shared = (colorbar and not symmetric and len(coloured) > 1
+              and all(0 <= panels[i].min() and panels[i].max() <= 1 for i in coloured))
     ncols = min(ncols or n, MAX_PANELS_PER_ROW)
     nrows = int(np.ceil(n / ncols))
-    width = size * ncols * (1.25 if colorbar else 1)
+    width = size * ncols * (1.25 if colorbar and not shared else 1) + (0.7 if shared else 0)
     if width > PAGE_WIDTH_IN:  # drawn at the page's width, so the page never shrinks its text
         size *= PAGE_WIDTH_IN / width
         width = PAGE_WIDTH_IN
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, size * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, size * nrows + (0.3 if suptitle else 0)),
+                             squeeze=False, layout="constrained")
     for ax in axes.ravel():
         ax.axis("off")
     for i, panel in enumerate(panels):
@@ -90,20 +99,25 @@ def show_panels(panels, *, titles=None, ncols=None, cmap="magma", size=2.6, supt
         if symmetric:
             top = float(np.abs(panel).max()) or 1.0
             vmin, vmax = -top, top
+        elif shared and i in coloured:
+            vmin, vmax = 0.0, 1.0
         else:
             vmin, vmax = (None if panel.min() < 0 else 0), None
         shown = ax.imshow(panel.T, cmap=cmaps[i] if panel.ndim == 2 else None, origin="upper",
                           vmin=vmin, vmax=vmax, interpolation="nearest")
         if titles:
             ax.set_title(titles[i], fontsize=9)
-        if colorbar and panel.ndim == 2 and cmaps[i] not in ("gray", "grey", "Greys_r"):
+        if colorbar and not shared and i in coloured:
             bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.03)
             bar.ax.tick_params(labelsize=8)
             if label:
                 bar.set_label(label, fontsize=8)
+        if shared and i == coloured[-1]:
+            bar = fig.colorbar(shown, ax=axes.ravel().tolist(), fraction=0.025, pad=0.02, aspect=30)
+            bar.ax.tick_params(labelsize=8)
+            bar.set_label(label or "value (every coloured panel)", fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
 
 

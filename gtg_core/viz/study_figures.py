@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .figures import PAGE_WIDTH_IN, _page_text, _signal_colour, _signal_style
+from .figures import FOOTNOTE_PT, PAGE_WIDTH_IN, _page_text, _signal_colour, _signal_style
 
 
 METRIC_LABELS = {"M1_final_dice": "M1 final Dice", "M2_initial_dice_with_seeds": "M2 initial Dice",
@@ -120,7 +120,8 @@ def _hyperparameter_figure(panels, provenance):
     if len(pooled):
         ax.plot(pooled.index, pooled["mean"], marker="o", color="k")
         for x, y, n in zip(pooled.index, pooled["mean"], pooled["count"]):
-            ax.annotate(f"{n} sig.", (x, y), textcoords="offset points", xytext=(7, -12), fontsize=7, color="0.3")
+            ax.annotate(f"{n} sig.", (x, y), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7,
+                        color="0.3", bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85})
     ax.set(title="b) M1 vs sigma, the signals' means averaged", xlabel="sigma (voxels)", ylabel="M1 final Dice")
     ax = axes[0, 1]
     per_theta = panels["theta"]
@@ -180,9 +181,10 @@ def _hyperparameter_figure(panels, provenance):
             + (" Error bars: within-volume 95 % bootstrap intervals among a panel's points; a one-seed point's bar "
                "covers its volumes only (the grey bar is the seed noise it cannot show)." if panels["intervals"] is not None
                else ""))
-    lines = textwrap.wrap(note, 125) + (textwrap.wrap(provenance, 125) if provenance else [])
-    fig.tight_layout(rect=(0, 0.012 * (len(lines) + 1), 1, 1))
-    fig.text(0.01, 0.005, "\n".join(lines), fontsize=6.5, va="bottom")
+    # the footnote at the size of the tick labels (8 pt), wrapped to the figure's width
+    lines = textwrap.wrap(note, 110) + (textwrap.wrap(provenance, 110) if provenance else [])
+    fig.tight_layout(rect=(0, 0.0145 * (len(lines) + 1), 1, 1))
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=FOOTNOTE_PT, va="bottom")
     return fig
 
 
@@ -224,8 +226,11 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
     labels = []
     for j, m in enumerate(metrics):
         order = [signals[i] for i in np.argsort(-np.nan_to_num(table[:, j], nan=-np.inf)) if table[i, j] == table[i, j]]
-        name = METRIC_LABELS[m] + (f"\n(timed on {m3_device})" if m.startswith("M3") and m3_device else "")
-        labels.append(name + "\n" + " > ".join(order[:3]) + (" ..." if len(order) > 3 else ""))
+        if m.startswith("M3"):  # the study runs' step times decide no speed claim: drawn, not ranked
+            timed = f"timed on {m3_device}, " if m3_device else ""
+            labels.append(f"{METRIC_LABELS[m]}\n({timed}not ranked)")
+            continue
+        labels.append(METRIC_LABELS[m] + "\n" + " > ".join(order[:3]) + (" ..." if len(order) > 3 else ""))
     ax.set_xticks(angles)
     ax.set_xticklabels(labels, fontsize=8)
     # the center is each metric's worst signal, the outer ring its best (the figure's own scale, not stretched)
@@ -236,7 +241,7 @@ def spider_plot(values: dict, *, title: str = "M1-M5, each signal at its best se
     ax.set_title(title)
     ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1), fontsize=8)
     if provenance:
-        fig.text(0.01, 0.01, "\n".join(textwrap.wrap(provenance, 130)), fontsize=6.5, va="bottom")
+        fig.text(0.01, 0.01, "\n".join(textwrap.wrap(provenance, 110)), fontsize=FOOTNOTE_PT, va="bottom")
     fig.tight_layout(rect=(0, 0.05 if provenance else 0, 1, 1))
     return fig
 
@@ -259,5 +264,5 @@ def dice_curve_figure(curves, *, provenance: str | None = None, title: str = "Di
     ax.legend(fontsize=8)
     fig.tight_layout(rect=(0, 0.035 * len(lines), 1, 1))
     if lines:
-        fig.text(0.01, 0.005, "\n".join(lines), fontsize=6.5, va="bottom")
+        fig.text(0.01, 0.005, "\n".join(lines), fontsize=FOOTNOTE_PT, va="bottom")
     return fig
