@@ -172,17 +172,6 @@ def cell_name(trained: str, evaluated: str) -> str:
     return f"{trained} → {evaluated}"
 
 
-def user_table_wide(table, *, scale: float = 100.0):
-    """:func:`user_table` as the book shows it: signals (rows) by cells (:func:`cell_name`), each
-    "estimate [low, high]" times ``scale`` (Dice points by default)."""
-    text = [f"{scale * e:.1f} [{scale * lo:.1f}, {scale * hi:.1f}]"
-            for e, lo, hi in zip(table["estimate"], table["low"], table["high"])]
-    cells = [cell_name(t, e) for t, e in zip(table["trained"], table["evaluated"])]
-    wide = table.assign(cell=cells, value=text).pivot(index="signal", columns="cell", values="value")
-    order = [s for s in paper.SIGNAL_ORDER if s in wide.index]
-    return wide.loc[order + [s for s in wide.index if s not in order], list(dict.fromkeys(cells))]
-
-
 def ranking_shift(results, first=("deepedit", "deepedit"), second=("deepedit", "center"),
                   metric: str = "M1_final_dice", *, n_draws: int = stats.DEFAULT_DRAWS, seed: int = 0) -> dict:
     """Does the ranking of the signals in cell ``first`` survive in cell ``second``? A cell is (trained,

@@ -199,7 +199,7 @@ def test_a_stage_is_read_only_when_whole(quick_results):
 def test_the_texts_and_tables_of_the_chapter_say_what_the_numbers_say(quick_results):
     root, res = quick_results
     users = beyond.user_table(res, n_draws=DRAWS)
-    wide = beyond.user_table_wide(users)
+    wide = words.user_table_wide(users)
     assert list(wide.columns) == [beyond.cell_name(t, e) for t in ("deepedit", "center")
                                   for e in ("deepedit", "center")]
     own = users[(users["trained"] == "deepedit") & (users["evaluated"] == "deepedit")].set_index("signal")

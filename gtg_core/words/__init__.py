@@ -11,7 +11,7 @@ Number formats shared with the figures live one floor down, in :mod:`gtg_core.fo
 """
 
 from .beyond import (changes_text, claims_by_user_table, claims_change_text, comparison_table, comparison_texts,
-                     eq6_facts, eq6_text, gain_text, progress_text, ranking_facts, shift_text)
+                     eq6_facts, eq6_text, gain_text, progress_text, ranking_facts, shift_text, user_table_wide)
 from .findings import (adjusted_text, answer_page, answer_texts, direction, estimate_text, evidence_text,
                        findings_facts, findings_table)
 from .heldout import heldout_report
@@ -24,4 +24,4 @@ __all__ = ["TABLE3_HEADERS", "adjusted_text", "answer_page", "answer_texts", "ch
            "comparison_texts", "cost_text", "count", "direction", "duration_text", "effect_text", "eq6_facts",
            "eq6_text", "estimate_text", "evidence_text", "findings_facts", "findings_table", "gain_text",
            "heldout_report", "order_text", "pairs_display", "precision_markdown", "progress_text", "ranking_facts",
-           "ranking_text", "shift_text", "speed_texts", "table3_display"]
+           "ranking_text", "shift_text", "speed_texts", "table3_display", "user_table_wide"]

@@ -9,6 +9,17 @@ from .. import beyond, formatting, guidance, paper
 from ..study import stats
 
 
+def user_table_wide(table, *, scale: float = 100.0):
+    """:func:`gtg_core.beyond.user_table` as the book shows it: signals (rows) by cells (:func:`gtg_core.beyond.cell_name`), each
+    "estimate [low, high]" times ``scale`` (Dice points by default)."""
+    text = [f"{scale * e:.1f} [{scale * lo:.1f}, {scale * hi:.1f}]"
+            for e, lo, hi in zip(table["estimate"], table["low"], table["high"])]
+    cells = [beyond.cell_name(t, e) for t, e in zip(table["trained"], table["evaluated"])]
+    wide = table.assign(cell=cells, value=text).pivot(index="signal", columns="cell", values="value")
+    order = [s for s in paper.SIGNAL_ORDER if s in wide.index]
+    return wide.loc[order + [s for s in wide.index if s not in order], list(dict.fromkeys(cells))]
+
+
 def comparison_table(comparisons, *, scale: float = 100.0) -> pd.DataFrame:
     """One row per comparison of :func:`gtg_core.beyond.user_comparisons` (index: what it asks): the two cells,
     Kendall's tau-b with its interval, how many pairs of signals swap places, how many pairs change their gap (the
