@@ -1,6 +1,6 @@
 """How the book prints a verdict's numbers: one room for the formatters every page and analysis shares (it
-imports nothing of gtg_core, so any room may use it). The sentences themselves are written by the analyses'
-text functions; their numbers come out of here.
+imports nothing of gtg_core, so any room may use it). The sentences themselves are written in
+:mod:`gtg_core.words`; their numbers come out of here.
 
 - :func:`compact`: a number, a mapping or a sequence as short text (floats to 3 decimals);
 - :func:`signed`: a margin or an interval end with its sign;

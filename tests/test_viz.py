@@ -122,7 +122,8 @@ def test_no_overlay_meaning_is_drawn_near_a_click_marker_colour():
         return min(abs(a - b), 360 - abs(a - b))
 
     assert apart(hue((0.6, 1.0, 0.3)), hue((0, 1, 0))) < 40  # the old learned colour: the check can fail
-    for meaning, colour in viz.MEANING_COLOURS.items():
+    named = list(viz.MEANING_COLOURS.items()) + [(f"spare {i}", c) for i, c in enumerate(viz.COLOURS)]
+    for meaning, colour in named:  # the meanings and the spare palette of unnamed overlays
         for marker in viz.MARKERS.values():
             assert apart(hue(colour), hue(np.array(marker) / 255)) >= 40, (meaning, marker)
     assert viz.overlay_colours(["paper: fixed", "learned: Eq. 6"]) == [viz.MEANING_COLOURS["paper"],

@@ -8,9 +8,9 @@ import numpy as np
 from ..study import finished
 from ..study.settings import among, main_theta, mean_by, one_arithmetic, ranking, varied, with_setting
 from ..study.stats import NOT_ASSESSABLE
+from ..formatting import compact, interval_text, signed
 from .numbers import GEODESIC, METRIC_UNITS, PAPER_SIGNALS, STUDIED
 from .speed import claim_disks_fastest
-from ..formatting import compact, interval_text, signed
 from .verdicts import (NOT_MEASURED, Evidence, Verdict, _combine, _group_best, _judge, _means_by, _table3,
                        decide_claims)
 

@@ -123,8 +123,8 @@ def ranking_comparison(table, pairs=None) -> dict:
     Returns ``ours`` and ``paper`` (the signals best first, by mean Dice), ``ours_dice`` and ``paper_dice``
     (signal -> mean Dice, %), ``separated`` (pairs (better, worse, gap in points) whose difference is
     resolved after Holm's adjustment over the pairs), ``equivalent`` (pairs within the equivalence margin),
-    ``pairs`` (how many pairs were compared), ``compared`` (whether pairs were given) and ``margin`` (the
-    equivalence margin, points). The sentence: :func:`gtg_core.words.ranking_text`."""
+    ``pairs`` (how many pairs were compared) and ``compared`` (whether pairs were given). The sentence:
+    :func:`gtg_core.words.ranking_text`."""
     signals = table[table["signal"].isin(SIGNAL_ORDER)].set_index("signal")
     theirs = {s: float(v) for s, v in signals["paper_dice"].items() if v == v}
     rows = signals.dropna(subset=["ours_dice"]) if "ours_dice" in signals else signals.iloc[:0]
@@ -142,8 +142,7 @@ def ranking_comparison(table, pairs=None) -> dict:
     n_pairs = len(order) * (len(order) - 1) // 2
     return {"ours": order, "paper": sorted(theirs, key=theirs.get, reverse=True), "ours_dice": ours,
             "paper_dice": theirs, "separated": separated, "equivalent": equivalent,
-            "pairs": n_pairs if pairs is None else len(pairs), "compared": pairs is not None,
-            "margin": 100 * EQUIVALENCE_MARGIN}
+            "pairs": n_pairs if pairs is None else len(pairs), "compared": pairs is not None}
 
 
 def baseline_clicks_effect(rows, traces, *, seed: int = 0, n_draws: int = 2000) -> dict | None:

@@ -22,8 +22,8 @@ MARKERS = {"fg": (0, 255, 0), "bg": (255, 0, 255)}
 
 
 #: Overlay colours (RGB, 0..1), in order, for overlays whose name has no colour of its own (the label's red
-#: last: an unnamed map is not read as a label).
-COLOURS = ((0.2, 0.8, 1.0), (1.0, 0.85, 0.1), (0.6, 1.0, 0.3), (0.9, 0.4, 1.0), (1.0, 0.25, 0.2))
+#: last: an unnamed map is not read as a label); like the meanings below, none near a click marker's hue.
+COLOURS = ((0.2, 0.8, 1.0), (1.0, 0.85, 0.1), (1.0, 0.55, 0.0), (0.35, 0.4, 1.0), (1.0, 0.25, 0.2))
 
 
 #: One colour per meaning across the book: an overlay named so (its first words, case ignored) gets it on

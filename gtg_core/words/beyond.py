@@ -10,8 +10,8 @@ from ..study import stats
 
 
 def user_table_wide(table, *, scale: float = 100.0):
-    """:func:`gtg_core.beyond.user_table` as the book shows it: signals (rows) by cells (:func:`gtg_core.beyond.cell_name`), each
-    "estimate [low, high]" times ``scale`` (Dice points by default)."""
+    """:func:`gtg_core.beyond.user_table` as the book shows it: signals (rows) by cells
+    (:func:`gtg_core.beyond.cell_name`), each "estimate [low, high]" times ``scale`` (Dice points by default)."""
     text = [f"{scale * e:.1f} [{scale * lo:.1f}, {scale * hi:.1f}]"
             for e, lo, hi in zip(table["estimate"], table["low"], table["high"])]
     cells = [beyond.cell_name(t, e) for t, e in zip(table["trained"], table["evaluated"])]
@@ -57,7 +57,7 @@ def comparison_texts(results, comparisons) -> dict:
         out[f"{key}_shift"] = shift_text(shift) if shift else missing
         out[f"{key}_gain"] = gain_text(shift) if shift else missing
         out[f"{key}_changes"] = changes_text(shift) if shift else missing
-        out[f"{key}_changes_count"] = (str(int((shift["pairs"]["gap_change"] == "resolved").sum())) if shift
+        out[f"{key}_changes_count"] = (str(table.loc[question, "gaps changed"]) if shift
                                        else "(not measured yet)")
         for fact, column in (("tau", "tau_b"), ("mean", "mean gain"), ("up", "resolved up"),
                              ("down", "resolved down")):

@@ -3,6 +3,7 @@ claims' and the speed claim's short texts. Everything here formats what :mod:`gt
 
 from __future__ import annotations
 
+from ..paper import EQUIVALENCE_MARGIN
 from ..study.stats import FAILS, HOLDS, INCONCLUSIVE
 
 
@@ -87,8 +88,8 @@ def ranking_text(comparison: dict) -> str:
     n = c["pairs"]
     return (both + f"Of our {n} pairs, compared volume by volume and seed by seed with Holm's adjustment "
             f"over all {n}, {count(len(c['separated']), 'pair differs', 'pairs differ')}: {kept}; "
-            f"{count(len(c['equivalent']), 'pair is', 'pairs are')} equivalent within +-{c['margin']:g} points: "
-            f"{same}; the order of the rest is not decided by this study.")
+            f"{count(len(c['equivalent']), 'pair is', 'pairs are')} equivalent within "
+            f"+-{100 * EQUIVALENCE_MARGIN:g} points: {same}; the order of the rest is not decided by this study.")
 
 
 def claim_texts(table) -> dict:
