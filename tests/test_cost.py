@@ -122,3 +122,26 @@ def test_the_whole_grid_is_planned_with_the_stage_that_waits_for_the_first():
     assert len(runs) == 102 and sum(r.same_as is None for r in runs) == 97
     assert {r.name for r in first} <= {r.name for r in runs}
     assert sum(r.stage == "stage2" for r in runs) == 45
+
+
+def test_a_budget_buys_the_most_seeds_that_fit_and_the_design_is_the_one_planned_for_the_seed_noise():
+    from gtg_core.study import power
+
+    comp = {"seed_x": 0.02 ** 2, "volume_x": 0.07 ** 2, "residual": 0.06 ** 2, "seed_x_range": (0.0, 0.06 ** 2)}
+    table = cost.budget_designs(comp, budget_worker_hours=10, train_s=600, episode_s=4.0, settings=2, users=2,
+                                volumes=(50, 100, 2000))
+    # a run: 600 s + 4 s x n x 2 users; 2 runs a seed in 36000 s
+    assert table["seeds"].tolist() == [36000 // (2 * 1000), 36000 // (2 * 1400), 36000 // (2 * 16600)]
+    assert (table["worker hours"] <= 10).all() and table["runs"].tolist() == [2 * k for k in table["seeds"]]
+    row = table.iloc[1]
+    assert row["detectable"] == pytest.approx(power.detectable_difference(comp, 12, 100, comparisons=15))
+    assert row["detectable (upper end)"] == pytest.approx(
+        power.detectable_difference(comp, 12, 100, comparisons=15, seed_x=0.06 ** 2))
+    assert table["detectable"].iloc[2] == float("inf")  # one seed: nothing can be tested
+    best = cost.chosen_design(table)
+    assert isinstance(best["seeds"], int) and isinstance(best["test volumes"], int)
+    assert best["test volumes"] == table.loc[table["detectable (upper end)"].idxmin(), "test volumes"]
+    with pytest.raises(ValueError, match="no design of the budget has two seeds"):
+        cost.chosen_design(table.iloc[2:])
+    with pytest.raises(ValueError, match="budget_worker_hours > 0"):
+        cost.budget_designs(comp, budget_worker_hours=0, train_s=1, episode_s=1, settings=1)

@@ -315,3 +315,44 @@ def complete_plan(study):
             raise ValueError(f"{study.name}: stage(s) {', '.join(pending)} cannot be planned on stand-in results")
         pending = still
     return runs
+
+
+def budget_designs(components: dict, *, budget_worker_hours: float, train_s: float, episode_s: float,
+                   settings: int, users: int = 1, volumes=(100, 200, 300, 400, 600), comparisons: int = 15,
+                   max_seeds: int = 100):
+    """The designs a budget buys, and what each resolves: for each number of test volumes ``n``, the most
+    seeds ``k`` whose ``settings`` x ``k`` runs fit ``budget_worker_hours`` (a run: ``train_s`` of training
+    and validation, then ``episode_s`` x ``n`` x ``users`` test episodes; :func:`measured_split` measures
+    both), and the smallest difference that design resolves at 80 % power under Holm over ``comparisons``
+    pairs (:func:`gtg_core.study.power.detectable_difference`, t-based on k - 1 df) at the estimated setting
+    x seed component of ``components`` (:func:`gtg_core.study.power.paired_components`) and at the upper end
+    of its range. One row per ``n``: seeds, test volumes, runs, worker hours, ``detectable`` and
+    ``detectable (upper end)`` (the metric's units; infinite below two seeds). A pandas DataFrame."""
+    import pandas as pd
+
+    from .power import detectable_difference
+
+    if budget_worker_hours <= 0 or train_s < 0 or episode_s <= 0 or settings < 1 or users < 1:
+        raise ValueError("budget_designs needs budget_worker_hours > 0, train_s >= 0, episode_s > 0, settings "
+                         f"and users >= 1 (got {budget_worker_hours}, {train_s}, {episode_s}, {settings}, {users})")
+    rows = []
+    for n in volumes:
+        run_s = train_s + episode_s * n * users
+        seeds = min(max_seeds, int(budget_worker_hours * 3600 // (settings * run_s)))
+        rows.append({"seeds": seeds, "test volumes": n, "runs": settings * seeds,
+                     "worker hours": settings * seeds * run_s / 3600,
+                     "detectable": detectable_difference(components, seeds, n, comparisons=comparisons),
+                     "detectable (upper end)": detectable_difference(
+                         components, seeds, n, comparisons=comparisons, seed_x=components["seed_x_range"][1])})
+    return pd.DataFrame(rows)
+
+
+def chosen_design(designs) -> dict:
+    """The design of :func:`budget_designs`' table that resolves the smallest difference at the upper end of
+    the setting x seed range (a study planned for the seed noise it may meet, not only the estimate), the more
+    seeds on a tie: that row as a dict. ValueError when no design has two seeds."""
+    able = designs[designs["seeds"] >= 2]
+    if not len(able):
+        raise ValueError("no design of the budget has two seeds: nothing it runs could be tested")
+    best = able.sort_values(["detectable (upper end)", "seeds"], ascending=[True, False]).head(1)
+    return best.to_dict("records")[0]

@@ -6,7 +6,13 @@ standard error of that mean (the seeds' standard deviation / sqrt(seeds)); a set
 first length E after which the mean rises by less than one standard error of E over the following ``window``
 epochs (every validated length in (E, E + window] below mean(E) + SE(E)), the window fully observed. The
 study's length is the longest of the settings' lengths (both must have levelled off); if a setting never levels
-off, the longest length trained, said as not levelled off.
+off, the longest length trained, said as not levelled off (:func:`chosen_length`).
+
+The rest of the pilot's analysis plan: the held-out test split at each tested length (:func:`test_by_length`:
+each setting's test M1, the paired difference, the variance components and what designs would resolve), and
+the next study's design (:func:`next_design`: the length by the rule, the components at the nearest tested
+length, a run's measured cost, the designs a budget buys and the one planned for the upper end of the seed
+noise).
 """
 
 from __future__ import annotations
@@ -64,3 +70,118 @@ def chosen_length(histories, results, *, window: int = DEFAULT_WINDOW, metric: s
     levelled = all(v is not None for v in per_setting.values())
     return {"length": max(per_setting.values()) if levelled else longest, "levelled": levelled,
             "per_setting": per_setting, "longest": longest}
+
+
+#: The designs whose smallest resolvable difference :func:`test_by_length` reports: (seeds, test volumes).
+LENGTH_DESIGNS = ((4, 100), (8, 100), (8, 200))
+
+
+def snapshot_settings(snapshot_traces, results, length: int, *, by: str = "signal") -> dict:
+    """The held-out test split of every finished run as it would have stopped after ``length`` epochs
+    (snapshot_traces.csv rows of that ``snapshot_epoch``, :mod:`gtg_core.train`'s ``test-at/``), as
+    :class:`~gtg_core.study.bootstrap.Setting` objects grouped by ``by``, restricted to the seeds that every
+    setting has at that length (a paired comparison needs them shared). ValueError naming ``length`` when the
+    snapshots have no such epoch or no seed is shared."""
+    from .bootstrap import per_volume, settings_from
+
+    rows = snapshot_traces[snapshot_traces["snapshot_epoch"] == length]
+    if rows.empty:
+        raise ValueError(f"length {length}: the snapshot traces have no snapshot_epoch {length} "
+                         f"(they have {sorted(set(snapshot_traces['snapshot_epoch']))})")
+    table = per_volume(rows.drop(columns=["snapshot_epoch", "best_epoch"], errors="ignore"), results)
+    seeds = set.intersection(*(set(g["seed"]) for _, g in table.groupby(by)))
+    if not seeds:
+        raise ValueError(f"length {length}: no seed was tested for every setting")
+    return settings_from(table[table["seed"].isin(seeds)], by)
+
+
+def test_by_length(snapshot_traces, results, *, metric: str = "M1_final_dice", designs=LENGTH_DESIGNS,
+                   comparisons: int = 15) -> "pd.DataFrame":
+    """What the held-out test split says at each tested training length of a pilot (issue #33's analysis
+    plan), one row per ``snapshot_epoch`` (the lengths of ``test_epochs`` and the run's full length):
+    ``seeds`` (shared by every setting), ``volumes``, ``M1 <setting>`` (the mean over seeds of each setting's
+    test ``metric``), ``difference`` (first setting - second, mean over seeds) with its per-seed ``low`` and
+    ``high``, ``best_epoch`` (the mean over those runs of the epoch, counted from 1, whose model a run of that length
+    returns: its best validated one), the
+    variance components of a paired difference as SDs (:func:`gtg_core.study.power.paired_components`:
+    ``seed_x`` with its 95 % range ``seed_x_low`` .. ``seed_x_high``, ``volume_x``, ``residual``), and for each
+    (k seeds, n volumes) of ``designs`` the smallest difference that design resolves at 80 % power under Holm
+    over ``comparisons`` pairs (``detectable kxn``, t-based: :func:`gtg_core.study.power.detectable_difference`).
+    Values in the metric's units. Describes; it decides no comparison of the settings."""
+    import numpy as np
+    import pandas as pd
+
+    from .power import detectable_difference, paired_components
+
+    rows = []
+    for length in sorted(set(snapshot_traces["snapshot_epoch"])):
+        settings = snapshot_settings(snapshot_traces, results, int(length))
+        names = list(settings)
+        grids = [settings[n].values[metric] for n in names]
+        comp = paired_components(settings, metric)
+        per_seed = grids[0].mean(1) - grids[1].mean(1)
+        runs = set(results.loc[results["seed"].isin(settings[names[0]].seeds), "run"])
+        at = snapshot_traces[(snapshot_traces["snapshot_epoch"] == length) & snapshot_traces["run"].isin(runs)]
+        best = at.drop_duplicates("run")["best_epoch"].astype(float) + 1
+        row = {"length": int(length), "seeds": comp["seeds"], "volumes": comp["volumes"],
+               **{f"M1 {n}": float(g.mean()) for n, g in zip(names, grids)},
+               "difference": float(per_seed.mean()), "low": float(per_seed.min()), "high": float(per_seed.max()),
+               "best_epoch": float(best.mean()), "seed_x": np.sqrt(comp["seed_x"]),
+               "seed_x_low": np.sqrt(comp["seed_x_range"][0]), "seed_x_high": np.sqrt(comp["seed_x_range"][1]),
+               "volume_x": np.sqrt(comp["volume_x"]), "residual": np.sqrt(comp["residual"])}
+        for seeds, volumes in designs:
+            row[f"detectable {seeds}x{volumes}"] = detectable_difference(comp, seeds, volumes,
+                                                                         comparisons=comparisons)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def epoch_seconds(histories) -> float:
+    """The median seconds of one epoch (its training and, where it had one, its validation) over every epoch
+    of every run of ``histories`` (histories.csv's ``time_s``): the pilot's rate for a study of its design.
+    The median, because an epoch during which the machine was paused or shared (a session's end, a build
+    beside it) takes many times longer and says nothing about the design."""
+    seconds = histories["time_s"].dropna()
+    if seconds.empty:
+        raise ValueError("histories: no epoch has a time_s to measure a rate from")
+    return float(seconds.median())
+
+
+def nearest_tested(length: int, tested) -> int:
+    """The tested length of ``tested`` (a pilot's snapshot epochs) nearest to ``length``, the longer on a tie:
+    whose components a study of ``length`` epochs is planned with."""
+    tested = sorted(int(t) for t in tested)
+    if not tested:
+        raise ValueError("tested: no tested length")
+    return min(tested, key=lambda t: (abs(t - length), -t))
+
+
+#: The next study's budget (issue #33): about 24 hours of this machine's two workers.
+BUDGET_WORKER_HOURS = 48.0
+
+
+def next_design(histories, results, snapshot_traces, split: dict, *, settings: int, users: int,
+                budget_worker_hours: float = BUDGET_WORKER_HOURS, volumes=(100, 200, 300, 400, 600),
+                comparisons: int = 15, window: int = DEFAULT_WINDOW) -> dict:
+    """The next study's design from a finished pilot, every step a stated rule: the training length
+    (:func:`chosen_length` on the pilot's validation curves), the variance components of its test split at
+    the tested length nearest to it (:func:`nearest_tested`, :func:`snapshot_settings`,
+    :func:`gtg_core.study.power.paired_components`), a run's cost (:func:`epoch_seconds` x the length for
+    training and validation; ``split["episode_s"]`` a test episode, from :func:`gtg_core.study.cost.
+    measured_split` of a finished study of the same design), the designs ``budget_worker_hours`` buys for
+    ``settings`` settings clicked by ``users`` users on the test split (:func:`gtg_core.study.cost.
+    budget_designs`) and the one planned for the upper end of the seed noise
+    (:func:`gtg_core.study.cost.chosen_design`). A dict: ``choice``, ``planned_at``, ``components``,
+    ``train_s``, ``episode_s``, ``designs``, ``design``."""
+    from .cost import budget_designs, chosen_design
+    from .power import paired_components
+
+    choice = chosen_length(histories, results, window=window)
+    planned_at = nearest_tested(choice["length"], set(snapshot_traces["snapshot_epoch"]))
+    components = paired_components(snapshot_settings(snapshot_traces, results, planned_at))
+    train_s = epoch_seconds(histories) * choice["length"]
+    designs = budget_designs(components, budget_worker_hours=budget_worker_hours, train_s=train_s,
+                             episode_s=split["episode_s"], settings=settings, users=users, volumes=volumes,
+                             comparisons=comparisons)
+    return {"choice": choice, "planned_at": planned_at, "components": components, "train_s": train_s,
+            "episode_s": split["episode_s"], "designs": designs, "design": chosen_design(designs)}

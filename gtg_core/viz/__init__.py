@@ -14,7 +14,8 @@ the figures past the paper). Figures take computed values and intervals and draw
 from __future__ import annotations
 
 from .evidence import (USER_MARKERS, improvement_figure, learned_constants_figure, power_figure, rank_blobs,
-                       seed_rankings_figure, training_length_figure, user_interval_figure)
+                       length_evidence_figure, seed_rankings_figure, training_length_figure,
+                       user_interval_figure)
 from .figures import (MAX_PANELS_PER_ROW, PAGE_TEXT, PAGE_WIDTH_IN, SIGNAL_COLOURS, SIGNAL_STYLES, dice_per_click,
                       learning_curves, show_panels, training_loop_figure)
 from .signals import PROFILE_STYLES, eq6_figure, eq6_lookup_figure, profiles_figure
@@ -27,4 +28,4 @@ __all__ = ["COLOURS", "DECISION_CLASS", "DEFAULT_BUDGET_BYTES", "DecisionTable",
            "PAGE_TEXT", "PAGE_WIDTH_IN", "PROFILE_STYLES", "SIGNAL_COLOURS", "SIGNAL_STYLES", "USER_MARKERS", "SliceViewer",
            "dice_curve_figure", "dice_per_click", "eq6_figure", "eq6_lookup_figure", "hyperparameter_figure", "improvement_figure",
            "learned_constants_figure", "learning_curves", "overlay_colours", "power_figure", "profiles_figure", "rank_blobs",
-           "seed_rankings_figure", "show_panels", "training_length_figure", "slice_viewer", "spider_plot", "training_loop_figure", "user_interval_figure"]
+           "length_evidence_figure", "seed_rankings_figure", "show_panels", "training_length_figure", "slice_viewer", "spider_plot", "training_loop_figure", "user_interval_figure"]

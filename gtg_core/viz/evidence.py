@@ -203,3 +203,34 @@ def training_length_figure(curves, *, tested=(3, 6, 12, 18, 24)):
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def length_evidence_figure(table):
+    """The pilot's held-out test split against training length (:func:`gtg_core.study.length.test_by_length`):
+    left, each setting's test M1 (mean of the shared seeds); right, the SDs of a paired difference's variance
+    components in Dice points, the setting x seed one with its 95 % range as a bar. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .figures import FOOTNOTE_PT, _signal_colour, _signal_style
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.0))
+    for column in [c for c in table if c.startswith("M1 ")]:
+        signal = column[3:]
+        marker, line = _signal_style(signal)
+        left.plot(table["length"], table[column], marker=marker, linestyle=line, color=_signal_colour(signal),
+                  label=signal, ms=4)
+    left.set_ylabel(f"test M1 (mean of {int(table['seeds'].min())} seeds)")
+    left.legend(fontsize=FOOTNOTE_PT, frameon=False)
+    points = 100 * table[["seed_x", "seed_x_low", "seed_x_high", "volume_x", "residual"]]
+    right.errorbar(table["length"], points["seed_x"],
+                   yerr=[points["seed_x"] - points["seed_x_low"], points["seed_x_high"] - points["seed_x"]],
+                   marker="o", color="0.1", capsize=3, label="setting x seed (95 % range)", ms=4)
+    right.plot(table["length"], points["volume_x"], marker="s", color="0.45", label="setting x volume", ms=4)
+    right.plot(table["length"], points["residual"], marker="^", linestyle=":", color="0.6", label="residual", ms=4)
+    right.set_ylabel("SD (Dice points)")
+    right.legend(fontsize=FOOTNOTE_PT, frameon=False)
+    for ax in (left, right):
+        ax.set_xlabel("epochs trained")
+        ax.set_xticks(table["length"])
+    fig.tight_layout()
+    return fig

@@ -49,3 +49,22 @@ def precision_markdown(results, check: dict) -> str:
             f"- rule: the whole interval within +-{100 * check['margin']:g} point(s): **{verdict}**\n"
             f"- a whole run (train, validate, test with both users) took {check['speedup']:.2f}x as long in fp32\n\n"
             f"{table}\n\ndevices: {devices}; commits: {commits}\n")
+
+
+def _setting_name(setting: str) -> str:
+    """``"disk|5"`` -> ``"the disk (sigma 5)"``: a setting of :func:`gtg_core.study.length.validation_curves`."""
+    signal, _, sigma = setting.partition("|")
+    return f"{signal} (sigma {sigma})" if sigma else signal
+
+
+def length_choice_text(choice: dict) -> str:
+    """:func:`gtg_core.study.length.chosen_length`'s answer in one sentence: the length, which setting
+    decided it, or that a setting never levelled off."""
+    per = choice["per_setting"]
+    if not choice["levelled"]:
+        rising = ", ".join(_setting_name(s) for s, v in per.items() if v is None)
+        return (f"The rule found no length at which {rising} levelled off within the {choice['longest']} epochs "
+                f"trained, so it takes the longest, {choice['longest']} epochs, said as not levelled off.")
+    each = " and ".join(f"{_setting_name(s)} after {v} epoch{'s' if v != 1 else ''}" for s, v in per.items())
+    return (f"The rule stops at {choice['length']} epochs: by its criterion, {each} had levelled off; the "
+            "latest of them decides.")
