@@ -1,6 +1,7 @@
 """The training-length rule of studies/training-length.yml (issue #33) as code: checked on curves whose answer
 is known, and on the pilot's committed runs as far as they go."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,15 @@ def test_the_next_design_follows_the_rules_from_the_pilots_tables():
                                    volumes=(20,))
     pd.testing.assert_frame_equal(out["designs"], expected)
     assert out["design"]["seeds"] == 5 * 3600 // (2 * (500 + 2 * 20 * 3))
+    seeds = power.paired_seeds_needed(comp, 0.03, 20, comparisons=15)
+    assert seeds is not None and out["needed"].to_dict("records") == [
+        {"test volumes": 20, "seeds": seeds, "worker hours": pytest.approx(2 * seeds * 620 / 3600)}]
+    facts = length.design_facts(out)
+    assert facts == {**facts, "budget": 5, "train_s": 500.0, "planned_at": 12, "needed_seeds": seeds,
+                     "needed_volumes": 20, "design_seeds": out["design"]["seeds"], "design_volumes": 20}
+    assert facts["design_detectable"] == pytest.approx(100 * out["design"]["detectable"])
+    nothing = length.design_facts({**out, "needed": out["needed"].iloc[:0]})
+    assert math.isnan(nothing["needed_seeds"]) and math.isnan(nothing["needed_hours"])
 
 
 def test_the_rules_answer_reads_as_a_sentence_either_way():
@@ -183,3 +193,23 @@ def test_the_rules_answer_reads_as_a_sentence_either_way():
     rising = {"length": 24, "levelled": False, "per_setting": {"disk|5": 3, "exp_gdt|0": None}, "longest": 24}
     assert "no length at which exp_gdt (sigma 0) levelled off" in words.study.length_choice_text(rising)
     assert "takes the longest, 24 epochs" in words.study.length_choice_text(rising)
+
+
+def test_what_the_curves_did_after_a_length_and_the_designs_as_the_page_shows_them():
+    from gtg_core import words
+
+    hist, res = _study({("disk", 1): [0.5, 0.6, 0.7], ("disk", 2): [0.52, 0.64, 0.73]})
+    after = length.rise_after(length.validation_curves(hist, res), 2)
+    assert after.loc["disk|5", "rise"] == pytest.approx(0.715 - 0.51)
+    assert after.loc["disk|5", "se"] == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="length 3: disk|5 was not validated after 3 epochs"):
+        length.rise_after(length.validation_curves(hist, res), 3)
+    designs = pd.DataFrame({"seeds": [9, 1], "test volumes": [100, 600], "runs": [72, 8],
+                            "worker hours": [44.3, 25.4], "detectable": [0.0736, float("inf")],
+                            "detectable (upper end)": [0.3425, float("inf")]})
+    shown = words.design_display(designs)
+    assert shown.to_dict("records") == [
+        {"seeds": 9, "test volumes": 100, "runs": 72, "worker hours": 44, "resolves (points)": "7.4",
+         "at the upper end": "34.2"},
+        {"seeds": 1, "test volumes": 600, "runs": 8, "worker hours": 25, "resolves (points)": "not testable",
+         "at the upper end": "not testable"}]

@@ -162,7 +162,7 @@ BUDGET_WORKER_HOURS = 48.0
 
 def next_design(histories, results, snapshot_traces, split: dict, *, settings: int, users: int,
                 budget_worker_hours: float = BUDGET_WORKER_HOURS, volumes=(100, 200, 300, 400, 600),
-                comparisons: int = 15, window: int = DEFAULT_WINDOW) -> dict:
+                comparisons: int = 15, window: int = DEFAULT_WINDOW, target: float = 0.03) -> dict:
     """The next study's design from a finished pilot, every step a stated rule: the training length
     (:func:`chosen_length` on the pilot's validation curves), the variance components of its test split at
     the tested length nearest to it (:func:`nearest_tested`, :func:`snapshot_settings`,
@@ -171,10 +171,16 @@ def next_design(histories, results, snapshot_traces, split: dict, *, settings: i
     measured_split` of a finished study of the same design), the designs ``budget_worker_hours`` buys for
     ``settings`` settings clicked by ``users`` users on the test split (:func:`gtg_core.study.cost.
     budget_designs`) and the one planned for the upper end of the seed noise
-    (:func:`gtg_core.study.cost.chosen_design`). A dict: ``choice``, ``planned_at``, ``components``,
-    ``train_s``, ``episode_s``, ``designs``, ``design``."""
+    (:func:`gtg_core.study.cost.chosen_design`); and what resolving ``target`` (Dice) at the estimated
+    components would take (``needed``: per number of test volumes, the seeds of
+    :func:`gtg_core.study.power.paired_seeds_needed` and the worker hours of those runs at the same cost;
+    volumes where no number of seeds reaches it are left out; ``target`` None: none computed). A dict:
+    ``choice``, ``planned_at``, ``components``, ``train_s``, ``episode_s``, ``budget``, ``designs``,
+    ``design``, ``needed`` (a DataFrame)."""
+    import pandas as pd
+
     from .cost import budget_designs, chosen_design
-    from .power import paired_components
+    from .power import paired_components, paired_seeds_needed
 
     choice = chosen_length(histories, results, window=window)
     planned_at = nearest_tested(choice["length"], set(snapshot_traces["snapshot_epoch"]))
@@ -183,5 +189,45 @@ def next_design(histories, results, snapshot_traces, split: dict, *, settings: i
     designs = budget_designs(components, budget_worker_hours=budget_worker_hours, train_s=train_s,
                              episode_s=split["episode_s"], settings=settings, users=users, volumes=volumes,
                              comparisons=comparisons)
+    needed = []
+    for n in volumes if target is not None else ():
+        seeds = paired_seeds_needed(components, target, n, comparisons=comparisons)
+        if seeds is not None:
+            hours = settings * seeds * (train_s + split["episode_s"] * n * users) / 3600
+            needed.append({"test volumes": n, "seeds": seeds, "worker hours": hours})
     return {"choice": choice, "planned_at": planned_at, "components": components, "train_s": train_s,
-            "episode_s": split["episode_s"], "designs": designs, "design": chosen_design(designs)}
+            "episode_s": split["episode_s"], "budget": budget_worker_hours, "designs": designs, "design": chosen_design(designs),
+            "needed": pd.DataFrame(needed, columns=["test volumes", "seeds", "worker hours"])}
+
+
+def rise_after(curves, length: int):
+    """What a pilot's validation curves (:func:`validation_curves`) did after ``length``: per setting, the
+    standard error of its mean at ``length`` (``se``, the rule's threshold) and how much the mean rose from
+    ``length`` to the longest length trained (``rise``: the last mean minus the one at ``length``). A
+    DataFrame indexed by setting; ValueError naming ``length`` when a setting was not validated there."""
+    import pandas as pd
+
+    rows = {}
+    for setting, curve in curves.groupby("setting", sort=False):
+        curve = curve.set_index("length").sort_index()
+        if length not in curve.index:
+            raise ValueError(f"length {length}: {setting} was not validated after {length} epochs")
+        rows[setting] = {"se": float(curve.at[length, "se"]),
+                         "rise": float(curve["mean"].iloc[-1] - curve.at[length, "mean"])}
+    return pd.DataFrame(rows).T
+
+
+def design_facts(design: dict, *, scale: float = 100.0) -> dict:
+    """:func:`next_design`'s answer as the numbers a page glues: ``budget`` (worker hours), ``train_s``,
+    ``episode_s``, ``planned_at``, the chosen design's ``design_seeds``, ``design_volumes``,
+    ``design_detectable`` and ``design_upper`` (times ``scale``: Dice points), and the cheapest design that
+    resolves the target (``needed_seeds``, ``needed_volumes``, ``needed_hours``; NaN when none does)."""
+    chosen, needed = design["design"], design["needed"]
+    cheapest = needed.sort_values("worker hours").iloc[0] if len(needed) else None
+    nan = float("nan")
+    return {"budget": design["budget"], "train_s": design["train_s"], "episode_s": design["episode_s"], "planned_at": design["planned_at"],
+            "design_seeds": int(chosen["seeds"]), "design_volumes": int(chosen["test volumes"]),
+            "design_detectable": scale * chosen["detectable"], "design_upper": scale * chosen["detectable (upper end)"],
+            "needed_seeds": int(cheapest["seeds"]) if cheapest is not None else nan,
+            "needed_volumes": int(cheapest["test volumes"]) if cheapest is not None else nan,
+            "needed_hours": float(cheapest["worker hours"]) if cheapest is not None else nan}

@@ -17,11 +17,12 @@ from .findings import (adjusted_text, answer_page, answer_texts, direction, esti
 from .heldout import heldout_report
 from .paper import (TABLE3_HEADERS, changed_by_holm, claim_texts, count, effect_text, order_text, pairs_display,
                     ranking_text, speed_texts, table3_display)
-from .study import comparison_text, cost_text, duration_text, length_choice_text, precision_markdown
+from .study import (comparison_text, cost_text, design_display, duration_text, length_choice_text,
+                    precision_markdown)
 
 __all__ = ["TABLE3_HEADERS", "adjusted_text", "answer_page", "answer_texts", "changed_by_holm", "changes_text",
            "claim_texts", "claims_by_user_table", "claims_change_text", "comparison_table", "comparison_text",
            "comparison_texts", "cost_text", "count", "direction", "duration_text", "effect_text", "eq6_facts",
            "eq6_text", "estimate_text", "evidence_text", "findings_facts", "findings_table", "gain_text",
-           "heldout_report", "length_choice_text", "order_text", "pairs_display", "precision_markdown", "progress_text", "ranking_facts",
+           "design_display", "heldout_report", "length_choice_text", "order_text", "pairs_display", "precision_markdown", "progress_text", "ranking_facts",
            "ranking_text", "shift_text", "speed_texts", "table3_display", "user_table_wide"]

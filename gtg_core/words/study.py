@@ -68,3 +68,15 @@ def length_choice_text(choice: dict) -> str:
     each = " and ".join(f"{_setting_name(s)} after {v} epoch{'s' if v != 1 else ''}" for s, v in per.items())
     return (f"The rule stops at {choice['length']} epochs: by its criterion, {each} had levelled off; the "
             "latest of them decides.")
+
+
+def design_display(designs, *, scale: float = 100.0):
+    """:func:`gtg_core.study.cost.budget_designs`' table as a page shows it: worker hours rounded, the
+    resolvable differences times ``scale`` (Dice points) to one decimal, "not testable" below two seeds."""
+    def points(value):
+        return f"{scale * value:.1f}" if value != float("inf") else "not testable"
+
+    return designs.assign(**{"worker hours": designs["worker hours"].round().astype(int),
+                             "resolves (points)": designs["detectable"].map(points),
+                             "at the upper end": designs["detectable (upper end)"].map(points)}
+                          ).drop(columns=["detectable", "detectable (upper end)"])
