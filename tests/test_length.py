@@ -213,3 +213,26 @@ def test_what_the_curves_did_after_a_length_and_the_designs_as_the_page_shows_th
          "at the upper end": "34.2"},
         {"seeds": 1, "test volumes": 600, "runs": 8, "worker hours": 25, "resolves (points)": "not testable",
          "at the upper end": "not testable"}]
+
+
+def test_the_preregistered_study_is_the_design_the_pilots_rules_give():
+    """studies/encodings-prereg.yml: its length, seeds and test volumes are what next_design gives on the
+    committed pilot (the rule, the components at the nearest tested length, the budget at the measured cost),
+    eight settings a seed, seed-major, the four users."""
+    from gtg_core import study
+    from gtg_core.study import cost
+
+    pilot = study.load_results(ROOT / "studies" / "results" / "training-length")
+    snapshots = pd.read_csv(ROOT / "studies" / "results" / "training-length" / "snapshot_traces.csv")
+    split = cost.measured_split(study.load_results(ROOT / "studies" / "results" / "table3-test"))
+    design = length.next_design(pilot.histories, pilot.done, snapshots, split, settings=8, users=4, target=None)
+    runs, pending = study.plan(study.load_study(ROOT / "studies" / "encodings-prereg.yml"))
+    assert not pending and len(runs) == 8 * design["design"]["seeds"]
+    assert {r.config["epochs"] for r in runs} == {design["choice"]["length"]}
+    assert {r.config["test_cases"] for r in runs} == {design["design"]["test volumes"]}
+    seeds = [r.config["seed"] for r in runs]
+    assert seeds == sorted(seeds) and len(set(seeds)) == design["design"]["seeds"]  # seed-major
+    assert all(r.config["data_seed"] == 100 * r.config["seed"] for r in runs)
+    assert {r.config["signal"] for r in runs} == {"disk", "heatmap", "edt", "gdt", "exp_gdt", "adaptive_heatmap",
+                                                  "nninteractive"}
+    assert {tuple(r.config["test_users"]) for r in runs} == {("center", "noisy_center", "label_only")}
