@@ -47,11 +47,13 @@ submitit's or dask-jobqueue's); None runs in this process. :func:`make_executor`
 
 Rooms, one idea each: :mod:`~gtg_core.study.spec` (the file), :mod:`~gtg_core.study.planning` (its runs),
 :mod:`~gtg_core.study.runner` (state, locks, running, executors), :mod:`~gtg_core.study.cost` (what a study
-costs, before it runs and from its measured rate, and the designs a budget buys), :mod:`~gtg_core.study.collect` (tables, provenance, the
-archive of run folders), :mod:`~gtg_core.study.results` (reading results for the book),
-:mod:`~gtg_core.study.precision` (the paired bf16 check), :mod:`~gtg_core.study.settings` (what a results
-table means: settings, their means, each signal's best setting), :mod:`~gtg_core.study.length` (how long to
-train, the test split at each length and the next study's design, from a pilot) and :mod:`~gtg_core.study.stats` (intervals, seed-honest tests, Holm, power). Their words
+costs, before it runs and from its measured rate, and the designs a budget buys),
+:mod:`~gtg_core.study.collect` (tables, provenance, the archive of run folders),
+:mod:`~gtg_core.study.results` (reading results for the book), :mod:`~gtg_core.study.precision` (the paired
+bf16 check), :mod:`~gtg_core.study.settings` (what a results table means: settings, their means, each
+signal's best setting), :mod:`~gtg_core.study.length` (how long to train, the test split at each length and
+the next study's design, from a pilot) and :mod:`~gtg_core.study.stats` (intervals, seed-honest tests, Holm,
+power). Their words
 are :mod:`gtg_core.words`'. The names below are the package's public ones.
 """
 

@@ -262,6 +262,13 @@ def measured_split(res) -> dict:
             "device": ", ".join(sorted(set(map(str, done["device"]))))}
 
 
+def measured_run_seconds(split: dict, volumes: int, users: int = 1) -> float:
+    """One run of a design at a measured rate (:func:`measured_split`): ``train_s`` of training and validation,
+    then ``episode_s`` x ``volumes`` test volumes x ``users`` users. The cost :func:`design_table`,
+    :func:`budget_designs` and :func:`gtg_core.study.length.next_design` count."""
+    return split["train_s"] + split["episode_s"] * volumes * users
+
+
 def design_table(designs: dict, split: dict, *, settings: int, users: int = 1, other: tuple | None = None):
     """What each design of a Table 3 study costs at a measured rate (:func:`measured_split`): ``designs``
     maps test volumes to seeds per setting, or lists (volumes, seeds) pairs in the rows' order (e.g. from
@@ -276,7 +283,7 @@ def design_table(designs: dict, split: dict, *, settings: int, users: int = 1, o
     rows = []
     for volumes, seeds in (designs.items() if isinstance(designs, dict) else designs):
         runs = settings * seeds
-        hours = runs * (split["train_s"] + split["episode_s"] * volumes * users) / 3600
+        hours = runs * measured_run_seconds(split, volumes, users) / 3600
         row = {"seeds": seeds, "test volumes": volumes, "runs": runs, "worker hours": round(hours),
                "days on 2 workers": round(hours / 48, 1)}
         if other is not None:
@@ -326,8 +333,9 @@ def budget_designs(components: dict, *, budget_worker_hours: float, train_s: flo
     both), and the smallest difference that design resolves at 80 % power under Holm over ``comparisons``
     pairs (:func:`gtg_core.study.power.detectable_difference`, t-based on k - 1 df) at the estimated setting
     x seed component of ``components`` (:func:`gtg_core.study.power.paired_components`) and at the upper end
-    of its range. One row per ``n``: seeds, test volumes, runs, worker hours, ``detectable`` and
-    ``detectable (upper end)`` (the metric's units; infinite below two seeds). A pandas DataFrame."""
+    of its range; at most ``max_seeds`` seeds. One row per ``n``: seeds, test volumes, runs, worker hours,
+    ``detectable`` and ``detectable (upper end)`` (the metric's units; infinite below two seeds). A pandas
+    DataFrame."""
     import pandas as pd
 
     from .power import detectable_difference
@@ -337,7 +345,7 @@ def budget_designs(components: dict, *, budget_worker_hours: float, train_s: flo
                          f"and users >= 1 (got {budget_worker_hours}, {train_s}, {episode_s}, {settings}, {users})")
     rows = []
     for n in volumes:
-        run_s = train_s + episode_s * n * users
+        run_s = measured_run_seconds({"train_s": train_s, "episode_s": episode_s}, n, users)
         seeds = min(max_seeds, int(budget_worker_hours * 3600 // (settings * run_s)))
         rows.append({"seeds": seeds, "test volumes": n, "runs": settings * seeds,
                      "worker hours": settings * seeds * run_s / 3600,

@@ -101,13 +101,13 @@ def test_by_length(snapshot_traces, results, *, metric: str = "M1_final_dice", d
     plan), one row per ``snapshot_epoch`` (the lengths of ``test_epochs`` and the run's full length):
     ``seeds`` (shared by every setting), ``volumes``, ``M1 <setting>`` (the mean over seeds of each setting's
     test ``metric``), ``difference`` (first setting - second, mean over seeds) with its per-seed ``low`` and
-    ``high``, ``best_epoch`` (the mean over those runs of the epoch, counted from 1, whose model a run of that length
-    returns: its best validated one), the
-    variance components of a paired difference as SDs (:func:`gtg_core.study.power.paired_components`:
-    ``seed_x`` with its 95 % range ``seed_x_low`` .. ``seed_x_high``, ``volume_x``, ``residual``), and for each
-    (k seeds, n volumes) of ``designs`` the smallest difference that design resolves at 80 % power under Holm
-    over ``comparisons`` pairs (``detectable kxn``, t-based: :func:`gtg_core.study.power.detectable_difference`).
-    Values in the metric's units. Describes; it decides no comparison of the settings."""
+    ``high``, ``best_epoch`` (the mean over those runs of the epoch, counted from 1, whose model a run of that
+    length returns: its best validated one), the variance components of a paired difference as SDs
+    (:func:`gtg_core.study.power.paired_components`: ``seed_x`` with its 95 % range ``seed_x_low`` ..
+    ``seed_x_high``, ``volume_x``, ``residual``), and for each (k seeds, n volumes) of ``designs`` the smallest
+    difference that design resolves at 80 % power under Holm over ``comparisons`` pairs (``detectable kxn``,
+    t-based: :func:`gtg_core.study.power.detectable_difference`). Values in the metric's units. Describes; it
+    decides no comparison of the settings."""
     import numpy as np
     import pandas as pd
 
@@ -121,7 +121,8 @@ def test_by_length(snapshot_traces, results, *, metric: str = "M1_final_dice", d
         comp = paired_components(settings, metric)
         per_seed = grids[0].mean(1) - grids[1].mean(1)
         runs = set(results.loc[results["seed"].isin(settings[names[0]].seeds), "run"])
-        at = snapshot_traces[(snapshot_traces["snapshot_epoch"] == length) & snapshot_traces["run"].isin(runs)]
+        at = snapshot_traces[snapshot_traces["run"].isin(runs)
+                             & (snapshot_traces["snapshot_epoch"] == length)]
         best = at.drop_duplicates("run")["best_epoch"].astype(float) + 1
         row = {"length": int(length), "seeds": comp["seeds"], "volumes": comp["volumes"],
                **{f"M1 {n}": float(g.mean()) for n, g in zip(names, grids)},
@@ -176,16 +177,17 @@ def next_design(histories, results, snapshot_traces, split: dict, *, settings: i
     :func:`gtg_core.study.power.paired_seeds_needed` and the worker hours of those runs at the same cost;
     volumes where no number of seeds reaches it are left out; ``target`` None: none computed). A dict:
     ``choice``, ``planned_at``, ``components``, ``train_s``, ``episode_s``, ``budget``, ``designs``,
-    ``design``, ``needed`` (a DataFrame)."""
+    ``design``, ``target``, ``needed`` (a DataFrame)."""
     import pandas as pd
 
-    from .cost import budget_designs, chosen_design
+    from .cost import budget_designs, chosen_design, measured_run_seconds
     from .power import paired_components, paired_seeds_needed
 
     choice = chosen_length(histories, results, window=window)
     planned_at = nearest_tested(choice["length"], set(snapshot_traces["snapshot_epoch"]))
     components = paired_components(snapshot_settings(snapshot_traces, results, planned_at))
     train_s = epoch_seconds(histories) * choice["length"]
+    rate = {"train_s": train_s, "episode_s": split["episode_s"]}  # this length's training, that study's episodes
     designs = budget_designs(components, budget_worker_hours=budget_worker_hours, train_s=train_s,
                              episode_s=split["episode_s"], settings=settings, users=users, volumes=volumes,
                              comparisons=comparisons)
@@ -193,10 +195,11 @@ def next_design(histories, results, snapshot_traces, split: dict, *, settings: i
     for n in volumes if target is not None else ():
         seeds = paired_seeds_needed(components, target, n, comparisons=comparisons)
         if seeds is not None:
-            hours = settings * seeds * (train_s + split["episode_s"] * n * users) / 3600
+            hours = settings * seeds * measured_run_seconds(rate, n, users) / 3600
             needed.append({"test volumes": n, "seeds": seeds, "worker hours": hours})
     return {"choice": choice, "planned_at": planned_at, "components": components, "train_s": train_s,
-            "episode_s": split["episode_s"], "budget": budget_worker_hours, "designs": designs, "design": chosen_design(designs),
+            "episode_s": split["episode_s"], "budget": budget_worker_hours, "designs": designs,
+            "design": chosen_design(designs), "target": target,
             "needed": pd.DataFrame(needed, columns=["test volumes", "seeds", "worker hours"])}
 
 
@@ -221,13 +224,17 @@ def design_facts(design: dict, *, scale: float = 100.0) -> dict:
     """:func:`next_design`'s answer as the numbers a page glues: ``budget`` (worker hours), ``train_s``,
     ``episode_s``, ``planned_at``, the chosen design's ``design_seeds``, ``design_volumes``,
     ``design_detectable`` and ``design_upper`` (times ``scale``: Dice points), and the cheapest design that
-    resolves the target (``needed_seeds``, ``needed_volumes``, ``needed_hours``; NaN when none does)."""
+    resolves the ``target`` (times ``scale``; ``needed_seeds``, ``needed_volumes``, ``needed_hours``; NaN when
+    none does)."""
     chosen, needed = design["design"], design["needed"]
     cheapest = needed.sort_values("worker hours").iloc[0] if len(needed) else None
     nan = float("nan")
-    return {"budget": design["budget"], "train_s": design["train_s"], "episode_s": design["episode_s"], "planned_at": design["planned_at"],
-            "design_seeds": int(chosen["seeds"]), "design_volumes": int(chosen["test volumes"]),
-            "design_detectable": scale * chosen["detectable"], "design_upper": scale * chosen["detectable (upper end)"],
+    target = design["target"]
+    return {"budget": design["budget"], "train_s": design["train_s"], "episode_s": design["episode_s"],
+            "planned_at": design["planned_at"], "design_seeds": int(chosen["seeds"]),
+            "design_volumes": int(chosen["test volumes"]), "design_detectable": scale * chosen["detectable"],
+            "design_upper": scale * chosen["detectable (upper end)"],
+            "target": scale * target if target is not None else nan,
             "needed_seeds": int(cheapest["seeds"]) if cheapest is not None else nan,
             "needed_volumes": int(cheapest["test volumes"]) if cheapest is not None else nan,
             "needed_hours": float(cheapest["worker hours"]) if cheapest is not None else nan}

@@ -24,5 +24,5 @@ __all__ = ["TABLE3_HEADERS", "adjusted_text", "answer_page", "answer_texts", "ch
            "claim_texts", "claims_by_user_table", "claims_change_text", "comparison_table", "comparison_text",
            "comparison_texts", "cost_text", "count", "direction", "duration_text", "effect_text", "eq6_facts",
            "eq6_text", "estimate_text", "evidence_text", "findings_facts", "findings_table", "gain_text",
-           "design_display", "heldout_report", "length_choice_text", "order_text", "pairs_display", "precision_markdown", "progress_text", "ranking_facts",
-           "ranking_text", "shift_text", "speed_texts", "table3_display", "user_table_wide"]
+           "design_display", "heldout_report", "length_choice_text", "order_text", "pairs_display",
+           "precision_markdown", "progress_text", "ranking_facts", "ranking_text", "shift_text", "speed_texts", "table3_display", "user_table_wide"]

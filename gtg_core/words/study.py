@@ -52,7 +52,7 @@ def precision_markdown(results, check: dict) -> str:
 
 
 def _setting_name(setting: str) -> str:
-    """``"disk|5"`` -> ``"the disk (sigma 5)"``: a setting of :func:`gtg_core.study.length.validation_curves`."""
+    """``"disk|5"`` -> ``"disk (sigma 5)"``: a setting of :func:`gtg_core.study.length.validation_curves`."""
     signal, _, sigma = setting.partition("|")
     return f"{signal} (sigma {sigma})" if sigma else signal
 
